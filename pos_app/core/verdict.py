@@ -1,0 +1,185 @@
+"""One decision for every input: classify → verify → decide.
+
+`decide` takes any text a camera, scanner or cashier produced, and the
+state of whoever decides (the till's store offline, the backend online), and
+returns a Verdict with one precise reason. It never raises for bad input:
+garbage is a verdict too (`malformed`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from . import codes, tokens
+from .domain import Claim, Reason, UsedToken, Verdict, Voucher, VoucherStatus
+from .layout_repair import repair
+
+MAX_INPUT_CHARS = tokens.MAX_TOKEN_LENGTH
+_PRINTED_SHAPE = re.compile(r"^[A-Z0-9]{3,24}$")
+_PRINTED_STRIP = str.maketrans("", "", " -\t")
+
+
+class RedemptionState(Protocol):
+    """What a decider must be able to look up. The till's store and the
+    backend's database both provide it."""
+
+    def voucher(self, voucher_id: str) -> Voucher | None: ...
+    def printed_voucher(self, code: str) -> Voucher | None: ...
+    def claim(self, short_code: str) -> Claim | None: ...
+    def used(self, jti: str) -> UsedToken | None: ...
+    def revoked(self, jti: str) -> bool: ...
+    def printed_uses(self, voucher_id: str, store_id: str, day: str) -> tuple[int, int]:
+        """(uses at this store on this day, uses in all) of a printed voucher."""
+    def recent_accepts(self, since: float) -> int:
+        """Accepted redemptions at this till since an epoch time (scan velocity)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Who decides, and when."""
+
+    trust: tokens.TrustSet
+    retailer_id: str
+    store_id: str
+    now: float
+    day: str  # the store's local day, YYYY-MM-DD
+    leeway: float = tokens.DEFAULT_LEEWAY_S
+    velocity_window_s: float = 60.0
+    velocity_limit: int = 40  # accepted redemptions per window before `rate_limited`
+
+
+def local_day(now: float, tz_name: str) -> str:
+    """The calendar day at the store for an epoch time."""
+    return datetime.fromtimestamp(now, timezone.utc).astimezone(ZoneInfo(tz_name)).date().isoformat()
+
+
+def clean_input(raw: str | bytes) -> str | None:
+    """Text ready to classify, or None if it cannot be a code at all."""
+    if isinstance(raw, (bytes, bytearray)):
+        if len(raw) > MAX_INPUT_CHARS * 4:
+            return None
+        try:
+            raw = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(raw, str) or len(raw) > MAX_INPUT_CHARS:
+        return None
+    text = repair(raw.strip())
+    if not text or not text.isascii() or not text.isprintable():
+        return None
+    return text
+
+
+def printed_form(text: str) -> str | None:
+    """The catalog form of a typed printed code (case and spaces forgiven)."""
+    code = text.translate(_PRINTED_STRIP).upper()
+    return code if _PRINTED_SHAPE.match(code) else None
+
+
+def _refuse(reason: str, message: str, **facts) -> Verdict:
+    return Verdict(accepted=False, reason=reason, message=message, **facts)
+
+
+def decide(raw: str | bytes, state: RedemptionState, ctx: Context, *, printed_only: bool = False) -> Verdict:
+    """The verdict for one input. `printed_only` serves the printed-voucher entry."""
+    text = clean_input(raw)
+    if text is None:
+        return _refuse(Reason.MALFORMED, "not a voucher code")
+    if tokens.looks_like_jwt(text):
+        return _decide_token(text, state, ctx, printed_only)
+    code = printed_form(text)
+    if code is not None:
+        voucher = state.printed_voucher(code)
+        if voucher is not None:
+            return _decide_printed(voucher, code, "printed_code", state, ctx)
+    if printed_only:
+        return _refuse(Reason.UNKNOWN_CODE, "no printed voucher has this code")
+    if codes.looks_like_short_code(text):
+        return _decide_short_code(text, state, ctx)
+    if code is not None:
+        return _refuse(Reason.UNKNOWN_CODE, "no voucher has this code")
+    return _refuse(Reason.MALFORMED, "not a voucher code")
+
+
+def _decide_token(text: str, state: RedemptionState, ctx: Context, printed_only: bool) -> Verdict:
+    try:
+        token = tokens.verify(text, ctx.trust, audience=ctx.retailer_id, now=ctx.now, leeway=ctx.leeway)
+    except tokens.TokenError as exc:
+        return _refuse(exc.reason, str(exc), source="token")
+    if token.kind == "static":
+        voucher = state.voucher(token.vid)
+        if voucher is None or voucher.kind != "printed":
+            return _refuse(Reason.UNKNOWN_CODE, "this till does not know the voucher", kind="printed",
+                           source="static_token", code=str(token.claims["code"]))
+        return _decide_printed(voucher, str(token.claims["code"]), "static_token", state, ctx)
+    if printed_only:
+        return _refuse(Reason.UNKNOWN_CODE, "this is an app code, not a printed one", source="token")
+    return _decide_personal(token.vid, token.jti, "token", state, ctx)
+
+
+def _decide_short_code(text: str, state: RedemptionState, ctx: Context) -> Verdict:
+    try:
+        canon = codes.parse_short_code(text)
+    except codes.ShortCodeError as exc:
+        return _refuse(exc.reason, str(exc), source="short_code")
+    claim = state.claim(canon)
+    if claim is None:
+        return _refuse(Reason.UNKNOWN_CODE, "no claim has this code", source="short_code", code=canon)
+    if ctx.now - ctx.leeway >= claim.expires_at:
+        return _refuse(Reason.EXPIRED, "the code has expired", kind="personal", source="short_code",
+                       code=canon, jti=claim.jti, voucher=state.voucher(claim.voucher_id))
+    return _decide_personal(claim.voucher_id, claim.jti, "short_code", state, ctx, code=canon)
+
+
+def _voucher_refusal(voucher: Voucher | None, ctx: Context) -> tuple[str, str] | None:
+    if voucher is None:
+        return Reason.UNKNOWN_CODE, "this till does not know the voucher"
+    if voucher.retailer_id != ctx.retailer_id:
+        return Reason.WRONG_RETAILER, "the voucher is for another retailer"
+    if voucher.status == VoucherStatus.REVOKED:
+        return Reason.REVOKED, "the voucher was withdrawn"
+    if voucher.status != VoucherStatus.PUBLISHED:
+        return Reason.UNPUBLISHED, "the voucher is not on offer"
+    if voucher.valid_from is not None and ctx.now + ctx.leeway < voucher.valid_from:
+        return Reason.NOT_YET_VALID, "the voucher is not valid yet"
+    if voucher.valid_until is not None and ctx.now - ctx.leeway >= voucher.valid_until:
+        return Reason.EXPIRED, "the voucher has ended"
+    return None
+
+
+def _decide_personal(vid: str, jti: str | None, source: str, state: RedemptionState, ctx: Context,
+                     code: str | None = None) -> Verdict:
+    voucher = state.voucher(vid)
+    facts = dict(kind="personal", source=source, voucher=voucher, jti=jti, code=code)
+    refusal = _voucher_refusal(voucher, ctx)
+    if refusal is None and voucher.kind != "personal":
+        refusal = Reason.UNKNOWN_CODE, "the voucher is not an app voucher"
+    if refusal is not None:
+        return _refuse(*refusal, **facts)
+    if state.revoked(jti):
+        return _refuse(Reason.REVOKED, "this code was withdrawn", **facts)
+    used = state.used(jti)
+    if used is not None:
+        return _refuse(Reason.ALREADY_REDEEMED, "this code was already redeemed", used=used, **facts)
+    if state.recent_accepts(ctx.now - ctx.velocity_window_s) >= ctx.velocity_limit:
+        return _refuse(Reason.RATE_LIMITED, "too many redemptions in a short time", **facts)
+    return Verdict(accepted=True, reason=None, message="accepted", **facts)
+
+
+def _decide_printed(voucher: Voucher, code: str, source: str, state: RedemptionState, ctx: Context) -> Verdict:
+    facts = dict(kind="printed", source=source, voucher=voucher, code=code)
+    refusal = _voucher_refusal(voucher, ctx)
+    if refusal is not None:
+        return _refuse(*refusal, **facts)
+    at_store_today, in_all = state.printed_uses(voucher.id, ctx.store_id, ctx.day)
+    if voucher.store_day_limit is not None and at_store_today >= voucher.store_day_limit:
+        return _refuse(Reason.LIMIT_REACHED, "this store reached today's limit for this voucher", **facts)
+    if voucher.total_limit is not None and in_all >= voucher.total_limit:
+        return _refuse(Reason.LIMIT_REACHED, "this voucher reached its limit", **facts)
+    if state.recent_accepts(ctx.now - ctx.velocity_window_s) >= ctx.velocity_limit:
+        return _refuse(Reason.RATE_LIMITED, "too many redemptions in a short time", **facts)
+    return Verdict(accepted=True, reason=None, message="accepted", **facts)
