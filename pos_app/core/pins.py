@@ -33,9 +33,10 @@ def check_pin(pin: str, stored: str) -> bool:
         if not 1_000 <= rounds <= 10_000_000:
             return False
         actual = hashlib.pbkdf2_hmac("sha256", pin.encode(), _unb64(salt), rounds)
-    except (ValueError, AttributeError):
+        expected = _unb64(digest)
+    except (ValueError, AttributeError, TypeError):
         return False
-    return hmac.compare_digest(actual, _unb64(digest))
+    return hmac.compare_digest(actual, expected)
 
 
 def _b64(data: bytes) -> str:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Mapping
 
-import jwt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -132,6 +131,10 @@ class TrustSet:
 
 
 def _sign(claims: dict, private_key: ec.EllipticCurvePrivateKey) -> str:
+    # Imported here: PyJWT's package import pulls in urllib.request and
+    # http.client, and the core (and every till importing it) stays HTTP-free.
+    import jwt
+
     kid = key_id(private_key.public_key())
     return jwt.encode(claims, private_key, algorithm=_ALGORITHM, headers={"kid": kid})
 
@@ -223,7 +226,10 @@ def verify(
     key = trust.get(kid)
     if key is None:
         raise TokenError("unknown_key", "the token is signed with a key this till does not know")
-    signature = _b64decode(sig_b64)
+    try:
+        signature = _b64decode(sig_b64)
+    except ValueError as exc:  # e.g. one character past a multiple of four
+        raise TokenError("malformed", "unreadable token signature") from exc
     # JWS carries ES256 as raw r||s (RFC 7518 3.4); OpenSSL wants DER.
     if len(signature) != 64:
         raise TokenError("bad_signature", "the signature does not match")

@@ -84,13 +84,44 @@ def _refuse(reason: str, message: str, **facts) -> Verdict:
     return Verdict(accepted=False, reason=reason, message=message, **facts)
 
 
-def decide(raw: str | bytes, state: RedemptionState, ctx: Context, *, printed_only: bool = False) -> Verdict:
-    """The verdict for one input. `printed_only` serves the printed-voucher entry."""
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """An input classified and, for tokens, verified: everything that needs no state.
+
+    Split from judging so a server can verify in its request threads and
+    judge in its single writer."""
+
+    text: str | None
+    token: tokens.VerifiedToken | None = None
+    refusal: Verdict | None = None
+
+
+def read(raw: str | bytes, ctx: Context) -> Reading:
+    """Classify an input and verify it if it is a token."""
     text = clean_input(raw)
     if text is None:
-        return _refuse(Reason.MALFORMED, "not a voucher code")
-    if tokens.looks_like_jwt(text):
-        return _decide_token(text, state, ctx, printed_only)
+        return Reading(None, refusal=_refuse(Reason.MALFORMED, "not a voucher code"))
+    if not tokens.looks_like_jwt(text):
+        return Reading(text)
+    try:
+        token = tokens.verify(text, ctx.trust, audience=ctx.retailer_id, now=ctx.now, leeway=ctx.leeway)
+    except tokens.TokenError as exc:
+        return Reading(text, refusal=_refuse(exc.reason, str(exc), source="token"))
+    return Reading(text, token=token)
+
+
+def decide(raw: str | bytes, state: RedemptionState, ctx: Context, *, printed_only: bool = False) -> Verdict:
+    """The verdict for one input. `printed_only` serves the printed-voucher entry."""
+    return judge(read(raw, ctx), state, ctx, printed_only=printed_only)
+
+
+def judge(reading: Reading, state: RedemptionState, ctx: Context, *, printed_only: bool = False) -> Verdict:
+    """The verdict for a read input against the decider's state."""
+    if reading.refusal is not None:
+        return reading.refusal
+    if reading.token is not None:
+        return _decide_token(reading.token, state, ctx, printed_only)
+    text = reading.text
     code = printed_form(text)
     if code is not None:
         voucher = state.printed_voucher(code)
@@ -105,11 +136,7 @@ def decide(raw: str | bytes, state: RedemptionState, ctx: Context, *, printed_on
     return _refuse(Reason.MALFORMED, "not a voucher code")
 
 
-def _decide_token(text: str, state: RedemptionState, ctx: Context, printed_only: bool) -> Verdict:
-    try:
-        token = tokens.verify(text, ctx.trust, audience=ctx.retailer_id, now=ctx.now, leeway=ctx.leeway)
-    except tokens.TokenError as exc:
-        return _refuse(exc.reason, str(exc), source="token")
+def _decide_token(token: tokens.VerifiedToken, state: RedemptionState, ctx: Context, printed_only: bool) -> Verdict:
     if token.kind == "static":
         voucher = state.voucher(token.vid)
         if voucher is None or voucher.kind != "printed":

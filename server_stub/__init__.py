@@ -1,0 +1,1 @@
+"""The compact Pika backend: issues signed tokens, takes redemptions, shares them between tills."""

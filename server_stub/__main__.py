@@ -1,0 +1,64 @@
+"""`python -m server_stub`: init, serve, demo-data. JSON on stdout, errors on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .datadir import DataDir, NotInitialised
+
+
+def _print(data) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server_stub", description="The compact Pika backend.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("init", help="create a backend: signing key and admin token")
+    p.add_argument("--data", required=True)
+    p = sub.add_parser("serve", help="serve the API (granian)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--threads", type=int, default=16)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--stdlib", action="store_true", help="the standard library server (for comparison)")
+    p = sub.add_parser("demo-data", help="add a demo retailer, store, vouchers, staff and enrollment codes")
+    p.add_argument("--data", required=True)
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "init":
+            _print(DataDir(args.data).init())
+        elif args.command == "serve":
+            if not DataDir(args.data).initialised:
+                raise NotInitialised(f"{args.data} holds no backend: run init first")
+            if args.stdlib:
+                from .app import make_app
+                from .serving import EmbeddedServer
+                server = EmbeddedServer(make_app(args.data), args.host, args.port)
+                sys.stderr.write(f"serving on {server.url} (standard library)\n")
+                server._server.serve_forever()
+            else:
+                from .serving import serve_granian
+                serve_granian(args.data, args.host, args.port, threads=args.threads, workers=args.workers)
+        elif args.command == "demo-data":
+            from .backend import Backend
+            from .demo import add_demo_data
+            backend = Backend(args.data)
+            try:
+                _print(add_demo_data(backend))
+            finally:
+                backend.close()
+    except (NotInitialised, FileExistsError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""The WSGI application: routes, request shapes, and nothing else.
+
+Each handler checks credentials and the body's shape, calls one Backend
+operation and returns its answer. `make_app(data_dir)` is what servers load.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+
+from .backend import FEED_LIMIT_MAX, ROLES, SYNC_BATCH_MAX, VALID_METHODS, Backend
+from .http import ApiError, Request, Router, serve_request
+from .validation import BOOL, DICT, INT, LIST, NONE, NUM, STR, check
+
+API = "/api/v1"
+_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_ID = 64  # longest id or name field we take
+_NAME = 200
+
+
+def _query_int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise ApiError(400, "invalid_value", f"{name} must be a whole number")
+    return max(lo, min(hi, int(raw)))
+
+
+class App:
+    """Holds the Backend and answers WSGI calls."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.router = Router()
+        self._openapi = json.loads(resources.files("server_stub").joinpath("openapi.json").read_text())
+        r = self.router.add
+        r("GET", f"{API}/health", self.health)
+        r("GET", f"{API}/openapi.json", self.openapi)
+        r("POST", f"{API}/retailers", self.create_retailer)
+        r("GET", f"{API}/retailers", self.list_retailers)
+        r("POST", f"{API}/stores", self.create_store)
+        r("GET", f"{API}/stores", self.list_stores)
+        r("POST", f"{API}/vouchers", self.create_voucher)
+        r("GET", f"{API}/vouchers", self.list_vouchers)
+        r("GET", f"{API}/vouchers/{{voucher_id}}", self.get_voucher)
+        for action in ("publish", "unpublish", "revoke"):
+            r("POST", f"{API}/vouchers/{{voucher_id}}/{action}", self._voucher_action(action))
+        r("POST", f"{API}/printed-codes", self.create_printed_code)
+        r("GET", f"{API}/printed-codes", self.list_printed_codes)
+        r("POST", f"{API}/staff", self.create_staff)
+        r("POST", f"{API}/enrollment-codes", self.create_enrollment_code)
+        r("POST", f"{API}/claims", self.create_claim)
+        r("POST", f"{API}/claims/{{jti}}/revoke", self.revoke_claim)
+        r("POST", f"{API}/devices/enroll", self.enroll)
+        r("GET", f"{API}/catalog", self.catalog)
+        r("POST", f"{API}/redemptions", self.redeem)
+        r("POST", f"{API}/sync", self.sync)
+        r("GET", f"{API}/feed", self.feed)
+
+    def __call__(self, environ, start_response):
+        return serve_request(self.router, environ, start_response)
+
+    # --- open ------------------------------------------------------------------
+
+    def health(self, request):
+        return 200, self.backend.health()
+
+    def openapi(self, request):
+        return 200, self._openapi
+
+    # --- admin -----------------------------------------------------------------
+
+    def _admin(self, request) -> None:
+        self.backend.require_admin(request.bearer())
+
+    def create_retailer(self, request):
+        self._admin(request)
+        body = check(request.json(), {"name": (STR, True, _NAME)})
+        return 201, self.backend.create_retailer(body["name"])
+
+    def list_retailers(self, request):
+        self._admin(request)
+        return 200, {"retailers": self.backend.list_retailers()}
+
+    def create_store(self, request):
+        self._admin(request)
+        body = check(request.json(), {"retailer_id": (STR, True, _ID), "name": (STR, True, _NAME),
+                                      "timezone": (STR, False, 64)})
+        return 201, self.backend.create_store(body["retailer_id"], body["name"],
+                                              body.get("timezone", "America/Asuncion"))
+
+    def list_stores(self, request):
+        self._admin(request)
+        return 200, {"stores": self.backend.list_stores(request.query.get("retailer_id"))}
+
+    def create_voucher(self, request):
+        self._admin(request)
+        opt_int = INT + NONE
+        body = check(request.json(), {
+            "retailer_id": (STR, True, _ID), "kind": (STR, True, 16), "texts": (DICT, True, 8),
+            "discount": (DICT, True, 3), "valid_from": (opt_int, False, None), "valid_until": (opt_int, False, None),
+            "total_limit": (opt_int, False, None), "store_day_limit": (opt_int, False, None),
+            "claim_ttl_s": (opt_int, False, None),
+        })
+        check(body["discount"], {"kind": (STR, True, 16), "value": (INT, True, None), "currency": (STR, False, 3)},
+              "discount")
+        return 201, self.backend.create_voucher(body)
+
+    def list_vouchers(self, request):
+        self._admin(request)
+        return 200, {"vouchers": self.backend.list_vouchers(request.query.get("retailer_id"))}
+
+    def get_voucher(self, request):
+        self._admin(request)
+        return 200, self.backend.get_voucher(request.params["voucher_id"])
+
+    def _voucher_action(self, action):
+        def handler(request):
+            self._admin(request)
+            return 200, self.backend.change_voucher(request.params["voucher_id"], action)
+        handler.__name__ = f"voucher_{action}"
+        return handler
+
+    def create_printed_code(self, request):
+        self._admin(request)
+        body = check(request.json(), {"voucher_id": (STR, True, _ID), "code": (STR, True, 64)})
+        return 201, self.backend.create_printed_code(body["voucher_id"], body["code"])
+
+    def list_printed_codes(self, request):
+        self._admin(request)
+        return 200, {"printed_codes": self.backend.list_printed_codes(request.query.get("voucher_id"))}
+
+    def create_staff(self, request):
+        self._admin(request)
+        body = check(request.json(), {"retailer_id": (STR, True, _ID), "store_id": (STR + NONE, False, _ID),
+                                      "name": (STR, True, _NAME), "role": (STR, True, 16), "pin": (STR, True, 12)})
+        return 201, self.backend.create_staff(body["retailer_id"], body["name"], body["role"], body["pin"],
+                                              body.get("store_id"))
+
+    def create_enrollment_code(self, request):
+        self._admin(request)
+        body = check(request.json(), {"store_id": (STR, True, _ID), "ttl_s": (INT, False, None)})
+        ttl = body.get("ttl_s", 7 * 24 * 3600)
+        if not 60 <= ttl <= 90 * 24 * 3600:
+            raise ApiError(400, "invalid_value", "ttl_s is between a minute and 90 days")
+        return 201, self.backend.create_enrollment_code(body["store_id"], ttl)
+
+    def create_claim(self, request):
+        self._admin(request)
+        body = check(request.json(), {"voucher_id": (STR, True, _ID), "customer_id": (STR, True, 128)})
+        if not body["customer_id"].strip():
+            raise ApiError(400, "invalid_value", "customer_id is empty")
+        return 201, self.backend.create_claim(body["voucher_id"], body["customer_id"])
+
+    def revoke_claim(self, request):
+        self._admin(request)
+        return 200, self.backend.revoke_claim(request.params["jti"])
+
+    # --- tills -----------------------------------------------------------------
+
+    def enroll(self, request):
+        body = check(request.json(), {"code": (STR, True, 64), "name": (STR, True, _NAME)})
+        if not body["name"].strip():
+            raise ApiError(400, "invalid_value", "name is empty")
+        return 201, self.backend.enroll(body["code"], body["name"].strip())
+
+    def catalog(self, request):
+        return 200, self.backend.catalog(self.backend.require_device(request.bearer()))
+
+    def redeem(self, request):
+        device = self.backend.require_device(request.bearer())
+        key = request.headers.get("idempotency-key", "")
+        if not _KEY.match(key):
+            raise ApiError(400, "invalid_value", "an Idempotency-Key header of 8 to 64 [A-Za-z0-9_-] is required")
+        body = check(request.json(), {"input": (STR, True, 8192), "method": (STR, True, 16),
+                                      "staff_id": (STR + NONE, False, _ID), "at": (NUM + NONE, False, None)})
+        if body["method"] not in VALID_METHODS:
+            raise ApiError(400, "invalid_value", f"method is one of {', '.join(VALID_METHODS)}")
+        return self.backend.redeem(device, key, body)
+
+    def sync(self, request):
+        device = self.backend.require_device(request.bearer())
+        body = check(request.json(), {"entries": (LIST, True, SYNC_BATCH_MAX)})
+        spec = {
+            "key": (STR, True, 64), "at": (NUM, True, None), "accepted": (BOOL, True, None),
+            "reason": (STR + NONE, False, 32), "kind": (STR + NONE, False, 16),
+            "voucher_id": (STR + NONE, False, _ID), "jti": (STR + NONE, False, 128),
+            "code": (STR + NONE, False, 64), "method": (STR, True, 16), "staff_id": (STR + NONE, False, _ID),
+            "decided": (STR, True, 8),
+        }
+        seen = set()
+        for i, entry in enumerate(body["entries"]):
+            check(entry, spec, f"entries[{i}]")
+            if not _KEY.match(entry["key"]) or entry["key"] in seen:
+                raise ApiError(400, "invalid_value", f"entries[{i}].key is malformed or repeated")
+            if entry["decided"] not in ("online", "offline") or entry["method"] not in VALID_METHODS:
+                raise ApiError(400, "invalid_value", f"entries[{i}] has an unknown method or decided")
+            if entry.get("kind") not in (None, "personal", "printed"):
+                raise ApiError(400, "invalid_value", f"entries[{i}].kind is personal or printed")
+            seen.add(entry["key"])
+        return 200, self.backend.sync(device, body["entries"])
+
+    def feed(self, request):
+        device = self.backend.require_device(request.bearer())
+        after = _query_int(request, "after", 0, 0, 2**62)
+        limit = _query_int(request, "limit", FEED_LIMIT_MAX, 1, FEED_LIMIT_MAX)
+        return 200, self.backend.feed(device, after, limit)
+
+
+def make_app(data_dir: str | None = None) -> App:
+    """The app over a data folder (default: $PIKA_DATA, for servers that load a factory)."""
+    import os
+
+    data_dir = data_dir or os.environ.get("PIKA_DATA")
+    if not data_dir:
+        raise RuntimeError("no data folder: pass one or set PIKA_DATA")
+    return App(Backend(data_dir))

@@ -1,0 +1,536 @@
+"""The backend's operations: what each endpoint does, over one database.
+
+Reads use one connection per thread; every write goes through the group-commit
+Writer. Decisions on redemptions are the core's (`pos_app.core.verdict`):
+tokens are read and verified in the request's thread, judged in the writer.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+import uuid
+from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlite_utils
+
+from pos_app.core import codes, pins, tokens, verdict
+from pos_app.core.domain import LANGUAGES, Method, Reason, VoucherStatus
+from pos_app.core.migrate import open_database
+
+from .datadir import DataDir, NotInitialised, token_hash
+from .http import ApiError
+from .state import VOUCHER_COLUMNS, BackendState, voucher_from_row
+from .writer import Writer
+
+ROLES = ("cashier", "manager", "admin")
+SYNC_BATCH_MAX = 500
+FEED_LIMIT_MAX = 1000
+_TRANSITIONS = {
+    "publish": ({VoucherStatus.NEW, VoucherStatus.UNPUBLISHED, VoucherStatus.PUBLISHED}, VoucherStatus.PUBLISHED),
+    "unpublish": ({VoucherStatus.PUBLISHED, VoucherStatus.UNPUBLISHED}, VoucherStatus.UNPUBLISHED),
+    "revoke": (set(VoucherStatus.ALL), VoucherStatus.REVOKED),
+}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def _status_for(v: verdict.Verdict) -> int:
+    if v.accepted:
+        return 201
+    return 409 if v.reason == Reason.ALREADY_REDEEMED else 422
+
+
+def _answer(v: verdict.Verdict, redemption_id: int | None, now: float) -> dict:
+    if v.accepted:
+        return {"accepted": True, "redemption_id": redemption_id, "verdict": v.to_json(), "server_time": now}
+    return {"error": {"code": v.reason, "message": v.message}, "verdict": v.to_json(), "server_time": now}
+
+
+class Backend:
+    def __init__(self, data_dir, *, clock: Callable[[], float] = time.time):
+        self.data = DataDir(data_dir)
+        if not self.data.initialised:
+            raise NotInitialised(f"{self.data.path} holds no backend: run `python -m server_stub init` first")
+        self.data.migrate()
+        self.config = self.data.config()
+        self.clock = clock
+        self._local = threading.local()
+        self.writer = Writer(str(self.data.db_path))
+        keys = self.read().execute("SELECT kid, public_pem, active FROM signing_keys").fetchall()
+        self.public_keys = [{"kid": kid, "pem": pem} for kid, pem, _ in keys]
+        self.trust = tokens.TrustSet.from_pems(pem for _, pem, _ in keys)
+        self.kid = next(kid for kid, _, active in keys if active)
+        self._signing_key = self.data.signing_key(self.kid)
+        self._devices: dict[str, dict] = {}  # token hash → device, a cache: auth runs on every call
+
+    def close(self) -> None:
+        self.writer.close()
+
+    # --- connections ---------------------------------------------------------
+
+    def read(self) -> sqlite_utils.Database:
+        """This thread's read connection (one owner per connection)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = open_database(str(self.data.db_path), synchronous="NORMAL")
+            db.conn.execute("PRAGMA query_only=ON")
+            self._local.db = db
+        return db
+
+    def _one(self, sql: str, params=()) -> Any:
+        return self.read().execute(sql, params).fetchone()
+
+    # --- credentials -----------------------------------------------------------
+
+    def require_admin(self, token: str | None) -> None:
+        if not token:
+            raise ApiError(401, "unauthorized", "an admin token is required")
+        if self._one("SELECT 1 FROM admin_tokens WHERE token_hash = ?", (token_hash(token),)) is None:
+            raise ApiError(401, "unauthorized", "the admin token is not valid")
+
+    def require_device(self, token: str | None) -> dict:
+        if not token:
+            raise ApiError(401, "unauthorized", "a device token is required")
+        digest = token_hash(token)
+        device = self._devices.get(digest)
+        if device is None:
+            row = self._one(
+                "SELECT d.id, d.retailer_id, d.store_id, d.name, s.timezone FROM devices d "
+                "JOIN stores s ON s.id = d.store_id WHERE d.token_hash = ?", (digest,)
+            )
+            if row is None:
+                raise ApiError(401, "unauthorized", "the device token is not valid")
+            device = dict(zip(("id", "retailer_id", "store_id", "name", "timezone"), row))
+            self._devices[digest] = device
+        return device
+
+    # --- admin: retailers, stores, staff ---------------------------------------
+
+    def create_retailer(self, name: str) -> dict:
+        row = {"id": new_id("ret"), "name": name, "created_at": self.clock()}
+        self.writer.submit(lambda db: db["retailers"].insert(row))
+        return {"id": row["id"], "name": name}
+
+    def list_retailers(self) -> list[dict]:
+        return [{"id": i, "name": n} for i, n in self.read().execute("SELECT id, name FROM retailers ORDER BY created_at")]
+
+    def _retailer(self, retailer_id: str) -> None:
+        if self._one("SELECT 1 FROM retailers WHERE id = ?", (retailer_id,)) is None:
+            raise ApiError(404, "not_found", "no such retailer")
+
+    def _store(self, store_id: str) -> dict:
+        row = self._one("SELECT id, retailer_id, name, timezone FROM stores WHERE id = ?", (store_id,))
+        if row is None:
+            raise ApiError(404, "not_found", "no such store")
+        return dict(zip(("id", "retailer_id", "name", "timezone"), row))
+
+    def create_store(self, retailer_id: str, name: str, timezone: str = "America/Asuncion") -> dict:
+        self._retailer(retailer_id)
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ApiError(400, "invalid_value", "timezone is not a known IANA time zone") from None
+        row = {"id": new_id("sto"), "retailer_id": retailer_id, "name": name, "timezone": timezone,
+               "created_at": self.clock()}
+        self.writer.submit(lambda db: db["stores"].insert(row))
+        return {k: row[k] for k in ("id", "retailer_id", "name", "timezone")}
+
+    def list_stores(self, retailer_id: str | None) -> list[dict]:
+        sql, params = "SELECT id, retailer_id, name, timezone FROM stores", ()
+        if retailer_id:
+            sql, params = sql + " WHERE retailer_id = ?", (retailer_id,)
+        return [dict(zip(("id", "retailer_id", "name", "timezone"), r)) for r in self.read().execute(sql, params)]
+
+    def create_staff(self, retailer_id: str, name: str, role: str, pin: str, store_id: str | None = None) -> dict:
+        self._retailer(retailer_id)
+        if store_id is not None and self._store(store_id)["retailer_id"] != retailer_id:
+            raise ApiError(400, "invalid_value", "the store belongs to another retailer")
+        if role not in ROLES:
+            raise ApiError(400, "invalid_value", f"role must be one of {', '.join(ROLES)}")
+        if not pins.valid_pin(pin):
+            raise ApiError(400, "invalid_value", "a PIN is 4 to 12 digits")
+        row = {"id": new_id("stf"), "retailer_id": retailer_id, "store_id": store_id, "name": name,
+               "role": role, "pin_hash": pins.hash_pin(pin), "created_at": self.clock()}
+
+        def write(db):
+            db["staff"].insert(row)
+            self._event(db, retailer_id, "staff", self._staff_json(row))
+        self.writer.submit(write)
+        return {"id": row["id"], "retailer_id": retailer_id, "store_id": store_id, "name": name, "role": role}
+
+    @staticmethod
+    def _staff_json(row: dict) -> dict:
+        return {k: row[k] for k in ("id", "name", "role", "pin_hash", "store_id")}
+
+    def create_enrollment_code(self, store_id: str, ttl_s: int = 7 * 24 * 3600) -> dict:
+        store = self._store(store_id)
+        code = codes.new_short_code()
+        now = self.clock()
+        row = {"code_hash": token_hash(code), "retailer_id": store["retailer_id"], "store_id": store_id,
+               "created_at": now, "expires_at": now + ttl_s, "used_at": None, "device_id": None}
+        self.writer.submit(lambda db: db["enrollment_codes"].insert(row))
+        return {"code": codes.format_short_code(code), "store_id": store_id,
+                "retailer_id": store["retailer_id"], "expires_at": row["expires_at"]}
+
+    # --- admin: vouchers and printed codes -------------------------------------
+
+    def create_voucher(self, body: dict) -> dict:
+        self._retailer(body["retailer_id"])
+        if body["kind"] not in ("personal", "printed"):
+            raise ApiError(400, "invalid_value", "kind is personal or printed")
+        discount = body["discount"]
+        if discount.get("kind") not in ("percent", "amount") or not isinstance(discount.get("value"), int) \
+                or isinstance(discount.get("value"), bool) or discount["value"] <= 0 \
+                or (discount["kind"] == "percent" and discount["value"] > 100):
+            raise ApiError(400, "invalid_value", "discount is {kind: percent|amount, value: positive whole number}")
+        currency = discount.get("currency", "PYG")
+        if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+            raise ApiError(400, "invalid_value", "currency is an ISO 4217 code")
+        texts = body["texts"]
+        for lang, entry in texts.items():
+            if lang not in LANGUAGES or not isinstance(entry, dict) or not set(entry) <= {"title", "terms"} \
+                    or not all(isinstance(v, str) and len(v) <= 500 for v in entry.values()):
+                raise ApiError(400, "invalid_value", f"texts are {{{'|'.join(LANGUAGES)}: {{title, terms}}}}")
+        if not any(entry.get("title") for entry in texts.values()):
+            raise ApiError(400, "invalid_value", "a voucher needs a title in at least one language")
+        for name in ("total_limit", "store_day_limit", "claim_ttl_s"):
+            if body.get(name) is not None and body[name] <= 0:
+                raise ApiError(400, "invalid_value", f"{name} must be positive")
+        if body.get("valid_from") is not None and body.get("valid_until") is not None \
+                and body["valid_from"] >= body["valid_until"]:
+            raise ApiError(400, "invalid_value", "valid_from must come before valid_until")
+        now = self.clock()
+        row = {
+            "id": new_id("vch"), "retailer_id": body["retailer_id"], "kind": body["kind"],
+            "status": VoucherStatus.NEW, "discount_kind": discount["kind"], "discount_value": discount["value"],
+            "currency": currency.upper(), "texts": json.dumps(texts, ensure_ascii=False),
+            "valid_from": body.get("valid_from"), "valid_until": body.get("valid_until"),
+            "total_limit": body.get("total_limit"), "store_day_limit": body.get("store_day_limit"),
+            "claim_ttl_s": body.get("claim_ttl_s"), "created_at": now, "updated_at": now,
+        }
+
+        def write(db):
+            db["vouchers"].insert(row)
+            return self._voucher_event(db, row["id"])
+        return self.writer.submit(write)
+
+    def _voucher_json(self, conn, voucher_id: str) -> dict | None:
+        row = conn.execute(
+            f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id WHERE v.id = ?",
+            (voucher_id,),
+        ).fetchone()
+        return voucher_from_row(row).to_json() if row else None
+
+    def _voucher_event(self, db, voucher_id: str) -> dict:
+        data = self._voucher_json(db.conn, voucher_id)
+        self._event(db, data["retailer_id"], "voucher", data)
+        return data
+
+    def get_voucher(self, voucher_id: str) -> dict:
+        data = self._voucher_json(self.read().conn, voucher_id)
+        if data is None:
+            raise ApiError(404, "not_found", "no such voucher")
+        return data
+
+    def list_vouchers(self, retailer_id: str | None) -> list[dict]:
+        sql, params = f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id", ()
+        if retailer_id:
+            sql, params = sql + " WHERE v.retailer_id = ?", (retailer_id,)
+        return [voucher_from_row(r).to_json() for r in self.read().execute(sql + " ORDER BY v.created_at", params)]
+
+    def change_voucher(self, voucher_id: str, action: str) -> dict:
+        allowed, target = _TRANSITIONS[action]
+
+        def write(db):
+            row = db.execute("SELECT status FROM vouchers WHERE id = ?", (voucher_id,)).fetchone()
+            if row is None:
+                raise ApiError(404, "not_found", "no such voucher")
+            if row[0] not in allowed:
+                raise ApiError(409, "conflict", f"a {row[0]} voucher cannot be {target}")
+            db.execute("UPDATE vouchers SET status = ?, updated_at = ? WHERE id = ?", (target, self.clock(), voucher_id))
+            return self._voucher_event(db, voucher_id)
+        return self.writer.submit(write)
+
+    def create_printed_code(self, voucher_id: str, code_text: str) -> dict:
+        voucher = self.get_voucher(voucher_id)
+        if voucher["kind"] != "printed":
+            raise ApiError(400, "invalid_value", "printed codes belong to printed vouchers")
+        code = verdict.printed_form(code_text)
+        if code is None:
+            raise ApiError(400, "invalid_value", "a printed code is 3 to 24 letters and digits")
+        if codes.looks_like_short_code(code):
+            try:
+                codes.parse_short_code(code)
+            except codes.ShortCodeError:
+                pass
+            else:
+                raise ApiError(400, "invalid_value", "this code reads as a customer's short code; pick another")
+        row = {"code": code, "retailer_id": voucher["retailer_id"], "voucher_id": voucher_id, "created_at": self.clock()}
+
+        def write(db):
+            if db.execute("SELECT 1 FROM printed_codes WHERE code = ?", (code,)).fetchone():
+                raise ApiError(409, "conflict", "this printed code exists already")
+            db["printed_codes"].insert(row)
+            self._event(db, voucher["retailer_id"], "printed_code", {"code": code, "voucher_id": voucher_id})
+        self.writer.submit(write)
+        return {"code": code, "voucher_id": voucher_id, "token": self.static_token(code)}
+
+    def list_printed_codes(self, voucher_id: str | None) -> list[dict]:
+        sql, params = "SELECT code, voucher_id FROM printed_codes", ()
+        if voucher_id:
+            sql, params = sql + " WHERE voucher_id = ?", (voucher_id,)
+        return [{"code": c, "voucher_id": v, "token": self.static_token(c)} for c, v in self.read().execute(sql, params)]
+
+    def static_token(self, code: str) -> str:
+        """The signed token a booklet prints as the QR of a printed code."""
+        row = self._one(
+            "SELECT v.id, v.retailer_id, v.valid_until FROM printed_codes p JOIN vouchers v ON v.id = p.voucher_id "
+            "WHERE p.code = ?", (code,))
+        if row is None:
+            raise ApiError(404, "not_found", "no such printed code")
+        now = int(self.clock())
+        exp = row[2] if row[2] is not None else now + 366 * 24 * 3600
+        return tokens.issue_static(self._signing_key, iss=self.config["issuer"], aud=row[1], vid=row[0],
+                                   code=code, iat=now, exp=exp)
+
+    # --- claims (the customer app's side) --------------------------------------
+
+    def create_claim(self, voucher_id: str, customer_id: str) -> dict:
+        now = self.clock()
+        data = self._voucher_json(self.read().conn, voucher_id)
+        if data is None:
+            raise ApiError(404, "not_found", "no such voucher")
+        refusal = None
+        if data["kind"] != "personal":
+            refusal = (Reason.UNKNOWN_CODE, "printed vouchers are not claimed")
+        elif data["status"] == VoucherStatus.REVOKED:
+            refusal = (Reason.REVOKED, "the voucher was withdrawn")
+        elif data["status"] != VoucherStatus.PUBLISHED:
+            refusal = (Reason.UNPUBLISHED, "the voucher is not published")
+        elif data["valid_until"] is not None and now >= data["valid_until"]:
+            refusal = (Reason.EXPIRED, "the voucher has ended")
+        if refusal:
+            raise ApiError(422, *refusal)
+        ttl = self._one("SELECT claim_ttl_s FROM vouchers WHERE id = ?", (voucher_id,))[0] or self.config["claim_ttl_s"]
+        exp = int(now + ttl)
+        if data["valid_until"] is not None:
+            exp = min(exp, int(data["valid_until"]))
+        jti = uuid.uuid4().hex
+        nbf = int(now) if data["valid_from"] is None else max(int(now), int(data["valid_from"]))
+        token = tokens.issue_personal(self._signing_key, iss=self.config["issuer"], aud=data["retailer_id"],
+                                      sub=customer_id, vid=voucher_id, jti=jti, iat=int(now), nbf=nbf, exp=exp)
+
+        def write(db):
+            for _ in range(8):  # 40 random bits: a collision is rare, never fatal
+                short = codes.new_short_code()
+                if db.execute("SELECT 1 FROM claims WHERE short_code = ?", (short,)).fetchone() is None \
+                        and db.execute("SELECT 1 FROM printed_codes WHERE code = ?", (short,)).fetchone() is None:
+                    break
+            else:
+                raise ApiError(503, "busy", "could not find a free short code; try again")
+            db["claims"].insert({"jti": jti, "retailer_id": data["retailer_id"], "voucher_id": voucher_id,
+                                 "customer_id": customer_id, "short_code": short, "issued_at": now,
+                                 "expires_at": exp, "revoked_at": None})
+            self._event(db, data["retailer_id"], "claim",
+                        {"short_code": short, "jti": jti, "voucher_id": voucher_id, "expires_at": exp})
+            return short
+        short = self.writer.submit(write)
+        return {"token": token, "short_code": codes.format_short_code(short), "expires_at": exp, "jti": jti}
+
+    def revoke_claim(self, jti: str) -> dict:
+        def write(db):
+            row = db.execute("SELECT retailer_id FROM claims WHERE jti = ?", (jti,)).fetchone()
+            if row is None:
+                raise ApiError(404, "not_found", "no such claim")
+            db.execute("UPDATE claims SET revoked_at = ? WHERE jti = ?", (self.clock(), jti))
+            self._event(db, row[0], "revocation", {"jti": jti})
+        self.writer.submit(write)
+        return {"jti": jti, "revoked": True}
+
+    # --- tills -----------------------------------------------------------------
+
+    def enroll(self, code_text: str, name: str) -> dict:
+        try:
+            code = codes.parse_short_code(code_text)
+        except codes.ShortCodeError:
+            raise ApiError(403, "invalid_enrollment_code", "the enrollment code is unknown, used or expired") from None
+        device_token = secrets.token_urlsafe(32)
+        device_id = new_id("dev")
+        now = self.clock()
+
+        def write(db):
+            row = db.execute(
+                "SELECT retailer_id, store_id, expires_at, used_at FROM enrollment_codes WHERE code_hash = ?",
+                (token_hash(code),)).fetchone()
+            if row is None or row[3] is not None or row[2] < now:
+                raise ApiError(403, "invalid_enrollment_code", "the enrollment code is unknown, used or expired")
+            db.execute("UPDATE enrollment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?",
+                       (now, device_id, token_hash(code)))
+            db["devices"].insert({"id": device_id, "retailer_id": row[0], "store_id": row[1], "name": name,
+                                  "token_hash": token_hash(device_token), "enrolled_at": now})
+            return row[0], row[1]
+        retailer_id, store_id = self.writer.submit(write)
+        return {"device_id": device_id, "device_token": device_token, "retailer_id": retailer_id,
+                "store_id": store_id, "keys": self.public_keys, "server_time": now}
+
+    def catalog(self, device: dict) -> dict:
+        db = self.read()
+        retailer_id = device["retailer_id"]
+        with db.conn:  # one snapshot for the whole catalog
+            retailer = db.execute("SELECT id, name FROM retailers WHERE id = ?", (retailer_id,)).fetchone()
+            store = self._store(device["store_id"])
+            vouchers = [voucher_from_row(r).to_json() for r in db.execute(
+                f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id "
+                "WHERE v.retailer_id = ?", (retailer_id,))]
+            printed = [{"code": c, "voucher_id": v} for c, v in db.execute(
+                "SELECT code, voucher_id FROM printed_codes WHERE retailer_id = ?", (retailer_id,))]
+            claims = [dict(zip(("short_code", "jti", "voucher_id", "expires_at"), r)) for r in db.execute(
+                "SELECT short_code, jti, voucher_id, expires_at FROM claims WHERE retailer_id = ? "
+                "AND expires_at > ? AND revoked_at IS NULL", (retailer_id, self.clock() - 3600))]
+            staff = [dict(zip(("id", "name", "role", "pin_hash", "store_id"), r)) for r in db.execute(
+                "SELECT id, name, role, pin_hash, store_id FROM staff WHERE retailer_id = ? "
+                "AND (store_id IS NULL OR store_id = ?)", (retailer_id, device["store_id"]))]
+            revoked = [r[0] for r in db.execute(
+                "SELECT jti FROM claims WHERE retailer_id = ? AND revoked_at IS NOT NULL", (retailer_id,))]
+        return {
+            "retailer": {"id": retailer[0], "name": retailer[1]},
+            "store": {k: store[k] for k in ("id", "name", "timezone")},
+            "keys": self.public_keys, "vouchers": vouchers, "printed_codes": printed,
+            "claims": claims, "staff": staff, "revoked": revoked, "server_time": self.clock(),
+        }
+
+    def _context(self, device: dict, now: float) -> verdict.Context:
+        return verdict.Context(
+            trust=self.trust, retailer_id=device["retailer_id"], store_id=device["store_id"], now=now,
+            day=verdict.local_day(now, device["timezone"]), leeway=self.config["leeway_s"],
+            velocity_limit=self.config["velocity_limit"],
+        )
+
+    def redeem(self, device: dict, key: str, body: dict) -> tuple[int, dict]:
+        """Online redemption: decide now, record, answer; a replayed key gets the first answer."""
+        stored = self._stored_answer(self.read().conn, device, key)
+        if stored is not None:
+            return stored
+        now = self.clock()
+        ctx = self._context(device, now)
+        reading = verdict.read(body["input"], ctx)  # ES256 verify here, outside the writer
+        method = body["method"]
+        staff_id = body.get("staff_id")
+        at = float(body.get("at") or now)
+
+        def write(db):
+            again = self._stored_answer(db.conn, device, key)
+            if again is not None:
+                return again
+            state = BackendState(db, retailer_id=device["retailer_id"], store_id=device["store_id"],
+                                 device_id=device["id"], store_timezone=device["timezone"])
+            v = verdict.judge(reading, state, ctx)
+            status = _status_for(v)
+            cur = db.execute(
+                "INSERT INTO attempts (key, retailer_id, store_id, device_id, at, received_at, status, reason, "
+                "kind, voucher_id, jti, code, method, staff_id, decided) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'online')",
+                (key, device["retailer_id"], device["store_id"], device["id"], at, now,
+                 "accepted" if v.accepted else "refused", v.reason, v.kind,
+                 v.voucher.id if v.voucher else None, v.jti, v.code, method, staff_id))
+            answer = _answer(v, cur.lastrowid, now)
+            db.execute("UPDATE attempts SET answer = ? WHERE id = ?",
+                       (json.dumps([status, answer], separators=(",", ":")), cur.lastrowid))
+            if v.accepted:
+                self._redemption_event(db, device, v.kind, v.voucher.id, v.jti, v.code, at)
+            return status, answer
+        return self.writer.submit(write)
+
+    @staticmethod
+    def _stored_answer(conn, device: dict, key: str) -> tuple[int, dict] | None:
+        row = conn.execute("SELECT device_id, answer FROM attempts WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        if row[0] != device["id"]:
+            raise ApiError(409, "conflict", "this idempotency key belongs to another till")
+        if row[1] is None:
+            raise ApiError(409, "conflict", "this key was used to sync an offline redemption, not to redeem online")
+        status, answer = json.loads(row[1])
+        return status, answer
+
+    def _redemption_event(self, db, device, kind, voucher_id, jti, code, at) -> None:
+        self._event(db, device["retailer_id"], "redemption",
+                    {"jti": jti, "voucher_id": voucher_id, "kind": kind, "code": code,
+                     "store_id": device["store_id"], "till": device["name"], "at": at},
+                    origin=device["id"])
+
+    def _event(self, db, retailer_id: str, type_: str, data: dict, origin: str | None = None) -> None:
+        db.execute("INSERT INTO events (retailer_id, type, origin_device, data, at) VALUES (?, ?, ?, ?, ?)",
+                   (retailer_id, type_, origin, json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+                    self.clock()))
+
+    def sync(self, device: dict, entries: list[dict]) -> dict:
+        """Record a batch of a till's outbox; each entry answered on its own."""
+        now = self.clock()
+
+        def write(db):
+            results = []
+            for entry in entries:
+                results.append(self._record_entry(db, device, entry, now))
+            return results
+        return {"results": self.writer.submit(write), "server_time": now}
+
+    def _record_entry(self, db, device: dict, entry: dict, now: float) -> dict:
+        key = entry["key"]
+        row = db.execute("SELECT device_id, status, conflict_with FROM attempts WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            if row[0] != device["id"]:
+                return {"key": key, "status": "rejected", "reason": "key belongs to another till"}
+            if row[1] == "conflict":
+                return {"key": key, "status": "conflict", "winner": self._winner(db, row[2])}
+            return {"key": key, "status": "duplicate"}
+        status = "accepted" if entry["accepted"] else "refused"
+        winner_id = None
+        if entry["accepted"] and entry.get("jti"):
+            winner = db.execute(
+                "SELECT id FROM attempts WHERE retailer_id = ? AND jti = ? AND status = 'accepted'",
+                (device["retailer_id"], entry["jti"])).fetchone()
+            if winner is not None:
+                status, winner_id = "conflict", winner[0]
+        db.execute(
+            "INSERT INTO attempts (key, retailer_id, store_id, device_id, at, received_at, status, reason, kind, "
+            "voucher_id, jti, code, method, staff_id, decided, conflict_with) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, device["retailer_id"], device["store_id"], device["id"], entry["at"], now, status,
+             entry.get("reason"), entry.get("kind"), entry.get("voucher_id"), entry.get("jti"), entry.get("code"),
+             entry["method"], entry.get("staff_id"), entry["decided"], winner_id))
+        if status == "conflict":
+            return {"key": key, "status": "conflict", "winner": self._winner(db, winner_id)}
+        if status == "accepted":
+            self._redemption_event(db, device, entry.get("kind"), entry.get("voucher_id"), entry.get("jti"),
+                                   entry.get("code"), entry["at"])
+        return {"key": key, "status": "recorded"}
+
+    @staticmethod
+    def _winner(db, attempt_id: int) -> dict:
+        row = db.execute(
+            "SELECT a.jti, a.at, coalesce(d.name, a.device_id), a.store_id FROM attempts a "
+            "LEFT JOIN devices d ON d.id = a.device_id WHERE a.id = ?", (attempt_id,)).fetchone()
+        return dict(zip(("jti", "at", "till", "store_id"), row))
+
+    def feed(self, device: dict, after: int, limit: int) -> dict:
+        rows = self.read().execute(
+            "SELECT seq, type, origin_device, data, at FROM events WHERE retailer_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?", (device["retailer_id"], after, limit)).fetchall()
+        events = [{"seq": seq, "type": type_, "data": json.loads(data), "at": at}
+                  for seq, type_, origin, data, at in rows if origin != device["id"]]
+        cursor = rows[-1][0] if rows else after
+        return {"events": events, "cursor": cursor, "more": len(rows) == limit, "server_time": self.clock()}
+
+    def health(self) -> dict:
+        self._one("SELECT 1")
+        return {"status": "ok", "server_time": self.clock(), "kid": self.kid}
+
+
+VALID_METHODS = Method.ALL

@@ -1,0 +1,97 @@
+"""A backend's data folder: the database, the signing key and the settings.
+
+`init` makes one: a fresh ES256 signing key (mode 0600, never served) and an
+admin token that is printed once and kept only as a hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+
+from pos_app.core import tokens
+from pos_app.core.migrate import apply, open_database
+
+from .schema import MIGRATIONS
+
+DB_NAME = "backend.sqlite3"
+KEYS_DIR = "keys"
+CONFIG_NAME = "config.json"
+DEFAULT_CONFIG = {
+    "issuer": "pika",
+    "claim_ttl_s": 7 * 24 * 3600,  # a claim's token lives a week, never past the voucher
+    "velocity_limit": 40,  # accepted redemptions per till per minute before rate_limited
+    "leeway_s": 60,
+}
+
+
+class NotInitialised(RuntimeError):
+    pass
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class DataDir:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.db_path = self.path / DB_NAME
+        self.keys_path = self.path / KEYS_DIR
+
+    @property
+    def initialised(self) -> bool:
+        return self.db_path.exists() and any(self.keys_path.glob("*.pem"))
+
+    def config(self) -> dict:
+        config = dict(DEFAULT_CONFIG)
+        path = self.path / CONFIG_NAME
+        if path.exists():
+            config.update(json.loads(path.read_text()))
+        return config
+
+    def set_config(self, **values) -> None:
+        path = self.path / CONFIG_NAME
+        current = json.loads(path.read_text()) if path.exists() else {}
+        current.update(values)
+        path.write_text(json.dumps(current, indent=2))
+
+    def migrate(self) -> None:
+        db = open_database(str(self.db_path))
+        try:
+            apply(db, MIGRATIONS)
+        finally:
+            db.conn.close()
+
+    def init(self) -> dict:
+        """Create a new backend here; refuses to overwrite one."""
+        if self.initialised:
+            raise FileExistsError(f"{self.path} already holds a backend")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.keys_path.mkdir(mode=0o700, exist_ok=True)
+        self.migrate()
+        key = tokens.generate_private_key()
+        kid = tokens.key_id(key.public_key())
+        key_file = self.keys_path / f"{kid}.pem"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(tokens.private_pem(key))
+        admin_token = secrets.token_urlsafe(32)
+        db = open_database(str(self.db_path))
+        try:
+            with db.conn:
+                db["signing_keys"].insert({
+                    "kid": kid, "public_pem": tokens.public_pem(key.public_key()),
+                    "active": 1, "created_at": time.time(),
+                })
+                db["admin_tokens"].insert({"token_hash": token_hash(admin_token), "created_at": time.time()})
+        finally:
+            db.conn.close()
+        return {"admin_token": admin_token, "kid": kid}
+
+    def signing_key(self, kid: str):
+        return tokens.load_private_pem((self.keys_path / f"{kid}.pem").read_bytes())

@@ -1,0 +1,146 @@
+"""WSGI plumbing: requests in, JSON out, errors as `{"error": {code, message}}`.
+
+Handlers raise ApiError; this module is the one place that turns any
+exception into a JSON answer with the right status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_048_576  # a sync batch of 500 entries is ~200 KB
+
+_STATUS_TEXT = {
+    200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required",
+    413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
+    500: "Internal Server Error", 503: "Service Unavailable",
+}
+
+
+class ApiError(Exception):
+    """An answer other than success, with its HTTP status and stable code."""
+
+    def __init__(self, status: int, code: str, message: str, extra: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra or {}
+
+    def body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message}, **self.extra}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    environ: dict
+    params: dict[str, str] = field(default_factory=dict)
+    _body: Any = None
+
+    @classmethod
+    def from_environ(cls, environ: dict) -> "Request":
+        headers = {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items() if key.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
+        return cls(
+            method=environ.get("REQUEST_METHOD", "GET").upper(),
+            path=environ.get("PATH_INFO", "/") or "/",
+            query=query, headers=headers, environ=environ,
+        )
+
+    def bearer(self) -> str | None:
+        value = self.headers.get("authorization", "")
+        if value[:7].lower() == "bearer " and 0 < len(value) - 7 <= 512:
+            return value[7:].strip()
+        return None
+
+    def json(self) -> Any:
+        """The body as JSON, refusing oversize bodies before reading them."""
+        if self._body is not None:
+            return self._body
+        try:
+            length = int(self.environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise ApiError(400, "invalid_value", "Content-Length is not a number") from None
+        if length > MAX_BODY_BYTES:
+            raise ApiError(413, "payload_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+        if length <= 0:
+            if self.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+                raise ApiError(411, "length_required", "send a Content-Length")
+            raise ApiError(400, "invalid_json", "the request needs a JSON body")
+        ctype = self.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if ctype not in ("application/json", ""):
+            raise ApiError(415, "unsupported_media_type", "send application/json")
+        raw = self.environ["wsgi.input"].read(length)
+        try:
+            self._body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ApiError(400, "invalid_json", "the body is not valid UTF-8 JSON") from None
+        return self._body
+
+
+Handler = Callable[[Request], tuple[int, Any]]
+
+
+class Router:
+    """Routes `METHOD /path/{param}` patterns to handlers."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[re.Pattern, dict[str, Handler]]] = []
+
+    def add(self, method: str, pattern: str, handler: Handler) -> None:
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[A-Za-z0-9_.-]{1,128})", pattern) + "$")
+        for existing, handlers in self._routes:
+            if existing.pattern == regex.pattern:
+                handlers[method] = handler
+                return
+        self._routes.append((regex, {method: handler}))
+
+    def resolve(self, request: Request) -> Handler:
+        for regex, handlers in self._routes:
+            match = regex.match(request.path)
+            if match:
+                handler = handlers.get(request.method)
+                if handler is None:
+                    raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+                request.params = match.groupdict()
+                return handler
+        raise ApiError(404, "not_found", "no such endpoint")
+
+
+def respond(start_response, status: int, body: Any, extra_headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+    if isinstance(body, bytes):
+        data, ctype = body, "application/octet-stream"
+    else:
+        data, ctype = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), "application/json"
+    headers = [("Content-Type", ctype), ("Content-Length", str(len(data))), *extra_headers]
+    start_response(f"{status} {_STATUS_TEXT.get(status, 'Unknown')}", headers)
+    return [data]
+
+
+def serve_request(router: Router, environ: dict, start_response) -> list[bytes]:
+    try:
+        request = Request.from_environ(environ)
+        status, body = router.resolve(request)(request)
+        return respond(start_response, status, body)
+    except ApiError as exc:
+        return respond(start_response, exc.status, exc.body())
+    except Exception:  # a bug: log it, answer calmly
+        log.exception("unhandled error for %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+        return respond(start_response, 500, {"error": {"code": "internal", "message": "internal error"}})

@@ -1,0 +1,60 @@
+"""Serving the WSGI app: granian in production, the standard library when embedded.
+
+granian (Rust HTTP, Python handlers in threads) keeps one process, so the
+single SQLite writer and its group commit see every request. A till that
+embeds the backend (the demo) uses wsgiref on a thread instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+
+def serve_granian(data_dir: str, host: str, port: int, *, threads: int = 16, workers: int = 1) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    os.environ["PIKA_DATA"] = str(data_dir)
+    Granian(
+        "server_stub.app:make_app", factory=True, interface=Interfaces.WSGI,
+        address=host, port=port, workers=workers, blocking_threads=threads,
+        backpressure=max(64, threads * 4), log_access=False, websockets=False,
+    ).serve()
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # the till logs its own way
+        pass
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class EmbeddedServer:
+    """The backend on a loopback port inside another process (demo, tests)."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        self._server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+        self.url = f"http://{host}:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-backend", daemon=True)
+
+    def start(self) -> "EmbeddedServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,104 @@
+"""The backend's answers to the verdict's questions, read from its database.
+
+Used inside the writer's transaction, so a decision sees every write that
+committed before it, and the writes of its own batch.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time as dtime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from pos_app.core.domain import Claim, Discount, UsedToken, Voucher
+
+VOUCHER_COLUMNS = (
+    "v.id, v.retailer_id, v.kind, v.status, v.discount_kind, v.discount_value, v.currency, "
+    "v.texts, v.valid_from, v.valid_until, v.total_limit, v.store_day_limit, r.name"
+)
+
+
+def voucher_from_row(row) -> Voucher:
+    return Voucher(
+        id=row[0], retailer_id=row[1], kind=row[2], status=row[3],
+        discount=Discount(kind=row[4], value=row[5], currency=row[6]),
+        texts=json.loads(row[7]), valid_from=row[8], valid_until=row[9],
+        total_limit=row[10], store_day_limit=row[11], retailer_name=row[12],
+    )
+
+
+def day_bounds(day: str, tz_name: str) -> tuple[float, float]:
+    """Epoch start and end of a calendar day at a store."""
+    tz = ZoneInfo(tz_name)
+    start = datetime.combine(datetime.fromisoformat(day).date(), dtime(0), tz)
+    return start.timestamp(), (start + timedelta(days=1)).timestamp()
+
+
+class BackendState:
+    """RedemptionState for one till of one store, over one connection."""
+
+    def __init__(self, db: sqlite_utils.Database, *, retailer_id: str, store_id: str,
+                 device_id: str, store_timezone: str):
+        self._conn = db.conn
+        self.retailer_id = retailer_id
+        self.store_id = store_id
+        self.device_id = device_id
+        self.store_timezone = store_timezone
+
+    def voucher(self, voucher_id: str) -> Voucher | None:
+        row = self._conn.execute(
+            f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id "
+            "WHERE v.id = ?", (voucher_id,),
+        ).fetchone()
+        return voucher_from_row(row) if row else None
+
+    def printed_voucher(self, code: str) -> Voucher | None:
+        row = self._conn.execute(
+            f"SELECT {VOUCHER_COLUMNS} FROM printed_codes p JOIN vouchers v ON v.id = p.voucher_id "
+            "JOIN retailers r ON r.id = v.retailer_id WHERE p.code = ? AND p.retailer_id = ?",
+            (code, self.retailer_id),
+        ).fetchone()
+        return voucher_from_row(row) if row else None
+
+    def claim(self, short_code: str) -> Claim | None:
+        row = self._conn.execute(
+            "SELECT short_code, jti, voucher_id, expires_at FROM claims "
+            "WHERE short_code = ? AND retailer_id = ?", (short_code, self.retailer_id),
+        ).fetchone()
+        return Claim(*row) if row else None
+
+    def used(self, jti: str) -> UsedToken | None:
+        row = self._conn.execute(
+            "SELECT a.jti, a.at, coalesce(d.name, a.device_id), a.store_id FROM attempts a "
+            "LEFT JOIN devices d ON d.id = a.device_id "
+            "WHERE a.retailer_id = ? AND a.jti = ? AND a.status = 'accepted'",
+            (self.retailer_id, jti),
+        ).fetchone()
+        return UsedToken(*row) if row else None
+
+    def revoked(self, jti: str) -> bool:
+        row = self._conn.execute(
+            "SELECT revoked_at FROM claims WHERE jti = ? AND retailer_id = ?", (jti, self.retailer_id)
+        ).fetchone()
+        return bool(row and row[0] is not None)
+
+    def printed_uses(self, voucher_id: str, store_id: str, day: str) -> tuple[int, int]:
+        start, end = day_bounds(day, self.store_timezone)
+        at_store = self._conn.execute(
+            "SELECT count(*) FROM attempts WHERE status = 'accepted' AND kind = 'printed' "
+            "AND voucher_id = ? AND store_id = ? AND at >= ? AND at < ?",
+            (voucher_id, store_id, start, end),
+        ).fetchone()[0]
+        in_all = self._conn.execute(
+            "SELECT count(*) FROM attempts WHERE status = 'accepted' AND kind = 'printed' AND voucher_id = ?",
+            (voucher_id,),
+        ).fetchone()[0]
+        return at_store, in_all
+
+    def recent_accepts(self, since: float) -> int:
+        return self._conn.execute(
+            "SELECT count(*) FROM attempts WHERE device_id = ? AND status = 'accepted' AND at >= ?",
+            (self.device_id, since),
+        ).fetchone()[0]
