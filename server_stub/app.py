@@ -57,6 +57,7 @@ class App:
         r("POST", f"{API}/devices/enroll", self.enroll)
         r("GET", f"{API}/catalog", self.catalog)
         r("POST", f"{API}/redemptions", self.redeem)
+        r("GET", f"{API}/redemptions/{{key}}", self.lookup_redemption)
         r("POST", f"{API}/sync", self.sync)
         r("GET", f"{API}/feed", self.feed)
 
@@ -180,6 +181,12 @@ class App:
         if body["method"] not in VALID_METHODS:
             raise ApiError(400, "invalid_value", f"method is one of {', '.join(VALID_METHODS)}")
         return self.backend.redeem(device, key, body)
+
+    def lookup_redemption(self, request):
+        device = self.backend.require_device(request.bearer())
+        if not _KEY.match(request.params["key"]):
+            raise ApiError(400, "invalid_value", "malformed idempotency key")
+        return self.backend.lookup_redemption(device, request.params["key"])
 
     def sync(self, request):
         device = self.backend.require_device(request.bearer())

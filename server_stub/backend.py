@@ -430,7 +430,7 @@ class Backend:
                 return again
             state = BackendState(db, retailer_id=device["retailer_id"], store_id=device["store_id"],
                                  device_id=device["id"], store_timezone=device["timezone"])
-            v = verdict.judge(reading, state, ctx)
+            v = verdict.judge(reading, state, ctx, printed_only=method == Method.PRINTED)
             status = _status_for(v)
             cur = db.execute(
                 "INSERT INTO attempts (key, retailer_id, store_id, device_id, at, received_at, status, reason, "
@@ -446,6 +446,13 @@ class Backend:
                 self._redemption_event(db, device, v.kind, v.voucher.id, v.jti, v.code, at)
             return status, answer
         return self.writer.submit(write)
+
+    def lookup_redemption(self, device: dict, key: str) -> tuple[int, dict]:
+        """The answer once given for a key, so a till that crashed mid-call learns it."""
+        stored = self._stored_answer(self.read().conn, device, key)
+        if stored is None:
+            raise ApiError(404, "not_found", "no redemption was made with this key")
+        return 200, {"status": stored[0], "answer": stored[1]}
 
     @staticmethod
     def _stored_answer(conn, device: dict, key: str) -> tuple[int, dict] | None:

@@ -1,0 +1,159 @@
+"""`python -m pos_app`: the till, and its headless commands (JSON on stdout).
+
+Exit codes: 0 done / accepted, 3 refused, 2 usage error, 1 failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .core.domain import Method
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+STORE_NAME = "till.sqlite3"
+
+
+class UsageError(Exception):
+    pass
+
+
+def _print(data) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+def open_store(data: str, *, must_be_enrolled: bool = True):
+    from .store import TillStore
+
+    path = Path(data)
+    path.mkdir(parents=True, exist_ok=True)
+    store = TillStore(path / STORE_NAME)
+    if must_be_enrolled and not store.enrolled:
+        store.close()
+        raise UsageError(f"this till ({data}) is not enrolled: run `python -m pos_app enroll` first")
+    return store
+
+
+def client_for(store, *, timeout: float | None = None):
+    from .backend_client import DEFAULT_TIMEOUT_S, BackendClient
+
+    return BackendClient(store.get("server_url"), store.get("device_token"),
+                         timeout=timeout or float(store.get("online_timeout_s", DEFAULT_TIMEOUT_S)))
+
+
+def cmd_enroll(args) -> int:
+    from .backend_client import BackendClient, Refused, Unreachable
+    from .sync import sync_once
+
+    store = open_store(args.data, must_be_enrolled=False)
+    try:
+        if store.enrolled:
+            raise UsageError("this till is enrolled already")
+        name = args.name or f"till-{Path(args.data).resolve().name}"
+        try:
+            with BackendClient(args.server, timeout=10) as client:
+                answer = client.enroll(args.code, name)
+        except Refused as exc:
+            sys.stderr.write(f"error: enrollment refused: {exc}\n")
+            return EXIT_FAILED
+        except Unreachable as exc:
+            sys.stderr.write(f"error: cannot reach {args.server}: {exc}\n")
+            return EXIT_FAILED
+        store.save_enrollment(answer, args.server, name=name)
+        with client_for(store, timeout=10) as client:
+            summary = sync_once(store, client)
+        _print({"device_id": answer["device_id"], "retailer_id": answer["retailer_id"],
+                "store_id": answer["store_id"], "name": name, "sync": summary})
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+def cmd_redeem(args) -> int:
+    from .redemption import redeem
+
+    store = open_store(args.data)
+    try:
+        if args.staff and store.staff_member(args.staff) is None:
+            raise UsageError(f"no staff member {args.staff} at this till")
+        text = args.input
+        if text == "-":
+            text = sys.stdin.buffer.read(1 << 20)
+        method = Method.PRINTED if args.printed else args.method
+        client = None if args.offline else client_for(store)
+        try:
+            outcome = redeem(store, text, method=method, staff_id=args.staff, client=client)
+        finally:
+            if client is not None:
+                client.close()
+        _print(outcome.to_json())
+        return EXIT_OK if outcome.verdict.accepted else EXIT_REFUSED
+    finally:
+        store.close()
+
+
+def cmd_sync(args) -> int:
+    from .sync import sync_once
+
+    store = open_store(args.data)
+    try:
+        with client_for(store, timeout=10) as client:
+            summary = sync_once(store, client)
+        _print(summary)
+        return EXIT_OK if summary["error"] is None else EXIT_FAILED
+    finally:
+        store.close()
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_headless_demo
+
+    return run_headless_demo(sys.stdout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pos_app", description="Pika Till: redeem Pika vouchers.")
+    parser.add_argument("--demo", action="store_true", help="run the till on an embedded backend with demo data")
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser("enroll", help="enroll this till with a backend")
+    p.add_argument("--data", required=True, help="the till's data folder")
+    p.add_argument("--server", required=True, help="the backend's URL")
+    p.add_argument("--code", required=True, help="a one-time enrollment code")
+    p.add_argument("--name", help="this till's name, shown to other tills")
+    p.set_defaults(func=cmd_enroll)
+    p = sub.add_parser("redeem", help="redeem one code (online unless --offline)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--offline", action="store_true", help="decide here without asking the backend")
+    p.add_argument("--staff", help="the staff member redeeming")
+    p.add_argument("--method", default=Method.TYPED, choices=[m for m in Method.ALL if m != Method.PRINTED])
+    p.add_argument("--printed", action="store_true", help="a printed booklet code (its own entry point)")
+    p.add_argument("input", help="a token, short code or printed code; - reads standard input")
+    p.set_defaults(func=cmd_redeem)
+    p = sub.add_parser("sync", help="push the outbox and pull catalog and feed once")
+    p.add_argument("--data", required=True)
+    p.set_defaults(func=cmd_sync)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.demo:
+        return cmd_demo(args)
+    if not args.command:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write("error: name a command, or --demo\n")
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
