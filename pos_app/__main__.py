@@ -61,7 +61,7 @@ def cmd_enroll(args) -> int:
         except Unreachable as exc:
             sys.stderr.write(f"error: cannot reach {args.server}: {exc}\n")
             return EXIT_FAILED
-        store.save_enrollment(answer, args.server, name=name)
+        store.save_enrollment(answer, args.server)
         with client_for(store, timeout=10) as client:
             summary = sync_once(store, client)
         _print({"device_id": answer["device_id"], "retailer_id": answer["retailer_id"],

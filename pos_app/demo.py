@@ -50,7 +50,7 @@ def prepare_demo(root: Path | None = None, till_name: str = "Caja 1") -> DemoSet
     try:
         with BackendClient(server.url, timeout=10) as client:
             answer = client.enroll(info["enrollment_codes"][0], till_name)
-        store.save_enrollment(answer, server.url, name=till_name)
+        store.save_enrollment(answer, server.url)
         with BackendClient(server.url, answer["device_token"], timeout=10) as client:
             sync_once(store, client)
     finally:

@@ -376,7 +376,7 @@ class Backend:
                                   "token_hash": token_hash(device_token), "enrolled_at": now})
             return row[0], row[1]
         retailer_id, store_id = self.writer.submit(write)
-        return {"device_id": device_id, "device_token": device_token, "retailer_id": retailer_id,
+        return {"device_id": device_id, "name": name, "device_token": device_token, "retailer_id": retailer_id,
                 "store_id": store_id, "keys": self.public_keys, "server_time": now}
 
     def catalog(self, device: dict) -> dict:
@@ -429,7 +429,8 @@ class Backend:
             if again is not None:
                 return again
             state = BackendState(db, retailer_id=device["retailer_id"], store_id=device["store_id"],
-                                 device_id=device["id"], store_timezone=device["timezone"])
+                                 device_id=device["id"], store_timezone=device["timezone"],
+                                 velocity_cap=ctx.velocity_limit)
             v = verdict.judge(reading, state, ctx, printed_only=method == Method.PRINTED)
             status = _status_for(v)
             cur = db.execute(

@@ -89,10 +89,47 @@ class Request:
             raise ApiError(415, "unsupported_media_type", "send application/json")
         raw = self.environ["wsgi.input"].read(length)
         try:
-            self._body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+            text = raw.decode("utf-8")
+            body = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise ApiError(400, "invalid_json", "the body is not valid UTF-8 JSON") from None
+        if "\\u" in text:  # only a \u escape can smuggle in a NUL or a lone surrogate
+            _refuse_bad_strings(body)
+        self._body = body
         return self._body
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):  # 1e400 parses as inf
+        raise ValueError("number out of range")
+    return value
+
+
+def _refuse_bad_strings(body: Any) -> None:
+    """400 if any string or key holds a NUL or a lone surrogate (not storable, not encodable)."""
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and ("\x00" in item or not _encodable(item)):
+            raise ApiError(400, "invalid_value", "a string holds a NUL character or a lone surrogate")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 Handler = Callable[[Request], tuple[int, Any]]
@@ -103,8 +140,14 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: list[tuple[re.Pattern, dict[str, Handler]]] = []
+        self._templates: list[tuple[str, str]] = []
+
+    def routes(self) -> list[tuple[str, str]]:
+        """Every (METHOD, path template) registered, in order: what the OpenAPI document must list."""
+        return list(self._templates)
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
+        self._templates.append((method, pattern))
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[A-Za-z0-9_.-]{1,128})", pattern) + "$")
         for existing, handlers in self._routes:
             if existing.pattern == regex.pattern:

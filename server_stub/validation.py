@@ -16,6 +16,8 @@ BOOL = (bool,)
 DICT = (dict,)
 LIST = (list,)
 NONE = (type(None),)
+# Whole numbers beyond ±(2**53 - 1) lose precision as JSON numbers elsewhere and overflow SQLite's INTEGER.
+MAX_SAFE_INT = 2**53 - 1
 
 
 def check(body: Any, spec: Spec, where: str = "body") -> dict:
@@ -37,6 +39,8 @@ def check(body: Any, spec: Spec, where: str = "body") -> dict:
             raise ApiError(400, "wrong_type", f"{where}.{name} has the wrong type")
         if isinstance(value, float) and value != value:  # NaN
             raise ApiError(400, "invalid_value", f"{where}.{name} is not a number")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
+            raise ApiError(400, "invalid_value", f"{where}.{name} is out of range")
         if max_len is not None and isinstance(value, (str, list, dict)) and len(value) > max_len:
             raise ApiError(400, "invalid_value", f"{where}.{name} is too long")
         if isinstance(value, str) and "\x00" in value:

@@ -49,7 +49,7 @@ class Context:
     day: str  # the store's local day, YYYY-MM-DD
     leeway: float = tokens.DEFAULT_LEEWAY_S
     velocity_window_s: float = 60.0
-    velocity_limit: int = 40  # accepted redemptions per window before `rate_limited`
+    velocity_limit: int = 40  # accepted redemptions per window before `rate_limited`; 0 = off
 
 
 def local_day(now: float, tz_name: str) -> str:
@@ -192,7 +192,7 @@ def _decide_personal(vid: str, jti: str | None, source: str, state: RedemptionSt
     used = state.used(jti)
     if used is not None:
         return _refuse(Reason.ALREADY_REDEEMED, "this code was already redeemed", used=used, **facts)
-    if state.recent_accepts(ctx.now - ctx.velocity_window_s) >= ctx.velocity_limit:
+    if _too_fast(state, ctx):
         return _refuse(Reason.RATE_LIMITED, "too many redemptions in a short time", **facts)
     return Verdict(accepted=True, reason=None, message="accepted", **facts)
 
@@ -207,6 +207,10 @@ def _decide_printed(voucher: Voucher, code: str, source: str, state: RedemptionS
         return _refuse(Reason.LIMIT_REACHED, "this store reached today's limit for this voucher", **facts)
     if voucher.total_limit is not None and in_all >= voucher.total_limit:
         return _refuse(Reason.LIMIT_REACHED, "this voucher reached its limit", **facts)
-    if state.recent_accepts(ctx.now - ctx.velocity_window_s) >= ctx.velocity_limit:
+    if _too_fast(state, ctx):
         return _refuse(Reason.RATE_LIMITED, "too many redemptions in a short time", **facts)
     return Verdict(accepted=True, reason=None, message="accepted", **facts)
+
+
+def _too_fast(state: RedemptionState, ctx: Context) -> bool:
+    return ctx.velocity_limit > 0 and state.recent_accepts(ctx.now - ctx.velocity_window_s) >= ctx.velocity_limit
