@@ -24,12 +24,19 @@ def apply(db: sqlite_utils.Database, migrations: Sequence[Migration]) -> int:
     for version, migration in enumerate(migrations, start=1):
         if version in done:
             continue
-        with db.conn:  # one transaction: a migration applies whole or not at all
+        # One transaction: a migration applies whole or not at all. The
+        # connection is in autocommit mode, so the transaction is begun here.
+        db.execute("BEGIN IMMEDIATE")
+        try:
             migration(db)
             db.execute(
                 "INSERT INTO _migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 [version, migration.__name__, time.time()],
             )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
     return len(migrations)
 
 

@@ -19,6 +19,7 @@ from .domain import Claim, Reason, UsedToken, Verdict, Voucher, VoucherStatus
 from .layout_repair import repair
 
 MAX_INPUT_CHARS = tokens.MAX_TOKEN_LENGTH
+DEFAULT_VELOCITY_LIMIT = 40  # accepted redemptions per till per minute
 _PRINTED_SHAPE = re.compile(r"^[A-Z0-9]{3,24}$")
 _PRINTED_STRIP = str.maketrans("", "", " -\t")
 
@@ -49,7 +50,7 @@ class Context:
     day: str  # the store's local day, YYYY-MM-DD
     leeway: float = tokens.DEFAULT_LEEWAY_S
     velocity_window_s: float = 60.0
-    velocity_limit: int = 40  # accepted redemptions per window before `rate_limited`; 0 = off
+    velocity_limit: int = DEFAULT_VELOCITY_LIMIT  # accepted per window before `rate_limited`; 0 = off
 
 
 def local_day(now: float, tz_name: str) -> str:

@@ -1,0 +1,65 @@
+"""The till store's schema, as numbered migrations for `pos_app.core.migrate.apply`.
+
+Append new migrations to `MIGRATIONS`; never edit or reorder one that has
+shipped, because tills in the field have recorded it as applied.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def initial_schema(db: sqlite_utils.Database) -> None:
+    # Settings and the catalog (replaced whole by each catalog download).
+    db["settings"].create({"key": str, "value": str}, pk="key")
+    db["keys"].create({"kid": str, "pem": str}, pk="kid")
+    db["vouchers"].create({"id": str, "data": str, "kind": str, "status": str}, pk="id")
+    db["printed_codes"].create({"code": str, "voucher_id": str}, pk="code")
+    db["claims"].create(
+        {"short_code": str, "jti": str, "voucher_id": str, "expires_at": float}, pk="short_code"
+    )
+    db["staff"].create(
+        {"id": str, "name": str, "role": str, "pin_hash": str, "store_id": str}, pk="id"
+    )
+    db["revoked"].create({"jti": str}, pk="jti")
+
+    # What was redeemed, here or (through the feed) at the retailer's other tills.
+    db["used_tokens"].create(
+        {"jti": str, "at": float, "till": str, "store_id": str, "origin": str},
+        pk="jti", not_null=["origin"],
+    )
+    db["printed_uses"].create(
+        {"voucher_id": str, "store_id": str, "day": str, "count": int},
+        pk=("voucher_id", "store_id", "day"), not_null=["count"], defaults={"count": 0},
+    )
+    # Feed redemptions already counted, so a re-applied feed page counts nothing twice.
+    db["feed_seen"].create({"seq": int}, pk="seq")
+
+    db["attempts"].create(
+        {
+            "id": str, "key": str, "at": float, "input": str, "method": str, "staff_id": str,
+            "state": str, "accepted": int, "reason": str, "kind": str, "source": str,
+            "voucher_id": str, "jti": str, "code": str, "decided": str, "status": str,
+            "conflict": str, "verdict": str, "finished_at": float,
+        },
+        pk="id", not_null=["key", "at", "method", "state"],
+    )
+    db["attempts"].create_index(["key"], unique=True)
+    db["attempts"].create_index(["at"])
+
+    # Raw SQL: sqlite-utils cannot say AUTOINCREMENT, and a seq that is never
+    # reused keeps FIFO order and log lines unambiguous.
+    db.execute(
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL UNIQUE,
+            payload TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            tries INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            parked_reason TEXT
+        )"""
+    )
+
+
+MIGRATIONS = [initial_schema]

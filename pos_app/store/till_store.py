@@ -1,0 +1,777 @@
+"""The till's embedded store: what a till must know to decide offline, and
+what it must never lose once a cashier has seen a verdict.
+
+One SQLite file holds the catalog, the used token ids, every redemption
+attempt and the sync outbox. A verdict and everything it implies (attempt,
+used `jti`, printed count, outbox entry) are written in one transaction, so
+a crash, a power cut or a full disk leaves either all of it or none.
+
+A store belongs to the thread that opened it (sqlite's check_same_thread):
+the GUI gives all store work to one worker thread.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import re
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pos_app.core import codes, migrate, pins, tokens
+from pos_app.core.domain import Claim, Method, UsedToken, Verdict, Voucher
+from pos_app.core.verdict import DEFAULT_VELOCITY_LIMIT, Context, decide, local_day, printed_form
+
+from .schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEZONE = "America/Asuncion"
+# The repo root, from this file: `pos_app.__file__` is None when an editable
+# install resolves pos_app as a namespace package.
+ASSET_KEYS_DIR = Path(__file__).resolve().parents[2] / "assets" / "keys"
+MAX_INPUT_STORED = 4096
+# Accepted attempt times kept in memory for the scan-velocity check.
+_RECENT_KEPT = 1024
+_KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_VOUCHER_KINDS = ("personal", "printed")
+_DISCOUNT_KINDS = ("percent", "amount")
+# The fields of a sync Entry (docs/api.md); the backend refuses any other.
+ENTRY_FIELDS = ("key", "at", "accepted", "reason", "kind", "voucher_id", "jti", "code",
+                "method", "staff_id", "decided")
+
+
+class TillStore:
+    """The till's SQLite store; also the `RedemptionState` offline verdicts read."""
+
+    def __init__(self, path: str | Path, *, device_name: str = "",
+                 asset_keys_dir: Path | None = ASSET_KEYS_DIR):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = migrate.open_database(str(path))
+        self._conn: sqlite3.Connection = self.db.conn
+        try:
+            migrate.apply(self.db, MIGRATIONS)
+        except BaseException:
+            self._conn.close()
+            raise
+        self._default_device_name = device_name
+        self._asset_keys_dir = asset_keys_dir
+        self._trust: tokens.TrustSet | None = None
+        # Decoded caches: the verdict reads these on every scan, so they must
+        # cost a dict lookup, not a query and a JSON decode.
+        self._settings: dict[str, Any] = {}
+        self._vouchers: dict[str, Voucher] = {}
+        self._printed: dict[str, str] = {}
+        self._revoked: set[str] = set()
+        # Times of accepted attempts, sorted; it holds every one later than
+        # `_accepts_floor`, so the velocity check needs no query.
+        self._accepts: list[float] = []
+        self._accepts_floor = float("-inf")
+        self._load_settings()
+        self._load_catalog_caches()
+        self._load_accepts()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "TillStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # IMMEDIATE takes the write lock up front, so what a verdict read
+        # cannot change before its record is written.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException:
+            # A full disk may already have rolled the transaction back.
+            if self._conn.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.exception("rollback failed")
+            raise
+
+    # --- settings -------------------------------------------------------------
+
+    def _load_settings(self) -> None:
+        rows = self._conn.execute("SELECT key, value FROM settings").fetchall()
+        self._settings = {key: json.loads(value) for key, value in rows}
+
+    def _put(self, key: str, value: Any) -> str:
+        text = json.dumps(value)
+        self._conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, text),
+        )
+        return text
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._settings.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        """Store a JSON value under a setting name."""
+        # Cache what a reader after a restart would get back (tuples as lists...).
+        self._settings[key] = json.loads(self._put(key, value))
+
+    @property
+    def enrolled(self) -> bool:
+        return bool(self._settings.get("device_token"))
+
+    @property
+    def server_url(self) -> str:
+        return self._settings.get("server_url") or ""
+
+    @property
+    def device_token(self) -> str:
+        return self._settings.get("device_token") or ""
+
+    @property
+    def device_id(self) -> str:
+        return self._settings.get("device_id") or ""
+
+    @property
+    def device_name(self) -> str:
+        return self._settings.get("device_name") or self._default_device_name
+
+    @property
+    def retailer_id(self) -> str:
+        return self._settings.get("retailer_id") or ""
+
+    @property
+    def store_id(self) -> str:
+        return self._settings.get("store_id") or ""
+
+    @property
+    def store_timezone(self) -> str:
+        return self._settings.get("store_timezone") or DEFAULT_TIMEZONE
+
+    @property
+    def feed_cursor(self) -> int:
+        return int(self._settings.get("feed_cursor") or 0)
+
+    def save_enrollment(self, enroll_json: Mapping[str, Any], server_url: str, *,
+                        name: str | None = None) -> None:
+        """Keep the answer of `POST /devices/enroll`: identity, token and keys.
+
+        `name` is the name the till enrolled with (the answer does not repeat it).
+        """
+        where = "enrollment"
+        _mapping(enroll_json, where)
+        facts = {name: _text(enroll_json, name, where)
+                 for name in ("device_id", "device_token", "retailer_id", "store_id")}
+        keys = _parse_keys(enroll_json.get("keys", []), where)
+        name = name or enroll_json.get("name") or self._default_device_name
+        with self._transaction():
+            self._put("server_url", str(server_url))
+            for setting, value in facts.items():
+                self._put(setting, value)
+            self._put("device_name", str(name))
+            self._conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", keys)
+        self._load_settings()
+        self._trust = None
+
+    # --- catalog and feed -----------------------------------------------------
+
+    def _load_catalog_caches(self) -> None:
+        self._vouchers = {vid: Voucher.from_json(json.loads(data))
+                          for vid, data in self._conn.execute("SELECT id, data FROM vouchers")}
+        self._printed = dict(self._conn.execute("SELECT code, voucher_id FROM printed_codes"))
+        self._revoked = {jti for (jti,) in self._conn.execute("SELECT jti FROM revoked")}
+
+    def apply_catalog(self, catalog: Mapping[str, Any]) -> None:
+        """Replace the catalog with `GET /catalog`'s answer; ValueError if malformed."""
+        where = "catalog"
+        _mapping(catalog, where)
+        retailer = _mapping(catalog.get("retailer"), "catalog retailer")
+        store = _mapping(catalog.get("store"), "catalog store")
+        retailer_id = _text(retailer, "id", "catalog retailer")
+        store_id = _text(store, "id", "catalog store")
+        timezone = _timezone(store.get("timezone", DEFAULT_TIMEZONE), "catalog store")
+        for known, given, what in ((self.retailer_id, retailer_id, "retailer"),
+                                   (self.store_id, store_id, "store")):
+            if known and known != given:
+                raise ValueError(f"the catalog is for another {what} ({given}, not {known})")
+        keys = _parse_keys(_list(catalog, "keys", where), where)
+        vouchers = [_parse_voucher(v) for v in _list(catalog, "vouchers", where)]
+        printed = [_parse_printed_code(p) for p in _list(catalog, "printed_codes", where)]
+        claims = [_parse_claim(c) for c in _list(catalog, "claims", where)]
+        staff = [_parse_staff(s) for s in _list(catalog, "staff", where)]
+        revoked = _list(catalog, "revoked", where)
+        if not all(isinstance(jti, str) and jti for jti in revoked):
+            raise ValueError("catalog revoked: every entry must be a token id")
+
+        with self._transaction():
+            for table in ("keys", "vouchers", "printed_codes", "claims", "staff", "revoked"):
+                self._conn.execute(f"DELETE FROM {table}")
+            self._conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", keys)
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO vouchers (id, data, kind, status) VALUES (?, ?, ?, ?)",
+                [_voucher_row(v) for v in vouchers])
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO printed_codes (code, voucher_id) VALUES (?, ?)", printed)
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO claims (short_code, jti, voucher_id, expires_at)"
+                " VALUES (?, ?, ?, ?)", claims)
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id)"
+                " VALUES (?, ?, ?, ?, ?)", staff)
+            self._conn.executemany("INSERT OR IGNORE INTO revoked (jti) VALUES (?)",
+                                   [(jti,) for jti in revoked])
+            self._put("retailer_id", retailer_id)
+            self._put("retailer_name", str(retailer.get("name") or ""))
+            self._put("store_id", store_id)
+            self._put("store_name", str(store.get("name") or ""))
+            self._put("store_timezone", timezone)
+            self._put("catalog_at", time.time())
+            if catalog.get("server_time") is not None:
+                self._put("catalog_server_time", catalog["server_time"])
+        self._load_settings()
+        self._load_catalog_caches()
+        self._trust = None
+
+    def apply_feed(self, events: list[Mapping[str, Any]], cursor: int) -> None:
+        """Apply a page of `GET /feed` and keep its cursor, in one transaction.
+
+        Re-applying a page changes nothing; unknown event types are skipped.
+        """
+        if not isinstance(events, list):
+            raise ValueError("feed events must be a list")
+        if isinstance(cursor, bool) or not isinstance(cursor, int):
+            raise ValueError("the feed cursor must be a whole number")
+        parsed = [_parse_event(e) for e in events]
+        timezone = self.store_timezone
+        with self._transaction():
+            for seq, kind, data in parsed:
+                if kind == "redemption":
+                    self._feed_redemption(seq, data, timezone)
+                elif kind == "voucher":
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO vouchers (id, data, kind, status) VALUES (?, ?, ?, ?)",
+                        _voucher_row(data))
+                elif kind == "claim":
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO claims (short_code, jti, voucher_id, expires_at)"
+                        " VALUES (?, ?, ?, ?)", data)
+                elif kind == "printed_code":
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO printed_codes (code, voucher_id) VALUES (?, ?)", data)
+                elif kind == "revocation":
+                    self._conn.execute("INSERT OR IGNORE INTO revoked (jti) VALUES (?)", (data,))
+                elif kind == "staff":
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id)"
+                        " VALUES (?, ?, ?, ?, ?)", data)
+            self._put("feed_cursor", cursor)
+        self._settings["feed_cursor"] = cursor
+        if any(kind in ("voucher", "printed_code", "revocation") for _, kind, _ in parsed):
+            self._load_catalog_caches()
+
+    def _feed_redemption(self, seq: int, data: Mapping[str, Any], timezone: str) -> None:
+        seen = self._conn.execute("INSERT OR IGNORE INTO feed_seen (seq) VALUES (?)", (seq,))
+        if seen.rowcount == 0:
+            return
+        at = float(data["at"])
+        if data.get("kind") == "printed":
+            # Counted on our store's calendar: only our store's per-day count
+            # is ever checked here, and the total ignores days.
+            self._count_printed_use(data["voucher_id"], data.get("store_id") or "",
+                                    local_day(at, timezone))
+        elif data.get("jti"):
+            # The first redemption we heard of stays: it is what the cashier is told.
+            self._conn.execute(
+                "INSERT OR IGNORE INTO used_tokens (jti, at, till, store_id, origin)"
+                " VALUES (?, ?, ?, ?, 'feed')",
+                (data["jti"], at, str(data.get("till") or ""), str(data.get("store_id") or "")))
+
+    def _count_printed_use(self, voucher_id: str, store_id: str, day: str) -> None:
+        self._conn.execute(
+            "INSERT INTO printed_uses (voucher_id, store_id, day, count) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT(voucher_id, store_id, day) DO UPDATE SET count = count + 1",
+            (voucher_id, store_id, day))
+
+    # --- deciding ---------------------------------------------------------------
+
+    def trust_set(self) -> tokens.TrustSet:
+        """The keys tokens may be signed with: enrolled/catalog keys plus bundled ones."""
+        if self._trust is None:
+            pems = [pem for (pem,) in self._conn.execute("SELECT pem FROM keys")]
+            if self._asset_keys_dir is not None and self._asset_keys_dir.is_dir():
+                for file in sorted(self._asset_keys_dir.glob("*.pem")):
+                    try:
+                        pem = file.read_text()
+                        tokens.TrustSet.from_pems([pem])
+                    except (ValueError, OSError):
+                        # One bad bundled file must not stop the till trusting the others.
+                        log.error("ignoring unusable key file %s", file)
+                        continue
+                    pems.append(pem)
+            self._trust = tokens.TrustSet.from_pems(pems)
+        return self._trust
+
+    def context(self, now: float | None = None, leeway: float | None = None) -> Context:
+        """Who decides, and when, for an offline verdict (settings: leeway_s, velocity_limit)."""
+        now = time.time() if now is None else float(now)
+        if leeway is None:
+            leeway = float(self.get("leeway_s", tokens.DEFAULT_LEEWAY_S))
+        return Context(trust=self.trust_set(), retailer_id=self.retailer_id, store_id=self.store_id,
+                       now=now, day=local_day(now, self.store_timezone), leeway=leeway,
+                       velocity_limit=int(self.get("velocity_limit", DEFAULT_VELOCITY_LIMIT)))
+
+    def voucher(self, voucher_id: str) -> Voucher | None:
+        return self._vouchers.get(voucher_id)
+
+    def vouchers(self) -> list[Voucher]:
+        return list(self._vouchers.values())
+
+    def printed_voucher(self, code: str) -> Voucher | None:
+        voucher_id = self._printed.get(code)
+        return None if voucher_id is None else self._vouchers.get(voucher_id)
+
+    def claim(self, short_code: str) -> Claim | None:
+        row = self._conn.execute(
+            "SELECT jti, voucher_id, expires_at FROM claims WHERE short_code = ?", (short_code,)
+        ).fetchone()
+        return None if row is None else Claim(short_code, row[0], row[1], row[2])
+
+    def used(self, jti: str) -> UsedToken | None:
+        row = self._conn.execute(
+            "SELECT at, till, store_id FROM used_tokens WHERE jti = ?", (jti,)).fetchone()
+        return None if row is None else UsedToken(jti, row[0], row[1] or "", row[2] or "")
+
+    def revoked(self, jti: str) -> bool:
+        return jti in self._revoked
+
+    def printed_uses(self, voucher_id: str, store_id: str, day: str) -> tuple[int, int]:
+        """(uses at this store on this day, uses in all) of a printed voucher."""
+        row = self._conn.execute(
+            "SELECT coalesce(sum(count), 0),"
+            " coalesce(sum(CASE WHEN store_id = ? AND day = ? THEN count END), 0)"
+            " FROM printed_uses WHERE voucher_id = ?", (store_id, day, voucher_id)).fetchone()
+        return row[1], row[0]
+
+    def recent_accepts(self, since: float) -> int:
+        """Accepted redemptions at this till since an epoch time."""
+        if since > self._accepts_floor:
+            return len(self._accepts) - bisect.bisect_left(self._accepts, since)
+        return self._conn.execute(
+            "SELECT count(*) FROM attempts WHERE at >= ? AND accepted = 1", (since,)).fetchone()[0]
+
+    def _load_accepts(self) -> None:
+        times = [at for (at,) in self._conn.execute(
+            "SELECT at FROM attempts WHERE accepted = 1 ORDER BY at DESC LIMIT ?", (_RECENT_KEPT + 1,))]
+        if len(times) > _RECENT_KEPT:
+            self._accepts_floor = times.pop()
+        self._accepts = times[::-1]
+
+    def _note_accept(self, at: float) -> None:
+        """Remember a committed acceptance for `recent_accepts`."""
+        if at > self._accepts_floor:
+            bisect.insort(self._accepts, at)
+        if len(self._accepts) > 2 * _RECENT_KEPT:
+            self._accepts_floor = self._accepts[_RECENT_KEPT - 1]
+            del self._accepts[:_RECENT_KEPT]
+
+    # --- redeeming --------------------------------------------------------------
+
+    def redeem_offline(self, text: str | bytes, *, method: str, staff_id: str | None = None,
+                       now: float | None = None, printed_only: bool = False,
+                       key: str | None = None) -> tuple[Verdict, str]:
+        """Decide locally and record the verdict; returns it and the attempt id.
+
+        With `key` of a pending online attempt, that attempt is decided and
+        finished; with the key of a finished one, its verdict is returned again.
+        """
+        _check_method(method)
+        if key is not None:
+            _check_key(key)
+        now = time.time() if now is None else float(now)
+        with self._transaction():
+            row = None if key is None else self._attempt_row(key)
+            if row is not None and row["state"] == "done":
+                return Verdict.from_json(json.loads(row["verdict"])), row["id"]
+            ctx = self.context(now)
+            verdict = decide(text, self, ctx, printed_only=printed_only)
+            attempt = _attempt_values(verdict)
+            if row is None:
+                attempt_id, key, at = uuid.uuid4().hex, key or uuid.uuid4().hex, now
+                self._conn.execute(
+                    "INSERT INTO attempts (id, key, at, input, method, staff_id, state)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+                    (attempt_id, key, at, _stored_input(text), method, staff_id))
+            else:
+                # Keep the scan's own time: the fallback happens later than the scan.
+                attempt_id, at = row["id"], row["at"]
+            self._finish(attempt_id, attempt, verdict, "offline", now)
+            self._record_effects(verdict, at, ctx.day)
+            entry = dict(attempt, key=key, at=at, method=method, staff_id=staff_id, decided="offline")
+            self._conn.execute(
+                "INSERT INTO outbox (key, payload, created_at) VALUES (?, ?, ?)",
+                (key, json.dumps({name: entry[name] for name in ENTRY_FIELDS}), now))
+        if verdict.accepted:
+            self._note_accept(at)
+        return verdict, attempt_id
+
+    def begin_online(self, text: str | bytes, *, method: str, staff_id: str | None = None,
+                     now: float | None = None) -> str:
+        """Write a pending attempt before asking the backend; returns its idempotency key."""
+        _check_method(method)
+        now = time.time() if now is None else float(now)
+        key = uuid.uuid4().hex
+        with self._transaction():
+            self._conn.execute(
+                "INSERT INTO attempts (id, key, at, input, method, staff_id, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+                (uuid.uuid4().hex, key, now, _stored_input(text), method, staff_id))
+        return key
+
+    def finish_online(self, key: str, verdict: Verdict, *, now: float | None = None) -> str:
+        """Record the backend's verdict for a pending attempt; returns the attempt id.
+
+        Nothing goes to the outbox: the backend has it already. A finished
+        attempt is left as it is.
+        """
+        now = time.time() if now is None else float(now)
+        with self._transaction():
+            row = self._attempt_row(key)
+            if row is None:
+                raise KeyError(f"no attempt has the key {key!r}")
+            if row["state"] == "done":
+                return row["id"]
+            self._finish(row["id"], _attempt_values(verdict), verdict, "online", now)
+            self._record_effects(verdict, row["at"], local_day(row["at"], self.store_timezone))
+            if verdict.used is not None and verdict.jti:
+                # The backend's knowledge of an earlier redemption is ours now too.
+                used = verdict.used
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO used_tokens (jti, at, till, store_id, origin)"
+                    " VALUES (?, ?, ?, ?, 'feed')",
+                    (used.jti or verdict.jti, used.at, used.till, used.store_id))
+        if verdict.accepted:
+            self._note_accept(row["at"])
+        return row["id"]
+
+    def pending_online(self) -> list[dict]:
+        """Attempts begun online but never finished (a crash, a lost answer), oldest first."""
+        cursor = self._conn.execute(
+            "SELECT key, input, method, staff_id, at FROM attempts WHERE state = 'pending' ORDER BY at")
+        return [dict(zip(("key", "input", "method", "staff_id", "at"), row)) for row in cursor]
+
+    def _attempt_row(self, key: str) -> dict | None:
+        cursor = self._conn.execute("SELECT id, at, state, verdict FROM attempts WHERE key = ?", (key,))
+        row = cursor.fetchone()
+        return None if row is None else dict(zip(("id", "at", "state", "verdict"), row))
+
+    def _finish(self, attempt_id: str, attempt: dict, verdict: Verdict, decided: str, now: float) -> None:
+        self._conn.execute(
+            "UPDATE attempts SET state = 'done', accepted = :accepted, reason = :reason, kind = :kind,"
+            " source = :source, voucher_id = :voucher_id, jti = :jti, code = :code,"
+            " decided = :decided, status = :status, verdict = :verdict, finished_at = :now"
+            " WHERE id = :id",
+            dict(attempt, source=verdict.source, decided=decided, id=attempt_id, now=now,
+                 status="accepted" if verdict.accepted else "refused",
+                 verdict=json.dumps(verdict.to_json())))
+
+    def _record_effects(self, verdict: Verdict, at: float, day: str) -> None:
+        if not verdict.accepted:
+            return
+        if verdict.kind == "personal" and verdict.jti:
+            # REPLACE: offline, decide() has just seen no row; online, the
+            # backend's acceptance outranks whatever the feed told us.
+            self._conn.execute(
+                "INSERT OR REPLACE INTO used_tokens (jti, at, till, store_id, origin) VALUES (?, ?, ?, ?, 'local')",
+                (verdict.jti, at, self.device_name, self.store_id))
+        elif verdict.kind == "printed" and verdict.voucher is not None:
+            self._count_printed_use(verdict.voucher.id, self.store_id, day)
+
+    # --- outbox -------------------------------------------------------------------
+
+    def outbox_batch(self, limit: int = 500) -> list[dict]:
+        """The next sync Entries to send, oldest first, parked ones left out."""
+        cursor = self._conn.execute(
+            "SELECT payload FROM outbox WHERE parked_reason IS NULL ORDER BY seq LIMIT ?", (limit,))
+        return [json.loads(payload) for (payload,) in cursor]
+
+    def outbox_confirm(self, results: list[Mapping[str, Any]]) -> None:
+        """Take the backend's `/sync` results: confirmed entries leave the outbox."""
+        with self._transaction():
+            for result in results:
+                key, status = result.get("key"), result.get("status")
+                if status in ("recorded", "duplicate"):
+                    self._conn.execute("DELETE FROM outbox WHERE key = ?", (key,))
+                elif status == "conflict":
+                    winner = result.get("winner") or {}
+                    self._conn.execute("DELETE FROM outbox WHERE key = ?", (key,))
+                    self._conn.execute(
+                        "UPDATE attempts SET status = 'conflict', conflict = ? WHERE key = ?",
+                        (json.dumps(winner), key))
+                    if winner.get("jti"):
+                        # The backend's first redemption is the one every till should tell of.
+                        self._conn.execute(
+                            "INSERT OR REPLACE INTO used_tokens (jti, at, till, store_id, origin)"
+                            " VALUES (?, ?, ?, ?, 'feed')",
+                            (winner["jti"], winner.get("at"), winner.get("till") or "",
+                             winner.get("store_id") or ""))
+                else:
+                    log.warning("sync result %r for %r left in the outbox", status, key)
+
+    def outbox_park(self, key: str, reason: str) -> None:
+        """Set an entry aside that the backend refused for good (a permanent 4xx)."""
+        self._conn.execute("UPDATE outbox SET parked_reason = ? WHERE key = ?", (reason, key))
+
+    def outbox_note_failure(self, keys: list[str], error: str) -> None:
+        with self._transaction():
+            self._conn.executemany(
+                "UPDATE outbox SET tries = tries + 1, last_error = ? WHERE key = ?",
+                [(error, key) for key in keys])
+
+    def outbox_size(self) -> int:
+        return self._conn.execute(
+            "SELECT count(*) FROM outbox WHERE parked_reason IS NULL").fetchone()[0]
+
+    def parked(self) -> list[dict]:
+        cursor = self._conn.execute(
+            "SELECT seq, key, payload, created_at, tries, last_error, parked_reason"
+            " FROM outbox WHERE parked_reason IS NOT NULL ORDER BY seq")
+        names = ("seq", "key", "payload", "created_at", "tries", "last_error", "parked_reason")
+        rows = [dict(zip(names, row)) for row in cursor]
+        for row in rows:
+            row["payload"] = json.loads(row["payload"])
+        return rows
+
+    # --- reports and staff ------------------------------------------------------
+
+    def attempts(self, since: float | None = None, until: float | None = None) -> list[dict]:
+        """Attempts with since <= at < until, oldest first, JSON columns decoded."""
+        cursor = self._conn.execute(
+            "SELECT * FROM attempts WHERE at >= ? AND at < ? ORDER BY at",
+            (float("-inf") if since is None else since, float("inf") if until is None else until))
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row)) for row in cursor]
+        for row in rows:
+            for name in ("verdict", "conflict"):
+                if row[name] is not None:
+                    row[name] = json.loads(row[name])
+            if row["accepted"] is not None:
+                row["accepted"] = bool(row["accepted"])
+        return rows
+
+    def stats(self) -> dict:
+        """Figures for the sync panel."""
+        one = lambda sql: self._conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "outbox": self.outbox_size(),
+            "parked": one("SELECT count(*) FROM outbox WHERE parked_reason IS NOT NULL"),
+            "pending_online": one("SELECT count(*) FROM attempts WHERE state = 'pending'"),
+            "conflicts": one("SELECT count(*) FROM attempts WHERE status = 'conflict'"),
+            "last_sync": self.get("last_sync"),
+        }
+
+    def staff_member(self, staff_id: str) -> dict | None:
+        """A staff member without the PIN hash, or None."""
+        row = self._conn.execute(
+            "SELECT id, name, role, store_id FROM staff WHERE id = ?", (staff_id,)).fetchone()
+        return None if row is None else dict(zip(("id", "name", "role", "store_id"), row))
+
+    def check_staff_pin(self, staff_id: str, pin: str) -> dict | None:
+        """The staff member if the PIN is theirs, else None."""
+        row = self._conn.execute("SELECT pin_hash FROM staff WHERE id = ?", (staff_id,)).fetchone()
+        if row is None or not pins.check_pin(pin, row[0] or ""):
+            return None
+        return self.staff_member(staff_id)
+
+
+# --- shapes -------------------------------------------------------------------------
+
+
+def _check_method(method: str) -> None:
+    if method not in Method.ALL:
+        raise ValueError(f"unknown input method {method!r}")
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not _KEY_SHAPE.match(key):
+        raise ValueError("an idempotency key is 8 to 64 of A-Z a-z 0-9 _ -")
+
+
+def _stored_input(raw: str | bytes) -> str:
+    """The input as text SQLite can hold: bounded, and valid UTF-8 whatever came in."""
+    if isinstance(raw, (bytes, bytearray)):
+        return bytes(raw[:MAX_INPUT_STORED]).decode("utf-8", "backslashreplace")
+    text = str(raw)[:MAX_INPUT_STORED]
+    # Lone surrogates cannot be encoded; sqlite3 would raise on binding them.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _attempt_values(verdict: Verdict) -> dict:
+    return {
+        "accepted": bool(verdict.accepted), "reason": verdict.reason, "kind": verdict.kind,
+        "voucher_id": verdict.voucher.id if verdict.voucher else None,
+        "jti": verdict.jti, "code": verdict.code,
+    }
+
+
+def _voucher_row(voucher: Voucher) -> tuple[str, str, str, str]:
+    return voucher.id, json.dumps(voucher.to_json()), voucher.kind, voucher.status
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected an object")
+    return value
+
+
+def _list(data: Mapping[str, Any], name: str, where: str) -> list:
+    value = data.get(name, [])
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: {name} must be a list")
+    return value
+
+
+def _text(data: Mapping[str, Any], name: str, where: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{where}: {name} must be a non-empty text")
+    return value
+
+
+def _optional_text(data: Mapping[str, Any], name: str, where: str) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{where}: {name} must be a text")
+    return value
+
+
+def _optional_int(data: Mapping[str, Any], name: str, where: str) -> int | None:
+    value = data.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{where}: {name} must be a whole number")
+    return value
+
+
+def _number(data: Mapping[str, Any], name: str, where: str) -> float:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}: {name} must be a number")
+    return value
+
+
+def _timezone(value: Any, where: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError(f"{where}: unknown timezone {value!r}") from exc
+    return value
+
+
+def _parse_keys(keys: Any, where: str) -> list[tuple[str, str]]:
+    if not isinstance(keys, list):
+        raise ValueError(f"{where}: keys must be a list")
+    rows = []
+    for key in keys:
+        key = _mapping(key, f"{where} key")
+        kid, pem = _text(key, "kid", f"{where} key"), _text(key, "pem", f"{where} key")
+        tokens.TrustSet.from_pems([pem])  # ValueError for anything but a P-256 public key
+        rows.append((kid, pem))
+    return rows
+
+
+def _parse_voucher(data: Any) -> Voucher:
+    where = "voucher"
+    data = _mapping(data, where)
+    voucher_id = _text(data, "id", where)
+    where = f"voucher {voucher_id}"
+    _text(data, "retailer_id", where)
+    _text(data, "status", where)
+    if data.get("kind") not in _VOUCHER_KINDS:
+        raise ValueError(f"{where}: kind must be one of {_VOUCHER_KINDS}")
+    discount = _mapping(data.get("discount"), f"{where} discount")
+    if discount.get("kind") not in _DISCOUNT_KINDS or _optional_int(discount, "value", where) is None:
+        raise ValueError(f"{where}: a discount is a kind ({_DISCOUNT_KINDS}) and a whole value")
+    _optional_text(discount, "currency", where)
+    texts = data.get("texts") or {}
+    if not (isinstance(texts, Mapping) and all(
+            isinstance(lang, str) and isinstance(fields, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
+            for lang, fields in texts.items())):
+        raise ValueError(f"{where}: texts must map languages to texts by name")
+    for name in ("valid_from", "valid_until", "total_limit", "store_day_limit"):
+        _optional_int(data, name, where)
+    _optional_text(data, "retailer_name", where)
+    try:
+        return Voucher.from_json({**data, "discount": dict(discount), "retailer_name": data.get("retailer_name") or ""})
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+
+
+def _parse_printed_code(data: Any) -> tuple[str, str]:
+    where = "printed code"
+    data = _mapping(data, where)
+    code = _text(data, "code", where)
+    # Stored in the form decide() looks it up with.
+    return printed_form(code) or code, _text(data, "voucher_id", where)
+
+
+def _parse_claim(data: Any) -> tuple[str, str, str, float]:
+    where = "claim"
+    data = _mapping(data, where)
+    return (codes.normalize(_text(data, "short_code", where)), _text(data, "jti", where),
+            _text(data, "voucher_id", where), _number(data, "expires_at", where))
+
+
+def _parse_staff(data: Any) -> tuple[str, str, str, str, str | None]:
+    where = "staff"
+    data = _mapping(data, where)
+    return (_text(data, "id", where), _text(data, "name", where), _text(data, "role", where),
+            _text(data, "pin_hash", where), _optional_text(data, "store_id", where))
+
+
+def _parse_redemption(data: Any) -> Mapping[str, Any]:
+    where = "feed redemption"
+    data = _mapping(data, where)
+    _text(data, "voucher_id", where)
+    _number(data, "at", where)
+    for name in ("jti", "kind", "code", "store_id", "till"):
+        _optional_text(data, name, where)
+    return data
+
+
+def _parse_revocation(data: Any) -> str:
+    return _text(_mapping(data, "feed revocation"), "jti", "feed revocation")
+
+
+_EVENT_PARSERS = {
+    "redemption": _parse_redemption,
+    "voucher": _parse_voucher,
+    "claim": _parse_claim,
+    "printed_code": _parse_printed_code,
+    "revocation": _parse_revocation,
+    "staff": _parse_staff,
+}
+
+
+def _parse_event(event: Any) -> tuple[int, str | None, Any]:
+    """(seq, type, parsed data); the type is None for types this till does not know."""
+    event = _mapping(event, "feed event")
+    seq = _optional_int(event, "seq", "feed event")
+    kind = event.get("type")
+    if seq is None or not isinstance(kind, str):
+        raise ValueError("feed event: seq and type are required")
+    parser = _EVENT_PARSERS.get(kind)
+    if parser is None:
+        return seq, None, None  # a newer backend's event: nothing this till must act on
+    return seq, kind, parser(event.get("data"))
