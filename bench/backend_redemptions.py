@@ -106,7 +106,8 @@ def run(server: str, args, base: Path) -> dict:
     count = int(args.seconds * 12_000) + 1000
     device_token, token_file = prepare(data, count)
     port = free_port()
-    cmd = [sys.executable, "-m", "server_stub", "serve", "--data", str(data), "--port", str(port)]
+    cmd = [sys.executable, "-m", "server_stub", "serve", "--data", str(data), "--port", str(port),
+           "--workers", str(args.workers)]
     if server == "stdlib":
         cmd.append("--stdlib")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -147,6 +148,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="granian worker processes")
     parser.add_argument("--servers", default="granian,stdlib")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

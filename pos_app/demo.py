@@ -60,37 +60,53 @@ def prepare_demo(root: Path | None = None, till_name: str = "Caja 1") -> DemoSet
 
 def run_headless_demo(out: TextIO) -> int:
     """A scripted walk through the spine, told step by step."""
+    import shutil
+
     from .__main__ import client_for, open_store
     from .redemption import redeem
+    from .sync import sync_once
 
     demo = prepare_demo()
     say = lambda text: out.write(text + "\n")  # noqa: E731
     try:
-        say(f"Backend with demo data on {demo.server.url}; till enrolled in {demo.till_data}")
-        personal = next(v for v in demo.info["vouchers"] if v["kind"] == "personal")
-        claim = demo.backend.create_claim(personal["id"], "demo-customer")
-        say(f"A customer claimed a voucher: short code {claim['short_code']}")
+        say(f"Backend with demo data on {demo.server.url}; till 'Caja 1' enrolled.")
+        personal = [v for v in demo.info["vouchers"] if v["kind"] == "personal"]
+        printed = next(v for v in demo.info["vouchers"] if v["kind"] == "printed")
+        first = demo.backend.create_claim(personal[0]["id"], "demo-customer-1")
+        second = demo.backend.create_claim(personal[1]["id"], "demo-customer-2")
+        say(f"Two customers claimed vouchers; short codes {first['short_code']} and {second['short_code']}.")
         store = open_store(str(demo.till_data))
         cashier = next(s for s in demo.info["staff"] if s["role"] == "cashier")
+
+        def show(title, text, method, client):
+            outcome = redeem(store, text, method=method, staff_id=cashier["id"], client=client)
+            v = outcome.verdict
+            facts = v.voucher.text("title", "es") if v.voucher else v.message
+            if v.used:
+                facts += f" (redeemed at {v.used.till})"
+            verdict_text = "ACCEPTED" if v.accepted else f"REFUSED: {v.reason}"
+            say(f"  {title:<38} {verdict_text:<26} [{outcome.decided}] {facts}")
+
         try:
             with client_for(store) as client:
-                steps = [
-                    ("Scan the customer's QR", claim["token"], Method.CAMERA, client),
-                    ("Scan it again", claim["token"], Method.CAMERA, client),
-                    ("Type the short code", claim["short_code"], Method.TYPED, None),
-                    ("Printed booklet code", "cafe50", Method.PRINTED, client),
-                    ("A typo", "K7QF-3M2X-T", Method.TYPED, None),
-                ]
-                for title, text, method, c in steps:
-                    outcome = redeem(store, text, method=method, staff_id=cashier["id"], client=c)
-                    v = outcome.verdict
-                    shown = v.voucher.text("title", "es") if v.voucher else ""
-                    say(f"- {title}: {'ACCEPTED' if v.accepted else 'REFUSED (' + v.reason + ')'}"
-                        f" [{outcome.decided}] {shown}")
+                say("Online:")
+                show("scan customer 1's QR", first["token"], Method.CAMERA, client)
+                show("scan it again", first["token"], Method.CAMERA, client)
+                show("printed booklet code", printed["code"].lower(), Method.PRINTED, client)
+                summary = sync_once(store, client)
+                say(f"Sync: outbox {summary['outbox']}, {summary['feed_events']} feed events pulled.")
+                say("Offline (the backend is not asked):")
+                show("customer 1's short code, typed", first["short_code"].lower(), Method.TYPED, None)
+                show("customer 2's short code, typed", second["short_code"].replace("-", " "), Method.TYPED, None)
+                show("a short code with a typo", "K7QF-3M2X-T", Method.TYPED, None)
+                show("the printed code again", printed["code"], Method.PRINTED, None)
+                summary = sync_once(store, client)
+                say(f"Sync: {summary['recorded']} offline attempts recorded at the backend, "
+                    f"outbox {summary['outbox']}.")
         finally:
             store.close()
-        say("The till's window comes with the next release; this was the spine end to end.")
-        say(json.dumps({"demo_root": str(demo.root)}))
+        say("The cashier's window arrives with the next release; this was the spine, end to end.")
     finally:
         demo.stop()
+        shutil.rmtree(demo.root, ignore_errors=True)
     return 0

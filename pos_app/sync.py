@@ -65,10 +65,9 @@ def _settle_pending(store, client: BackendClient, summary: dict) -> None:
         if found is not None:
             store.finish_online(attempt["key"], Verdict.from_json(found["answer"]["verdict"]))
         else:
-            # The backend never saw it, so the cashier never saw it accepted: decide
-            # it offline now so the record is complete, and queue it like any other.
-            store.redeem_offline(attempt["input"], method=attempt["method"], staff_id=attempt.get("staff_id"),
-                                 now=attempt["at"], key=attempt["key"])
+            # The backend never saw it and the till crashed before deciding
+            # offline: no verdict was shown, so there is no redemption to keep.
+            store.abandon_pending(attempt["key"])
         summary["pending_settled"] += 1
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import threading
 import time
 import uuid
@@ -23,7 +24,7 @@ from pos_app.core.migrate import open_database
 
 from .datadir import DataDir, NotInitialised, token_hash
 from .http import ApiError
-from .state import VOUCHER_COLUMNS, BackendState, voucher_from_row
+from .state import VOUCHER_COLUMNS, BackendState, VoucherCache, voucher_from_row
 from .writer import Writer
 
 ROLES = ("cashier", "manager", "admin")
@@ -46,9 +47,10 @@ def _status_for(v: verdict.Verdict) -> int:
     return 409 if v.reason == Reason.ALREADY_REDEEMED else 422
 
 
-def _answer(v: verdict.Verdict, redemption_id: int | None, now: float) -> dict:
+def _answer(v: verdict.Verdict, now: float) -> dict:
+    """The body of an online redemption's answer (an accepted one gains its redemption_id)."""
     if v.accepted:
-        return {"accepted": True, "redemption_id": redemption_id, "verdict": v.to_json(), "server_time": now}
+        return {"accepted": True, "verdict": v.to_json(), "server_time": now}
     return {"error": {"code": v.reason, "message": v.message}, "verdict": v.to_json(), "server_time": now}
 
 
@@ -67,6 +69,7 @@ class Backend:
         self.trust = tokens.TrustSet.from_pems(pem for _, pem, _ in keys)
         self.kid = next(kid for kid, _, active in keys if active)
         self._signing_key = self.data.signing_key(self.kid)
+        self._vouchers = VoucherCache()  # the writer's own
         self._devices: dict[str, dict] = {}  # token hash → device, a cache: auth runs on every call
 
     def close(self) -> None:
@@ -228,6 +231,7 @@ class Backend:
         return voucher_from_row(row).to_json() if row else None
 
     def _voucher_event(self, db, voucher_id: str) -> dict:
+        self._vouchers.clear()  # in the writer thread, like every reader of the cache
         data = self._voucher_json(db.conn, voucher_id)
         self._event(db, data["retailer_id"], "voucher", data)
         return data
@@ -425,26 +429,30 @@ class Backend:
         at = float(body.get("at") or now)
 
         def write(db):
-            again = self._stored_answer(db.conn, device, key)
-            if again is not None:
-                return again
             state = BackendState(db, retailer_id=device["retailer_id"], store_id=device["store_id"],
                                  device_id=device["id"], store_timezone=device["timezone"],
-                                 velocity_cap=ctx.velocity_limit)
+                                 velocity_cap=ctx.velocity_limit, vouchers=self._vouchers)
             v = verdict.judge(reading, state, ctx, printed_only=method == Method.PRINTED)
             status = _status_for(v)
-            cur = db.execute(
-                "INSERT INTO attempts (key, retailer_id, store_id, device_id, at, received_at, status, reason, "
-                "kind, voucher_id, jti, code, method, staff_id, decided) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'online')",
-                (key, device["retailer_id"], device["store_id"], device["id"], at, now,
-                 "accepted" if v.accepted else "refused", v.reason, v.kind,
-                 v.voucher.id if v.voucher else None, v.jti, v.code, method, staff_id))
-            answer = _answer(v, cur.lastrowid, now)
-            db.execute("UPDATE attempts SET answer = ? WHERE id = ?",
-                       (json.dumps([status, answer], separators=(",", ":")), cur.lastrowid))
+            answer = _answer(v, now)
+            try:
+                cur = db.execute(
+                    "INSERT INTO attempts (key, retailer_id, store_id, device_id, at, received_at, status, reason, "
+                    "kind, voucher_id, jti, code, method, staff_id, decided, answer) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'online', ?)",
+                    (key, device["retailer_id"], device["store_id"], device["id"], at, now,
+                     "accepted" if v.accepted else "refused", v.reason, v.kind,
+                     v.voucher.id if v.voucher else None, v.jti, v.code, method, staff_id,
+                     json.dumps([status, answer], separators=(",", ":"))))
+            except sqlite3.IntegrityError:
+                # The same key raced in twice: the first one's answer stands.
+                again = self._stored_answer(db.conn, device, key)
+                if again is None:
+                    raise
+                return again
             if v.accepted:
                 self._redemption_event(db, device, v.kind, v.voucher.id, v.jti, v.code, at)
+                answer["redemption_id"] = cur.lastrowid
             return status, answer
         return self.writer.submit(write)
 
@@ -457,14 +465,16 @@ class Backend:
 
     @staticmethod
     def _stored_answer(conn, device: dict, key: str) -> tuple[int, dict] | None:
-        row = conn.execute("SELECT device_id, answer FROM attempts WHERE key = ?", (key,)).fetchone()
+        row = conn.execute("SELECT id, device_id, answer FROM attempts WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
-        if row[0] != device["id"]:
+        if row[1] != device["id"]:
             raise ApiError(409, "conflict", "this idempotency key belongs to another till")
-        if row[1] is None:
+        if row[2] is None:
             raise ApiError(409, "conflict", "this key was used to sync an offline redemption, not to redeem online")
-        status, answer = json.loads(row[1])
+        status, answer = json.loads(row[2])
+        if answer.get("accepted"):
+            answer["redemption_id"] = row[0]
         return status, answer
 
     def _redemption_event(self, db, device, kind, voucher_id, jti, code, at) -> None:

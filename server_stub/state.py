@@ -7,6 +7,7 @@ committed before it, and the writes of its own batch.
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, time as dtime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -36,19 +37,54 @@ def day_bounds(day: str, tz_name: str) -> tuple[float, float]:
     return start.timestamp(), (start + timedelta(days=1)).timestamp()
 
 
+class VoucherCache:
+    """Vouchers by id for the writer, so a redemption costs no voucher query.
+
+    Only the writer thread reads and fills it, and every voucher change in
+    this process clears it from that same thread; entries also expire after
+    a few seconds, for changes made by another process (an admin command).
+    """
+
+    TTL_S = 3.0
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Voucher | None]] = {}
+
+    def get(self, conn, voucher_id: str, now: float) -> Voucher | None:
+        entry = self._entries.get(voucher_id)
+        if entry is not None and now - entry[0] < self.TTL_S:
+            return entry[1]
+        row = conn.execute(
+            f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id "
+            "WHERE v.id = ?", (voucher_id,),
+        ).fetchone()
+        voucher = voucher_from_row(row) if row else None
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[voucher_id] = (now, voucher)
+        return voucher
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class BackendState:
     """RedemptionState for one till of one store, over one connection."""
 
     def __init__(self, db: sqlite_utils.Database, *, retailer_id: str, store_id: str,
-                 device_id: str, store_timezone: str, velocity_cap: int = 1000):
+                 device_id: str, store_timezone: str, velocity_cap: int = 1000,
+                 vouchers: VoucherCache | None = None):
         self._conn = db.conn
         self.retailer_id = retailer_id
         self.store_id = store_id
         self.device_id = device_id
         self.store_timezone = store_timezone
         self.velocity_cap = velocity_cap
+        self._vouchers = vouchers
 
     def voucher(self, voucher_id: str) -> Voucher | None:
+        if self._vouchers is not None:
+            return self._vouchers.get(self._conn, voucher_id, time.monotonic())
         row = self._conn.execute(
             f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id "
             "WHERE v.id = ?", (voucher_id,),

@@ -471,6 +471,14 @@ class TillStore:
             "SELECT key, input, method, staff_id, at FROM attempts WHERE state = 'pending' ORDER BY at")
         return [dict(zip(("key", "input", "method", "staff_id", "at"), row)) for row in cursor]
 
+    def abandon_pending(self, key: str, *, now: float | None = None) -> None:
+        """Close a pending attempt the backend never received: no verdict was
+        ever shown for it, so it becomes no redemption (and nothing to sync)."""
+        with self._transaction():
+            self._conn.execute(
+                "UPDATE attempts SET state = 'abandoned', finished_at = ? WHERE key = ? AND state = 'pending'",
+                (time.time() if now is None else now, key))
+
     def _attempt_row(self, key: str) -> dict | None:
         cursor = self._conn.execute("SELECT id, at, state, verdict FROM attempts WHERE key = ?", (key,))
         row = cursor.fetchone()

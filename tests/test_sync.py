@@ -1,0 +1,143 @@
+"""The till's online-first redemption and sync round against the real backend,
+in one process (httpx WSGITransport), with real store files."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from pos_app.backend_client import BackendClient
+from pos_app.core.domain import Method
+from pos_app.redemption import redeem
+from pos_app.store import TillStore
+from pos_app.sync import sync_once
+from server_stub.app import App
+from server_stub.backend import Backend
+from server_stub.datadir import DataDir
+from server_stub.demo import add_demo_data
+
+
+@pytest.fixture
+def world(tmp_path):
+    DataDir(tmp_path / "backend").init()
+    backend = Backend(tmp_path / "backend")
+    info = add_demo_data(backend)
+    app = App(backend)
+    tills = []
+
+    def till(name: str, code_index: int):
+        transport = httpx.WSGITransport(app=app)
+        with BackendClient("http://t", transport=transport) as anonymous:
+            answer = anonymous.enroll(info["enrollment_codes"][code_index], name)
+        store = TillStore(tmp_path / f"{name}.sqlite3")
+        store.save_enrollment(answer, "http://t")
+        client = BackendClient("http://t", answer["device_token"], transport=transport)
+        sync_once(store, client)
+        tills.append((store, client))
+        return store, client
+
+    yield backend, info, till
+    for store, client in tills:
+        client.close()
+        store.close()
+    backend.close()
+
+
+def personal(info, n=0):
+    return [v for v in info["vouchers"] if v["kind"] == "personal"][n]["id"]
+
+
+def test_online_first_then_offline_when_unreachable(world):
+    backend, info, till = world
+    store, client = till("Caja 1", 0)
+    claim = backend.create_claim(personal(info), "c1")
+    online = redeem(store, claim["token"], method=Method.CAMERA, client=client)
+    assert online.verdict.accepted and online.decided == "online"
+    assert store.outbox_size() == 0  # the backend has it already
+    # The backend is unreachable (nothing listens on port 9): decided here, queued.
+    second = backend.create_claim(personal(info, 1), "c2")
+    sync_once(store, client)
+    with BackendClient("http://127.0.0.1:9", "x", timeout=0.5) as dead:
+        offline = redeem(store, second["token"], method=Method.CAMERA, client=dead)
+    assert offline.verdict.accepted and offline.decided == "offline" and offline.note
+    assert store.outbox_size() == 1
+    summary = sync_once(store, client)
+    assert summary["recorded"] == 1 and summary["outbox"] == 0
+    # The offline one went up with its key: online now, it is already redeemed.
+    again = redeem(store, second["token"], method=Method.CAMERA, client=client)
+    assert again.verdict.reason == "already_redeemed" and again.decided == "online"
+
+
+def test_crash_after_the_backend_answered_is_learned_by_key(world):
+    backend, info, till = world
+    store, client = till("Caja 1", 0)
+    claim = backend.create_claim(personal(info), "c1")
+    key = store.begin_online(claim["token"], method=Method.CAMERA)
+    status, _ = client.redeem(key, input=claim["token"], method=Method.CAMERA, staff_id=None, at=time.time())
+    assert status == 201
+    # ... the till dies here, before recording the answer.
+    assert [p["key"] for p in store.pending_online()] == [key]
+    summary = sync_once(store, client)
+    assert summary["pending_settled"] == 1 and store.pending_online() == []
+    local = redeem(store, claim["token"], method=Method.CAMERA)  # offline
+    assert local.verdict.reason == "already_redeemed"
+
+
+def test_crash_before_the_backend_heard_makes_no_redemption(world):
+    backend, info, till = world
+    store, client = till("Caja 1", 0)
+    claim = backend.create_claim(personal(info), "c1")
+    store.begin_online(claim["token"], method=Method.CAMERA)  # ... and the till dies
+    sync_once(store, client)
+    assert store.pending_online() == [] and store.outbox_size() == 0
+    accepted = redeem(store, claim["token"], method=Method.CAMERA, client=client)
+    assert accepted.verdict.accepted
+
+
+def test_outbox_drains_in_batches_of_at_most_500(world):
+    backend, info, till = world
+    store, client = till("Caja 1", 0)
+    store.set("velocity_limit", 0)
+    printed = next(v for v in info["vouchers"] if v["kind"] == "printed")["code"]
+    for _ in range(1100):
+        redeem(store, "garbage ☃", method=Method.TYPED)  # refusals are uploaded too
+    for _ in range(150):
+        redeem(store, printed, method=Method.PRINTED)
+    assert store.outbox_size() == 1250
+    sizes = []
+    real_sync = client.sync
+    client.sync = lambda entries: sizes.append(len(entries)) or real_sync(entries)
+    summary = sync_once(store, client)
+    assert sizes == [500, 500, 250]
+    assert summary["recorded"] == 1250 and summary["outbox"] == 0
+    # Pushing again sends nothing: the backend confirmed every entry.
+    assert sync_once(store, client)["pushed"] == 0
+
+
+def test_two_tills_offline_conflict_first_wins(world):
+    backend, info, till = world
+    one, c1 = till("Caja 1", 0)
+    two, c2 = till("Caja 2", 1)
+    claim = backend.create_claim(personal(info), "c1")
+    assert redeem(one, claim["token"], method=Method.CAMERA).verdict.accepted
+    assert redeem(two, claim["token"], method=Method.CAMERA).verdict.accepted  # neither heard of the other
+    assert sync_once(one, c1)["recorded"] == 1
+    summary = sync_once(two, c2)
+    assert summary["conflicts"] == 1
+    assert two.stats()["conflicts"] == 1
+    assert backend.read().execute("SELECT count(*) FROM attempts WHERE status = 'accepted' AND jti = ?",
+                                  (claim["jti"],)).fetchone()[0] == 1
+
+
+def test_unreachable_backend_keeps_everything(world):
+    backend, info, till = world
+    store, client = till("Caja 1", 0)
+    claim = backend.create_claim(personal(info), "c1")
+    sync_once(store, client)
+    redeem(store, claim["token"], method=Method.CAMERA)
+    with BackendClient("http://127.0.0.1:9", "x", timeout=0.5) as dead:
+        summary = sync_once(store, dead)
+    assert summary["error"] and summary["outbox"] == 1
+    assert store.get("last_error")["error"]
