@@ -141,6 +141,7 @@ class Router:
     def __init__(self) -> None:
         self._routes: list[tuple[re.Pattern, dict[str, Handler]]] = []
         self._templates: list[tuple[str, str]] = []
+        self._exact: dict[str, dict[str, Handler]] = {}  # paths without parameters: one lookup
 
     def routes(self) -> list[tuple[str, str]]:
         """Every (METHOD, path template) registered, in order: what the OpenAPI document must list."""
@@ -148,6 +149,9 @@ class Router:
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         self._templates.append((method, pattern))
+        if "{" not in pattern:
+            self._exact.setdefault(pattern, {})[method] = handler
+            return
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[A-Za-z0-9_.-]{1,128})", pattern) + "$")
         for existing, handlers in self._routes:
             if existing.pattern == regex.pattern:
@@ -156,6 +160,12 @@ class Router:
         self._routes.append((regex, {method: handler}))
 
     def resolve(self, request: Request) -> Handler:
+        handlers = self._exact.get(request.path)
+        if handlers is not None:
+            handler = handlers.get(request.method)
+            if handler is None:
+                raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+            return handler
         for regex, handlers in self._routes:
             match = regex.match(request.path)
             if match:

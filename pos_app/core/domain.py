@@ -6,7 +6,7 @@ travel through SQLite rows, HTTP bodies and the GUI unchanged.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 
@@ -66,7 +66,7 @@ class Discount:
     currency: str = "PYG"
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {"kind": self.kind, "value": self.value, "currency": self.currency}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +94,13 @@ class Voucher:
         return ""
 
     def to_json(self) -> dict:
-        data = asdict(self)
-        data["texts"] = {k: dict(v) for k, v in self.texts.items()}
-        return data
+        # By hand, not dataclasses.asdict: this runs for every answer the backend gives.
+        return {
+            "id": self.id, "retailer_id": self.retailer_id, "kind": self.kind, "status": self.status,
+            "discount": self.discount.to_json(), "texts": {k: dict(v) for k, v in self.texts.items()},
+            "valid_from": self.valid_from, "valid_until": self.valid_until, "total_limit": self.total_limit,
+            "store_day_limit": self.store_day_limit, "retailer_name": self.retailer_name,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Voucher":
@@ -129,6 +133,9 @@ class UsedToken:
     till: str
     store_id: str = ""
 
+    def to_json(self) -> dict:
+        return {"jti": self.jti, "at": self.at, "till": self.till, "store_id": self.store_id}
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -154,7 +161,7 @@ class Verdict:
             "jti": self.jti,
             "code": self.code,
             "message": self.message,
-            "used": asdict(self.used) if self.used else None,
+            "used": self.used.to_json() if self.used else None,
         }
 
     @classmethod
