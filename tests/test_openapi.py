@@ -302,6 +302,8 @@ def test_router_regexes_map_back_to_the_documented_templates(api):
     for regex, handlers in api.app.router._routes:
         template = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", regex.pattern)[1:-1]
         from_regexes |= {(method, template) for method in handlers}
+    for path, handlers in api.app.router._exact.items():
+        from_regexes |= {(method, path) for method in handlers}
     assert from_regexes == set(documented)
 
 
