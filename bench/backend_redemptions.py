@@ -107,7 +107,7 @@ def run(server: str, args, base: Path) -> dict:
     device_token, token_file = prepare(data, count)
     port = free_port()
     cmd = [sys.executable, "-m", "server_stub", "serve", "--data", str(data), "--port", str(port),
-           "--workers", str(args.workers)]
+           "--workers", str(args.workers), "--threads", str(args.server_threads)]
     if server == "stdlib":
         cmd.append("--stdlib")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -148,7 +148,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=1, help="granian worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="granian worker processes")
+    parser.add_argument("--server-threads", type=int, default=4, help="request threads per granian worker")
     parser.add_argument("--servers", default="granian,stdlib")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

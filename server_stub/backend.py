@@ -47,6 +47,26 @@ def _status_for(v: verdict.Verdict) -> int:
     return 409 if v.reason == Reason.ALREADY_REDEEMED else 422
 
 
+ATTEMPT_COLUMNS = ("key", "retailer_id", "store_id", "device_id", "at", "received_at", "method", "staff_id",
+                   "decided", "status", "reason", "kind", "voucher_id", "jti", "code", "answer")
+
+
+def _attempt_row(base: tuple, v: verdict.Verdict) -> tuple[int, dict, tuple]:
+    """The answer to an online redemption and the attempts row that keeps it."""
+    status = _status_for(v)
+    answer = _answer(v, base[5])
+    row = (*base, "accepted" if v.accepted else "refused", v.reason, v.kind,
+           v.voucher.id if v.voucher else None, v.jti, v.code,
+           json.dumps([status, answer], separators=(",", ":")))
+    return status, answer, row
+
+
+def _with_id(status: int, answer: dict, rowid: int) -> tuple[int, dict]:
+    if answer.get("accepted"):  # the feed event came with the insert (schema trigger)
+        answer["redemption_id"] = rowid
+    return status, answer
+
+
 def _answer(v: verdict.Verdict, now: float) -> dict:
     """The body of an online redemption's answer (an accepted one gains its redemption_id)."""
     if v.accepted:
@@ -416,45 +436,52 @@ class Backend:
             velocity_limit=self.config["velocity_limit"],
         )
 
+    def _state(self, db, device: dict, ctx: verdict.Context) -> BackendState:
+        return BackendState(db, retailer_id=device["retailer_id"], store_id=device["store_id"],
+                            device_id=device["id"], store_timezone=device["timezone"],
+                            velocity_cap=ctx.velocity_limit, vouchers=self._vouchers)
+
     def redeem(self, device: dict, key: str, body: dict) -> tuple[int, dict]:
-        """Online redemption: decide now, record, answer; a replayed key gets the first answer."""
+        """Online redemption: decide now, record, answer; a replayed key gets the first answer.
+
+        The verdict is reached in the request's thread on a read snapshot
+        (verification and lookups run in parallel, in several processes), so
+        the writer only inserts the row. The database keeps one accepted
+        attempt per `jti` (a unique index): if a till raced us to the same
+        code, or the same key came twice, the insert fails and the writer
+        judges again on its own, current view. Printed codes count their
+        limits in the writer.
+        """
         stored = self._stored_answer(self.read().conn, device, key)
         if stored is not None:
             return stored
         now = self.clock()
         ctx = self._context(device, now)
-        reading = verdict.read(body["input"], ctx)  # ES256 verify here, outside the writer
         method = body["method"]
-        staff_id = body.get("staff_id")
-        at = float(body.get("at") or now)
+        printed_only = method == Method.PRINTED
+        reading = verdict.read(body["input"], ctx)
+        first = verdict.judge(reading, self._state(self.read(), device, ctx), ctx, printed_only=printed_only)
+        base = (key, device["retailer_id"], device["store_id"], device["id"], float(body.get("at") or now), now,
+                method, body.get("staff_id"), "online")
 
-        def write(db):
-            state = BackendState(db, retailer_id=device["retailer_id"], store_id=device["store_id"],
-                                 device_id=device["id"], store_timezone=device["timezone"],
-                                 velocity_cap=ctx.velocity_limit, vouchers=self._vouchers)
-            v = verdict.judge(reading, state, ctx, printed_only=method == Method.PRINTED)
-            status = _status_for(v)
-            answer = _answer(v, now)
-            try:
-                cur = db.execute(
-                    "INSERT INTO attempts (key, retailer_id, store_id, device_id, at, received_at, status, reason, "
-                    "kind, voucher_id, jti, code, method, staff_id, decided, answer) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'online', ?)",
-                    (key, device["retailer_id"], device["store_id"], device["id"], at, now,
-                     "accepted" if v.accepted else "refused", v.reason, v.kind,
-                     v.voucher.id if v.voucher else None, v.jti, v.code, method, staff_id,
-                     json.dumps([status, answer], separators=(",", ":"))))
-            except sqlite3.IntegrityError:
-                # The same key raced in twice: the first one's answer stands.
-                again = self._stored_answer(db.conn, device, key)
-                if again is None:
-                    raise
+        def judged_in_writer(db):
+            again = self._stored_answer(db.conn, device, key)
+            if again is not None:  # the same key raced in twice: the first answer stands
                 return again
-            if v.accepted:
-                self._redemption_event(db, device, v.kind, v.voucher.id, v.jti, v.code, at)
-                answer["redemption_id"] = cur.lastrowid
-            return status, answer
-        return self.writer.submit(write)
+            v = verdict.judge(reading, self._state(db, device, ctx), ctx, printed_only=printed_only)
+            status, answer, row = _attempt_row(base, v)
+            rowid = db.execute(f"INSERT INTO attempts ({', '.join(ATTEMPT_COLUMNS)}) VALUES "
+                               f"({', '.join('?' * len(ATTEMPT_COLUMNS))})", row).lastrowid
+            return _with_id(status, answer, rowid)
+
+        if first.accepted and first.kind == "printed":
+            return self.writer.submit(judged_in_writer)
+        status, answer, row = _attempt_row(base, first)
+        try:
+            rowid = self.writer.insert_row("attempts", ATTEMPT_COLUMNS, row)
+        except sqlite3.IntegrityError:  # a race on this jti or key: the writer decides
+            return self.writer.submit(judged_in_writer)
+        return _with_id(status, answer, rowid)
 
     def lookup_redemption(self, device: dict, key: str) -> tuple[int, dict]:
         """The answer once given for a key, so a till that crashed mid-call learns it."""
@@ -476,12 +503,6 @@ class Backend:
         if answer.get("accepted"):
             answer["redemption_id"] = row[0]
         return status, answer
-
-    def _redemption_event(self, db, device, kind, voucher_id, jti, code, at) -> None:
-        self._event(db, device["retailer_id"], "redemption",
-                    {"jti": jti, "voucher_id": voucher_id, "kind": kind, "code": code,
-                     "store_id": device["store_id"], "till": device["name"], "at": at},
-                    origin=device["id"])
 
     def _event(self, db, retailer_id: str, type_: str, data: dict, origin: str | None = None) -> None:
         db.execute("INSERT INTO events (retailer_id, type, origin_device, data, at) VALUES (?, ?, ?, ?, ?)",
@@ -525,9 +546,6 @@ class Backend:
              entry["method"], entry.get("staff_id"), entry["decided"], winner_id))
         if status == "conflict":
             return {"key": key, "status": "conflict", "winner": self._winner(db, winner_id)}
-        if status == "accepted":
-            self._redemption_event(db, device, entry.get("kind"), entry.get("voucher_id"), entry.get("jti"),
-                                   entry.get("code"), entry["at"])
         return {"key": key, "status": "recorded"}
 
     @staticmethod

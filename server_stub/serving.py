@@ -1,8 +1,10 @@
 """Serving the WSGI app: granian in production, the standard library when embedded.
 
-granian (Rust HTTP, Python handlers in threads) keeps one process, so the
-single SQLite writer and its group commit see every request. A till that
-embeds the backend (the demo) uses wsgiref on a thread instead.
+granian runs the HTTP side in Rust and the app in a few Python threads per
+worker process, one process a core: ES256 verification and JSON then use both
+cores, while each process's writer groups its commits and the processes take
+turns at SQLite's write lock. A till that embeds the backend (the demo) uses
+wsgiref on a thread instead.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 
-def serve_granian(data_dir: str, host: str, port: int, *, threads: int = 16, workers: int = 1) -> None:
+def serve_granian(data_dir: str, host: str, port: int, *, threads: int = 4, workers: int = 2) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 

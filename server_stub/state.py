@@ -38,11 +38,12 @@ def day_bounds(day: str, tz_name: str) -> tuple[float, float]:
 
 
 class VoucherCache:
-    """Vouchers by id for the writer, so a redemption costs no voucher query.
+    """Vouchers by id, so a redemption costs no voucher query.
 
-    Only the writer thread reads and fills it, and every voucher change in
-    this process clears it from that same thread; entries also expire after
-    a few seconds, for changes made by another process (an admin command).
+    Shared by the request threads of one process (dict operations are atomic
+    under the GIL). A voucher change in this process clears it; entries also
+    expire after a few seconds, so a change made by another server process or
+    an admin command takes effect within TTL_S everywhere.
     """
 
     TTL_S = 3.0

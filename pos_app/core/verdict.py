@@ -102,7 +102,7 @@ def read(raw: str | bytes, ctx: Context) -> Reading:
     text = clean_input(raw)
     if text is None:
         return Reading(None, refusal=_refuse(Reason.MALFORMED, "not a voucher code"))
-    if not tokens.looks_like_jwt(text):
+    if text.count(".") != 2:  # the full shape check is verify's own
         return Reading(text)
     try:
         token = tokens.verify(text, ctx.trust, audience=ctx.retailer_id, now=ctx.now, leeway=ctx.leeway)
