@@ -136,11 +136,10 @@ def run(server: str, args, base: Path) -> dict:
 
     db = sqlite3.connect(data / "backend.sqlite3")
     accepted = db.execute("SELECT count(*) FROM attempts WHERE status = 'accepted'").fetchone()[0]
-    batches = None
     db.close()
     return {"server": server, "requests_per_s": rps, "requests": total,
             "non_2xx": int(non2xx.group(1)) if non2xx else 0, "accepted_rows": accepted,
-            "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99), "batches": batches}
+            "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99)}
 
 
 def main() -> int:
@@ -149,7 +148,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="granian worker processes")
-    parser.add_argument("--server-threads", type=int, default=4, help="request threads per granian worker")
+    parser.add_argument("--server-threads", type=int, default=8, help="request threads per granian worker")
     parser.add_argument("--servers", default="granian,stdlib")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

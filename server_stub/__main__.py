@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--threads", type=int, default=4, help="request threads per worker process")
+    p.add_argument("--threads", type=int, default=8, help="request threads per worker process")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: one a core)")
     p.add_argument("--stdlib", action="store_true", help="the standard library server (for comparison)")
     p = sub.add_parser("demo-data", help="add a demo retailer, store, vouchers, staff and enrollment codes")

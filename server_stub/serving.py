@@ -16,7 +16,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 
-def serve_granian(data_dir: str, host: str, port: int, *, threads: int = 4, workers: int = 2) -> None:
+def serve_granian(data_dir: str, host: str, port: int, *, threads: int = 8, workers: int = 2) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
