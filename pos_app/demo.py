@@ -6,7 +6,6 @@ sees the whole flow with no set-up and nothing secret is ever shipped.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path

@@ -10,7 +10,7 @@ import json
 import re
 from importlib import resources
 
-from .backend import FEED_LIMIT_MAX, ROLES, SYNC_BATCH_MAX, VALID_METHODS, Backend
+from .backend import FEED_LIMIT_MAX, SYNC_BATCH_MAX, VALID_METHODS, Backend
 from .http import ApiError, Request, Router, serve_request
 from .validation import BOOL, DICT, INT, LIST, NONE, NUM, STR, check
 

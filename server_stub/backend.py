@@ -1,8 +1,9 @@
 """The backend's operations: what each endpoint does, over one database.
 
 Reads use one connection per thread; every write goes through the group-commit
-Writer. Decisions on redemptions are the core's (`pos_app.core.verdict`):
-tokens are read and verified in the request's thread, judged in the writer.
+Writer. Decisions on redemptions are the core's (`pos_app.core.verdict`),
+reached in the request's thread on a read snapshot; the database's unique
+index on accepted token ids settles any race (see `redeem`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .state import VOUCHER_COLUMNS, BackendState, VoucherCache, voucher_from_row
 from .writer import Writer
 
 ROLES = ("cashier", "manager", "admin")
+VALID_METHODS = Method.ALL
 SYNC_BATCH_MAX = 500
 FEED_LIMIT_MAX = 1000
 _TRANSITIONS = {
@@ -568,5 +570,3 @@ class Backend:
         self._one("SELECT 1")
         return {"status": "ok", "server_time": self.clock(), "kid": self.kid}
 
-
-VALID_METHODS = Method.ALL

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from pos_app.core import codes, pins, tokens
-from pos_app.core.domain import Reason, UsedToken, Verdict, Voucher
+from pos_app.core.domain import Reason, UsedToken, Verdict
 from pos_app.store import TillStore
 from pos_app.store.schema import MIGRATIONS
 from pos_app.store.till_store import ENTRY_FIELDS
