@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -151,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
+    except sqlite3.DatabaseError as exc:  # a damaged file, a full disk: said plainly, no traceback
+        sys.stderr.write(f"error: the till's store in {getattr(args, 'data', '?')} cannot be used: {exc}\n")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 

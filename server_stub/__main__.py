@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
+import sqlite3
 import sys
 
 from .datadir import DataDir, NotInitialised
@@ -34,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "init":
             _print(DataDir(args.data).init())
         elif args.command == "serve":
-            if not DataDir(args.data).initialised:
+            data = DataDir(args.data)
+            if not data.initialised:
                 raise NotInitialised(f"{args.data} holds no backend: run init first")
+            data.migrate()  # a damaged database or a pending migration is found here, not in each worker
             if args.stdlib:
                 from .app import make_app
                 from .serving import EmbeddedServer
@@ -55,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
                 backend.close()
     except (NotInitialised, FileExistsError) as exc:
         sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except sqlite3.DatabaseError as exc:
+        sys.stderr.write(f"error: the database in {args.data} cannot be used: {exc}\n")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -79,3 +79,20 @@ def test_redeem_refuses_hostile_input_offline(tmp_path):
     assert online.returncode == 0 and result["decided"] == "offline" and result["note"]
     sync = run("pos_app", "sync", "--data", data)
     assert sync.returncode == 1 and json.loads(sync.stdout)["outbox"] == 5
+
+
+def test_a_damaged_store_is_said_plainly(tmp_path):
+    till = tmp_path / "till"
+    till.mkdir()
+    (till / "till.sqlite3").write_bytes(b"this is not a database" * 100)
+    proc = run("pos_app", "redeem", "--data", str(till), "--offline", "CAFE50")
+    assert proc.returncode == 1
+    assert b"cannot be used" in proc.stderr and b"Traceback" not in proc.stderr
+    backend = tmp_path / "backend"
+    assert run("server_stub", "init", "--data", str(backend)).returncode == 0
+    (backend / "backend.sqlite3").write_bytes(b"garbage" * 1000)
+    for name in ("backend.sqlite3-wal", "backend.sqlite3-shm"):
+        (backend / name).unlink(missing_ok=True)
+    proc = run("server_stub", "demo-data", "--data", str(backend))
+    assert proc.returncode == 1
+    assert b"cannot be used" in proc.stderr and b"Traceback" not in proc.stderr
