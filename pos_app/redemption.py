@@ -24,12 +24,10 @@ class Outcome:
     note: str = ""  # why the till decided offline, when it did
 
     def to_json(self) -> dict:
-        v = self.verdict
-        return {"accepted": v.accepted, "reason": v.reason, "message": v.message, "kind": v.kind,
-                "source": v.source, "code": v.code,
-                "voucher": v.voucher.to_json() if v.voucher else None,
-                "used": v.used and {"at": v.used.at, "till": v.used.till, "store_id": v.used.store_id},
-                "decided": self.decided, "key": self.key, **({"note": self.note} if self.note else {})}
+        data = {**self.verdict.to_json(), "decided": self.decided, "key": self.key}
+        if self.note:
+            data["note"] = self.note
+        return data
 
 
 def redeem(store, text: str | bytes, *, method: str = Method.TYPED, staff_id: str | None = None,
