@@ -3,7 +3,12 @@ builder, so hostile tokens (odd headers, bad claims) can be signed for real."""
 
 from __future__ import annotations
 
-import base64
+import os
+
+# Qt widgets in tests draw offscreen, with or without a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import base64  # noqa: E402
 import json
 
 import pytest
