@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from typing import Any, Callable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlite_utils
 
@@ -157,10 +156,8 @@ class Backend:
 
     def create_store(self, retailer_id: str, name: str, timezone: str = "America/Asuncion") -> dict:
         self._retailer(retailer_id)
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ApiError(400, "invalid_value", "timezone is not a known IANA time zone") from None
+        if not verdict.is_timezone(timezone):
+            raise ApiError(400, "invalid_value", "timezone is not a known IANA time zone")
         row = {"id": new_id("sto"), "retailer_id": retailer_id, "name": name, "timezone": timezone,
                "created_at": self.clock()}
         self.writer.submit(lambda db: db["stores"].insert(row))

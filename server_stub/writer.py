@@ -47,7 +47,6 @@ MAX_BATCH = 256
 class _FnJob:
     fn: WriteFn
     future: Future
-    savepoint: bool
 
 
 @dataclass
@@ -72,13 +71,11 @@ class Writer:
         if self._error is not None:
             raise self._error
 
-    def submit(self, fn: WriteFn, *, savepoint: bool = True) -> Any:
-        """Run `fn(db)` in the writer's transaction; return its result once durable.
-
-        `savepoint=False` is for a function whose only write is one statement
-        (atomic by itself)."""
+    def submit(self, fn: WriteFn) -> Any:
+        """Run `fn(db)` in the writer's transaction, in its own savepoint; return
+        its result once durable."""
         future: Future = Future()
-        self._queue.put(_FnJob(fn, future, savepoint))
+        self._queue.put(_FnJob(fn, future))
         return future.result()
 
     def insert_row(self, table: str, columns: tuple[str, ...], row: Sequence[Any]) -> int:
@@ -155,9 +152,10 @@ class Writer:
                 if isinstance(job, _RowJob):
                     rows.setdefault((job.table, job.columns), []).append(job)
                 else:
-                    results.append(self._run_fn(db, conn, job.fn, job.future, job.savepoint))
+                    results.append(self._run_fn(conn, db, job.fn, job.future))
             for (table, columns), jobs in rows.items():
-                results.extend(self._insert_rows(db, conn, table, columns, jobs))
+                outcomes = insert_rows(conn, table, columns, [job.row for job in jobs])
+                results.extend((job.future, ok, value) for job, (ok, value) in zip(jobs, outcomes))
             conn.execute("COMMIT")
         except Exception as exc:
             log.exception("commit failed; %d writes refused", len(batch))
@@ -171,23 +169,16 @@ class Writer:
         return results
 
     @staticmethod
-    def _run_fn(db, conn, fn: WriteFn, future: Future, savepoint: bool) -> tuple[Future, bool, Any]:
-        if savepoint:
-            conn.execute("SAVEPOINT job")
+    def _run_fn(conn, db, fn: WriteFn, future: Future) -> tuple[Future, bool, Any]:
+        conn.execute("SAVEPOINT job")
         try:
             result = fn(db)
         except BaseException as exc:
-            if savepoint:
-                conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
-            return future, False, exc
-        if savepoint:
+            conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
+            return future, False, exc
+        conn.execute("RELEASE job")
         return future, True, result
-
-    def _insert_rows(self, db, conn, table: str, columns: tuple[str, ...], jobs: list[_RowJob]):
-        return [(job.future, ok, value) for job, (ok, value) in zip(jobs, insert_rows(conn, table, columns,
-                                                                                     [j.row for j in jobs]))]
 
 
 def insert_rows(conn, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> list[tuple[bool, Any]]:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pos_app.core import codes, tokens
 from pos_app.core.domain import Claim, Discount, Reason, UsedToken, Verdict, Voucher, VoucherStatus
-from pos_app.core.verdict import Context, RedemptionState, decide
+from pos_app.core.verdict import Context, RedemptionState, decide, is_timezone
 
 
 class MemoryState:
@@ -567,3 +567,10 @@ def test_mutated_tokens_never_raise(world, data):
     if verdict.accepted:
         # Only an encoding no-op can keep a token valid: the same claims come back.
         assert verdict.jti in ("jti-prop", None)
+
+
+@pytest.mark.parametrize("name, ok", [("America/Asuncion", True), ("UTC", True), ("America", False),
+                                      ("", False), ("../../etc/passwd", False), ("Mars/Olympus", False),
+                                      (None, False), ("x" * 100, False), ("America/Asuncion\x00", False)])
+def test_is_timezone(name, ok):
+    assert is_timezone(name) is ok

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import codes, tokens
 from .domain import Claim, Reason, UsedToken, Verdict, Voucher, VoucherStatus
@@ -51,6 +51,17 @@ class Context:
     leeway: float = tokens.DEFAULT_LEEWAY_S
     velocity_window_s: float = 60.0
     velocity_limit: int = DEFAULT_VELOCITY_LIMIT  # accepted per window before `rate_limited`; 0 = off
+
+
+def is_timezone(name: object) -> bool:
+    """True for an IANA time zone name zoneinfo can load ("America/Asuncion")."""
+    if not isinstance(name, str) or not 0 < len(name) <= 64:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder, not a zone
+        return False
+    return True
 
 
 def local_day(now: float, tz_name: str) -> str:

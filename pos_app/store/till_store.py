@@ -22,11 +22,10 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pos_app.core import codes, migrate, pins, tokens
 from pos_app.core.domain import Claim, Method, UsedToken, Verdict, Voucher
-from pos_app.core.verdict import DEFAULT_VELOCITY_LIMIT, Context, decide, local_day, printed_form
+from pos_app.core.verdict import DEFAULT_VELOCITY_LIMIT, Context, decide, is_timezone, local_day, printed_form
 
 from .schema import MIGRATIONS
 
@@ -679,10 +678,8 @@ def _number(data: Mapping[str, Any], name: str, where: str) -> float:
 
 
 def _timezone(value: Any, where: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
-        raise ValueError(f"{where}: unknown timezone {value!r}") from exc
+    if not is_timezone(value):
+        raise ValueError(f"{where}: unknown timezone {value!r}")
     return value
 
 
