@@ -12,11 +12,18 @@ import base64  # noqa: E402
 import json
 
 import pytest
+from hypothesis import settings
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from pos_app.core import tokens
+
+# CI runs the same examples every time, so a red run is never a roll of the
+# dice; property tests still explore freely on a developer's machine.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # A fixed "now" for every core test: the rules take time as an argument.
 NOW = 1_760_000_000
