@@ -73,8 +73,7 @@ class BackendState:
     """RedemptionState for one till of one store, over one connection."""
 
     def __init__(self, db: sqlite_utils.Database, *, retailer_id: str, store_id: str,
-                 device_id: str, store_timezone: str, velocity_cap: int = 1000,
-                 vouchers: VoucherCache | None = None):
+                 device_id: str, store_timezone: str, velocity_cap: int, vouchers: VoucherCache):
         self._conn = db.conn
         self.retailer_id = retailer_id
         self.store_id = store_id
@@ -84,13 +83,7 @@ class BackendState:
         self._vouchers = vouchers
 
     def voucher(self, voucher_id: str) -> Voucher | None:
-        if self._vouchers is not None:
-            return self._vouchers.get(self._conn, voucher_id, time.monotonic())
-        row = self._conn.execute(
-            f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id "
-            "WHERE v.id = ?", (voucher_id,),
-        ).fetchone()
-        return voucher_from_row(row) if row else None
+        return self._vouchers.get(self._conn, voucher_id, time.monotonic())
 
     def printed_voucher(self, code: str) -> Voucher | None:
         row = self._conn.execute(
