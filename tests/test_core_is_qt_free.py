@@ -16,6 +16,11 @@ CORE_MODULES = {
     "pos_app.core", "pos_app.core.codes", "pos_app.core.tokens", "pos_app.core.verdict",
     "pos_app.core.domain", "pos_app.core.layout_repair", "pos_app.core.pins", "pos_app.core.migrate",
 }
+# The scanning pipeline runs in the window's workers, the headless commands and benchmarks.
+SCAN_MODULES = {
+    "pos_app.scan", "pos_app.scan.decoders", "pos_app.scan.pipeline", "pos_app.scan.frames",
+    "pos_app.scan.repeat", "pos_app.scan.sample_feed", "pos_app.scan.image_header",
+}
 
 _IMPORT_ALL = textwrap.dedent(
     """
@@ -52,7 +57,7 @@ def test_core_and_backend_import_without_qt():
         """
     ) + _IMPORT_ALL + textwrap.dedent(
         """
-        imported = import_tree("pos_app.core")
+        imported = import_tree("pos_app.core") + import_tree("pos_app.scan")
         has_backend = importlib.util.find_spec("server_stub") is not None
         if has_backend:
             imported += import_tree("server_stub")
@@ -62,7 +67,7 @@ def test_core_and_backend_import_without_qt():
         """
     )
     result = _run(script)
-    assert CORE_MODULES <= set(result["imported"])
+    assert CORE_MODULES | SCAN_MODULES <= set(result["imported"])
     if result["has_backend"]:
         assert "server_stub" in result["imported"]
     assert result["qt"] == []
