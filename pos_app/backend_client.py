@@ -1,22 +1,36 @@
 """The till's HTTP client for the backend (httpx, short timeouts).
 
 Turns the backend's answers into Python values and its failures into two
-kinds: `Unreachable` (network, timeout, 5xx: try again later, decide offline)
-and `Refused` (a 4xx: the backend said no and will say it again).
+kinds: `Unreachable` (network, timeout, 5xx, an answer that makes no sense:
+try again later, decide offline) and `Refused` (a 4xx: the backend said no and
+will say it again).
 """
 
 from __future__ import annotations
 
+import json as jsonlib
+import math
+import threading
+import time
 from typing import Any
 
 import httpx
 
+from .core.domain import UsedToken, Verdict
+from .store.till_store import parse_voucher
+
 API = "/api/v1"
 DEFAULT_TIMEOUT_S = 1.5
+# Larger answers are refused unread: a broken or hostile server must not fill the till's memory.
+MAX_ANSWER_BYTES = 32 << 20
 
 
 class Unreachable(Exception):
     """The backend could not be asked, or failed: retry later."""
+
+
+class BadAnswer(Unreachable):
+    """The backend's answer was not what the API promises (garbage, oversize, wrong types)."""
 
 
 class Refused(Exception):
@@ -30,13 +44,27 @@ class Refused(Exception):
 
 
 class BackendClient:
+    """One till's connection to the backend.
+
+    `min_interval_s` spaces requests out (the sync engine's bound on its
+    request rate); `requests`, `bytes_sent` and `bytes_received` count what
+    went over the wire (HTTP headers and bodies).
+    """
+
     def __init__(self, base_url: str, device_token: str | None = None, *,
-                 timeout: float = DEFAULT_TIMEOUT_S, transport: httpx.BaseTransport | None = None):
+                 timeout: float = DEFAULT_TIMEOUT_S, transport: httpx.BaseTransport | None = None,
+                 min_interval_s: float = 0.0):
         headers = {"User-Agent": "pika-till/0.1"}
         if device_token:
             headers["Authorization"] = f"Bearer {device_token}"
         self._http = httpx.Client(base_url=base_url.rstrip("/") + API, headers=headers,
                                   timeout=timeout, transport=transport)
+        self.min_interval_s = min_interval_s
+        self._last_request = 0.0
+        self._pace_lock = threading.Lock()
+        self.requests = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
 
     def close(self) -> None:
         self._http.close()
@@ -47,18 +75,44 @@ class BackendClient:
     def __exit__(self, *exc):
         self.close()
 
+    def _pace(self) -> None:
+        if self.min_interval_s <= 0:
+            return
+        with self._pace_lock:
+            wait = self._last_request + self.min_interval_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last_request = time.monotonic()
+
     def _call(self, method: str, path: str, *, json: Any = None, params=None, headers=None,
-              ok=(200, 201), answer_statuses=()) -> tuple[int, dict]:
+              ok=(200, 201), answer_statuses=(), timeout: float | None = None) -> tuple[int, dict]:
+        self._pace()
+        extra = {} if timeout is None else {"timeout": timeout}
         try:
-            response = self._http.request(method, path, json=json, params=params, headers=headers)
+            request = self._http.build_request(method, path, json=json, params=params, headers=headers, **extra)
+            response = self._http.send(request, stream=True)
+            try:
+                raw = bytearray()
+                for chunk in response.iter_bytes():
+                    raw += chunk
+                    if len(raw) > MAX_ANSWER_BYTES:
+                        raise BadAnswer(f"the backend's answer is over {MAX_ANSWER_BYTES} bytes")
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            self.requests += 1
+        self.bytes_sent += _head_size(request.method, request.url.raw_path, request.headers) + len(request.content)
+        self.bytes_received += _head_size("HTTP/1.1", b"200 OK", response.headers) + len(raw)
         try:
-            body = response.json()
+            body = jsonlib.loads(raw) if raw else {}
         except ValueError:
             body = {}
         status = response.status_code
         if status in ok or status in answer_statuses:
+            if not isinstance(body, dict):
+                raise BadAnswer(f"the backend answered {status} with something that is not a JSON object")
             return status, body
         if status >= 500 or status in (408, 429):
             raise Unreachable(f"backend answered {status}")
@@ -74,11 +128,12 @@ class BackendClient:
     def catalog(self) -> dict:
         return self._call("GET", "/catalog")[1]
 
-    def redeem(self, key: str, *, input: str, method: str, staff_id: str | None, at: float) -> tuple[int, dict]:
+    def redeem(self, key: str, *, input: str, method: str, staff_id: str | None, at: float,
+               timeout: float | None = None) -> tuple[int, dict]:
         """Online redemption: (status, body) for 201, 409 and 422 — all three are verdicts."""
         return self._call("POST", "/redemptions", json={"input": input, "method": method,
                                                         "staff_id": staff_id, "at": at},
-                          headers={"Idempotency-Key": key}, answer_statuses=(409, 422))
+                          headers={"Idempotency-Key": key}, answer_statuses=(409, 422), timeout=timeout)
 
     def lookup_redemption(self, key: str) -> dict | None:
         """The backend's first answer for a key, or None if it never saw the key."""
@@ -95,3 +150,40 @@ class BackendClient:
     def feed(self, after: int) -> dict:
         return self._call("GET", "/feed", params={"after": after})[1]
 
+
+
+def _head_size(first: str, second: bytes, headers: httpx.Headers) -> int:
+    """Bytes of an HTTP/1.1 start line and header block, as sent."""
+    return len(first) + 1 + len(second) + 11 + sum(len(k) + len(v) + 4 for k, v in headers.raw) + 2
+
+
+def verdict_from_answer(body: Any) -> Verdict:
+    """The verdict in an answer of `POST /redemptions` or `GET /redemptions/{key}`; BadAnswer if it is not one."""
+    data = body.get("verdict") if isinstance(body, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("accepted"), bool):
+        raise BadAnswer("the answer holds no verdict")
+    for name in ("reason", "kind", "source", "jti", "code", "message"):
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise BadAnswer(f"the verdict's {name} is not a text")
+    used = data.get("used")
+    if used is not None and not (
+            isinstance(used, dict) and set(used) <= {"jti", "at", "till", "store_id"}
+            and isinstance(used.get("at"), (int, float)) and not isinstance(used.get("at"), bool)
+            and math.isfinite(used["at"]) and all(isinstance(used.get(n, ""), str) for n in ("jti", "till", "store_id"))):
+        raise BadAnswer("the verdict's `used` is malformed")
+    try:
+        voucher = parse_voucher(data["voucher"]) if data.get("voucher") else None
+        return Verdict(accepted=data["accepted"], reason=data.get("reason"), kind=data.get("kind"),
+                       source=data.get("source"), voucher=voucher, jti=data.get("jti"), code=data.get("code"),
+                       message=data.get("message") or "",
+                       used=UsedToken(**{"till": "", **used}) if used else None)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadAnswer(f"the verdict is malformed: {exc}") from exc
+
+
+def server_time(body: Any) -> float | None:
+    """An answer's `server_time`, if it is a plausible epoch time."""
+    value = body.get("server_time") if isinstance(body, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        return None
+    return float(value)

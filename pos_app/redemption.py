@@ -2,18 +2,36 @@
 
 The attempt and its idempotency key are committed locally before the first
 network call, so a crash at any point leaves a key the till can ask about
-again, and nothing is counted twice.
+again, and nothing is counted twice. If the till cannot write (a full disk),
+the cashier is told so and no verdict is shown as accepted.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .backend_client import BackendClient, Refused, Unreachable
+from .backend_client import DEFAULT_TIMEOUT_S, BackendClient, Refused, Unreachable, verdict_from_answer
 from .core import verdict
 from .core.domain import Method, Verdict
+
+
+class NotRecorded(sqlite3.OperationalError):
+    """The till could not record this redemption (its disk is full or its store failed).
+
+    No verdict may be shown as accepted: the cashier must not give the
+    discount. If the backend had already accepted it online, the till learns
+    that answer by its key once it can write again.
+    """
+
+    def __init__(self, cause: sqlite3.Error):
+        full = "full" in str(cause).lower()
+        super().__init__(
+            "the till's disk is full: this redemption was not recorded, do not give the discount"
+            if full else f"the till could not record this redemption ({cause}): do not give the discount")
+        self.disk_full = full
 
 
 @dataclass(frozen=True)
@@ -32,7 +50,28 @@ class Outcome:
 
 def redeem(store, text: str | bytes, *, method: str = Method.TYPED, staff_id: str | None = None,
            client: BackendClient | None = None, clock: Callable[[], float] = time.time) -> Outcome:
-    """Decide one input and record it; online through `client` when given."""
+    """Decide one input and record it; online through `client` when given.
+
+    Raises NotRecorded when the store cannot write: then nothing was recorded
+    and no verdict may be shown.
+    """
+    try:
+        return _redeem(store, text, method=method, staff_id=staff_id, client=client, clock=clock)
+    except NotRecorded:
+        raise
+    except sqlite3.OperationalError as exc:
+        raise NotRecorded(exc) from exc
+
+
+def _online_timeout(store) -> float:
+    value = store.get("online_timeout_s", DEFAULT_TIMEOUT_S)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 30:
+        return DEFAULT_TIMEOUT_S
+    return float(value)
+
+
+def _redeem(store, text: str | bytes, *, method: str, staff_id: str | None,
+            client: BackendClient | None, clock: Callable[[], float]) -> Outcome:
     now = clock()
     printed_only = method == Method.PRINTED
     if client is not None:
@@ -41,13 +80,14 @@ def redeem(store, text: str | bytes, *, method: str = Method.TYPED, staff_id: st
         if reading.refusal is None:
             key = store.begin_online(reading.text, method=method, staff_id=staff_id, now=now)
             try:
-                status, body = client.redeem(key, input=reading.text, method=method, staff_id=staff_id, at=now)
-            except (Unreachable, Refused) as exc:
+                status, body = client.redeem(key, input=reading.text, method=method, staff_id=staff_id, at=now,
+                                             timeout=_online_timeout(store))
+                v = verdict_from_answer(body)
+            except (Unreachable, Refused) as exc:  # BadAnswer is Unreachable: garbage is no verdict
                 v, _ = store.redeem_offline(reading.text, method=method, staff_id=staff_id, now=now,
                                             printed_only=printed_only, key=key)
                 return Outcome(v, "offline", key, note=str(exc))
-            v = Verdict.from_json(body["verdict"])
-            store.finish_online(key, v, now=now)
+            store.finish_online(key, v, now=clock())  # the time the backend's answer came
             return Outcome(v, "online", key)
     v, _ = store.redeem_offline(text, method=method, staff_id=staff_id, now=now, printed_only=printed_only)
     return Outcome(v, "offline", None)

@@ -2,68 +2,147 @@
 
 Push the outbox (FIFO, batches of at most 500, an entry leaves only when the
 backend confirmed it), settle attempts a crash left pending, then pull the
-catalog and the feed. The background engine of a later issue calls this on a
-schedule; `python -m pos_app sync` and the sync panel call it once.
+feed (and the catalog when the feed says it changed). The background engine
+(`sync_engine.py`) runs rounds on a schedule; `python -m pos_app sync` runs one.
+Whatever the backend answers, a round ends with a summary, never a crash:
+garbage is an error to retry, and nothing of it reaches the store.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
-from typing import Callable
+from typing import Any, Callable
 
-from .backend_client import BackendClient, Refused, Unreachable
-from .core.domain import Verdict
+from .backend_client import BackendClient, BadAnswer, Refused, Unreachable, server_time, verdict_from_answer
+
+log = logging.getLogger(__name__)
 
 BATCH = 500
+# Feed pages pulled in one round at most: a backlog is caught up over rounds,
+# and a feed that claims `more` for ever cannot hold the round.
+MAX_FEED_PAGES = 50
+# Without a catalog version from the backend, the catalog is pulled at most this often.
+CATALOG_FALLBACK_S = 300.0
+# 4xx statuses about the till, not about an entry: parking entries would not help.
+TILL_REFUSALS = (401, 403, 404, 405, 411, 415)
+_CONFIRMED = {"recorded": "recorded", "duplicate": "duplicates", "conflict": "conflicts"}
 
 
-def _push(store, client: BackendClient, summary: dict) -> None:
+class Stopped(Exception):
+    """The engine is stopping: the round ends between two requests."""
+
+
+class _Clocked:
+    """Calls the client and keeps the last answer's server time with the till's
+    time half-way through the request: the skew, less half the round trip."""
+
+    def __init__(self, client: BackendClient, clock: Callable[[], float], should_stop: Callable[[], bool]):
+        self.client = client
+        self.clock = clock
+        self.should_stop = should_stop
+        self.skew: float | None = None
+        self.reached = False  # any answer at all, even a refusal, shows the backend is there
+
+    def __call__(self, name: str, *args, **kwargs) -> Any:
+        if self.should_stop():
+            raise Stopped()
+        before = self.clock()
+        try:
+            answer = getattr(self.client, name)(*args, **kwargs)
+        except (Refused, BadAnswer):
+            self.reached = True
+            raise
+        self.reached = True
+        after = self.clock()
+        stamp = server_time(answer)
+        if stamp is not None:
+            self.skew = round((before + after) / 2 - stamp, 3)
+        return answer
+
+
+def _entry_refusal(exc: Refused) -> str:
+    return f"{exc.status} {exc.code}"
+
+
+def _push(store, call: _Clocked, summary: dict, now: Callable[[], float]) -> None:
     while True:
         batch = store.outbox_batch(BATCH)
         if not batch:
             return
-        try:
-            answer = client.sync(batch)
-        except Refused as exc:
-            if len(batch) == 1:
-                # A permanent refusal: park it with its reason, never retry forever.
-                store.outbox_park(batch[0]["key"], f"{exc.status} {exc.code}")
-                summary["parked"] += 1
-                continue
-            # One bad entry must not hold up the rest: send them one by one.
-            for entry in batch:
-                try:
-                    _settle(store, client.sync([entry]), summary)
-                except Refused as single:
-                    store.outbox_park(entry["key"], f"{single.status} {single.code}")
-                    summary["parked"] += 1
-            continue
-        except Unreachable:
-            store.outbox_note_failure([e["key"] for e in batch], "backend unreachable")
+        _send(store, call, batch, summary, now)
+
+
+def _send(store, call: _Clocked, batch: list[dict], summary: dict, now: Callable[[], float]) -> None:
+    """Send a batch; a permanent refusal is narrowed down by halves to the entries that cause it."""
+    try:
+        answer = call("sync", batch)
+    except Refused as exc:
+        if exc.status in TILL_REFUSALS:
             raise
-        _settle(store, answer, summary)
-        summary["server_time"] = answer.get("server_time")
+        if len(batch) == 1:
+            # A permanent refusal of this entry: park it with its reason, never retry forever.
+            store.outbox_park(batch[0]["key"], _entry_refusal(exc))
+            summary["parked"] += 1
+            return
+        half = len(batch) // 2
+        _send(store, call, batch[:half], summary, now)
+        _send(store, call, batch[half:], summary, now)
+        return
+    except Unreachable:
+        store.outbox_note_failure([e["key"] for e in batch], "backend unreachable")
+        raise
+    _settle(store, batch, answer, summary, now())
 
 
-def _settle(store, answer: dict, summary: dict) -> None:
-    results = answer["results"]
-    store.outbox_confirm(results)
+def _results(batch: list[dict], answer: dict) -> list[dict]:
+    """The answer's results for keys of this batch; BadAnswer if they are not results."""
+    results = answer.get("results")
+    if not isinstance(results, list) or len(results) > len(batch):
+        raise BadAnswer("the sync answer holds no list of results for this batch")
+    keys = {entry["key"] for entry in batch}
+    checked = []
+    for result in results:
+        if not (isinstance(result, dict) and result.get("key") in keys and isinstance(result.get("status"), str)):
+            raise BadAnswer("a sync result is not {key, status} for a key that was sent")
+        winner = result.get("winner")
+        if result["status"] == "conflict" and not (
+                isinstance(winner, dict) and isinstance(winner.get("jti"), str)
+                and isinstance(winner.get("at"), (int, float)) and not isinstance(winner.get("at"), bool)
+                and all(isinstance(winner.get(n) or "", str) for n in ("till", "store_id"))):
+            raise BadAnswer("a conflict result names no winner")
+        checked.append(result)
+    return checked
+
+
+def _settle(store, batch: list[dict], answer: dict, summary: dict, now: float) -> None:
+    results = _results(batch, answer)
+    store.outbox_confirm(results, now=now)
     for result in results:
         status = result["status"]
-        if status in ("recorded", "duplicate", "conflict"):
+        if status in _CONFIRMED:
             summary["pushed"] += 1
-            summary[{"recorded": "recorded", "duplicate": "duplicates", "conflict": "conflicts"}[status]] += 1
+            summary[_CONFIRMED[status]] += 1
+            if isinstance(result.get("over_limit"), str):
+                summary["over_limit"] += 1
         else:
-            store.outbox_park(result["key"], result.get("reason", status))
+            # `rejected` (the key is another till's) or a status this till does not know.
+            reason = result.get("reason") if isinstance(result.get("reason"), str) else status
+            store.outbox_park(result["key"], reason[:200])
             summary["parked"] += 1
+    if len({result["key"] for result in results}) < len(batch):
+        # Unanswered entries stay queued; sending them again now would loop.
+        raise BadAnswer("the backend answered for only part of the batch")
 
 
-def _settle_pending(store, client: BackendClient, summary: dict) -> None:
+def _settle_pending(store, call: _Clocked, summary: dict, begun_before: float | None) -> None:
     """Attempts a crash left between 'key written' and 'answer recorded'."""
-    for attempt in store.pending_online():
-        found = client.lookup_redemption(attempt["key"])
+    for attempt in store.pending_online(begun_before):
+        found = call("lookup_redemption", attempt["key"])
         if found is not None:
-            store.finish_online(attempt["key"], Verdict.from_json(found["answer"]["verdict"]))
+            answer = found.get("answer")
+            store.finish_online(attempt["key"], verdict_from_answer(answer))
         else:
             # The backend never saw it and the till crashed before deciding
             # offline: no verdict was shown, so there is no redemption to keep.
@@ -71,38 +150,77 @@ def _settle_pending(store, client: BackendClient, summary: dict) -> None:
         summary["pending_settled"] += 1
 
 
-def _pull(store, client: BackendClient, summary: dict) -> None:
-    catalog = client.catalog()
-    store.apply_catalog(catalog)
-    summary["server_time"] = catalog.get("server_time", summary.get("server_time"))
-    cursor = int(store.get("feed_cursor", 0) or 0)
-    while True:
-        page = client.feed(cursor)
-        store.apply_feed(page["events"], page["cursor"])
-        summary["feed_events"] += len(page["events"])
-        cursor = page["cursor"]
-        if not page.get("more"):
+def _needs_catalog(store, version: Any, now: float) -> bool:
+    if store.get("catalog_at") is None:
+        return True
+    if isinstance(version, int) and not isinstance(version, bool):
+        return version != store.get("catalog_version")
+    # A backend that does not say: pull now and then, as a safety net.
+    return now - float(store.get("catalog_at") or 0) > CATALOG_FALLBACK_S
+
+
+def _pull(store, call: _Clocked, summary: dict, now: Callable[[], float]) -> None:
+    cursor = store.feed_cursor
+    for page_number in range(MAX_FEED_PAGES):
+        page = call("feed", cursor)
+        events, next_cursor = page.get("events"), page.get("cursor")
+        if isinstance(next_cursor, bool) or not isinstance(next_cursor, int) or next_cursor < cursor:
+            raise BadAnswer("the feed's cursor is missing or went backwards")
+        if page_number == 0:
+            version = page.get("catalog_version")
+            if _needs_catalog(store, version, now()):
+                try:
+                    store.apply_catalog(call("catalog"))
+                except ValueError as exc:
+                    raise BadAnswer(f"catalog: {exc}") from exc
+                store.set("catalog_version", version if isinstance(version, int) else None)
+                summary["catalog"] = True
+        try:
+            store.apply_feed(events, next_cursor)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadAnswer(f"feed: {exc}") from exc
+        summary["feed_events"] += len(events)
+        if page.get("more") is not True or next_cursor == cursor:
             return
+        cursor = next_cursor
 
 
-def sync_once(store, client: BackendClient, *, clock: Callable[[], float] = time.time) -> dict:
-    """Push, settle, pull; returns a summary. Network trouble ends the round, not the till."""
-    summary = {"pushed": 0, "recorded": 0, "duplicates": 0, "conflicts": 0, "parked": 0,
-               "pending_settled": 0, "feed_events": 0, "error": None}
-    started = clock()
+def sync_once(store, client: BackendClient, *, clock: Callable[[], float] = time.time,
+              pending_begun_before: float | None = None, pull: bool = True,
+              should_stop: Callable[[], bool] = lambda: False) -> dict:
+    """Push, settle, pull; returns a summary. Network trouble ends the round, not the till.
+
+    `pending_begun_before`: settle only pending attempts begun before this
+    time (the engine leaves young ones to the redemption still asking).
+    """
+    summary = {"pushed": 0, "recorded": 0, "duplicates": 0, "conflicts": 0, "parked": 0, "over_limit": 0,
+               "pending_settled": 0, "feed_events": 0, "catalog": False, "error": None, "reached": False}
+    call = _Clocked(client, clock, should_stop)
+    requests_before = client.requests
     try:
-        _push(store, client, summary)
-        _settle_pending(store, client, summary)
-        _pull(store, client, summary)
+        _push(store, call, summary, clock)
+        _settle_pending(store, call, summary, pending_begun_before)
+        if pull:
+            _pull(store, call, summary, clock)
+    except Stopped:
+        summary["error"] = "stopped"
     except (Unreachable, Refused) as exc:
-        summary["error"] = str(exc)
-        store.set("last_error", {"at": started, "error": str(exc)})
-    else:
-        store.set("last_sync", clock())
-        if summary.get("server_time"):
-            store.set("clock_skew_s", round(started - float(summary["server_time"]), 3))
-    summary["outbox"] = store.outbox_size()
+        summary["error"] = str(exc)[:500]
+    except sqlite3.Error as exc:
+        # The till's own store failed (a full disk): nothing was confirmed, all is retried.
+        summary["error"] = f"till store: {exc}"
+        log.error("sync round: the till's store failed: %s", exc)
+    summary["reached"] = call.reached
+    summary["requests"] = client.requests - requests_before
+    try:
+        if call.skew is not None:
+            store.set("clock_skew_s", call.skew)
+        if summary["error"] != "stopped":
+            store.note_sync_run(summary["error"] is None, summary["error"], now=clock())
+        summary["outbox"] = store.outbox_size()
+    except sqlite3.Error as exc:
+        summary["error"] = summary["error"] or f"till store: {exc}"
+        summary["outbox"] = None
     summary["last_sync"] = store.get("last_sync")
     summary["clock_skew_s"] = store.get("clock_skew_s")
-    summary.pop("server_time", None)
     return summary

@@ -62,4 +62,14 @@ def initial_schema(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [initial_schema]
+def sync_figures(db: sqlite_utils.Database) -> None:
+    # When the backend had each attempt (delay figures), and a printed-code
+    # limit the backend found overshot by offline redemptions (reported, kept).
+    db.execute("ALTER TABLE attempts ADD COLUMN synced_at REAL")
+    db.execute("ALTER TABLE attempts ADD COLUMN over_limit TEXT")
+    db.execute("UPDATE attempts SET synced_at = finished_at WHERE decided = 'online' AND state = 'done'")
+    db.execute("CREATE INDEX attempts_synced_at ON attempts (synced_at) WHERE synced_at IS NOT NULL")
+    db.execute("CREATE INDEX attempts_status ON attempts (status)")
+
+
+MIGRATIONS = [initial_schema, sync_figures]

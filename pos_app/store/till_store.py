@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import math
 import re
 import sqlite3
 import time
@@ -44,6 +45,10 @@ _DISCOUNT_KINDS = ("percent", "amount")
 # The fields of a sync Entry (docs/api.md); the backend refuses any other.
 ENTRY_FIELDS = ("key", "at", "accepted", "reason", "kind", "voucher_id", "jti", "code",
                 "method", "staff_id", "decided")
+# A measured skew below this is the request's own latency, not a wrong clock.
+SKEW_NOISE_S = 1.0
+# Attempts sampled for the delay percentiles: the recent past, at a bounded cost.
+DELAY_SAMPLE = 1000
 
 
 class TillStore:
@@ -324,12 +329,20 @@ class TillStore:
 
     def context(self, now: float | None = None, leeway: float | None = None) -> Context:
         """Who decides, and when, for an offline verdict (settings: leeway_s, velocity_limit)."""
-        now = time.time() if now is None else float(now)
+        # Token and voucher times are the backend's: judge them on its clock.
+        now = (time.time() if now is None else float(now)) - self.clock_skew()
         if leeway is None:
             leeway = float(self.get("leeway_s", tokens.DEFAULT_LEEWAY_S))
         return Context(trust=self.trust_set(), retailer_id=self.retailer_id, store_id=self.store_id,
                        now=now, day=local_day(now, self.store_timezone), leeway=leeway,
                        velocity_limit=int(self.get("velocity_limit", DEFAULT_VELOCITY_LIMIT)))
+
+    def clock_skew(self) -> float:
+        """This till's clock minus the backend's, as last measured; 0 when unknown or within noise."""
+        skew = self._settings.get("clock_skew_s")
+        if isinstance(skew, bool) or not isinstance(skew, (int, float)) or not math.isfinite(skew):
+            return 0.0
+        return float(skew) if abs(skew) >= SKEW_NOISE_S else 0.0
 
     def voucher(self, voucher_id: str) -> Voucher | None:
         return self._vouchers.get(voucher_id)
@@ -364,7 +377,9 @@ class TillStore:
         return row[1], row[0]
 
     def recent_accepts(self, since: float) -> int:
-        """Accepted redemptions at this till since an epoch time."""
+        """Accepted redemptions at this till since an epoch time (on the backend's clock, as context())."""
+        # Attempts keep this till's own clock; context() moved `now` to the backend's.
+        since += self.clock_skew()
         if since > self._accepts_floor:
             return len(self._accepts) - bisect.bisect_left(self._accepts, since)
         return self._conn.execute(
@@ -451,7 +466,7 @@ class TillStore:
                 raise KeyError(f"no attempt has the key {key!r}")
             if row["state"] == "done":
                 return row["id"]
-            self._finish(row["id"], _attempt_values(verdict), verdict, "online", now)
+            self._finish(row["id"], _attempt_values(verdict), verdict, "online", now, synced_at=now)
             self._record_effects(verdict, row["at"], local_day(row["at"], self.store_timezone))
             if verdict.used is not None and verdict.jti:
                 # The backend's knowledge of an earlier redemption is ours now too.
@@ -464,10 +479,12 @@ class TillStore:
             self._note_accept(row["at"])
         return row["id"]
 
-    def pending_online(self) -> list[dict]:
-        """Attempts begun online but never finished (a crash, a lost answer), oldest first."""
+    def pending_online(self, begun_before: float | None = None) -> list[dict]:
+        """Attempts begun online but never finished (a crash, a lost answer), oldest first;
+        only those begun before `begun_before` when given."""
         cursor = self._conn.execute(
-            "SELECT key, input, method, staff_id, at FROM attempts WHERE state = 'pending' ORDER BY at")
+            "SELECT key, input, method, staff_id, at FROM attempts WHERE state = 'pending' AND at < ? ORDER BY at",
+            (float("inf") if begun_before is None else begun_before,))
         return [dict(zip(("key", "input", "method", "staff_id", "at"), row)) for row in cursor]
 
     def abandon_pending(self, key: str, *, now: float | None = None) -> None:
@@ -483,13 +500,14 @@ class TillStore:
         row = cursor.fetchone()
         return None if row is None else dict(zip(("id", "at", "state", "verdict"), row))
 
-    def _finish(self, attempt_id: str, attempt: dict, verdict: Verdict, decided: str, now: float) -> None:
+    def _finish(self, attempt_id: str, attempt: dict, verdict: Verdict, decided: str, now: float,
+                synced_at: float | None = None) -> None:
         self._conn.execute(
             "UPDATE attempts SET state = 'done', accepted = :accepted, reason = :reason, kind = :kind,"
             " source = :source, voucher_id = :voucher_id, jti = :jti, code = :code,"
-            " decided = :decided, status = :status, verdict = :verdict, finished_at = :now"
-            " WHERE id = :id",
-            dict(attempt, source=verdict.source, decided=decided, id=attempt_id, now=now,
+            " decided = :decided, status = :status, verdict = :verdict, finished_at = :now,"
+            " synced_at = :synced_at WHERE id = :id",
+            dict(attempt, source=verdict.source, decided=decided, id=attempt_id, now=now, synced_at=synced_at,
                  status="accepted" if verdict.accepted else "refused",
                  verdict=json.dumps(verdict.to_json())))
 
@@ -513,11 +531,18 @@ class TillStore:
             "SELECT payload FROM outbox WHERE parked_reason IS NULL ORDER BY seq LIMIT ?", (limit,))
         return [json.loads(payload) for (payload,) in cursor]
 
-    def outbox_confirm(self, results: list[Mapping[str, Any]]) -> None:
+    def outbox_confirm(self, results: list[Mapping[str, Any]], *, now: float | None = None) -> None:
         """Take the backend's `/sync` results: confirmed entries leave the outbox."""
+        now = time.time() if now is None else float(now)
         with self._transaction():
             for result in results:
                 key, status = result.get("key"), result.get("status")
+                if status in ("recorded", "duplicate", "conflict"):
+                    over_limit = result.get("over_limit")
+                    self._conn.execute(
+                        "UPDATE attempts SET synced_at = coalesce(synced_at, ?),"
+                        " over_limit = coalesce(?, over_limit) WHERE key = ?",
+                        (now, over_limit if isinstance(over_limit, str) else None, key))
                 if status in ("recorded", "duplicate"):
                     self._conn.execute("DELETE FROM outbox WHERE key = ?", (key,))
                 elif status == "conflict":
@@ -539,6 +564,15 @@ class TillStore:
     def outbox_park(self, key: str, reason: str) -> None:
         """Set an entry aside that the backend refused for good (a permanent 4xx)."""
         self._conn.execute("UPDATE outbox SET parked_reason = ? WHERE key = ?", (reason, key))
+
+    def outbox_unpark(self, keys: list[str] | None = None) -> int:
+        """Put parked entries (all, or these keys) back in line, e.g. after the backend was fixed."""
+        with self._transaction():
+            if keys is None:
+                cursor = self._conn.execute("UPDATE outbox SET parked_reason = NULL WHERE parked_reason IS NOT NULL")
+                return cursor.rowcount
+            return sum(self._conn.execute("UPDATE outbox SET parked_reason = NULL WHERE key = ?", (key,)).rowcount
+                       for key in keys)
 
     def outbox_note_failure(self, keys: list[str], error: str) -> None:
         with self._transaction():
@@ -588,11 +622,76 @@ class TillStore:
             "last_sync": self.get("last_sync"),
         }
 
+    def conflicts(self, limit: int = 200) -> list[dict]:
+        """Redemptions another till won first, newest first, each with its winner {jti, at, till, store_id}."""
+        cursor = self._conn.execute(
+            "SELECT key, at, jti, voucher_id, staff_id, decided, conflict FROM attempts"
+            " WHERE status = 'conflict' ORDER BY at DESC LIMIT ?", (limit,))
+        names = ("key", "at", "jti", "voucher_id", "staff_id", "decided", "winner")
+        rows = [dict(zip(names, row)) for row in cursor]
+        for row in rows:
+            row["winner"] = json.loads(row["winner"]) if row["winner"] else {}
+        return rows
+
+    def note_sync_run(self, ok: bool, error: str | None = None, *, now: float | None = None) -> None:
+        """Count a sync round for the success rate; a failed one is also the last error."""
+        now = time.time() if now is None else float(now)
+        with self._transaction():
+            name = "sync_runs_ok" if ok else "sync_runs_failed"
+            self._settings[name] = int(self._settings.get(name) or 0) + 1
+            self._put(name, self._settings[name])
+            if ok:
+                self._settings["last_sync"] = now
+                self._put("last_sync", now)
+            else:
+                self._settings["last_error"] = {"at": now, "error": str(error)[:500]}
+                self._put("last_error", self._settings["last_error"])
+
+    def sync_figures(self) -> dict:
+        """What the sync panel and `status` show besides the queue (docs/sync.md)."""
+        one = lambda sql: self._conn.execute(sql).fetchone()[0]  # noqa: E731
+        done = one("SELECT count(*) FROM attempts WHERE state = 'done'")
+        offline = one("SELECT count(*) FROM attempts WHERE state = 'done' AND decided = 'offline'")
+        accepted = one("SELECT count(*) FROM attempts WHERE accepted = 1")
+        conflicts = one("SELECT count(*) FROM attempts WHERE status = 'conflict'")
+        delays = sorted(max(0.0, d) for (d,) in self._conn.execute(
+            "SELECT synced_at - at FROM attempts WHERE synced_at IS NOT NULL ORDER BY synced_at DESC LIMIT ?",
+            (DELAY_SAMPLE,)))
+        ok, failed = int(self.get("sync_runs_ok") or 0), int(self.get("sync_runs_failed") or 0)
+        oldest = one("SELECT min(created_at) FROM outbox WHERE parked_reason IS NULL")
+        return {
+            "outbox": self.outbox_size(),
+            "outbox_oldest_at": oldest,
+            "parked": one("SELECT count(*) FROM outbox WHERE parked_reason IS NOT NULL"),
+            "pending_online": one("SELECT count(*) FROM attempts WHERE state = 'pending'"),
+            "last_sync": self.get("last_sync"),
+            "last_error": self.get("last_error"),
+            "clock_skew_s": self.get("clock_skew_s"),
+            "redemptions": done,
+            "accepted": accepted,
+            "conflicts": conflicts,
+            "conflict_rate": round(conflicts / accepted, 4) if accepted else 0.0,
+            "offline_share": round(offline / done, 4) if done else 0.0,
+            "over_limit": one("SELECT count(*) FROM attempts WHERE over_limit IS NOT NULL"),
+            "sync_runs": ok + failed,
+            "sync_success_rate": round(ok / (ok + failed), 4) if ok + failed else None,
+            "delay_p50_s": _percentile(delays, 0.50),
+            "delay_p95_s": _percentile(delays, 0.95),
+            "feed_cursor": self.feed_cursor,
+        }
+
     def staff_member(self, staff_id: str) -> dict | None:
         """A staff member without the PIN hash, or None."""
         row = self._conn.execute(
             "SELECT id, name, role, store_id FROM staff WHERE id = ?", (staff_id,)).fetchone()
         return None if row is None else dict(zip(("id", "name", "role", "store_id"), row))
+
+    def staff_members(self) -> list[dict]:
+        """Everyone who may log in at this till (its store's staff and retailer-wide staff), by name."""
+        rows = self._conn.execute(
+            "SELECT id, name, role, store_id FROM staff WHERE store_id IS NULL OR store_id = ? ORDER BY name, id",
+            (self.get("store_id") or "",)).fetchall()
+        return [dict(zip(("id", "name", "role", "store_id"), row)) for row in rows]
 
     def check_staff_pin(self, staff_id: str, pin: str) -> dict | None:
         """The staff member if the PIN is theirs, else None."""
@@ -603,6 +702,13 @@ class TillStore:
 
 
 # --- shapes -------------------------------------------------------------------------
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of sorted values, rounded to the millisecond."""
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))], 3)
 
 
 def _check_method(method: str) -> None:
@@ -721,6 +827,11 @@ def _parse_voucher(data: Any) -> Voucher:
         return Voucher.from_json({**data, "discount": dict(discount), "retailer_name": data.get("retailer_name") or ""})
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{where}: {exc}") from exc
+
+
+def parse_voucher(data: Any) -> Voucher:
+    """A voucher from JSON the backend sent; ValueError unless it has the API's shape."""
+    return _parse_voucher(data)
 
 
 def _parse_printed_code(data: Any) -> tuple[str, str]:
