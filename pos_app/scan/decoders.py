@@ -8,7 +8,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-DECODERS = ("zxing", "zbar")
+from . import DECODERS
 # No QR (21×21 modules at least) fits in fewer pixels; skip the decoder call.
 MIN_SIDE = 21
 
