@@ -23,8 +23,10 @@ BATCH = 500
 # Feed pages pulled in one round at most: a backlog is caught up over rounds,
 # and a feed that claims `more` for ever cannot hold the round.
 MAX_FEED_PAGES = 50
-# Without a catalog version from the backend, the catalog is pulled at most this often.
-CATALOG_FALLBACK_S = 300.0
+# Feed events that change the catalog: a round that saw one downloads it whole.
+CATALOG_EVENTS = ("voucher", "printed_code", "staff")
+# Otherwise the catalog is downloaded this often, as a safety net.
+CATALOG_REFRESH_S = 900.0
 # 4xx statuses about the till, not about an entry: parking entries would not help.
 TILL_REFUSALS = (401, 403, 404, 405, 411, 415)
 _CONFIRMED = {"recorded": "recorded", "duplicate": "duplicates", "conflict": "conflicts"}
@@ -150,39 +152,32 @@ def _settle_pending(store, call: _Clocked, summary: dict, begun_before: float | 
         summary["pending_settled"] += 1
 
 
-def _needs_catalog(store, version: Any, now: float) -> bool:
-    if store.get("catalog_at") is None:
-        return True
-    if isinstance(version, int) and not isinstance(version, bool):
-        return version != store.get("catalog_version")
-    # A backend that does not say: pull now and then, as a safety net.
-    return now - float(store.get("catalog_at") or 0) > CATALOG_FALLBACK_S
-
-
 def _pull(store, call: _Clocked, summary: dict, now: Callable[[], float]) -> None:
+    """Feed pages, then the whole catalog if the feed showed it changed (or it is old)."""
     cursor = store.feed_cursor
-    for page_number in range(MAX_FEED_PAGES):
+    changed = store.get("catalog_at") is None
+    for _ in range(MAX_FEED_PAGES):
         page = call("feed", cursor)
         events, next_cursor = page.get("events"), page.get("cursor")
         if isinstance(next_cursor, bool) or not isinstance(next_cursor, int) or next_cursor < cursor:
             raise BadAnswer("the feed's cursor is missing or went backwards")
-        if page_number == 0:
-            version = page.get("catalog_version")
-            if _needs_catalog(store, version, now()):
-                try:
-                    store.apply_catalog(call("catalog"))
-                except ValueError as exc:
-                    raise BadAnswer(f"catalog: {exc}") from exc
-                store.set("catalog_version", version if isinstance(version, int) else None)
-                summary["catalog"] = True
         try:
             store.apply_feed(events, next_cursor)
         except (ValueError, KeyError, TypeError) as exc:
             raise BadAnswer(f"feed: {exc}") from exc
         summary["feed_events"] += len(events)
+        changed = changed or any(event.get("type") in CATALOG_EVENTS for event in events)
         if page.get("more") is not True or next_cursor == cursor:
-            return
+            break
         cursor = next_cursor
+    # The feed's changes are applied already; the catalog download reconciles
+    # what the feed cannot say (removals, keys, the store's own settings).
+    if changed or now() - float(store.get("catalog_at") or 0) > CATALOG_REFRESH_S:
+        try:
+            store.apply_catalog(call("catalog"))
+        except ValueError as exc:
+            raise BadAnswer(f"catalog: {exc}") from exc
+        summary["catalog"] = True
 
 
 def sync_once(store, client: BackendClient, *, clock: Callable[[], float] = time.time,

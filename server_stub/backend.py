@@ -547,7 +547,29 @@ class Backend:
              entry["method"], entry.get("staff_id"), entry["decided"], winner_id))
         if status == "conflict":
             return {"key": key, "status": "conflict", "winner": self._winner(db, winner_id)}
+        if status == "accepted" and entry.get("kind") == "printed" and entry.get("voucher_id"):
+            over = self._printed_overshoot(db, device, entry)
+            if over is not None:
+                # Tills decided offline and together went past a limit: the
+                # redemptions were given and stay recorded; the till is told.
+                return {"key": key, "status": "recorded", "over_limit": over}
         return {"key": key, "status": "recorded"}
+
+    def _printed_overshoot(self, db, device: dict, entry: dict) -> str | None:
+        """Which limit of a printed voucher this recorded redemption went past, if any."""
+        v = self._vouchers.get(db.conn, entry["voucher_id"], time.monotonic())
+        if v is None or (v.total_limit is None and v.store_day_limit is None):
+            return None
+        state = BackendState(db, retailer_id=device["retailer_id"], store_id=device["store_id"],
+                             device_id=device["id"], store_timezone=device["timezone"], velocity_cap=0,
+                             vouchers=self._vouchers)
+        at_store_today, in_all = state.printed_uses(v.id, device["store_id"],
+                                                    verdict.local_day(entry["at"], device["timezone"]))
+        if v.total_limit is not None and in_all > v.total_limit:
+            return "total_limit"
+        if v.store_day_limit is not None and at_store_today > v.store_day_limit:
+            return "store_day_limit"
+        return None
 
     @staticmethod
     def _winner(db, attempt_id: int) -> dict:
