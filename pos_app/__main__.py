@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .core.domain import Method
+from .scan import DECODERS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 STORE_NAME = "till.sqlite3"
@@ -75,14 +76,25 @@ def cmd_enroll(args) -> int:
 def cmd_redeem(args) -> int:
     from .redemption import redeem
 
+    if (args.input is None) == (args.image is None):
+        raise UsageError("give one code to redeem: a token, short code or printed code, or --image FILE")
+    if args.image is not None:
+        if args.printed:
+            raise UsageError("--printed is for typed booklet codes; a booklet QR in an image is read as scanned")
+        found = _code_in_image(args.image, args.decoder)
+        if isinstance(found, int):
+            return found
     store = open_store(args.data)
     try:
         if args.staff and store.staff_member(args.staff) is None:
             raise UsageError(f"no staff member {args.staff} at this till")
-        text = args.input
-        if text == "-":
-            text = sys.stdin.buffer.read(1 << 20)
-        method = Method.PRINTED if args.printed else args.method
+        if args.image is not None:
+            text, method = found, Method.IMAGE
+        else:
+            text = args.input
+            if text == "-":
+                text = sys.stdin.buffer.read(1 << 20)
+            method = Method.PRINTED if args.printed else args.method
         client = None if args.offline else client_for(store)
         try:
             outcome = redeem(store, text, method=method, staff_id=args.staff, client=client)
@@ -93,6 +105,50 @@ def cmd_redeem(args) -> int:
         return EXIT_OK if outcome.verdict.accepted else EXIT_REFUSED
     finally:
         store.close()
+
+
+def _code_in_image(path: str, decoder_name: str) -> str | int:
+    """The one code in an image file, or the exit code after saying why there is none."""
+    from .scan.decoders import DecoderUnavailable, make_decoder
+    from .scan.pipeline import ImageUnreadable, scan_image_file
+
+    try:
+        texts = scan_image_file(path, make_decoder(decoder_name))
+    except (ImageUnreadable, DecoderUnavailable) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FAILED
+    if not texts:
+        _print({"accepted": False, "reason": "no_code", "message": f"no QR code found in {path}", "file": path})
+        return EXIT_REFUSED
+    if len(texts) > 1:
+        raise UsageError(f"{path} holds {len(texts)} QR codes: crop it to the one to redeem")
+    return texts[0]
+
+
+def cmd_decode(args) -> int:
+    import time
+
+    from .scan.decoders import DecoderUnavailable, make_decoder
+    from .scan.pipeline import ImageUnreadable, scan_image_file
+
+    try:
+        decoder = make_decoder(args.decoder)
+    except DecoderUnavailable as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FAILED
+    failed = False
+    for path in args.images:
+        started = time.perf_counter()
+        line: dict = {"file": path}
+        try:
+            line["texts"] = scan_image_file(path, decoder)
+        except ImageUnreadable as exc:  # said on its line; the other images are still read
+            line.update(texts=[], error=str(exc))
+            failed = True
+        line["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        _print(line)
+        sys.stdout.flush()
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_sync(args) -> int:
@@ -153,14 +209,32 @@ def cmd_status(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_headless_demo
+    if args.headless:
+        from .demo import run_headless_demo
 
-    return run_headless_demo(sys.stdout)
+        return run_headless_demo(sys.stdout)
+    from .gui.app import run_demo
+
+    return run_demo(quit_after_s=args.quit_after, screenshot=args.screenshot)
+
+
+def cmd_window(args) -> int:
+    from .gui.app import run_window
+
+    store = open_store(args.data)  # refuses a till that is not enrolled, before any window
+    path = store.path
+    store.close()
+    return run_window(path, camera=args.camera, quit_after_s=args.quit_after, screenshot=args.screenshot)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pos_app", description="Pika Till: redeem Pika vouchers.")
     parser.add_argument("--demo", action="store_true", help="run the till on an embedded backend with demo data")
+    parser.add_argument("--headless", action="store_true", help="with --demo: a scripted walk in the terminal")
+    parser.add_argument("--data", dest="window_data", metavar="DIR", help="open the till's window on this data folder")
+    parser.add_argument("--camera", help="frames from this device number, video file or image sequence")
+    parser.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
+    parser.add_argument("--screenshot", metavar="PNG", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("enroll", help="enroll this till with a backend")
     p.add_argument("--data", required=True, help="the till's data folder")
@@ -174,8 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--staff", help="the staff member redeeming")
     p.add_argument("--method", default=Method.TYPED, choices=[m for m in Method.ALL if m != Method.PRINTED])
     p.add_argument("--printed", action="store_true", help="a printed booklet code (its own entry point)")
-    p.add_argument("input", help="a token, short code or printed code; - reads standard input")
+    p.add_argument("input", nargs="?", help="a token, short code or printed code; - reads standard input")
+    p.add_argument("--image", metavar="FILE", help="redeem the QR code in this picture (a customer's screenshot)")
+    p.add_argument("--decoder", default="zxing", choices=DECODERS, help="QR decoder for --image")
     p.set_defaults(func=cmd_redeem)
+    p = sub.add_parser("decode", help="print the QR codes in pictures, one JSON line per file")
+    p.add_argument("--decoder", default="zxing", choices=DECODERS)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, WebP or BMP files")
+    p.set_defaults(func=cmd_decode)
     p = sub.add_parser("sync", help="push the outbox and pull catalog and feed once (or --watch)")
     p.add_argument("--data", required=True)
     p.add_argument("--watch", action="store_true", help="keep syncing in the background until SIGTERM/SIGINT")
@@ -193,7 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.demo:
         return cmd_demo(args)
-    if not args.command:
+    if args.window_data and not args.command:
+        args.data = args.window_data
+        args.func = cmd_window
+    elif not args.command:
         parser.print_usage(sys.stderr)
         sys.stderr.write("error: name a command, or --demo\n")
         return EXIT_USAGE
