@@ -1,0 +1,125 @@
+"""Starting the till's window: the Qt application, the display check, the demo.
+
+Kept apart from the window so the window can be built in tests on the
+pytest-qt application, and so `--demo` can set up its backend first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from ..i18n import _
+
+NO_DISPLAY = """\
+error: there is no display to show the till's window on.
+  On a desktop, run it from a graphical session.
+  On a server, give it a virtual screen:   xvfb-run -a {cmd}
+  or run it without showing anything:      QT_QPA_PLATFORM=offscreen {cmd}
+  or walk through the demo in text:        python -m pos_app --demo --headless
+"""
+
+
+def display_problem(environ=os.environ, platform: str = sys.platform) -> bool:
+    """True when Qt would abort for lack of a display (X11 or Wayland on Linux)."""
+    if environ.get("QT_QPA_PLATFORM"):
+        return False
+    return platform.startswith("linux") and not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
+
+
+def make_application(argv: list[str] | None = None):
+    from PySide6.QtGui import QFont
+    from PySide6.QtWidgets import QApplication
+
+    from .theme import STYLE_SHEET
+
+    app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
+    app.setApplicationName("Pika Till")
+    app.setOrganizationName("Pika")
+    app.setFont(QFont("DejaVu Sans", 12))
+    app.setStyleSheet(STYLE_SHEET)
+    return app
+
+
+def run_window(store_path: Path, *, camera: str | None = None, quit_after_s: float | None = None,
+               screenshot: str | None = None) -> int:
+    """The till on an enrolled store, until the window is closed."""
+    if display_problem():
+        sys.stderr.write(NO_DISPLAY.format(cmd="python -m pos_app --data DIR"))
+        return 2
+    from .main_window import TillWindow
+
+    app = make_application()
+    window = TillWindow(store_path, camera=camera)
+    window.show()
+    _schedule_exit(app, window, quit_after_s, screenshot)
+    code = app.exec()
+    window.shutdown()
+    _leave(code)
+
+
+def run_demo(*, quit_after_s: float | None = None, screenshot: str | None = None) -> int:
+    """The till on an embedded backend with demo data, fed by a sample camera feed."""
+    if display_problem():
+        sys.stderr.write(NO_DISPLAY.format(cmd="python -m pos_app --demo"))
+        return 2
+    from ..demo import prepare_demo
+    from ..scan.sample_feed import write_sample_feed
+    from .main_window import TillWindow
+
+    app = make_application()
+    demo = prepare_demo()
+    window = None
+    try:
+        personal = [v for v in demo.info["vouchers"] if v["kind"] == "personal"]
+        printed = next(v for v in demo.info["vouchers"] if v["kind"] == "printed")
+        claims = [demo.backend.create_claim(v["id"], f"demo-customer-{i}") for i, v in enumerate(personal, 1)]
+        typed = demo.backend.create_claim(personal[0]["id"], "demo-customer-typed")
+        static = demo.backend.static_token(printed["code"])
+        feed = write_sample_feed([claims[0]["token"], claims[1]["token"], static, "https://example.com/menu",
+                                  claims[0]["token"]], demo.root / "camera")
+        window = TillWindow(demo.till_data / "till.sqlite3", camera=feed, camera_loop=True)
+        cashier = next(s for s in demo.info["staff"] if s["role"] == "cashier")
+        manager = next(s for s in demo.info["staff"] if s["role"] == "manager")
+        window.log_in_as({k: cashier[k] for k in ("id", "name", "role")})
+        window.set_demo_note(_("Demo: the camera plays a sample feed of vouchers. Type {short} (a customer's "
+                               "short code) or use the printed code {printed}. Lock with Ctrl+L; PINs: "
+                               "{cashier} {cpin}, {manager} {mpin}.").format(
+            short=typed["short_code"], printed=printed["code"], cashier=cashier["name"], cpin=cashier["pin"],
+            manager=manager["name"], mpin=manager["pin"]))
+        window.show()
+        _schedule_exit(app, window, quit_after_s, screenshot)
+        code = app.exec()
+    finally:
+        if window is not None:
+            window.shutdown()
+        demo.stop()
+        shutil.rmtree(demo.root, ignore_errors=True)
+    _leave(code)
+
+
+def _leave(code: int) -> None:
+    """Exit once everything is stopped and saved, before the interpreter tears Qt down.
+
+    PySide6 has crashed here at interpreter shutdown while collecting Qt
+    objects (a refcount error in the binding); nothing is left to clean up
+    by then, so the process ends directly.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _schedule_exit(app, window, quit_after_s: float | None, screenshot: str | None) -> None:
+    """For scripted runs (screenshots, smoke tests): grab the window, then quit."""
+    if quit_after_s is None:
+        return
+    from PySide6.QtCore import QTimer
+
+    def finish() -> None:
+        if screenshot:
+            window.grab().save(screenshot)
+        app.quit()
+    QTimer.singleShot(int(quit_after_s * 1000), finish)

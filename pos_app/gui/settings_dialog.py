@@ -1,0 +1,82 @@
+"""Till settings a manager may change: camera, decoder, timeouts, sound.
+
+Only a manager (or admin) opens this; values are validated here and saved
+by the window through the store's thread.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
+                               QLabel, QLineEdit, QVBoxLayout, QWidget)
+
+from ..i18n import _
+
+DECODER_NAMES = {"zxing": "zxing-cpp", "zbar": "ZBar (pyzbar)"}
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: dict, cameras: list[int], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("settingsDialog")
+        self.setMinimumWidth(620)
+        self.camera = QComboBox(objectName="cameraChoice")
+        self.camera.addItem("", "")
+        for index in cameras:
+            self.camera.addItem("", str(index))
+        self.camera_path = QLineEdit(objectName="cameraPath", maxLength=4096)
+        current = str(settings.get("camera") or "")
+        found = self.camera.findData(current)
+        if found >= 0:
+            self.camera.setCurrentIndex(found)
+        elif current:
+            self.camera_path.setText(current)
+        self.decoder = QComboBox(objectName="decoderChoice")
+        for name, shown in DECODER_NAMES.items():
+            self.decoder.addItem(shown, name)
+        self.decoder.setCurrentIndex(max(0, self.decoder.findData(settings.get("decoder", "zxing"))))
+        self.timeout = QDoubleSpinBox(objectName="onlineTimeout", minimum=0.2, maximum=10.0, singleStep=0.1,
+                                      decimals=1)
+        self.timeout.setValue(float(settings.get("online_timeout_s", 1.5)))
+        self.hold = QDoubleSpinBox(objectName="verdictHold", minimum=1.0, maximum=60.0, singleStep=0.5, decimals=1)
+        self.hold.setValue(float(settings.get("verdict_hold_s", 6.0)))
+        self.sound = QCheckBox(objectName="soundOn")
+        self.sound.setChecked(str(settings.get("sound", "1")) not in ("0", "false", "False"))
+        self.labels = [QLabel() for _ in range(6)]
+        form = QFormLayout()
+        for label, field in zip(self.labels, (self.camera, self.camera_path, self.decoder, self.timeout,
+                                              self.hold, self.sound)):
+            form.addRow(label, field)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.buttons)
+        self.retranslate()
+
+    def values(self) -> dict:
+        path = self.camera_path.text().strip()
+        return {
+            "camera": path or self.camera.currentData() or "",
+            "decoder": self.decoder.currentData(),
+            "online_timeout_s": round(self.timeout.value(), 1),
+            "verdict_hold_s": round(self.hold.value(), 1),
+            "sound": "1" if self.sound.isChecked() else "0",
+        }
+
+    def retranslate(self) -> None:
+        self.setWindowTitle(_("Settings"))
+        for label, text in zip(self.labels, (_("Camera"), _("Or a video file / image sequence"), _("QR decoder"),
+                                             _("Backend timeout (s)"), _("Verdict shown for (s)"), _("Sounds"))):
+            label.setText(text)
+        self.camera.setItemText(0, _("No camera"))
+        for i in range(1, self.camera.count()):
+            self.camera.setItemText(i, _("Camera {n}").format(n=self.camera.itemData(i)))
+        self.camera_path.setPlaceholderText(_("for tests and demos, e.g. feed/%04d.png"))
+        self.sound.setText(_("Play a sound for each verdict"))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)

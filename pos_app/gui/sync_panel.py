@@ -1,0 +1,98 @@
+"""The sync panel: what waits to be sent, when the till last reached the backend, what went wrong.
+
+It only shows a status dict (from the sync engine or the store) and asks for
+a sync; the work happens off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QEvent, Signal
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QLabel, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget, QHeaderView)
+
+from ..i18n import _, format_number, format_when
+
+SKEW_WARNING_S = 120
+
+
+class SyncPanel(QDialog):
+    sync_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("syncPanel")
+        self.setMinimumSize(640, 480)
+        self.status: dict = {}
+        self.timezone: str | None = None
+        self.rows = {name: (QLabel(), QLabel(objectName=f"sync_{name}", wordWrap=True))
+                     for name in ("online", "outbox", "last_sync", "last_error", "clock_skew", "conflicts")}
+        form = QFormLayout()
+        for label, value in self.rows.values():
+            form.addRow(label, value)
+        self.parked_title = QLabel()
+        self.parked = QTableWidget(0, 3, objectName="parkedTable")
+        self.parked.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.parked.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.sync_now = QPushButton(objectName="primary")
+        self.sync_now.clicked.connect(self._ask)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.buttons.rejected.connect(self.reject)
+        self.buttons.addButton(self.sync_now, QDialogButtonBox.ButtonRole.ActionRole)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.parked_title)
+        layout.addWidget(self.parked, 1)
+        layout.addWidget(self.buttons)
+        self.retranslate()
+
+    def _ask(self) -> None:
+        self.sync_now.setEnabled(False)
+        self.sync_requested.emit()
+
+    def show_status(self, status: dict) -> None:
+        self.status = dict(status)
+        self.sync_now.setEnabled(True)
+        self.retranslate()
+
+    def retranslate(self) -> None:
+        s, now = self.status, time.time()
+        self.setWindowTitle(_("Sync"))
+        labels = {"online": _("Backend"), "outbox": _("Waiting to be sent"), "last_sync": _("Last successful sync"),
+                  "last_error": _("Last error"), "clock_skew": _("Clock difference"), "conflicts": _("Conflicts")}
+        for name, text in labels.items():
+            self.rows[name][0].setText(text)
+        online = s.get("online")
+        self.rows["online"][1].setText(_("online") if online else _("offline") if online is False else _("not tried yet"))
+        self.rows["outbox"][1].setText(format_number(int(s.get("outbox") or 0)))
+        last = s.get("last_sync")
+        self.rows["last_sync"][1].setText(format_when(float(last), self.timezone, now) if last else _("never"))
+        self.rows["last_error"][1].setText(s.get("last_error") or _("none"))
+        skew = s.get("clock_skew_s")
+        if skew is None:
+            skew_text = _("unknown")
+        elif abs(float(skew)) > SKEW_WARNING_S:
+            skew_text = _("This till's clock is off by {seconds} s: ask a manager to set it.").format(
+                seconds=format_number(round(float(skew))))
+        else:
+            skew_text = _("{seconds} s").format(seconds=format_number(round(float(skew), 1)))
+        self.rows["clock_skew"][1].setText(skew_text)
+        self.rows["conflicts"][1].setText(format_number(int(s.get("conflicts") or 0)))
+        parked = s.get("parked_entries") or []
+        self.parked_title.setText(_("Set aside (refused by the backend, kept for the manager): {n}").format(
+            n=format_number(len(parked))))
+        self.parked.setHorizontalHeaderLabels([_("When"), _("Key"), _("Reason")])
+        self.parked.setRowCount(len(parked))
+        for row, entry in enumerate(parked):
+            at = entry.get("at") or entry.get("created_at")
+            values = [format_when(float(at), self.timezone, now) if at else "", str(entry.get("key", "")),
+                      str(entry.get("reason") or entry.get("parked_reason") or "")]
+            for col, value in enumerate(values):
+                self.parked.setItem(row, col, QTableWidgetItem(value))
+        self.sync_now.setText(_("Sync now"))
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.LanguageChange:
+            self.retranslate()
+        super().changeEvent(event)

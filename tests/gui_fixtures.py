@@ -1,0 +1,113 @@
+"""Fixtures for the window's tests: a real backend (in process), an enrolled till, the real window.
+
+Import what you use: `from gui_fixtures import till_env, window  # noqa: F401`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api_fixtures import Api, api_template, copy_backend  # noqa: F401
+from pos_app import i18n
+from pos_app.backend_client import BackendClient
+from pos_app.store import TillStore
+from pos_app.sync import sync_once
+
+UNREACHABLE = "http://127.0.0.1:9"  # the discard port: connection refused at once
+
+
+class SlowApp:
+    """The real backend app behind a delay, as a slow network would give it."""
+
+    def __init__(self, app, delay_s: float):
+        self.app, self.delay_s = app, delay_s
+
+    def __call__(self, environ, start_response):
+        time.sleep(self.delay_s)
+        return self.app(environ, start_response)
+
+
+@dataclass
+class TillEnv:
+    api: Api
+    store_path: Path
+    staff: dict  # role -> {"id", "name", "pin", "role"}
+    backend_delay_s: float = 0.0
+    online: bool = True
+    clients: list = field(default_factory=list)
+
+    def open_client(self, store):
+        """The window's backend client: the real app in process, or an address nobody answers."""
+        if not self.online:
+            client = BackendClient(UNREACHABLE, store.device_token, timeout=0.5)
+        else:
+            app = SlowApp(self.api.app, self.backend_delay_s) if self.backend_delay_s else self.api.app
+            client = BackendClient("http://till-test", store.device_token, timeout=5.0,
+                                   transport=httpx.WSGITransport(app=app))
+        self.clients.append(client)
+        return client
+
+    def claim(self, n: int = 0, customer: str = "cust") -> dict:
+        personal = [v for v in self.api.demo["vouchers"] if v["kind"] == "personal"]
+        return self.api.backend.create_claim(personal[n]["id"], customer)
+
+    def static_token(self) -> str:
+        return self.api.backend.static_token(self.api.printed_code)
+
+
+@pytest.fixture
+def till_env(api_template, tmp_path) -> TillEnv:
+    api = copy_backend(api_template, tmp_path / "backend")
+    code = api.ok(api.client.post("/enrollment-codes", headers=api.admin, json={"store_id": api.store_id}), 201)["code"]
+    transport = httpx.WSGITransport(app=api.app)
+    with BackendClient("http://till-test", transport=transport) as anonymous:
+        answer = anonymous.enroll(code, "Caja 1")
+    store_path = tmp_path / "till" / "till.sqlite3"
+    store_path.parent.mkdir()
+    store = TillStore(store_path)
+    try:
+        store.save_enrollment(answer, "http://till-test")
+        with BackendClient("http://till-test", answer["device_token"], transport=transport) as client:
+            sync_once(store, client)
+    finally:
+        store.close()
+    staff = {s["role"]: s for s in api.demo["staff"]}
+    env = TillEnv(api, store_path, staff)
+    yield env
+    api.close()
+
+
+@pytest.fixture
+def make_window(qtbot, till_env):
+    """Builds the real window on the till; logs in if asked; shuts it down after the test."""
+    from pos_app.gui.app import make_application
+    from pos_app.gui.main_window import TillWindow
+
+    made = []
+
+    def build(*, role: str | None = "cashier", camera: str | None = None, language: str = "es", **kwargs):
+        make_application()
+        window = TillWindow(till_env.store_path, camera=camera, sounds=False, open_client=till_env.open_client,
+                            **kwargs)
+        made.append(window)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitUntil(lambda: bool(window.info), timeout=5000)
+        window.set_language(language)
+        if role is not None:
+            member = till_env.staff[role]
+            window.login.reset(staff_id=member["id"])
+            window.login.pin.setText(member["pin"])
+            window.login.login_button.click()
+            qtbot.waitUntil(lambda: window.staff is not None, timeout=5000)
+        return window
+
+    yield build
+    for window in made:
+        window.shutdown()
+    i18n.set_language(i18n.DEFAULT_LANGUAGE)

@@ -1,0 +1,331 @@
+"""The cashier's window, driven as a cashier would: real widgets, real store, real backend in process."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QLabel
+
+from gui_fixtures import make_window, till_env  # noqa: F401
+from api_fixtures import api_template  # noqa: F401
+from pos_app.core.domain import Method, Reason
+from pos_app.gui.main_window import MAX_WAITING
+
+pytestmark = pytest.mark.gui
+
+
+def wait_verdict(qtbot, window, timeout=5000):
+    with qtbot.waitSignal(window.verdict_shown, timeout=timeout) as blocker:
+        pass
+    return blocker.args[0]
+
+
+def attempts(env, sql="SELECT method, status, staff_id, decided FROM attempts ORDER BY rowid"):
+    conn = sqlite3.connect(env.store_path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def focus_entry(qtbot, window):
+    window.activateWindow()
+    window.entry.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.entry, timeout=2000)
+
+
+def type_and_wait(qtbot, window, text, *, delay_ms=-1, enter=True):
+    with qtbot.waitSignal(window.verdict_shown, timeout=8000) as blocker:
+        qtbot.keyClicks(QApplication.focusWidget(), text, delay=delay_ms)
+        if enter:
+            qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Return)
+    return blocker.args[0]
+
+
+def visible_texts(widget) -> list[str]:
+    return [label.text() for label in widget.findChildren(QLabel) if label.isVisible() and label.text()]
+
+
+def test_typed_short_code_is_accepted_then_already_redeemed_with_when_and_where(qtbot, make_window, till_env):
+    window = make_window()
+    claim = till_env.claim()
+    focus_entry(qtbot, window)
+    outcome = type_and_wait(qtbot, window, claim["short_code"].lower().replace("-", " "), delay_ms=60)
+    assert outcome.verdict.accepted and outcome.decided == "online"
+    assert window.panel.state == "accepted"
+    assert window.panel.headline.text() == "Aceptado: dé el descuento"
+    assert window.panel.discount.text() == "Gs.\xa012.000"
+    assert window.panel.title.text() == "Café gratis con tu desayuno"
+    assert window.entry.text() == ""
+
+    outcome = type_and_wait(qtbot, window, claim["short_code"], delay_ms=60)
+    assert outcome.verdict.reason == Reason.ALREADY_REDEEMED
+    assert window.panel.state == "refused"
+    assert "Caja 1" in window.panel.details.text()
+    rows = attempts(till_env)
+    assert [r[0] for r in rows] == [Method.TYPED, Method.TYPED]
+    assert all(r[2] == till_env.staff["cashier"]["id"] for r in rows)  # stamped with the cashier
+
+
+@pytest.mark.parametrize("layout_damage", [False, True])
+def test_usb_scanner_burst_is_recognised_anywhere_and_repaired(qtbot, make_window, till_env, layout_damage):
+    window = make_window()
+    token = till_env.claim(customer=f"scan-{layout_damage}")["token"]
+    typed = token.replace("-", "'").replace("_", "?") if layout_damage else token
+    # Focus on a button, not the entry: a scan must still be caught.
+    window.activateWindow()
+    window.printed_button.setFocus()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.printed_button, timeout=2000)
+    outcome = type_and_wait(qtbot, window, typed, delay_ms=1)
+    assert outcome.verdict.accepted, outcome.verdict
+    assert attempts(till_env)[-1][0] == Method.SCANNER
+    assert window.entry.text() == ""
+
+
+def test_scan_into_the_entry_leaves_no_characters_behind(qtbot, make_window, till_env):
+    window = make_window()
+    token = till_env.claim(customer="into-entry")["token"]
+    focus_entry(qtbot, window)
+    outcome = type_and_wait(qtbot, window, token, delay_ms=1)
+    assert outcome.verdict.accepted
+    assert attempts(till_env)[-1][0] == Method.SCANNER
+    assert window.entry.text() == ""
+
+
+def test_scanner_without_enter_is_still_recognised(qtbot, make_window, till_env):
+    window = make_window()
+    token = till_env.claim(customer="no-enter")["token"]
+    focus_entry(qtbot, window)
+    outcome = type_and_wait(qtbot, window, token, delay_ms=1, enter=False)
+    assert outcome.verdict.accepted
+    assert attempts(till_env)[-1][0] == Method.SCANNER
+
+
+def test_a_person_typing_fast_keeps_every_key(qtbot, make_window, till_env):
+    window = make_window()
+    focus_entry(qtbot, window)
+    qtbot.keyClicks(window.entry, "ab", delay=5)  # a quick two-key roll, then a pause
+    qtbot.wait(300)
+    qtbot.keyClicks(window.entry, "cdE", delay=5)
+    qtbot.wait(300)
+    assert window.entry.text() == "abcdE"
+
+
+def test_printed_code_through_its_own_entry_point_shows_the_app_hint(qtbot, make_window, till_env):
+    window = make_window()
+
+    def fill_dialog():
+        dialog = QApplication.activeModalWidget()
+        dialog.code.setText("cafe50")
+        dialog.buttons.button(dialog.buttons.StandardButton.Ok).click()
+
+    QTimer.singleShot(200, fill_dialog)
+    with qtbot.waitSignal(window.verdict_shown, timeout=8000) as blocker:
+        window.open_printed_entry()
+    outcome = blocker.args[0]
+    assert outcome.verdict.accepted and outcome.verdict.kind == "printed"
+    assert window.panel.hint.isVisible() and "app" in window.panel.hint.text()
+    assert attempts(till_env)[-1][0] == Method.PRINTED
+
+
+def test_camera_frames_with_a_real_qr_give_one_redemption_however_long_it_stays(qtbot, make_window, till_env,
+                                                                                   tmp_path):
+    from pos_app.scan.sample_feed import write_sample_feed
+
+    token = till_env.claim(customer="camera")["token"]
+    feed = write_sample_feed([token], tmp_path / "feed", frames_per_code=40, blank_frames=2)
+    window = make_window(camera=feed)
+    outcome = wait_verdict(qtbot, window, timeout=10000)
+    assert outcome.verdict.accepted
+    shown = []
+    window.verdict_shown.connect(shown.append)
+    qtbot.waitUntil(lambda: window.camera_feed is None or window.camera_feed.state == "ended", timeout=15000)
+    assert all(o.verdict.accepted for o in shown if o is not None)  # never a false already_redeemed
+    assert [r[0] for r in attempts(till_env)] == [Method.CAMERA]  # and never a second redemption
+
+
+def test_language_switch_retranslates_the_whole_window(qtbot, make_window, till_env):
+    window = make_window(role="manager")
+    texts = {}
+    for lang in ("es", "gn", "en", "pt"):
+        window.set_language(lang)
+        texts[lang] = visible_texts(window) + [b.text() for b in (window.sync_button, window.settings_button,
+                                                                  window.lock_button, window.redeem_button,
+                                                                  window.printed_button, window.image_button)]
+        texts[lang].append(window.entry.placeholderText())
+    names = ("Caja 1", "Bruno", "Café Pika")
+    for lang, source in (("es", "en"), ("gn", "en"), ("pt", "en"), ("gn", "es")):
+        same = [t for t, u in zip(texts[lang], texts[source]) if t == u]
+        # Only names and numbers may read the same as the source language.
+        assert all(not any(c.isalpha() for c in t) or any(n in t for n in names) for t in same), (lang, same)
+    window.set_language("gn")
+    assert window.panel.headline.text() != texts["es"][0]
+
+
+def test_login_roles_and_lock(qtbot, make_window, till_env):
+    window = make_window(role=None)
+    assert window.pages.currentWidget() is window.login
+    cashier = till_env.staff["cashier"]
+    window.login.reset(staff_id=cashier["id"])
+    window.login.pin.setText("0000")
+    window.login.login_button.click()
+    qtbot.waitUntil(lambda: bool(window.login.error.text()), timeout=5000)
+    assert window.staff is None and window.login.error.text() == "ID de personal o PIN incorrecto."
+    # Picked by name from the list, PIN on the keypad.
+    window.login.staff_id.setCurrentIndex(window.login.staff_id.findData(cashier["id"]))
+    window.login.pin.setFocus()
+    for digit in cashier["pin"]:
+        window.login.keys["123456789⌫0✓".index(digit)].click()
+    window.login.keys[11].click()
+    qtbot.waitUntil(lambda: window.staff is not None, timeout=5000)
+    assert window.staff["role"] == "cashier"
+    assert not window.settings_button.isVisible()
+    window.open_settings()  # refused for a cashier: nothing opens
+    assert QApplication.activeModalWidget() is None
+
+    window.lock()
+    assert window.pages.currentWidget() is window.login and window.staff is None
+    assert cashier["name"] in window.login.subtitle.text()
+    manager = till_env.staff["manager"]
+    window.login.reset(staff_id=manager["id"])
+    window.login.pin.setText(manager["pin"])
+    window.login.login_button.click()
+    qtbot.waitUntil(lambda: window.staff is not None, timeout=5000)
+    assert window.settings_button.isVisible()
+
+
+def test_window_stays_responsive_while_a_slow_backend_answers(qtbot, make_window, till_env):
+    till_env.backend_delay_s = 2.0
+    window = make_window()
+    claim = till_env.claim(customer="slow")
+    gaps, last = [], [time.monotonic()]
+
+    def tick():
+        now = time.monotonic()
+        gaps.append(now - last[0])
+        last[0] = now
+    timer = QTimer(interval=10)
+    timer.timeout.connect(tick)
+    timer.start()
+    with qtbot.waitSignal(window.verdict_shown, timeout=10000) as blocker:
+        window.submit(claim["short_code"], Method.TYPED)
+        assert window.panel.state == "working"
+    timer.stop()
+    assert blocker.args[0].verdict.accepted
+    assert sum(gaps) >= 1.9
+    assert max(gaps) < 0.15, f"event loop blocked for {max(gaps) * 1000:.0f} ms"
+
+
+def test_offline_decides_locally_and_counts_the_outbox(qtbot, make_window, till_env):
+    till_env.online = False
+    window = make_window()
+    claim = till_env.claim(customer="offline")
+    with qtbot.waitSignal(window.verdict_shown, timeout=8000) as blocker:
+        window.submit(claim["token"], Method.CAMERA)
+    outcome = blocker.args[0]
+    assert outcome.verdict.accepted and outcome.decided == "offline"
+    assert "sin conexión" in window.panel.details.text()
+    qtbot.waitUntil(lambda: window.status.get("outbox") == 1, timeout=5000)
+    assert window.online_badge.text() == "● Sin conexión"
+    assert window.outbox_label.text() == "Por enviar: 1"
+
+
+def test_a_flood_of_scans_is_bounded_and_the_window_survives(qtbot, make_window, till_env):
+    window = make_window()
+    shown = []
+    window.verdict_shown.connect(shown.append)
+    for i in range(50):
+        window.submit(f"NOT-A-CODE-{i:03d}-XXXXXXXXXXXX", Method.SCANNER)
+    qtbot.waitUntil(lambda: not window._deciding, timeout=10000)
+    decided = [o for o in shown if o is not None]
+    assert len(decided) <= MAX_WAITING + 1
+    assert any(o is None for o in shown)  # the cashier was told to slow down
+    assert len(attempts(till_env)) == len(decided)
+
+
+@pytest.mark.parametrize("text", ["x" * 10_000, "🎟️🎟️ 😀", "\x00\x1b[2J", "'; DROP TABLE attempts; --"])
+def test_hostile_typed_text_is_refused_plainly(qtbot, make_window, till_env, text):
+    window = make_window()
+    window.entry.setText(text)
+    with qtbot.waitSignal(window.verdict_shown, timeout=8000) as blocker:
+        window.entry.returnPressed.emit()
+    outcome = blocker.args[0]
+    assert not outcome.verdict.accepted
+    assert outcome.verdict.reason in (Reason.MALFORMED, Reason.MISTYPED, Reason.UNKNOWN_CODE)
+    assert window.panel.state in ("caution", "refused")
+
+
+def test_a_picture_of_a_code_is_redeemed_and_a_picture_without_one_is_explained(qtbot, make_window, till_env,
+                                                                                 tmp_path):
+    import cv2
+    import numpy as np
+    import zxingcpp
+
+    token = till_env.claim(customer="picture")["token"]
+    image = np.asarray(zxingcpp.create_barcode(token, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
+                       .to_image(scale=6, add_quiet_zones=True))
+    cv2.imwrite(str(tmp_path / "shot.png"), image)
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((200, 200), 255, np.uint8))
+    (tmp_path / "fake.png").write_text("not a picture")
+    window = make_window()
+    with qtbot.waitSignal(window.verdict_shown, timeout=8000) as blocker:
+        window.scan_image(str(tmp_path / "shot.png"))
+    assert blocker.args[0].verdict.accepted
+    assert attempts(till_env)[-1][0] == Method.IMAGE
+    for name in ("blank.png", "fake.png", "missing.png"):
+        with qtbot.waitSignal(window.verdict_shown, timeout=8000) as blocker:
+            window.scan_image(str(tmp_path / name))
+        assert blocker.args[0] is None and window.panel.state == "caution"
+
+
+def test_a_camera_that_is_missing_is_said_plainly(qtbot, make_window, till_env):
+    window = make_window(camera="7")
+    qtbot.waitUntil(lambda: window.camera_view.text() != "" and window.camera_feed.state == "unavailable",
+                    timeout=8000)
+    assert "cámara" in window.camera_view.text().lower()
+
+
+def test_a_store_that_cannot_write_is_told_before_anything_is_shown_accepted(qtbot, make_window, till_env):
+    """A full disk or a failing card: the till's write fails, so nothing may be shown as accepted.
+
+    (The store's own tests fill a real file to SQLite's page limit; here the
+    window's store connection is made to refuse writes, the same error class.)
+    """
+    window = make_window()
+    claim = till_env.claim(customer="full-disk")
+    window.store.submit(lambda store: store._conn.execute("PRAGMA query_only = ON"))
+    with qtbot.waitSignal(window.verdict_shown, timeout=8000) as blocker:
+        window.submit(claim["short_code"], Method.TYPED)
+    assert blocker.args[0] is None
+    assert window.panel.state == "refused"
+    assert "no dé el descuento" in window.panel.headline.text().lower()
+    assert attempts(till_env) == []
+
+
+def test_sync_panel_shows_the_queue_and_sync_now_empties_it(qtbot, make_window, till_env):
+    till_env.online = False
+    window = make_window()
+    with qtbot.waitSignal(window.verdict_shown, timeout=8000):
+        window.submit(till_env.claim(customer="queued")["token"], Method.CAMERA)
+    window.refresh_status()
+    qtbot.waitUntil(lambda: window.status.get("outbox") == 1, timeout=5000)
+    window.open_sync_panel()
+    assert window.sync_panel.rows["outbox"][1].text() == "1"
+    till_env.online = True
+    window.store.submit(lambda store: setattr(window.store, "client", till_env.open_client(store)))
+    with qtbot.waitSignal(window.status_changed, timeout=8000,
+                          check_params_cb=lambda s: s.get("outbox") == 0):
+        window.sync_panel.sync_now.click()
+    assert window.sync_panel.rows["outbox"][1].text() == "0"
+    assert window.sync_panel.rows["last_sync"][1].text() not in ("", "nunca")
+
+
+def test_language_change_reaches_widgets_through_qt(qtbot, make_window, till_env):
+    window = make_window()
+    window.set_language("en")
+    assert window.lock_button.text() == "Lock"
+    QApplication.sendEvent(window, QEvent(QEvent.Type.LanguageChange))
+    assert window.lock_button.text() == "Lock"
