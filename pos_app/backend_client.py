@@ -150,6 +150,53 @@ class BackendClient:
     def feed(self, after: int) -> dict:
         return self._call("GET", "/feed", params={"after": after})[1]
 
+    # --- the booklet (a staff member with role admin, at this till) -------------------
+
+    BOOKLET_TIMEOUT_S = 60.0  # a render of a thick edition takes seconds, not the redemption's 1.5 s
+
+    @staticmethod
+    def _staff(staff_id: str, pin: str) -> dict[str, str]:
+        return {"X-Pika-Staff": staff_id, "X-Pika-Pin": pin}
+
+    def _booklet(self, method: str, path: str, staff_id: str, pin: str, *, json: Any = None,
+                 ok=(200, 201)) -> httpx.Response:
+        """One booklet call with the staff member's credentials; errors as Unreachable / Refused."""
+        try:
+            response = self._http.request(method, path, json=json, headers=self._staff(staff_id, pin),
+                                          timeout=self.BOOKLET_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code in ok:
+            return response
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            raise Unreachable(f"backend answered {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        raise Refused(response.status_code, str(error.get("code", "unknown")), str(error.get("message", "")), body)
+
+    def booklets(self, staff_id: str, pin: str) -> list[dict]:
+        """Every booklet edition, newest month first."""
+        return self._booklet("GET", "/booklets", staff_id, pin).json()["editions"]
+
+    def booklet(self, edition_id: str, staff_id: str, pin: str) -> dict:
+        return self._booklet("GET", f"/booklets/{edition_id}", staff_id, pin).json()
+
+    def create_booklet(self, staff_id: str, pin: str, month: str, *, title: str | None = None,
+                       paper: str = "A5", placements: list[dict] | None = None) -> dict:
+        body: dict[str, Any] = {"month": month, "paper": paper, "placements": placements or []}
+        if title:
+            body["title"] = title
+        return self._booklet("POST", "/booklets", staff_id, pin, json=body).json()
+
+    def render_booklet(self, edition_id: str, staff_id: str, pin: str, *, force: bool = False) -> dict:
+        return self._booklet("POST", f"/booklets/{edition_id}/render", staff_id, pin, json={"force": force}).json()
+
+    def booklet_pdf(self, edition_id: str, staff_id: str, pin: str) -> bytes:
+        return self._booklet("GET", f"/booklets/{edition_id}.pdf", staff_id, pin).content
+
 
 
 def _head_size(first: str, second: bytes, headers: httpx.Headers) -> int:

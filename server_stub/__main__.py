@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stdlib", action="store_true", help="the standard library server (for comparison)")
     p = sub.add_parser("demo-data", help="add a demo retailer, store, vouchers, staff and enrollment codes")
     p.add_argument("--data", required=True)
+    p = sub.add_parser("booklet", help="the monthly voucher booklet: render, list, billing")
+    from .booklet.command import add_arguments, run_booklet
+    add_arguments(p)
     args = parser.parse_args(argv)
 
     try:
@@ -39,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
             if not data.initialised:
                 raise NotInitialised(f"{args.data} holds no backend: run init first")
             data.migrate()  # a damaged database or a pending migration is found here, not in each worker
+            from .booklet import schedule
+            scheduler = schedule.start(args.data, data.config())  # one scheduler, in this main process
+            if scheduler is not None:
+                sys.stderr.write("booklet: monthly render scheduled\n")
             if args.stdlib:
                 from .app import make_app
                 from .serving import EmbeddedServer
@@ -48,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 from .serving import serve_granian
                 serve_granian(args.data, args.host, args.port, threads=args.threads, workers=args.workers)
+        elif args.command == "booklet":
+            return run_booklet(args)
         elif args.command == "demo-data":
             from .backend import Backend
             from .demo import add_demo_data

@@ -11,7 +11,10 @@ import re
 from importlib import resources
 
 from .backend import FEED_LIMIT_MAX, SYNC_BATCH_MAX, VALID_METHODS, Backend
-from .http import ApiError, Request, Router, serve_request
+from .booklet import placements as booklet_bodies
+from .booklet.editions import Booklets
+from .http import ApiError, Download, Request, Router, serve_request
+from .staff_auth import require_admin_or_staff
 from .validation import BOOL, DICT, INT, LIST, NONE, NUM, STR, check
 
 API = "/api/v1"
@@ -34,6 +37,7 @@ class App:
 
     def __init__(self, backend: Backend):
         self.backend = backend
+        self.booklets = Booklets(backend)
         self.router = Router()
         self._openapi = json.loads(resources.files("server_stub").joinpath("openapi.json").read_text())
         r = self.router.add
@@ -60,6 +64,15 @@ class App:
         r("GET", f"{API}/redemptions/{{key}}", self.lookup_redemption)
         r("POST", f"{API}/sync", self.sync)
         r("GET", f"{API}/feed", self.feed)
+        # The booklet: the admin token, or a till's admin in person (staff_auth).
+        r("POST", f"{API}/booklets", self.create_booklet)
+        r("GET", f"{API}/booklets", self.list_booklets)
+        r("GET", f"{API}/booklets/{{edition_id}}.pdf", self.booklet_pdf)  # before {edition_id}: ids hold no dot
+        r("GET", f"{API}/booklets/{{edition_id}}", self.get_booklet)
+        r("GET", f"{API}/booklets/{{edition_id}}/billing.csv", self.booklet_billing)
+        r("POST", f"{API}/booklets/{{edition_id}}/placements", self.add_booklet_placement)
+        r("POST", f"{API}/booklets/{{edition_id}}/placements/{{placement_id}}/lock", self.lock_booklet_placement)
+        r("POST", f"{API}/booklets/{{edition_id}}/render", self.render_booklet)
 
     def __call__(self, environ, start_response):
         return serve_request(self.router, environ, start_response)
@@ -209,6 +222,47 @@ class App:
                 raise ApiError(400, "invalid_value", f"entries[{i}].kind is personal or printed")
             seen.add(entry["key"])
         return 200, self.backend.sync(device, body["entries"])
+
+    # --- the booklet ---------------------------------------------------------------
+
+    def _booklet_admin(self, request) -> None:
+        require_admin_or_staff(self.backend, request, ("admin",))
+
+    def create_booklet(self, request):
+        self._booklet_admin(request)
+        return 201, self.booklets.create(booklet_bodies.edition(request.json(), check))
+
+    def list_booklets(self, request):
+        self._booklet_admin(request)
+        return 200, {"editions": self.booklets.list()}
+
+    def get_booklet(self, request):
+        self._booklet_admin(request)
+        return 200, self.booklets.get(request.params["edition_id"])
+
+    def add_booklet_placement(self, request):
+        self._booklet_admin(request)
+        return 201, self.booklets.add_placement(request.params["edition_id"],
+                                                booklet_bodies.placement(request.json(), check=check))
+
+    def lock_booklet_placement(self, request):
+        self._booklet_admin(request)
+        page, position = booklet_bodies.lock(request.json(), check)
+        return 200, self.booklets.lock(request.params["edition_id"], request.params["placement_id"], page, position)
+
+    def render_booklet(self, request):
+        self._booklet_admin(request)
+        body = check(request.json(), booklet_bodies.RENDER_SPEC)
+        return 200, self.booklets.render(request.params["edition_id"], bool(body.get("force", False)))
+
+    def booklet_pdf(self, request):
+        self._booklet_admin(request)
+        return 200, Download(self.booklets.pdf(request.params["edition_id"]), "application/pdf")
+
+    def booklet_billing(self, request):
+        self._booklet_admin(request)
+        csv_text = self.booklets.billing_csv(request.params["edition_id"])
+        return 200, Download(csv_text.encode("utf-8"), "text/csv; charset=utf-8")
 
     def feed(self, request):
         device = self.backend.require_device(request.bearer())

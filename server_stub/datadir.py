@@ -26,6 +26,9 @@ DEFAULT_CONFIG = {
     "claim_ttl_s": 7 * 24 * 3600,  # a claim's token lives a week, never past the voucher
     "velocity_limit": 40,  # accepted redemptions per till per minute before rate_limited
     "leeway_s": 60,
+    # The monthly booklet: rendered on `day` at `hour`:`minute` (timezone) for the month `months_ahead` on.
+    "booklet": {"schedule": True, "day": 1, "hour": 6, "minute": 0, "months_ahead": 1,
+                "timezone": "America/Asuncion", "paper": "A5"},
 }
 
 

@@ -51,5 +51,7 @@ def add_demo_data(backend: Backend) -> dict:
         member = backend.create_staff(retailer["id"], name, role, pin, store["id"])
         staff.append({"id": member["id"], "name": name, "pin": pin, "role": role})
     enrollment = [backend.create_enrollment_code(store["id"])["code"] for _ in range(3)]
+    from .booklet.demo import add_demo_booklet  # the monthly booklet: every size and tier
+    booklet = add_demo_booklet(backend, retailer["id"], vouchers[2]["id"])
     return {"retailer_id": retailer["id"], "store_id": store["id"], "vouchers": vouchers,
-            "enrollment_codes": enrollment, "staff": staff}
+            "enrollment_codes": enrollment, "staff": staff, "booklet": booklet}

@@ -132,6 +132,15 @@ def _encodable(text: str) -> bool:
     return True
 
 
+class Download(bytes):
+    """A binary answer (a PDF, a CSV) with its media type."""
+
+    def __new__(cls, data: bytes, content_type: str = "application/octet-stream"):
+        self = super().__new__(cls, data)
+        self.content_type = content_type
+        return self
+
+
 Handler = Callable[[Request], tuple[int, Any]]
 
 
@@ -179,7 +188,7 @@ class Router:
 
 def respond(start_response, status: int, body: Any, extra_headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
     if isinstance(body, bytes):
-        data, ctype = body, "application/octet-stream"
+        data, ctype = body, getattr(body, "content_type", "application/octet-stream")
     else:
         data, ctype = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), "application/json"
     headers = [("Content-Type", ctype), ("Content-Length", str(len(data))), *extra_headers]

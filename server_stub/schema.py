@@ -124,4 +124,62 @@ def m002_redemption_events_by_trigger(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [m001_initial, m002_redemption_events_by_trigger]
+
+def m003_booklet_editions(db: sqlite_utils.Database) -> None:
+    # The monthly booklet: an edition, what is sold or listed in it, and its PDF.
+    db.execute(
+        """CREATE TABLE booklet_editions (
+            id TEXT PRIMARY KEY,
+            month TEXT NOT NULL,
+            title TEXT NOT NULL,
+            paper TEXT NOT NULL CHECK (paper IN ('A5', 'A6')),
+            languages TEXT NOT NULL,
+            pages INTEGER,
+            origin TEXT NOT NULL CHECK (origin IN ('admin', 'schedule')),
+            status TEXT NOT NULL CHECK (status IN ('draft', 'pending', 'rendering', 'done', 'failed')),
+            error TEXT,
+            layout TEXT,
+            render_count INTEGER NOT NULL DEFAULT 0,
+            render_started_at REAL,
+            rendered_at REAL,
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX booklet_editions_month ON booklet_editions (month)")
+    # One scheduled edition per month, whichever process gets there first.
+    db.execute("CREATE UNIQUE INDEX booklet_one_scheduled_per_month ON booklet_editions (month) "
+               "WHERE origin = 'schedule'")
+    db.execute(
+        """CREATE TABLE booklet_placements (
+            id TEXT PRIMARY KEY,
+            edition_id TEXT NOT NULL REFERENCES booklet_editions (id),
+            size TEXT NOT NULL CHECK (size IN ('single', 'quarter', 'half', 'full')),
+            content TEXT NOT NULL CHECK (content IN ('voucher', 'image', 'ad', 'sponsored')),
+            voucher_id TEXT REFERENCES vouchers (id),
+            code TEXT,
+            advertiser TEXT NOT NULL,
+            texts TEXT NOT NULL,
+            image BLOB,
+            premium INTEGER NOT NULL DEFAULT 0,
+            price INTEGER NOT NULL,
+            currency TEXT NOT NULL DEFAULT 'PYG',
+            lock_page INTEGER,
+            lock_position INTEGER,
+            cover TEXT CHECK (cover IN ('front', 'inside_front', 'inside_back', 'back')),
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX booklet_placements_edition ON booklet_placements (edition_id)")
+    db.execute("CREATE UNIQUE INDEX booklet_one_per_cover ON booklet_placements (edition_id, cover) "
+               "WHERE cover IS NOT NULL")
+    db.execute(
+        """CREATE TABLE booklet_pdfs (
+            edition_id TEXT PRIMARY KEY REFERENCES booklet_editions (id),
+            pdf BLOB NOT NULL,
+            sha256 TEXT NOT NULL,
+            rendered_at REAL NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS = [m001_initial, m002_redemption_events_by_trigger, m003_booklet_editions]

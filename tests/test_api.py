@@ -34,7 +34,12 @@ ADMIN = {("POST", "/retailers"), ("GET", "/retailers"), ("POST", "/stores"), ("G
          ("POST", "/vouchers"), ("GET", "/vouchers"), ("GET", "/vouchers/{voucher_id}"),
          ("POST", "/vouchers/{voucher_id}/publish"), ("POST", "/vouchers/{voucher_id}/unpublish"),
          ("POST", "/vouchers/{voucher_id}/revoke"), ("POST", "/printed-codes"), ("GET", "/printed-codes"),
-         ("POST", "/staff"), ("POST", "/enrollment-codes"), ("POST", "/claims"), ("POST", "/claims/{jti}/revoke")}
+         ("POST", "/staff"), ("POST", "/enrollment-codes"), ("POST", "/claims"), ("POST", "/claims/{jti}/revoke"),
+         # the booklet: also a till's device token with an admin's staff id and PIN (tests/test_booklet_api.py)
+         ("POST", "/booklets"), ("GET", "/booklets"), ("GET", "/booklets/{edition_id}.pdf"),
+         ("GET", "/booklets/{edition_id}"), ("GET", "/booklets/{edition_id}/billing.csv"),
+         ("POST", "/booklets/{edition_id}/placements"),
+         ("POST", "/booklets/{edition_id}/placements/{placement_id}/lock"), ("POST", "/booklets/{edition_id}/render")}
 BIG = "x" * 100_000
 
 
@@ -92,7 +97,8 @@ def test_every_protected_endpoint_needs_its_own_kind_of_token(api):
                     {"Authorization": api.admin_token}, {"Authorization": f"Basic {api.admin_token}"},
                     {"Authorization": "Bearer "}, bearer("y" * 600)]
     for method, template in sorted(ADMIN | DEVICE):
-        path = template.replace("{voucher_id}", "vch_x").replace("{jti}", "abc").replace("{key}", new_key())
+        path = template.replace("{voucher_id}", "vch_x").replace("{jti}", "abc").replace("{key}", new_key()) \
+            .replace("{edition_id}", "bk_x").replace("{placement_id}", "plc_x")
         other = till.auth if (method, template) in ADMIN else api.admin
         for headers in [*wrong_tokens, other]:
             response = api.client.request(method, path, headers={**headers, "Idempotency-Key": new_key()},

@@ -1,0 +1,1 @@
+"""The monthly voucher booklet: editions and placements, their layout, and the printed PDF."""

@@ -1,0 +1,83 @@
+"""Who may call an admin-level endpoint: the admin token, or a till's staff member in person.
+
+A till's device token alone is never enough: the request must also carry
+`X-Pika-Staff: <staff id>` and `X-Pika-Pin: <PIN>` of a staff member of that
+device's retailer (and store, if the member belongs to one) whose role is
+allowed, checked against the stored PBKDF2 hash. The booklet admin uses it
+with role admin; reports reuse it with managers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from pos_app.core import pins
+
+from .http import ApiError, Request
+
+MAX_FAILURES = 5  # wrong PINs for one staff member at one till before a pause
+FAILURE_WINDOW_S = 300
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the platform admin (retailer_id None) or a staff member at a till."""
+
+    kind: str  # "admin" | "staff"
+    retailer_id: str | None = None
+    store_id: str | None = None
+    device_id: str | None = None
+    staff_id: str | None = None
+    role: str | None = None
+
+
+class _Failures:
+    """Recent wrong PINs per (device, staff), so a till cannot try all 10,000 PINs at speed."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, str], list[float]] = {}
+
+    def blocked(self, key, now: float) -> bool:
+        with self._lock:
+            recent = [t for t in self._seen.get(key, []) if now - t < FAILURE_WINDOW_S]
+            self._seen[key] = recent
+            return len(recent) >= MAX_FAILURES
+
+    def add(self, key, now: float) -> None:
+        with self._lock:
+            self._seen.setdefault(key, []).append(now)
+
+    def clear(self, key) -> None:
+        with self._lock:
+            self._seen.pop(key, None)
+
+
+_failures = _Failures()
+
+
+def require_admin_or_staff(backend, request: Request, roles: tuple[str, ...] = ("admin",)) -> Caller:
+    """The caller if it is the admin token, or a device token with a staff member of an allowed role."""
+    token = request.bearer()
+    staff_id = request.headers.get("x-pika-staff")
+    if staff_id is None:
+        backend.require_admin(token)  # 401 for a device token alone, too
+        return Caller("admin")
+    device = backend.require_device(token)
+    pin = request.headers.get("x-pika-pin", "")
+    key = (device["id"], staff_id[:64])
+    now = time.monotonic()
+    if _failures.blocked(key, now):
+        raise ApiError(401, "unauthorized", "too many wrong PINs: wait a few minutes")
+    row = backend.read().execute(
+        "SELECT id, role, pin_hash, store_id FROM staff WHERE id = ? AND retailer_id = ?",
+        (staff_id[:64], device["retailer_id"])).fetchone()
+    if row is None or (row[3] is not None and row[3] != device["store_id"]) or not pins.check_pin(pin, row[2]):
+        _failures.add(key, now)
+        raise ApiError(401, "unauthorized", "the staff member or PIN is not valid at this till")
+    _failures.clear(key)
+    if row[1] not in roles:
+        raise ApiError(403, "forbidden", f"this needs the role {' or '.join(roles)}")
+    return Caller("staff", device["retailer_id"], device["store_id"], device["id"], row[0], row[1])

@@ -1,0 +1,35 @@
+"""Calls that make every booklet endpoint succeed once and fail once (the OpenAPI test checks the answers)."""
+
+from __future__ import annotations
+
+
+def exercise_booklet_endpoints(api) -> None:
+    c, admin = api.client, api.admin
+    printed = api.demo_voucher("printed")["id"]
+    edition = c.post("/booklets", headers=admin, json={
+        "month": "2031-03", "title": "Prueba", "paper": "A5", "pages": None,
+        "placements": [{"size": "half", "content": "voucher", "voucher_id": printed, "premium": True,
+                        "price": 1000, "lock_page": 2, "lock_position": 0, "cover": None, "advertiser": None,
+                        "texts": {"gn": {"title": "Kafe"}}}]})
+    assert edition.status_code == 201, edition.text
+    eid = edition.json()["id"]
+    assert c.post("/booklets", headers=admin, json={"month": "2031-13"}).status_code == 400
+    assert c.get("/booklets", headers=admin).status_code == 200
+    assert c.get("/booklets").status_code == 401
+    assert c.get(f"/booklets/{eid}", headers=admin).status_code == 200
+    assert c.get("/booklets/bk_nope", headers=admin).status_code == 404
+    placed = c.post(f"/booklets/{eid}/placements", headers=admin, json={
+        "size": "single", "content": "ad", "advertiser": "Ñandutí", "texts": {"es": {"title": "Hola", "body": "x"}}})
+    assert placed.status_code == 201, placed.text
+    assert c.post(f"/booklets/{eid}/placements", headers=admin, json={"size": "single"}).status_code == 400
+    pid = placed.json()["id"]
+    assert c.post(f"/booklets/{eid}/placements/{pid}/lock", headers=admin,
+                  json={"page": 3, "position": 7}).status_code == 200
+    assert c.post(f"/booklets/{eid}/placements/{pid}/lock", headers=admin,
+                  json={"page": 2, "position": 1}).status_code == 422  # onto the locked half
+    assert c.get(f"/booklets/{eid}.pdf", headers=admin).status_code == 409  # not rendered yet
+    assert c.get(f"/booklets/{eid}/billing.csv", headers=admin).status_code == 409
+    assert c.post(f"/booklets/{eid}/render", headers=admin, json={}).status_code == 200
+    assert c.post(f"/booklets/{eid}/render", headers=admin, json={"force": "yes"}).status_code == 400
+    assert c.get(f"/booklets/{eid}.pdf", headers=admin).status_code == 200
+    assert c.get(f"/booklets/{eid}/billing.csv", headers=admin).status_code == 200
