@@ -113,6 +113,13 @@ def format_number(value: int | float) -> str:
     return _numbers.format_decimal(value, locale=format_locale())
 
 
+def format_share(value: float | None) -> str:
+    """A share (0..1) as a percentage; a dash when there is nothing to divide."""
+    if value is None:
+        return "—"
+    return _numbers.format_percent(value, "#,##0.#%", locale=format_locale())
+
+
 def _local(at: float, timezone: str | None) -> _dt.datetime:
     zone = ZoneInfo(timezone) if timezone else None
     return _dt.datetime.fromtimestamp(at, tz=zone or _dt.timezone.utc)

@@ -18,7 +18,19 @@ from pos_app.backend_client import BackendClient
 from pos_app.store import TillStore
 from pos_app.sync import sync_once
 
-UNREACHABLE = "http://127.0.0.1:9"  # the discard port: connection refused at once
+class SwitchableTransport(httpx.BaseTransport):
+    """The real backend app in process, or a refused connection while the test says the network is down."""
+
+    def __init__(self, env: "TillEnv"):
+        self.env = env
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not self.env.online:
+            raise httpx.ConnectError("connection refused (network down in this test)", request=request)
+        app = self.env.api.app
+        if self.env.backend_delay_s:
+            app = SlowApp(app, self.env.backend_delay_s)
+        return httpx.WSGITransport(app=app).handle_request(request)
 
 
 class SlowApp:
@@ -42,13 +54,9 @@ class TillEnv:
     clients: list = field(default_factory=list)
 
     def open_client(self, store):
-        """The window's backend client: the real app in process, or an address nobody answers."""
-        if not self.online:
-            client = BackendClient(UNREACHABLE, store.device_token, timeout=0.5)
-        else:
-            app = SlowApp(self.api.app, self.backend_delay_s) if self.backend_delay_s else self.api.app
-            client = BackendClient("http://till-test", store.device_token, timeout=5.0,
-                                   transport=httpx.WSGITransport(app=app))
+        """A backend client for the window's threads (its store thread, its sync engine)."""
+        client = BackendClient("http://till-test", store.device_token, timeout=5.0,
+                               transport=SwitchableTransport(self))
         self.clients.append(client)
         return client
 

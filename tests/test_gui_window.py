@@ -315,7 +315,6 @@ def test_sync_panel_shows_the_queue_and_sync_now_empties_it(qtbot, make_window, 
     window.open_sync_panel()
     assert window.sync_panel.rows["outbox"][1].text() == "1"
     till_env.online = True
-    window.store.submit(lambda store: setattr(window.store, "client", till_env.open_client(store)))
     with qtbot.waitSignal(window.status_changed, timeout=8000,
                           check_params_cb=lambda s: s.get("outbox") == 0):
         window.sync_panel.sync_now.click()

@@ -32,7 +32,7 @@ from .scanner_input import ScannerListener
 from .settings_dialog import SettingsDialog
 from .sounds import VerdictSounds
 from .store_thread import StoreThread
-from .sync_panel import SKEW_WARNING_S, SyncPanel
+from .sync_panel import SyncPanel
 from .tasks import TaskPool
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,11 @@ class TillWindow(QMainWindow):
 
     verdict_shown = Signal(object)  # the Outcome (or None for a message), once it is on screen
     status_changed = Signal(dict)
+    _engine_status = Signal(dict)  # from the sync engine's thread to this one
 
     def __init__(self, store_path: Path, *, camera: str | None = None, camera_loop: bool = False,
                  sounds: bool = True, clock: Callable[[], float] = time.time, open_client=None,
+                 background_sync: bool = True, feed_interval_s: float | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
         from ..scan.repeat import RepeatFilter
@@ -67,6 +69,13 @@ class TillWindow(QMainWindow):
         self.store = StoreThread(store_path, open_client=open_client or _default_client, parent=self)
         self.store.start()
         self.sounds = VerdictSounds(self, enabled=sounds)
+        self.sync_engine = None
+        if background_sync:
+            from ..sync_engine import DEFAULT_FEED_INTERVAL_S, SyncEngine
+            # Its own thread and store connection: a slow backend never delays a redemption.
+            self.sync_engine = SyncEngine(store_path, client_factory=open_client, on_status=self._engine_status.emit,
+                                          feed_interval_s=feed_interval_s or DEFAULT_FEED_INTERVAL_S, clock=clock)
+            self._engine_status.connect(self.show_status)
 
         self.setObjectName("tillWindow")
         self.setAcceptDrops(True)
@@ -188,6 +197,8 @@ class TillWindow(QMainWindow):
         self.set_language(self.settings.get("language") or i18n.DEFAULT_LANGUAGE, save=False)
         self.show_status(info["status"])
         self.start_camera()
+        if self.sync_engine is not None:
+            self.sync_engine.start()
 
     def _store_failed(self, exc: BaseException) -> None:
         log.error("store job failed: %s", exc)
@@ -329,6 +340,8 @@ class TillWindow(QMainWindow):
         if outcome.decided == "online" or outcome.note:  # a local refusal of garbage says nothing of the network
             self.status["online"] = outcome.decided == "online"
         self._show_outcome(outcome, printed_hint=outcome.verdict.kind == "printed")
+        if self.sync_engine is not None and outcome.decided == "offline":
+            self.sync_engine.notify_queued()
         self.refresh_status()
 
     def _failed(self, text: str, exc: BaseException) -> None:
@@ -420,6 +433,10 @@ class TillWindow(QMainWindow):
         self.sync_panel.raise_()
 
     def sync_now(self) -> None:
+        if self.sync_engine is not None:
+            self.sync_engine.sync_now()  # the engine's answer arrives through on_status
+            return
+
         def run(store):
             from ..sync import sync_once
             if self.store.client is None:
@@ -496,7 +513,7 @@ class TillWindow(QMainWindow):
         self.last_sync_label.setText(_("Last sync: {when}").format(
             when=format_when(float(last), self.panel.timezone, now) if last else _("never")))
         skew = s.get("clock_skew_s")
-        off = skew is not None and abs(float(skew)) > SKEW_WARNING_S
+        off = bool(s.get("clock_skew_flagged")) and skew is not None
         self.skew_badge.setText(_("Clock off by {seconds} s").format(seconds=format_number(round(float(skew))))
                                 if off else "")
         self.skew_badge.setVisible(off)
@@ -512,6 +529,9 @@ class TillWindow(QMainWindow):
         self._status_timer.stop()
         QApplication.instance().removeEventFilter(self.scanner)
         self.stop_camera()
+        if self.sync_engine is not None:
+            self.sync_engine.stop()
+            self.sync_engine = None
         self.store.stop()
         self.tasks.shutdown()
 
@@ -527,11 +547,8 @@ def _default_client(store):
 
 
 def _status_of(store) -> dict:
-    status = dict(store.stats())
-    status["last_error"] = store.get("last_error")
-    status["clock_skew_s"] = store.get("clock_skew_s")
-    status["parked_entries"] = store.parked()
-    return status
+    from ..sync_status import store_status
+    return store_status(store)
 
 
 def _load_info(store) -> dict:

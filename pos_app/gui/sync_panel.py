@@ -12,10 +12,7 @@ from PySide6.QtCore import QEvent, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QLabel, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget, QHeaderView)
 
-from ..i18n import _, format_number, format_when
-
-SKEW_WARNING_S = 120
-
+from ..i18n import _, format_number, format_share, format_when
 
 class SyncPanel(QDialog):
     sync_requested = Signal()
@@ -27,7 +24,8 @@ class SyncPanel(QDialog):
         self.status: dict = {}
         self.timezone: str | None = None
         self.rows = {name: (QLabel(), QLabel(objectName=f"sync_{name}", wordWrap=True))
-                     for name in ("online", "outbox", "last_sync", "last_error", "clock_skew", "conflicts")}
+                     for name in ("online", "outbox", "last_sync", "last_error", "clock_skew", "conflicts",
+                                  "success_rate", "delay", "offline_share")}
         form = QFormLayout()
         for label, value in self.rows.values():
             form.addRow(label, value)
@@ -60,7 +58,9 @@ class SyncPanel(QDialog):
         s, now = self.status, time.time()
         self.setWindowTitle(_("Sync"))
         labels = {"online": _("Backend"), "outbox": _("Waiting to be sent"), "last_sync": _("Last successful sync"),
-                  "last_error": _("Last error"), "clock_skew": _("Clock difference"), "conflicts": _("Conflicts")}
+                  "last_error": _("Last error"), "clock_skew": _("Clock difference"), "conflicts": _("Conflicts"),
+                  "success_rate": _("Successful syncs"), "delay": _("Delay to the backend (median / 95 %)"),
+                  "offline_share": _("Decided offline")}
         for name, text in labels.items():
             self.rows[name][0].setText(text)
         online = s.get("online")
@@ -68,17 +68,25 @@ class SyncPanel(QDialog):
         self.rows["outbox"][1].setText(format_number(int(s.get("outbox") or 0)))
         last = s.get("last_sync")
         self.rows["last_sync"][1].setText(format_when(float(last), self.timezone, now) if last else _("never"))
-        self.rows["last_error"][1].setText(s.get("last_error") or _("none"))
+        self.rows["last_error"][1].setText(self._error_text(now))
         skew = s.get("clock_skew_s")
         if skew is None:
             skew_text = _("unknown")
-        elif abs(float(skew)) > SKEW_WARNING_S:
+        elif s.get("clock_skew_flagged"):
             skew_text = _("This till's clock is off by {seconds} s: ask a manager to set it.").format(
                 seconds=format_number(round(float(skew))))
         else:
             skew_text = _("{seconds} s").format(seconds=format_number(round(float(skew), 1)))
         self.rows["clock_skew"][1].setText(skew_text)
-        self.rows["conflicts"][1].setText(format_number(int(s.get("conflicts") or 0)))
+        conflicts = int(s.get("conflicts") or 0)
+        self.rows["conflicts"][1].setText(_("{n} ({share} of accepted)").format(
+            n=format_number(conflicts), share=format_share(s.get("conflict_rate"))))
+        self.rows["success_rate"][1].setText(format_share(s.get("sync_success_rate")))
+        p50, p95 = s.get("delay_p50_s"), s.get("delay_p95_s")
+        self.rows["delay"][1].setText(_("{p50} s / {p95} s").format(p50=format_number(round(p50, 1)),
+                                                                    p95=format_number(round(p95, 1)))
+                                      if p50 is not None and p95 is not None else "—")
+        self.rows["offline_share"][1].setText(format_share(s.get("offline_share")))
         parked = s.get("parked_entries") or []
         self.parked_title.setText(_("Set aside (refused by the backend, kept for the manager): {n}").format(
             n=format_number(len(parked))))
@@ -91,6 +99,14 @@ class SyncPanel(QDialog):
             for col, value in enumerate(values):
                 self.parked.setItem(row, col, QTableWidgetItem(value))
         self.sync_now.setText(_("Sync now"))
+
+    def _error_text(self, now: float) -> str:
+        last = self.status.get("last_error")
+        if isinstance(last, dict) and last.get("error"):
+            at = last.get("at")
+            when = format_when(float(at), self.timezone, now) if isinstance(at, (int, float)) else ""
+            return f"{last['error']} ({when})" if when else str(last["error"])
+        return str(self.status.get("error") or last or _("none"))
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.LanguageChange:
