@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -84,44 +85,57 @@ def _place(frame: np.ndarray, phone: np.ndarray, t: float, rng: np.random.Genera
     cv2.GaussianBlur(roi, (0, 0), sigma, dst=roi)
 
 
-def write_sample_feed(texts: list[str], folder: str | os.PathLike, *, size: tuple[int, int] = (1280, 720),
-                      frames_per_code: int = 8, blank_frames: int = 4, seed: int = 7) -> str:
-    """Writes the feed as JPEG frames into `folder` and returns their cv2 pattern.
+def render_frames(texts: list[str], *, size: tuple[int, int] = (1280, 720), frames_per_code: int = 8,
+                  blank_frames: int = 4, seed: int = 7) -> Iterator[np.ndarray]:
+    """The feed's BGR frames, in order: each text on `frames_per_code` frames,
+    after `blank_frames` of the empty counter, and the counter again at the end."""
+    for frame in _frames(texts, size, frames_per_code, blank_frames, seed):
+        yield frame.copy()
 
-    Each text is shown for `frames_per_code` frames, after `blank_frames` of
-    the empty counter, so a scanner sees every code arrive and leave."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+
+def _frames(texts: list[str], size: tuple[int, int], frames_per_code: int, blank_frames: int,
+            seed: int) -> Iterator[np.ndarray]:
+    """Like `render_frames`, but every frame is drawn in one buffer, overwritten
+    by the next: a fresh 2.7 MB array per frame costs as much as drawing it."""
     rng = np.random.default_rng(seed)
     w, h = size
     counter = _counter(size, rng)
-    # Sensor noise: one field drawn once, read at a new offset each frame.
+    # Sensor noise: two fields drawn once, read at a new offset each frame
+    # (drawing fresh noise would cost more than the rest of the frame).
     pad = 32
     noise_up = rng.integers(0, 7, (h + pad, w + pad, 3), dtype=np.uint8)
     noise_down = rng.integers(0, 7, (h + pad, w + pad, 3), dtype=np.uint8)
-    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
-    n = 0
+    frame = np.empty_like(counter)
     t = 0.0
-    for text in list(texts) + [None]:  # the feed ends on an empty counter too
+    for text in list(texts) + [None]:
         for _ in range(blank_frames):
-            frame = counter.copy()
-            n = _write(folder, n, frame, noise_up, noise_down, rng, params)
+            np.copyto(frame, counter)
+            yield _noisy(frame, noise_up, noise_down, rng)
         if text is None:
-            break
+            return
         phone = _phone(text)
         for _ in range(frames_per_code):
-            frame = counter.copy()
+            np.copyto(frame, counter)
             _place(frame, phone, t, rng)
             t += 0.35
-            n = _write(folder, n, frame, noise_up, noise_down, rng, params)
-    return str(folder / FRAME_NAME)
+            yield _noisy(frame, noise_up, noise_down, rng)
 
 
-def _write(folder: Path, n: int, frame: np.ndarray, noise_up: np.ndarray, noise_down: np.ndarray,
-           rng: np.random.Generator, params: list[int]) -> int:
+def _noisy(frame: np.ndarray, noise_up: np.ndarray, noise_down: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = frame.shape[:2]
     dy, dx = rng.integers(0, noise_up.shape[0] - h), rng.integers(0, noise_up.shape[1] - w)
     cv2.add(frame, noise_up[dy:dy + h, dx:dx + w], dst=frame)
     cv2.subtract(frame, noise_down[dx % 7:dx % 7 + h, dy % 7:dy % 7 + w], dst=frame)
-    cv2.imwrite(str(folder / (FRAME_NAME % n)), frame, params)
-    return n + 1
+    return frame
+
+
+def write_sample_feed(texts: list[str], folder: str | os.PathLike, *, size: tuple[int, int] = (1280, 720),
+                      frames_per_code: int = 8, blank_frames: int = 4, seed: int = 7) -> str:
+    """Writes the feed (see `render_frames`) as JPEG frames into `folder` and
+    returns their cv2 pattern, e.g. `folder/frame_%04d.jpg`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+    for n, frame in enumerate(_frames(texts, size, frames_per_code, blank_frames, seed)):
+        cv2.imwrite(str(folder / (FRAME_NAME % n)), frame, params)
+    return str(folder / FRAME_NAME)
