@@ -15,7 +15,7 @@ from typing import Callable
 
 from .backend_client import DEFAULT_TIMEOUT_S, BackendClient, Refused, Unreachable, verdict_from_answer
 from .core import verdict
-from .core.domain import Method, Verdict
+from .core.domain import Method, Reason, Verdict
 
 
 class NotRecorded(sqlite3.OperationalError):
@@ -76,8 +76,14 @@ def _redeem(store, text: str | bytes, *, method: str, staff_id: str | None,
     printed_only = method == Method.PRINTED
     if client is not None:
         # Inputs that cannot pass anywhere (garbage, forged, foreign) need no round trip.
-        reading = verdict.read(text, store.context(now))
-        if reading.refusal is None:
+        ctx = store.context(now)
+        reading = verdict.read(text, ctx)
+        # A code this till knows is used (here, or from the feed) is refused
+        # here: the backend may not have heard yet of an offline redemption
+        # still in the outbox, and must not be asked to accept it twice.
+        known_used = reading.refusal is None and verdict.judge(
+            reading, store, ctx, printed_only=printed_only).reason == Reason.ALREADY_REDEEMED
+        if reading.refusal is None and not known_used:
             key = store.begin_online(reading.text, method=method, staff_id=staff_id, now=now)
             try:
                 status, body = client.redeem(key, input=reading.text, method=method, staff_id=staff_id, at=now,

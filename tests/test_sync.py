@@ -65,9 +65,13 @@ def test_online_first_then_offline_when_unreachable(world):
     assert store.outbox_size() == 1
     summary = sync_once(store, client)
     assert summary["recorded"] == 1 and summary["outbox"] == 0
-    # The offline one went up with its key: online now, it is already redeemed.
+    # The offline one went up with its key: the backend knows it is redeemed.
+    status, body = client.redeem("k" * 16, input=second["token"], method=Method.CAMERA, staff_id=None,
+                                 at=time.time())
+    assert status == 409 and body["verdict"]["reason"] == "already_redeemed"
+    # And this till, knowing it, refuses it without a round trip.
     again = redeem(store, second["token"], method=Method.CAMERA, client=client)
-    assert again.verdict.reason == "already_redeemed" and again.decided == "online"
+    assert again.verdict.reason == "already_redeemed" and again.decided == "offline"
 
 
 def test_crash_after_the_backend_answered_is_learned_by_key(world):
