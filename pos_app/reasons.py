@@ -66,5 +66,5 @@ def advice(verdict: Verdict, *, timezone: str | None = None, now: float | None =
     text = _(ADVICE.get(verdict.reason or "", DO_NOT_GIVE))
     if verdict.reason == Reason.ALREADY_REDEEMED and verdict.used is not None:
         where = verdict.used.till or _("another till")
-        text = _("Redeemed {when} at {till}.").format(when=format_when(verdict.used.at, timezone, now), till=where)
+        text = _("Redeemed at {till}, {when}.").format(till=where, when=format_when(verdict.used.at, timezone, now))
     return text

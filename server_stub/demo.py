@@ -46,8 +46,8 @@ def add_demo_data(backend: Backend) -> dict:
             entry["code"] = backend.create_printed_code(voucher["id"], "CAFE50")["code"]
         vouchers.append(entry)
     staff = []
-    for name, role, pin in (("Ana (caja)", "cashier", "1234"), ("Bruno (gerente)", "manager", "4321"),
-                            ("Carla (admin)", "admin", "9999")):
+    for name, role, pin in (("Ana Benítez", "cashier", "1234"), ("Bruno Ayala", "manager", "4321"),
+                            ("Carla Giménez", "admin", "9999")):
         member = backend.create_staff(retailer["id"], name, role, pin, store["id"])
         staff.append({"id": member["id"], "name": name, "pin": pin, "role": role})
     enrollment = [backend.create_enrollment_code(store["id"])["code"] for _ in range(3)]

@@ -22,10 +22,11 @@ QPushButton#primary {{ background: #1565c0; color: white; border: none; font-wei
 QPushButton#primary:disabled {{ background: #9fb7d6; }}
 QPushButton#keypad {{ font-size: 28px; min-width: 88px; min-height: 64px; }}
 QLineEdit {{ padding: 4px 12px; border: 1px solid #8a94a0; border-radius: 8px; background: white; }}
-QLineEdit#codeEntry {{ font-size: 26px; font-family: "DejaVu Sans Mono", monospace; }}
+QLineEdit#codeEntry {{ font-size: 22px; font-family: "DejaVu Sans Mono", monospace; }}
 QLabel#screenTitle {{ font-size: 32px; font-weight: bold; }}
 QLabel#loginError {{ color: {REFUSED}; font-weight: bold; }}
 QLabel#cameraView {{ background: #11161c; color: #e8edf2; border-radius: 10px; padding: 12px; }}
+QStatusBar QLabel {{ padding: 0 14px 0 4px; border-right: 1px solid #c4cad2; }}
 QFrame#topBar {{ background: #f2f4f7; border-bottom: 1px solid #d0d5dc; }}
 QLabel#tillName {{ font-weight: bold; }}
 QLabel#onlineBadge[online="true"] {{ color: {ACCEPTED}; font-weight: bold; }}
