@@ -325,7 +325,7 @@ class Booklets:
             day = datetime.datetime.fromtimestamp(v["valid_until"] - 1, ZoneInfo(self.timezone)).strftime("%d/%m/%Y")
             card.validity = {"es": f"Válido hasta el {day}", "gn": f"Oiko {day} peve"}
         else:
-            card.validity = {"es": "Válido mientras dure la promoción"}
+            card.validity = {"es": "Sin fecha de vencimiento"}
         card.code = p["code"]
         card.token = self.backend.static_token(p["code"])
         return card
