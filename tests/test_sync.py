@@ -145,3 +145,26 @@ def test_unreachable_backend_keeps_everything(world):
         summary = sync_once(store, dead)
     assert summary["error"] and summary["outbox"] == 1
     assert store.get("last_error")["error"]
+
+
+def test_offline_overshoot_of_a_printed_limit_is_recorded_and_reported(world):
+    backend, info, till = world
+    one, c1 = till("Caja 1", 0)
+    two, c2 = till("Caja 2", 1)
+    voucher = backend.create_voucher({"retailer_id": info["retailer_id"], "kind": "printed", "total_limit": 2,
+                                      "texts": {"es": {"title": "Dos nada más"}},
+                                      "discount": {"kind": "percent", "value": 10}})
+    backend.change_voucher(voucher["id"], "publish")
+    code = backend.create_printed_code(voucher["id"], "DOSNADA")["code"]
+    for store, client in ((one, c1), (two, c2)):
+        assert sync_once(store, client)["catalog"]  # the feed showed the new voucher: catalog downloaded
+        for _ in range(2):  # each till alone stays within the limit
+            assert redeem(store, code, method=Method.PRINTED).verdict.accepted
+    assert sync_once(one, c1)["over_limit"] == 0
+    assert sync_once(two, c2)["over_limit"] == 2  # both kept at the backend, and reported
+    assert two.sync_figures()["over_limit"] == 2
+    assert backend.read().execute("SELECT count(*) FROM attempts WHERE voucher_id = ? AND status = 'accepted'",
+                                  (voucher["id"],)).fetchone()[0] == 4
+    # Heard through the feed, the limit is reached at the first till too.
+    sync_once(one, c1)
+    assert redeem(one, code, method=Method.PRINTED).verdict.reason == "limit_reached"
