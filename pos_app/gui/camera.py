@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
@@ -29,9 +30,12 @@ class CameraFeed(QObject):
     state_changed = Signal(str, str)  # state, detail: running / lost / unavailable / ended / stopped
 
     def __init__(self, spec: str | int, *, decoder: str = "zxing", loop: bool = False,
-                 preview_fps: float = 20.0, preview_width: int = 640, parent: QObject | None = None):
+                 preview_fps: float = 20.0, preview_width: int = 640, realtime: bool = True,
+                 opener: Callable | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.spec, self.decoder_name, self.loop = spec, decoder, loop
+        self.realtime = realtime  # a file plays at its frame rate, like a camera; benches run it flat out
+        self._opener = opener  # how a spec becomes a frame source (tests give a camera that unplugs)
         self.preview_interval = 1.0 / preview_fps
         self.preview_width = preview_width
         self.state = "stopped"
@@ -63,9 +67,10 @@ class CameraFeed(QObject):
         from ..scan.pipeline import ScanPipeline
 
         pipeline = ScanPipeline(make_decoder(self.decoder_name))
+        opener = self._opener or open_source
         while not self._stop.is_set():
             try:
-                source = open_source(self.spec, loop=self.loop)
+                source = opener(self.spec, loop=self.loop)
             except CameraUnavailable as exc:
                 self._set_state("unavailable" if self.state != "lost" else "lost", str(exc))
                 self._stop.wait(RETRY_S)
@@ -87,13 +92,19 @@ class CameraFeed(QObject):
         """Frames until stopped (False), lost (False) or the file ended (True)."""
         import cv2
 
-        pace = 1.0 / source.fps if source.fps and not str(self.spec).isdigit() else 0.0
+        live = getattr(source, "live", False)
+        pace = 1.0 / source.fps if self.realtime and source.fps and not live else 0.0
         next_preview = 0.0
         while not self._stop.is_set():
             started = time.monotonic()
             frame = source.read()
             if frame is None:
-                return not getattr(source, "lost", False)
+                if getattr(source, "lost", False):
+                    return False
+                if getattr(source, "ended", True):
+                    return True
+                self._stop.wait(0.01)  # a camera that missed a frame: ask again
+                continue
             self.frames += 1
             for text in pipeline.scan(frame):
                 self.decoded.emit(text)

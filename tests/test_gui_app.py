@@ -1,0 +1,101 @@
+"""Starting the till: the display check, the demo as a newcomer runs it, and a camera that comes and goes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from pos_app.gui.app import display_problem
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.gui
+
+
+def run_till(*args, env_changes=None, timeout=90):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env.update(env_changes or {})
+    return subprocess.run([sys.executable, "-m", "pos_app", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_display_check():
+    assert display_problem({}, "linux")
+    assert not display_problem({"DISPLAY": ":0"}, "linux")
+    assert not display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux")
+    assert not display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux")
+    assert not display_problem({}, "win32")
+
+
+def test_demo_without_a_display_says_how_to_run_it():
+    result = run_till("--demo", timeout=30)
+    assert result.returncode == 2
+    assert "xvfb-run" in result.stderr and "QT_QPA_PLATFORM=offscreen" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_runs_its_window_with_the_sample_feed_and_quits_cleanly(tmp_path):
+    shot = tmp_path / "demo.png"
+    result = run_till("--demo", "--quit-after", "6", "--screenshot", str(shot),
+                      env_changes={"QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[1] >= 1000
+
+
+def test_headless_demo_walks_through_the_spine():
+    result = run_till("--demo", "--headless")
+    assert result.returncode == 0, result.stderr
+    assert "ACCEPTED" in result.stdout and "already_redeemed" in result.stdout
+
+
+def test_window_on_a_till_that_is_not_enrolled_is_refused_before_any_window(tmp_path):
+    result = run_till("--data", str(tmp_path / "till"), env_changes={"QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 2
+    assert "not enrolled" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_camera_unplugged_mid_shift_is_said_and_picked_up_again(qtbot, tmp_path):
+    from pos_app import i18n
+    from pos_app.gui.camera import CameraFeed, CameraView
+    from pos_app.scan.frames import CameraUnavailable, CaptureSource
+    from pos_app.scan.sample_feed import write_sample_feed
+
+    pattern = write_sample_feed(["https://example.com/a"], tmp_path / "feed", frames_per_code=3, blank_frames=2)
+    plugged = [True]
+
+    def opener(spec, loop=False):
+        # A real cv2 capture read as a live camera: when its pictures run out, reads fail like an unplugged one.
+        if not plugged[0]:
+            raise CameraUnavailable("camera 0 cannot be opened")
+        return CaptureSource(cv2.VideoCapture(pattern, cv2.CAP_IMAGES), "camera 0", live=True, lost_after=3)
+
+    i18n.set_language("es")
+    view = CameraView()
+    qtbot.addWidget(view)
+    feed = CameraFeed("0", opener=opener)
+    states = []
+    feed.state_changed.connect(lambda state, detail: states.append(state))
+    feed.state_changed.connect(view.set_state)
+    feed.preview.connect(view.show_frame)
+    plugged[0] = False
+    feed.start()
+    try:
+        qtbot.waitUntil(lambda: "unavailable" in states, timeout=5000)
+        plugged[0] = True
+        qtbot.waitUntil(lambda: "running" in states, timeout=8000)
+        plugged[0] = False
+        qtbot.waitUntil(lambda: "lost" in states, timeout=8000)
+        assert "desconectada" in view.text()  # the UI's default language, Spanish
+        assert feed.frames > 0
+        plugged[0] = True
+        qtbot.waitUntil(lambda: states[-1] == "running" and states.count("running") == 2, timeout=8000)
+    finally:
+        feed.stop()
+    qtbot.waitUntil(lambda: states[-1] == "stopped", timeout=2000)
