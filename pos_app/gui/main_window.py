@@ -25,6 +25,7 @@ from ..core.verdict import MAX_INPUT_CHARS
 from ..i18n import LANGUAGE_NAMES, _, format_number, format_when
 from ..redemption import Outcome
 from . import qt_translations
+from .booklet_view import BookletView
 from .camera import CameraFeed, CameraView
 from .login import LoginScreen
 from .printed_entry import PrintedCodeDialog
@@ -66,9 +67,12 @@ class TillWindow(QMainWindow):
         self._deciding: list[str] = []  # inputs handed to the store thread, oldest first
         self.camera_feed: CameraFeed | None = None
         self.tasks = TaskPool(self)
-        self.store = StoreThread(store_path, open_client=open_client or _default_client, parent=self)
+        self._open_client = open_client or _default_client
+        self._pin = ""  # the logged-in admin's PIN, kept in memory only, for the booklet's staff credentials
+        self.store = StoreThread(store_path, open_client=self._open_client, parent=self)
         self.store.start()
         self.sounds = VerdictSounds(self, enabled=sounds)
+        QTimer.singleShot(0, self.sounds.load)
         self.sync_engine = None
         if background_sync:
             from ..sync_engine import DEFAULT_FEED_INTERVAL_S, SyncEngine
@@ -119,13 +123,16 @@ class TillWindow(QMainWindow):
         self.sync_button.clicked.connect(self.open_sync_panel)
         self.settings_button = QPushButton(objectName="settingsButton")
         self.settings_button.clicked.connect(self.open_settings)
+        self.booklet_button = QPushButton(objectName="bookletButton")
+        self.booklet_button.clicked.connect(self.open_booklet)
         self.lock_button = QPushButton(objectName="lockButton")
         self.lock_button.clicked.connect(self.lock)
         bar = QHBoxLayout(top)
         bar.setContentsMargins(12, 6, 12, 6)
         bar.addWidget(self.till_name)
         bar.addStretch(1)
-        for widget in (self.staff_name, self.language, self.sync_button, self.settings_button, self.lock_button):
+        for widget in (self.staff_name, self.language, self.sync_button, self.booklet_button, self.settings_button,
+                       self.lock_button):
             bar.addWidget(widget)
 
         self.camera_view = CameraView()
@@ -157,8 +164,8 @@ class TillWindow(QMainWindow):
         body = QHBoxLayout()
         body.setContentsMargins(12, 12, 12, 12)
         body.setSpacing(16)
-        body.addLayout(left, 2)
-        body.addWidget(self.panel, 3)
+        body.addLayout(left, 9)
+        body.addWidget(self.panel, 11)
         outer = QVBoxLayout(screen)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(top)
@@ -204,7 +211,10 @@ class TillWindow(QMainWindow):
         log.error("store job failed: %s", exc)
 
     def _log_in(self, staff_id: str, pin: str) -> None:
-        self.store.submit(lambda store: store.check_staff_pin(staff_id, pin), self._logged_in,
+        def checked(member):
+            self._pin = pin if member else ""
+            self._logged_in(member)
+        self.store.submit(lambda store: store.check_staff_pin(staff_id, pin), checked,
                           lambda exc: self.login.show_error(_("The PIN could not be checked: {error}").format(
                               error=exc)))
 
@@ -218,8 +228,9 @@ class TillWindow(QMainWindow):
         self.entry.setFocus()
         self.retranslate()
 
-    def log_in_as(self, member: dict) -> None:
+    def log_in_as(self, member: dict, pin: str = "") -> None:
         """Used by the demo: a staff member already checked."""
+        self._pin = pin
         self._logged_in(member)
 
     def set_demo_note(self, text: str) -> None:
@@ -232,6 +243,7 @@ class TillWindow(QMainWindow):
         self.scanner.enabled = False
         self.login.reset(locked_by=self.staff["name"], staff_id=self.staff["id"])
         self.staff = None
+        self._pin = ""
         self.entry.clear()
         self.pages.setCurrentWidget(self.login)
         self.retranslate()
@@ -414,7 +426,8 @@ class TillWindow(QMainWindow):
                                                                    self.settings.get("decoder"))
         self.settings.update(values)
         self.panel.hold_s = float(values["verdict_hold_s"])
-        self.sounds.enabled = values["sound"] == "1" and bool(self.sounds._effects)
+        self.sounds.enabled = values["sound"] == "1"
+        self.sounds.load()
 
         def save(store):
             for key, value in values.items():
@@ -426,6 +439,15 @@ class TillWindow(QMainWindow):
         if camera_changed:
             self.camera_override = None
             self.start_camera()
+
+    def open_booklet(self) -> BookletView | None:
+        if self.staff is None or self.staff["role"] != "admin":
+            return None
+        credentials = _Credentials(self.info)
+        view = BookletView(lambda: self._open_client(credentials), (self.staff["id"], self._pin), self)
+        view.setModal(True)
+        view.show()
+        return view
 
     def open_sync_panel(self) -> None:
         self.sync_panel.show_status(self.status)
@@ -489,6 +511,8 @@ class TillWindow(QMainWindow):
                                                                  role=roles.get(self.staff["role"], "")))
         self.staff_name.setVisible(self.staff is not None)
         self.settings_button.setVisible(bool(self.staff) and self.staff["role"] in MANAGER_ROLES)
+        self.booklet_button.setVisible(bool(self.staff) and self.staff["role"] == "admin")
+        self.booklet_button.setText(_("Booklet"))
         self.sync_button.setText(_("Sync"))
         self.settings_button.setText(_("Settings"))
         self.lock_button.setText(_("Lock"))
@@ -546,6 +570,18 @@ def _default_client(store):
                          timeout=float(store.get("online_timeout_s") or DEFAULT_TIMEOUT_S))
 
 
+class _Credentials:
+    """What a backend client needs of the store, for clients made outside the store's thread."""
+
+    def __init__(self, info: dict):
+        self.enrolled = bool(info.get("server_url"))
+        self.server_url = info.get("server_url") or ""
+        self.device_token = info.get("device_token") or ""
+
+    def get(self, key: str, default=None):
+        return default
+
+
 def _status_of(store) -> dict:
     from ..sync_status import store_status
     return store_status(store)
@@ -555,6 +591,8 @@ def _load_info(store) -> dict:
     keys = ("language", "camera", "decoder", "online_timeout_s", "verdict_hold_s", "sound")
     return {
         "device_name": store.device_name,
+        "server_url": store.server_url if store.enrolled else "",
+        "device_token": store.device_token if store.enrolled else "",
         "store_name": store.get("store_name") or "",
         "timezone": store.store_timezone,
         "staff": store.staff_members(),

@@ -20,7 +20,10 @@ class VerdictSounds(QObject):
         super().__init__(parent)
         self.enabled = enabled
         self._effects = {}
-        if not enabled:
+
+    def load(self) -> None:
+        """Open the audio output (Qt Multimedia takes a moment: the window calls this once it is shown)."""
+        if not self.enabled or self._effects:
             return
         # Qt Multimedia reports the missing PipeWire library of a machine without sound at import.
         QLoggingCategory.setFilterRules("qt.multimedia.symbolsresolver=false")
