@@ -328,3 +328,32 @@ def test_language_change_reaches_widgets_through_qt(qtbot, make_window, till_env
     assert window.lock_button.text() == "Lock"
     QApplication.sendEvent(window, QEvent(QEvent.Type.LanguageChange))
     assert window.lock_button.text() == "Lock"
+
+
+def test_a_manager_changes_settings_and_they_are_kept(qtbot, make_window, till_env, tmp_path):
+    from pos_app.scan.sample_feed import write_sample_feed
+    from pos_app.store import TillStore
+
+    feed = write_sample_feed(["https://example.com/x"], tmp_path / "feed", frames_per_code=2, blank_frames=1)
+    window = make_window(role="manager")
+
+    def fill():
+        dialog = QApplication.activeModalWidget()
+        assert dialog.objectName() == "settingsDialog"
+        dialog.camera_path.setText(feed)
+        dialog.decoder.setCurrentIndex(dialog.decoder.findData("zbar"))
+        dialog.timeout.setValue(99)  # clamped to the allowed range
+        dialog.hold.setValue(3.5)
+        dialog.sound.setChecked(False)
+        dialog.buttons.button(dialog.buttons.StandardButton.Save).click()
+
+    QTimer.singleShot(300, fill)
+    window.open_settings()
+    qtbot.waitUntil(lambda: window.settings.get("decoder") == "zbar", timeout=5000)
+    qtbot.waitUntil(lambda: window.camera_feed is not None and window.camera_feed.decoder_name == "zbar",
+                    timeout=5000)
+    assert window.panel.hold_s == 3.5 and not window.sounds.enabled
+    window.shutdown()
+    with TillStore(till_env.store_path) as store:
+        assert store.get("camera") == feed and store.get("decoder") == "zbar"
+        assert float(store.get("online_timeout_s")) == 10.0 and float(store.get("verdict_hold_s")) == 3.5
