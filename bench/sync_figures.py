@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import tempfile
@@ -63,6 +64,7 @@ def propagation(world: dict, samples: int) -> dict:
     for engine in engines:
         engine.start()
     delays, refused = [], 0
+    rng = random.Random(11)
     admin = {"Authorization": f"Bearer {world['admin']}"}
     try:
         with TillStore(path1) as till1, TillStore(path2) as till2, \
@@ -71,7 +73,8 @@ def propagation(world: dict, samples: int) -> dict:
             personal = next(v for v in till1.vouchers() if v.kind == "personal").id
             for n in range(samples):
                 claim = http.post("/claims", json={"voucher_id": personal, "customer_id": f"p{n}"}).json()
-                time.sleep(0.3)  # let the claim reach both catalogs' feeds; then time from the redemption
+                # A random phase against the feed ticks (a fixed pause would lock onto them).
+                time.sleep(0.3 + rng.uniform(0, engines[0].feed_interval_s))
                 outcome = redeem(till1, claim["token"], method=Method.CAMERA, client=client)
                 assert outcome.verdict.accepted and outcome.decided == "online", outcome
                 started = time.perf_counter()
