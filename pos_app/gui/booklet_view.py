@@ -10,18 +10,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QRect, Qt, QUrl, Signal
+from PySide6.QtCore import QRect, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..i18n import _
+from .retranslate import Retranslating
 from .tasks import TaskPool
 
 COLUMNS = ("month", "title", "paper", "pages", "status")
 
 
-class BookletView(QDialog):
+class BookletView(Retranslating, QDialog):
     """`open_client()` gives a fresh BackendClient; `staff` is (id, pin) of the admin logged in."""
 
     finished_task = Signal(str)  # what just completed: "list", "create", "render", "pdf", "print", "error"
@@ -190,10 +202,6 @@ class BookletView(QDialog):
         if self.editions:
             self._show(self.editions)
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)
 
     def done(self, result: int) -> None:
         self.tasks.shutdown()

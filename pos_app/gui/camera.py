@@ -12,11 +12,12 @@ import threading
 import time
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from ..i18n import _
+from .retranslate import Retranslating
 
 log = logging.getLogger(__name__)
 RETRY_S = 2.0
@@ -125,7 +126,7 @@ class CameraFeed(QObject):
         return False
 
 
-class CameraView(QLabel):
+class CameraView(Retranslating, QLabel):
     """The preview, or a plain sentence when there is no picture."""
 
     def __init__(self, parent: QWidget | None = None):
@@ -156,15 +157,13 @@ class CameraView(QLabel):
             return
         texts = {
             "off": _("No camera selected. Scan with the scanner or type the code."),
-            "unavailable": _("No camera found. Scan with the scanner or type the code; a manager can pick a camera in Settings."),
-            "lost": _("The camera stopped sending pictures (unplugged?). Trying again… You can still scan or type codes."),
+            "unavailable": _("No camera found. Scan with the scanner or type the code; "
+                             "a manager can pick a camera in Settings."),
+            "lost": _("The camera stopped sending pictures (unplugged?). Trying again… "
+                      "You can still scan or type codes."),
             "ended": _("The sample camera feed has ended."),
             "stopped": _("Camera off."),
         }
         self.clear()
         self.setText(texts.get(self._state, ""))
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)

@@ -6,17 +6,26 @@ beside the fields so a tablet needs no on-screen keyboard.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..core.domain import LANGUAGES
 from ..i18n import LANGUAGE_NAMES, _
+from .retranslate import Retranslating
 
 MAX_ID, MAX_PIN = 64, 32
 
 
-class LoginScreen(QWidget):
+class LoginScreen(Retranslating, QWidget):
     """Asks for staff id and PIN; emits `submitted(staff_id, pin)`; the window answers."""
 
     submitted = Signal(str, str)
@@ -151,7 +160,3 @@ class LoginScreen(QWidget):
         self.keys[9].setToolTip(_("Delete"))
         self.keys[11].setToolTip(_("Log in"))
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)

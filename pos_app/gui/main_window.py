@@ -14,10 +14,22 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QCoreApplication, QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QApplication, QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit,
-                               QMainWindow, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .. import i18n
 from ..core.domain import LANGUAGES, Method
@@ -29,6 +41,7 @@ from .booklet_view import BookletView
 from .camera import CameraFeed, CameraView
 from .login import LoginScreen
 from .printed_entry import PrintedCodeDialog
+from .retranslate import Retranslating
 from .scanner_input import ScannerListener
 from .settings_dialog import SettingsDialog
 from .sounds import VerdictSounds
@@ -43,7 +56,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".ti
 MANAGER_ROLES = ("manager", "admin")
 
 
-class TillWindow(QMainWindow):
+class TillWindow(Retranslating, QMainWindow):
     """The whole till; `store_path` is an enrolled till's store file."""
 
     verdict_shown = Signal(object)  # the Outcome (or None for a message), once it is on screen
@@ -495,10 +508,6 @@ class TillWindow(QMainWindow):
         if save:
             self.store.submit(lambda store: store.set("language", code))
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)
 
     def retranslate(self) -> None:
         self.setWindowTitle(_("Pika Till"))

@@ -6,15 +6,23 @@ here on purpose, never taken for a mistyped personal short code.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..i18n import _
+from .retranslate import Retranslating
 
 MAX_CODE = 64
 
 
-class PrintedCodeDialog(QDialog):
+class PrintedCodeDialog(Retranslating, QDialog):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("printedCodeDialog")
@@ -48,7 +56,3 @@ class PrintedCodeDialog(QDialog):
         self.code.setPlaceholderText(_("Printed code"))
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(_("Redeem"))
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)

@@ -6,16 +6,26 @@ by the window through the store's thread.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
-                               QLabel, QLineEdit, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..i18n import _
+from .retranslate import Retranslating
 
 DECODER_NAMES = {"zxing": "zxing-cpp", "zbar": "ZBar (pyzbar)"}
 
 
-class SettingsDialog(QDialog):
+class SettingsDialog(Retranslating, QDialog):
     def __init__(self, settings: dict, cameras: list[int], parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("settingsDialog")
@@ -76,7 +86,3 @@ class SettingsDialog(QDialog):
         self.camera_path.setPlaceholderText(_("for tests and demos, e.g. feed/%04d.png"))
         self.sound.setText(_("Play a sound for each verdict"))
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)

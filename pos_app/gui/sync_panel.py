@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QEvent, Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QLabel, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget, QHeaderView)
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..i18n import _, format_number, format_share, format_when
+from .retranslate import Retranslating
 
-class SyncPanel(QDialog):
+
+class SyncPanel(Retranslating, QDialog):
     sync_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
@@ -64,7 +76,8 @@ class SyncPanel(QDialog):
         for name, text in labels.items():
             self.rows[name][0].setText(text)
         online = s.get("online")
-        self.rows["online"][1].setText(_("online") if online else _("offline") if online is False else _("not tried yet"))
+        self.rows["online"][1].setText(_("online") if online else _("offline") if online is False
+                                       else _("not tried yet"))
         self.rows["outbox"][1].setText(format_number(int(s.get("outbox") or 0)))
         last = s.get("last_sync")
         self.rows["last_sync"][1].setText(format_when(float(last), self.timezone, now) if last else _("never"))
@@ -108,7 +121,3 @@ class SyncPanel(QDialog):
             return f"{last['error']} ({when})" if when else str(last["error"])
         return str(self.status.get("error") or last or _("none"))
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .. import reasons
 from ..core.domain import Verdict
 from ..i18n import _, format_discount
+from .retranslate import Retranslating
 
 SYMBOLS = {"ready": "", "working": "…", "accepted": "✓", "caution": "!", "refused": "✕"}
 
 
-class VerdictPanel(QFrame):
+class VerdictPanel(Retranslating, QFrame):
     """Shows one verdict (or ready / checking) in the UI language, re-read on a language switch."""
 
     returned_to_ready = Signal()
@@ -144,7 +145,3 @@ class VerdictPanel(QFrame):
             label.setText(text)
             label.setVisible(bool(text))
 
-    def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.LanguageChange:
-            self.retranslate()
-        super().changeEvent(event)
