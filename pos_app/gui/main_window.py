@@ -350,10 +350,13 @@ class TillWindow(Retranslating, QMainWindow):
         self.panel.show_working()
         staff_id = self.staff["id"]
         store_thread = self.store
+        # While the engine knows the backend is down, each scan would only wait out the timeout.
+        ask_backend = self.sync_engine is None or self.sync_engine.online is not False
 
         def decide(store):
             from ..redemption import redeem
-            return redeem(store, text, method=method, staff_id=staff_id, client=store_thread.client)
+            client = store_thread.client if ask_backend else None
+            return redeem(store, text, method=method, staff_id=staff_id, client=client)
 
         self.store.submit(decide, lambda outcome: self._decided(text, method, outcome),
                           lambda exc: self._failed(text, exc))
