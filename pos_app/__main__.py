@@ -11,7 +11,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from .core.domain import Method
+from .core.domain import LANGUAGES, Method
 from .scan import DECODERS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -208,6 +208,33 @@ def cmd_status(args) -> int:
         store.close()
 
 
+def cmd_report(args) -> int:
+    from .core.report import ReportError, parse_day
+    from .till_report import day_csv, day_report
+
+    try:
+        first = parse_day(args.date, "--date")
+        last = parse_day(args.to, "--to") if args.to else first
+        store = open_store(args.data)
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if args.format == "csv":
+            text = day_csv(store, first, last, language=args.lang)
+        else:
+            text = json.dumps(day_report(store, first, last, language=args.lang), ensure_ascii=False, indent=1) + "\n"
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+    if args.out:
+        # Bytes, so the CSV keeps its CRLF line ends on every platform.
+        Path(args.out).write_bytes(text.encode("utf-8"))
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def cmd_demo(args) -> int:
     if args.headless:
         from .demo import run_headless_demo
@@ -265,6 +292,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--conflicts", type=int, default=20, help="how many recent conflicts to list")
     p.set_defaults(func=cmd_status)
+    p = sub.add_parser("report", help="the store's day report of this till (JSON or CSV)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--date", required=True, help="the store's local day, YYYY-MM-DD")
+    p.add_argument("--to", help="last day of a range (YYYY-MM-DD), for a summary of several days")
+    p.add_argument("--format", default="json", choices=("json", "csv"))
+    p.add_argument("--lang", default="es", choices=LANGUAGES, help="language of voucher titles")
+    p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

@@ -13,6 +13,7 @@ from importlib import resources
 from .backend import FEED_LIMIT_MAX, SYNC_BATCH_MAX, VALID_METHODS, Backend
 from .booklet import placements as booklet_bodies
 from .booklet.editions import Booklets
+from . import reports
 from .http import ApiError, Download, Request, Router, serve_request
 from .staff_auth import require_admin_or_staff
 from .validation import BOOL, DICT, INT, LIST, NONE, NUM, STR, check
@@ -73,6 +74,8 @@ class App:
         r("POST", f"{API}/booklets/{{edition_id}}/placements", self.add_booklet_placement)
         r("POST", f"{API}/booklets/{{edition_id}}/placements/{{placement_id}}/lock", self.lock_booklet_placement)
         r("POST", f"{API}/booklets/{{edition_id}}/render", self.render_booklet)
+        # The manager's report: the admin token, or a till's manager or admin in person.
+        r("GET", f"{API}/reports/daily", self.daily_report)
 
     def __call__(self, environ, start_response):
         return serve_request(self.router, environ, start_response)
@@ -263,6 +266,12 @@ class App:
         self._booklet_admin(request)
         csv_text = self.booklets.billing_csv(request.params["edition_id"])
         return 200, Download(csv_text.encode("utf-8"), "text/csv; charset=utf-8")
+
+    # --- reports -------------------------------------------------------------------
+
+    def daily_report(self, request):
+        caller = require_admin_or_staff(self.backend, request, ("manager", "admin"))
+        return 200, reports.daily(self.backend, caller, request.query)
 
     def feed(self, request):
         device = self.backend.require_device(request.bearer())

@@ -39,7 +39,9 @@ ADMIN = {("POST", "/retailers"), ("GET", "/retailers"), ("POST", "/stores"), ("G
          ("POST", "/booklets"), ("GET", "/booklets"), ("GET", "/booklets/{edition_id}.pdf"),
          ("GET", "/booklets/{edition_id}"), ("GET", "/booklets/{edition_id}/billing.csv"),
          ("POST", "/booklets/{edition_id}/placements"),
-         ("POST", "/booklets/{edition_id}/placements/{placement_id}/lock"), ("POST", "/booklets/{edition_id}/render")}
+         ("POST", "/booklets/{edition_id}/placements/{placement_id}/lock"), ("POST", "/booklets/{edition_id}/render"),
+         # the manager's report: also a till's manager or admin in person (tests/test_report_api.py)
+         ("GET", "/reports/daily")}
 BIG = "x" * 100_000
 
 

@@ -503,6 +503,12 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
 
     exercise_booklet_endpoints(api)
 
+    # the manager's report, as JSON and CSV, and refused
+    day = {"date": "2023-11-14", "store": store_id}  # the redemption, the conflict and the refusal above
+    assert c.get("/reports/daily", headers=admin, params=day).json()["conflicts"]["count"] == 1
+    assert c.get("/reports/daily", headers=admin, params={**day, "format": "csv"}).status_code == 200
+    assert c.get("/reports/daily", headers=admin, params={"date": "2025-02-30", "store": store_id}).status_code == 400
+
     # no route, wrong method
     assert c.get("/nowhere").status_code == 404
     assert c.delete("/retailers", headers=admin).status_code == 405

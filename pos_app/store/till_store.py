@@ -633,6 +633,13 @@ class TillStore:
             row["winner"] = json.loads(row["winner"]) if row["winner"] else {}
         return rows
 
+    def report_rows(self, since: float, until: float) -> list[tuple]:
+        """Finished attempts with since <= at < until, as tuples for the day report (`pos_app.till_report`):
+        key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at, conflict."""
+        return self._conn.execute(
+            "SELECT key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at,"
+            " conflict FROM attempts WHERE at >= ? AND at < ? AND state = 'done'", (since, until)).fetchall()
+
     def note_sync_run(self, ok: bool, error: str | None = None, *, now: float | None = None) -> None:
         """Count a sync round for the success rate; a failed one is also the last error."""
         now = time.time() if now is None else float(now)

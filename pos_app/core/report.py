@@ -1,0 +1,324 @@
+"""The manager's report of a store's local day (or days): counts, money, breakdowns, fraud signals.
+
+Pure: the till and the backend each turn their own attempt rows into `Row`s
+and get the same JSON (and CSV) from here, so their reports agree.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter, defaultdict
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from typing import Iterable, Mapping, NamedTuple
+from zoneinfo import ZoneInfo
+
+from .domain import Method, Voucher
+
+MAX_DAYS = 92  # a quarter; anything longer is an export job, not a report a manager reads
+VELOCITY_WINDOW_S = 60.0
+# Accepted redemptions at one till within a minute worth a look: a busy queue
+# rarely passes one every five seconds; a stack of codes scanned by one person does.
+VELOCITY_FLAG = 12
+REPEAT_REFUSAL_FLAG = 3  # refusals of one code in the report's days: someone trying their luck
+CSV_FIELDS = ("date", "time", "utc", "till", "staff_id", "staff", "voucher_id", "voucher", "kind", "code",
+              "method", "decided", "status", "reason", "discount", "currency", "key")
+STATUSES = ("accepted", "refused", "conflict")
+
+
+class ReportError(ValueError):
+    """A report that cannot be made as asked, with a stable code (`invalid_value`)."""
+
+    code = "invalid_value"
+
+
+class Row(NamedTuple):
+    """One finished attempt, as both the till and the backend can tell it."""
+
+    key: str
+    at: float  # when it happened (the scan), never when it synced
+    status: str  # accepted | refused | conflict (another till redeemed the code first)
+    decided: str  # online | offline
+    method: str
+    till: str  # the till's name
+    staff_id: str | None = None
+    reason: str | None = None
+    kind: str | None = None  # personal | printed
+    voucher_id: str | None = None
+    code: str | None = None
+    jti: str | None = None
+    processing_s: float | None = None  # scan to verdict: only the till measures it
+    winner: Mapping | None = None  # a conflict's first redemption {jti, at, till, store_id}
+    voided: bool = False
+
+
+def parse_day(text: object, name: str = "date") -> date:
+    """A YYYY-MM-DD calendar day, or ReportError."""
+    if not isinstance(text, str) or len(text) != 10 or not text.isascii():
+        raise ReportError(f"{name} must be a day as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ReportError(f"{name} must be a day as YYYY-MM-DD") from None
+
+
+def check_range(first: date, last: date) -> None:
+    if last < first:
+        raise ReportError("the range ends before it starts")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise ReportError(f"a report covers at most {MAX_DAYS} days")
+
+
+def window(first: date, last: date, tz_name: str) -> tuple[float, float]:
+    """Epoch bounds [since, until) holding every instant whose local date is within first..last.
+
+    Both folds of each midnight are tried, so a clock change at midnight (as
+    Paraguay had until 2024) widens the window rather than losing an hour;
+    `build` then keeps rows by their exact local date.
+    """
+    tz = ZoneInfo(tz_name)
+    starts = [datetime.combine(first, dtime(0), tz).replace(fold=f).timestamp() for f in (0, 1)]
+    ends = [datetime.combine(last + timedelta(days=1), dtime(0), tz).replace(fold=f).timestamp() for f in (0, 1)]
+    return min(starts), max(ends)
+
+
+def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, vouchers: Mapping[str, Voucher],
+          staff: Mapping[str, str], scope: Mapping | None = None, currency: str = "PYG", language: str = "es",
+          sync_success_rate: float | None = None) -> dict:
+    """The report's JSON for the local days first..last (rows outside them are left out)."""
+    check_range(first, last)
+    tz = ZoneInfo(tz_name)
+    days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    per_day = {d: {"date": d, "count": 0, "discount": 0, "refused": 0, "conflicts": 0, "offline": 0} for d in days}
+    kept: list[tuple[Row, datetime]] = []
+    for row in rows:
+        local = datetime.fromtimestamp(row.at, tz)
+        if local.date().isoformat() in per_day:
+            kept.append((row, local))
+    kept.sort(key=lambda item: (item[0].at, item[0].key))
+
+    hours = [0] * 24
+    by_method = dict.fromkeys(Method.ALL, 0)
+    decided = {"online": 0, "offline": 0}
+    refused_reasons: Counter = Counter()
+    vouchers_seen: dict[str, dict] = {}
+    cashiers: dict[str | None, dict] = {}
+    tills: dict[str, dict] = {}
+    totals: Counter = Counter()
+    unpriced = count = refused = attempts = offline_attempts = 0
+    conflicts: list[dict] = []
+    voids: list[dict] = []
+    accepted_at: dict[str, list[float]] = defaultdict(list)
+    rate_limited: Counter = Counter()
+    refusals_of: dict[tuple, list[Row]] = defaultdict(list)
+    printed_per_day: Counter = Counter()
+    processing: list[float] = []
+
+    for row, local in kept:
+        day = per_day[local.date().isoformat()]
+        attempts += 1
+        if row.decided == "offline":
+            offline_attempts += 1
+            day["offline"] += 1
+        if row.processing_s is not None:
+            processing.append(row.processing_s)
+        till = tills.setdefault(row.till, {"till": row.till, "count": 0, "refused": 0, "conflicts": 0,
+                                           "offline": 0})
+        cashier = cashiers.setdefault(row.staff_id, {"staff_id": row.staff_id, "name": staff.get(row.staff_id, "")
+                                                     if row.staff_id else "", "count": 0, "refused": 0,
+                                                     "discount": 0})
+        if row.status == "refused":
+            refused += 1
+            day["refused"] += 1
+            till["refused"] += 1
+            cashier["refused"] += 1
+            refused_reasons[row.reason or "unknown"] += 1
+            if row.reason == "rate_limited":
+                rate_limited[row.till] += 1
+            if row.jti or row.code:
+                refusals_of[(row.jti, row.code)].append(row)
+            continue
+        if row.status == "conflict":
+            day["conflicts"] += 1
+            till["conflicts"] += 1
+            conflicts.append(_item(row, local, vouchers, language) | {"winner": dict(row.winner or {})})
+            continue
+        if row.voided:
+            voids.append(_item(row, local, vouchers, language))
+            continue
+        count += 1
+        day["count"] += 1
+        till["count"] += 1
+        cashier["count"] += 1
+        if row.decided == "offline":
+            till["offline"] += 1
+        hours[local.hour] += 1
+        by_method[row.method] = by_method.get(row.method, 0) + 1
+        decided[row.decided] = decided.get(row.decided, 0) + 1
+        accepted_at[row.till].append(row.at)
+        voucher = vouchers.get(row.voucher_id or "")
+        amount = _amount(voucher)
+        if amount is None:
+            unpriced += 1
+        else:
+            totals[voucher.discount.currency] += amount
+            cashier["discount"] += amount
+            if voucher.discount.currency == currency:
+                day["discount"] += amount
+        entry = vouchers_seen.get(row.voucher_id or "")
+        if entry is None:
+            entry = vouchers_seen[row.voucher_id or ""] = _voucher_entry(row, voucher, language)
+        entry["count"] += 1
+        if amount is not None:
+            entry["discount_total"] += amount
+        if entry["kind"] == "printed":
+            entry["codes"][row.code or ""] = entry["codes"].get(row.code or "", 0) + 1
+            printed_per_day[(row.voucher_id, day["date"])] += 1
+
+    personal = [e for e in vouchers_seen.values() if e["kind"] != "printed"]
+    printed = [e for e in vouchers_seen.values() if e["kind"] == "printed"]
+    for entry in printed:
+        entry["codes"] = dict(sorted(entry["codes"].items()))
+    fraud = _fraud(accepted_at, rate_limited, refusals_of, printed_per_day, vouchers, tills)
+    accepted_somewhere = count + len(conflicts) + len(voids)
+    return {
+        "from": days[0], "to": days[-1], "date": days[0] if len(days) == 1 else None,
+        "timezone": tz_name, "scope": dict(scope or {}),
+        "count": count,
+        "discount_total": {"amount": totals.get(currency, 0), "currency": currency},
+        "discount_other_currencies": {c: a for c, a in sorted(totals.items()) if c != currency},
+        # Percentage discounts depend on the sale, which the till does not record.
+        "discount_unpriced": unpriced,
+        "attempts": attempts,
+        "by_voucher": {"personal": _ranked(personal, "voucher_id"), "printed": _ranked(printed, "voucher_id")},
+        "by_hour": hours,
+        "by_day": list(per_day.values()),
+        "by_cashier": _ranked(list(cashiers.values()), "name"),
+        "by_till": _ranked(list(tills.values()), "till"),
+        "by_method": by_method,
+        "decided": decided,
+        "conflicts": {"count": len(conflicts), "items": conflicts},
+        "voids": {"count": len(voids), "items": voids},
+        "refused": {"count": refused, "by_reason": dict(sorted(refused_reasons.items(), key=lambda i: (-i[1], i[0])))},
+        "fraud": fraud,
+        "kpis": {
+            "offline_share": _share(offline_attempts, attempts),
+            "camera_share": _share(by_method.get(Method.CAMERA, 0), count),
+            "typed_share": _share(by_method.get(Method.TYPED, 0), count),
+            "conflict_rate": _share(len(conflicts), accepted_somewhere),
+            "refusal_rate": _share(refused, attempts),
+            "processing_ms_p50": _percentile_ms(processing, 0.50),
+            "processing_ms_p95": _percentile_ms(processing, 0.95),
+            "sync_success_rate": sync_success_rate,
+        },
+    }
+
+
+def _amount(voucher: Voucher | None) -> int | None:
+    """The discount in minor units, when it does not depend on the sale."""
+    if voucher is None or voucher.discount.kind != "amount":
+        return None
+    return int(voucher.discount.value)
+
+
+def _voucher_entry(row: Row, voucher: Voucher | None, language: str) -> dict:
+    kind = voucher.kind if voucher is not None else (row.kind or "personal")
+    entry = {"voucher_id": row.voucher_id, "title": voucher.text("title", language) if voucher else "",
+             "kind": kind, "count": 0,
+             "discount": voucher.discount.to_json() if voucher else None, "discount_total": 0}
+    if kind == "printed":  # a printed voucher is a booklet campaign; its codes are counted apart
+        entry["codes"] = {}
+        entry["store_day_limit"] = voucher.store_day_limit if voucher else None
+    return entry
+
+
+def _item(row: Row, local: datetime, vouchers: Mapping[str, Voucher], language: str) -> dict:
+    voucher = vouchers.get(row.voucher_id or "")
+    return {"key": row.key, "at": row.at, "local_time": local.isoformat(timespec="seconds"), "till": row.till,
+            "staff_id": row.staff_id, "voucher_id": row.voucher_id,
+            "title": voucher.text("title", language) if voucher else "", "kind": row.kind, "jti": row.jti,
+            "code": row.code, "method": row.method, "decided": row.decided}
+
+
+def _fraud(accepted_at, rate_limited, refusals_of, printed_per_day, vouchers, tills) -> dict:
+    velocity = []
+    for till in sorted(tills):
+        times = sorted(accepted_at.get(till, ()))
+        peak, peak_at, start = 0, None, 0
+        for end, at in enumerate(times):  # the busiest minute, as a sliding window over sorted times
+            while at - times[start] >= VELOCITY_WINDOW_S:
+                start += 1
+            if end - start + 1 > peak:
+                peak, peak_at = end - start + 1, times[start]
+        velocity.append({"till": till, "peak_per_minute": peak, "peak_at": peak_at,
+                         "rate_limited": rate_limited.get(till, 0),
+                         "flagged": peak >= VELOCITY_FLAG or rate_limited.get(till, 0) > 0})
+    repeated = []
+    for (jti, code), refusals in refusals_of.items():
+        if len(refusals) >= REPEAT_REFUSAL_FLAG:
+            repeated.append({"jti": jti, "code": code, "refusals": len(refusals),
+                             "reasons": dict(sorted(Counter(r.reason or "unknown" for r in refusals).items())),
+                             "tills": sorted({r.till for r in refusals}), "first_at": refusals[0].at,
+                             "last_at": refusals[-1].at, "flagged": True})
+    repeated.sort(key=lambda e: (-e["refusals"], e["jti"] or "", e["code"] or ""))
+    overuse = []
+    for (voucher_id, day), uses in sorted(printed_per_day.items()):
+        voucher = vouchers.get(voucher_id or "")
+        limit = voucher.store_day_limit if voucher else None
+        if limit is not None and uses >= limit:  # reached is shown, past it is flagged
+            overuse.append({"voucher_id": voucher_id, "date": day, "uses": uses, "store_day_limit": limit,
+                            "flagged": uses > limit})
+    flagged = sum(e["flagged"] for group in (velocity, repeated, overuse) for e in group)
+    return {"velocity": velocity, "repeated_refusals": repeated, "printed_overuse": overuse, "flagged": flagged}
+
+
+def _ranked(entries: list[dict], name: str) -> list[dict]:
+    return sorted(entries, key=lambda e: (-e["count"], str(e.get(name) or "")))
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _percentile_ms(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile, in milliseconds."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))] * 1000, 1)
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def to_csv(rows: Iterable[Row], *, first: date, last: date, tz_name: str, vouchers: Mapping[str, Voucher],
+           staff: Mapping[str, str], language: str = "es") -> str:
+    """One line per attempt of the days, oldest first: UTF-8 text with a header and CRLF, as spreadsheets like."""
+    tz = ZoneInfo(tz_name)
+    wanted = {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_FIELDS)
+    for row in sorted(rows, key=lambda r: (r.at, r.key)):
+        local = datetime.fromtimestamp(row.at, tz)
+        day = local.date().isoformat()
+        if day not in wanted:
+            continue
+        voucher = vouchers.get(row.voucher_id or "")
+        amount = _amount(voucher) if row.status == "accepted" and not row.voided else None
+        status = "voided" if row.voided else row.status
+        writer.writerow((
+            day, local.strftime("%H:%M:%S"),
+            datetime.fromtimestamp(row.at, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            _csv_safe(row.till), row.staff_id or "", _csv_safe(staff.get(row.staff_id, "") if row.staff_id else ""),
+            row.voucher_id or "", _csv_safe(voucher.text("title", language) if voucher else ""),
+            row.kind or "", _csv_safe(row.code or ""), row.method, row.decided, status, row.reason or "",
+            "" if amount is None else amount, voucher.discount.currency if voucher else "", row.key,
+        ))
+    return out.getvalue()
+
+
+def _csv_safe(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula (names and titles are typed by people)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -1,0 +1,55 @@
+"""The day report at the till: this till's own attempts, read from its store into the shared report.
+
+The computation is `pos_app.core.report`'s, the same the backend runs over
+all of a store's tills.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from .core import report
+
+
+def rows(store, first: date, last: date) -> list[report.Row]:
+    """The till's finished attempts that may fall on the local days first..last."""
+    since, until = report.window(first, last, store.store_timezone)
+    till = store.device_name
+    out = []
+    for (key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at,
+         conflict) in store.report_rows(since, until):
+        out.append(report.Row(
+            key=key, at=at, status=status, decided=decided, method=method, till=till, staff_id=staff_id,
+            reason=reason, kind=kind, voucher_id=voucher_id, code=code, jti=jti,
+            processing_s=None if finished_at is None else max(0.0, finished_at - at),
+            winner=json.loads(conflict) if conflict else None))
+    return out
+
+
+def _lookups(store) -> tuple[dict, dict]:
+    return {v.id: v for v in store.vouchers()}, {s["id"]: s["name"] for s in store.staff_members()}
+
+
+def day_report(store, first: date, last: date | None = None, *, language: str = "es") -> dict:
+    """The report's JSON for this till over the local days first..last (one day by default)."""
+    last = last or first
+    report.check_range(first, last)
+    vouchers, staff = _lookups(store)
+    ok, failed = int(store.get("sync_runs_ok") or 0), int(store.get("sync_runs_failed") or 0)
+    return report.build(
+        rows(store, first, last), first=first, last=last, tz_name=store.store_timezone, vouchers=vouchers,
+        staff=staff, language=language,
+        scope={"source": "till", "store_id": store.store_id, "store_name": store.get("store_name") or "",
+               "till": store.device_name},
+        # Rounds are counted over the till's life, not per day: the figure says how sync fares lately.
+        sync_success_rate=round(ok / (ok + failed), 4) if ok + failed else None)
+
+
+def day_csv(store, first: date, last: date | None = None, *, language: str = "es") -> str:
+    """One CSV line per attempt of the days at this till."""
+    last = last or first
+    report.check_range(first, last)
+    vouchers, staff = _lookups(store)
+    return report.to_csv(rows(store, first, last), first=first, last=last, tz_name=store.store_timezone,
+                         vouchers=vouchers, staff=staff, language=language)
