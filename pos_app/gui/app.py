@@ -103,9 +103,10 @@ def run_demo(*, quit_after_s: float | None = None, screenshot: str | None = None
 def _leave(code: int) -> None:
     """Exit once everything is stopped and saved, before the interpreter tears Qt down.
 
-    PySide6 has crashed here at interpreter shutdown while collecting Qt
-    objects (a refcount error in the binding); nothing is left to clean up
-    by then, so the process ends directly.
+    By then every thread is joined and every store closed; what is left is
+    the interpreter collecting Qt objects in no particular order, which is
+    where PySide6 releases have crashed (see tests/test_gui_signals.py), so
+    the process ends directly.
     """
     sys.stdout.flush()
     sys.stderr.flush()
