@@ -91,11 +91,12 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
     tz = ZoneInfo(tz_name)
     days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
     per_day = {d: {"date": d, "count": 0, "discount": 0, "refused": 0, "conflicts": 0, "offline": 0} for d in days}
-    kept: list[tuple[Row, datetime]] = []
+    kept: list[tuple[Row, datetime, dict]] = []
     for row in rows:
         local = datetime.fromtimestamp(row.at, tz)
-        if local.date().isoformat() in per_day:
-            kept.append((row, local))
+        day = per_day.get(local.date().isoformat())
+        if day is not None:
+            kept.append((row, local, day))
     kept.sort(key=lambda item: (item[0].at, item[0].key))
 
     hours = [0] * 24
@@ -115,8 +116,7 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
     printed_per_day: Counter = Counter()
     processing: list[float] = []
 
-    for row, local in kept:
-        day = per_day[local.date().isoformat()]
+    for row, local, day in kept:
         attempts += 1
         if row.decided == "offline":
             offline_attempts += 1
