@@ -357,3 +357,22 @@ def test_a_manager_changes_settings_and_they_are_kept(qtbot, make_window, till_e
     with TillStore(till_env.store_path) as store:
         assert store.get("camera") == feed and store.get("decoder") == "zbar"
         assert float(store.get("online_timeout_s")) == 10.0 and float(store.get("verdict_hold_s")) == 3.5
+
+
+def test_a_conflict_is_shown_to_the_manager_with_the_winner(qtbot, make_window, till_env):
+    claim = till_env.claim(customer="raced")
+    other = till_env.api.enroll("Caja 2")
+    assert till_env.api.redeem(other, claim["token"]).status_code == 201  # till 2 wins, online
+    till_env.online = False
+    window = make_window(role="manager")
+    with qtbot.waitSignal(window.verdict_shown, timeout=8000) as blocker:
+        window.submit(claim["token"], Method.CAMERA)
+    assert blocker.args[0].verdict.accepted and blocker.args[0].decided == "offline"
+    till_env.online = True
+    window.sync_now()
+    qtbot.waitUntil(lambda: window.status.get("conflicts") == 1, timeout=10000)
+    window.open_sync_panel()
+    qtbot.waitUntil(lambda: window.sync_panel.conflicts.rowCount() == 1, timeout=5000)
+    assert window.sync_panel.conflicts.isVisible()
+    assert window.sync_panel.conflicts.item(0, 2).text() == "Caja 2"
+    assert window.sync_panel.conflicts.item(0, 1).text() == "Café gratis con tu desayuno"

@@ -466,6 +466,8 @@ class TillWindow(Retranslating, QMainWindow):
         return view
 
     def open_sync_panel(self) -> None:
+        self.sync_panel.show_conflicts = bool(self.staff) and self.staff["role"] in MANAGER_ROLES
+        self.refresh_status()
         self.sync_panel.show_status(self.status)
         self.sync_panel.show()
         self.sync_panel.raise_()
@@ -488,10 +490,8 @@ class TillWindow(Retranslating, QMainWindow):
             self.store.submit(_status_of, self.show_status)
 
     def show_status(self, status: dict) -> None:
-        online = self.status.get("online")
-        self.status = dict(status)
-        if "online" not in status:
-            self.status["online"] = online
+        kept = {k: self.status[k] for k in ("online", "conflict_entries") if k in self.status}
+        self.status = {**kept, **status}
         if self.sync_panel.isVisible():
             self.sync_panel.show_status(self.status)
         self._retranslate_status()
@@ -595,8 +595,15 @@ class _Credentials:
 
 
 def _status_of(store) -> dict:
+    from ..i18n import language
     from ..sync_status import store_status
-    return store_status(store)
+    status = store_status(store)
+    entries = store.conflicts(50)
+    for entry in entries:
+        voucher = store.voucher(entry["voucher_id"]) if entry.get("voucher_id") else None
+        entry["voucher"] = voucher.text("title", language()) if voucher else entry.get("voucher_id")
+    status["conflict_entries"] = entries
+    return status
 
 
 def _load_info(store) -> dict:

@@ -45,6 +45,11 @@ class SyncPanel(Retranslating, QDialog):
         self.parked = QTableWidget(0, 3, objectName="parkedTable")
         self.parked.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.parked.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.conflicts_title = QLabel()
+        self.conflicts = QTableWidget(0, 4, objectName="conflictsTable")
+        self.conflicts.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.conflicts.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.show_conflicts = False  # the list is for managers; a cashier sees the count
         self.sync_now = QPushButton(objectName="primary")
         self.sync_now.clicked.connect(self._ask)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -54,6 +59,8 @@ class SyncPanel(Retranslating, QDialog):
         layout.addLayout(form)
         layout.addWidget(self.parked_title)
         layout.addWidget(self.parked, 1)
+        layout.addWidget(self.conflicts_title)
+        layout.addWidget(self.conflicts, 1)
         layout.addWidget(self.buttons)
         self.retranslate()
 
@@ -111,6 +118,20 @@ class SyncPanel(Retranslating, QDialog):
                       str(entry.get("reason") or entry.get("parked_reason") or "")]
             for col, value in enumerate(values):
                 self.parked.setItem(row, col, QTableWidgetItem(value))
+        entries = s.get("conflict_entries") or []
+        self.conflicts_title.setText(_("Redeemed first at another till (kept here, marked as conflicts): {n}").format(
+            n=format_number(len(entries))))
+        self.conflicts.setHorizontalHeaderLabels([_("When"), _("Voucher"), _("Won by"), _("Won at")])
+        self.conflicts.setRowCount(len(entries))
+        for row, entry in enumerate(entries):
+            winner = entry.get("winner") or {}
+            values = [format_when(float(entry["at"]), self.timezone, now) if entry.get("at") else "",
+                      str(entry.get("voucher") or entry.get("voucher_id") or ""), str(winner.get("till") or ""),
+                      format_when(float(winner["at"]), self.timezone, now) if winner.get("at") else ""]
+            for col, value in enumerate(values):
+                self.conflicts.setItem(row, col, QTableWidgetItem(value))
+        for widget in (self.conflicts_title, self.conflicts):
+            widget.setVisible(self.show_conflicts)
         self.sync_now.setText(_("Sync now"))
 
     def _error_text(self, now: float) -> str:
