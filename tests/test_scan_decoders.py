@@ -52,9 +52,14 @@ def test_transparent_screenshot_is_read_on_white(pipeline, token):
 
 
 def test_zxing_reads_inverted_codes_zbar_does_not(token):
+    from pos_app.scan.pipeline import INVERTED_EVERY
+
     inverted = on_frame(255 - qr_picture(token))
-    assert ScanPipeline(make_decoder("zxing")).scan(inverted) == [token]
-    assert ScanPipeline(make_decoder("zbar")).scan(inverted) == []
+    # Held before the camera, a dark-mode code is read within one round of the inverted look.
+    zxing, zbar = ScanPipeline(make_decoder("zxing")), ScanPipeline(make_decoder("zbar"))
+    assert [token] in [zxing.scan(inverted) for _ in range(INVERTED_EVERY)]
+    assert all(zbar.scan(inverted) == [] for _ in range(INVERTED_EVERY))
+    assert ScanPipeline(make_decoder("zxing"), thorough=True).scan(inverted) == [token]  # a picture: at once
 
 
 def test_two_codes_in_one_picture_are_both_returned(pipeline):

@@ -27,6 +27,9 @@ class Decoder(Protocol):
         """A cheaper look for live frames (the next frame is another chance);
         a decoder without one decodes as `decode` does."""
 
+    def live_decode(self, image: np.ndarray) -> list[str]:
+        """`decode` without its costly retries, for live frames; a decoder without one decodes as `decode`."""
+
 
 def to_gray(image: object) -> np.ndarray | None:
     """A contiguous 8-bit grayscale view of an image, or None if it is no image.
@@ -95,7 +98,19 @@ class ZxingDecoder:
         gray = to_gray(image)
         if gray is None or min(gray.shape) < MIN_SIDE:
             return []
-        found = self._read(gray, formats=self._formats, text_mode=self._text_mode, binarizer=self._global)
+        # No downscaled, rotated or inverted retries: on an empty frame they
+        # are all the work; a code is found at full size or in the next look.
+        found = self._read(gray, formats=self._formats, text_mode=self._text_mode, binarizer=self._global,
+                           try_downscale=False, try_rotate=False, try_invert=False)
+        return _unique(b.text for b in found if b.valid and b.text)
+
+    def live_decode(self, image: np.ndarray) -> list[str]:
+        """The local binarizer without the inverted retry, which doubles an empty frame's cost;
+        the Pika app shows dark-on-light codes, and pictures (`decode`) still get it."""
+        gray = to_gray(image)
+        if gray is None or min(gray.shape) < MIN_SIDE:
+            return []
+        found = self._read(gray, formats=self._formats, text_mode=self._text_mode, try_invert=False)
         return _unique(b.text for b in found if b.valid and b.text)
 
 
@@ -120,7 +135,7 @@ class ZbarDecoder:
         # zbar hands back bytes it has already converted to UTF-8 where it could.
         return _unique(d.data.decode("utf-8", errors="replace") for d in found if d.data)
 
-    quick_decode = decode  # zbar has one binarizer
+    quick_decode = live_decode = decode  # zbar has one binarizer and no retries to leave out
 
 
 _BY_NAME = {"zxing": ZxingDecoder, "zbar": ZbarDecoder}

@@ -20,6 +20,10 @@ MAX_SIDE = 4096
 # at twice the size when the first finds nothing: decoders miss 1–2 px modules.
 # Camera frames (640×480 and up) never do, so an empty frame costs one pass.
 SMALL_SIDE = 480
+# Live frames look for light-on-dark (inverted) codes only one frame in this
+# many: the retry doubles an empty frame's cost, and at 15–30 fps a dark-mode
+# code is still read within a second or two.
+INVERTED_EVERY = 25
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_FILE_PIXELS = 40_000_000
 MAX_FILE_SIDE = 16384
@@ -43,6 +47,7 @@ class ScanPipeline:
         self.thorough = thorough
         self.max_side = max_side
         self.small_side = small_side
+        self._live_frames = 0
 
     def scan(self, frame: np.ndarray) -> list[str]:
         """The texts of the QR codes in a frame (BGR, BGRA or gray); [] if none or not an image."""
@@ -64,7 +69,10 @@ class ScanPipeline:
             return texts
         # Half size also averages away sensor noise the local binarizer would chase.
         half = cv2.resize(gray, (gray.shape[1] // 2, gray.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        return self.decoder.decode(half)
+        self._live_frames += 1
+        if self._live_frames % INVERTED_EVERY == 0:
+            return self.decoder.decode(half)
+        return self.decoder.live_decode(half)
 
 
 def read_image_file(path: str | os.PathLike) -> np.ndarray:
