@@ -2,7 +2,8 @@
 
 - verdict: `verdict.decide` for fresh personal tokens (ES256 verify + rules
   against the SQLite store), each token seen for the first time;
-- ES256 verify alone (cryptography), on the same machine in the same run;
+- ES256 verify alone (cryptography), on the same machine in the same run,
+  and the verdict's own overhead (decide minus verify, per token);
 - record: the part of `TillStore.redeem_offline` after the verdict — attempt,
   used jti and outbox rows and the synchronous=FULL COMMIT — timed from its
   first INSERT to the end of COMMIT by a proxy on the store's connection;
@@ -117,6 +118,10 @@ def main() -> int:
         assert v.accepted, v
     results.append(summary("es256_verify_alone (cryptography, same tokens)", t_verify))
     results.append(summary("verdict_personal_token (decide: clean, verify, rules)", t_decide))
+    # Our own cost, token by token: far steadier than either figure while
+    # the machine's speed drifts (the signature check is ~70 % of a verdict).
+    results.append(summary("verdict_overhead (decide minus verify alone, paired)",
+                           [d - v for d, v in zip(t_decide, t_verify)]))
 
     store.set("velocity_limit", 0)
     t_printed = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import codes, tokens
@@ -96,12 +96,11 @@ def _refuse(reason: str, message: str, **facts) -> Verdict:
     return Verdict(accepted=False, reason=reason, message=message, **facts)
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     """An input classified and, for tokens, verified: everything that needs no state.
 
     Split from judging so a server can verify in its request threads and
-    judge in its single writer."""
+    judge in its single writer. (A NamedTuple: immutable and cheap to make.)"""
 
     text: str | None
     token: tokens.VerifiedToken | None = None
@@ -110,16 +109,25 @@ class Reading:
 
 def read(raw: str | bytes, ctx: Context) -> Reading:
     """Classify an input and verify it if it is a token."""
-    text = clean_input(raw)
-    if text is None:
-        return Reading(None, refusal=_refuse(Reason.MALFORMED, "not a voucher code"))
-    if text.count(".") != 2:  # the full shape check is verify's own
-        return Reading(text)
+    # Fast path for what cameras and scanners mostly send: a token exactly as
+    # issued, which clean_input would return unchanged.
+    jws = tokens.jws_bytes(raw) if raw.__class__ is str else None
+    if jws is not None:
+        text = raw
+    else:
+        text = clean_input(raw)
+        if text is None:
+            return Reading(None, refusal=_refuse(Reason.MALFORMED, "not a voucher code"))
+        if text.count(".") != 2:  # the full shape check is verify's own
+            return Reading(text)
     try:
-        token = tokens.verify(text, ctx.trust, audience=ctx.retailer_id, now=ctx.now, leeway=ctx.leeway)
+        if jws is not None:
+            token = tokens.verify_jws(jws, ctx.trust, audience=ctx.retailer_id, now=ctx.now, leeway=ctx.leeway)
+        else:
+            token = tokens.verify(text, ctx.trust, audience=ctx.retailer_id, now=ctx.now, leeway=ctx.leeway)
     except tokens.TokenError as exc:
         return Reading(text, refusal=_refuse(exc.reason, str(exc), source="token"))
-    return Reading(text, token=token)
+    return Reading(text, token)
 
 
 def decide(raw: str | bytes, state: RedemptionState, ctx: Context, *, printed_only: bool = False) -> Verdict:
@@ -157,7 +165,8 @@ def _decide_token(token: tokens.VerifiedToken, state: RedemptionState, ctx: Cont
         return _decide_printed(voucher, str(token.claims["code"]), "static_token", state, ctx)
     if printed_only:
         return _refuse(Reason.UNKNOWN_CODE, "this is an app code, not a printed one", source="token")
-    return _decide_personal(token.vid, token.jti, "token", state, ctx)
+    claims = token.claims  # verified: vid and jti are short texts
+    return _decide_personal(claims["vid"], claims["jti"], "token", state, ctx)
 
 
 def _decide_short_code(text: str, state: RedemptionState, ctx: Context) -> Verdict:
@@ -192,21 +201,25 @@ def _voucher_refusal(voucher: Voucher | None, ctx: Context) -> tuple[str, str] |
 
 def _decide_personal(vid: str, jti: str | None, source: str, state: RedemptionState, ctx: Context,
                      code: str | None = None) -> Verdict:
+    # On every scan: no facts dict and ** (Verdict's frozen __init__ is slow enough already).
     voucher = state.voucher(vid)
-    facts = dict(kind="personal", source=source, voucher=voucher, jti=jti, code=code)
     refusal = _voucher_refusal(voucher, ctx)
     if refusal is None and voucher.kind != "personal":
         refusal = Reason.UNKNOWN_CODE, "the voucher is not an app voucher"
-    if refusal is not None:
-        return _refuse(*refusal, **facts)
-    if state.revoked(jti):
-        return _refuse(Reason.REVOKED, "this code was withdrawn", **facts)
-    used = state.used(jti)
-    if used is not None:
-        return _refuse(Reason.ALREADY_REDEEMED, "this code was already redeemed", used=used, **facts)
-    if _too_fast(state, ctx):
-        return _refuse(Reason.RATE_LIMITED, "too many redemptions in a short time", **facts)
-    return Verdict(accepted=True, reason=None, message="accepted", **facts)
+    if refusal is None and state.revoked(jti):
+        refusal = Reason.REVOKED, "this code was withdrawn"
+    used = None
+    if refusal is None:
+        used = state.used(jti)
+        if used is not None:
+            refusal = Reason.ALREADY_REDEEMED, "this code was already redeemed"
+        elif ctx.velocity_limit > 0 and _too_fast(state, ctx):
+            refusal = Reason.RATE_LIMITED, "too many redemptions in a short time"
+    if refusal is None:
+        return Verdict(accepted=True, reason=None, message="accepted", kind="personal", source=source,
+                       voucher=voucher, jti=jti, code=code)
+    return Verdict(accepted=False, reason=refusal[0], message=refusal[1], kind="personal", source=source,
+                   voucher=voucher, jti=jti, code=code, used=used)
 
 
 def _decide_printed(voucher: Voucher, code: str, source: str, state: RedemptionState, ctx: Context) -> Verdict:
