@@ -13,9 +13,6 @@ from PySide6.QtCore import QEvent
 class Retranslating:
     """Mix in before the Qt widget class; the widget defines `retranslate()`."""
 
-    def retranslate(self) -> None:
-        raise NotImplementedError
-
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.LanguageChange:
             self.retranslate()
