@@ -5,6 +5,11 @@ Idempotency-Key, so every one is a real verify + decide + durable insert.
 wrk (16 connections, 10 s, 2 threads) drives it on 127.0.0.1; afterwards the
 rows in the database are counted against the 201s wrk saw.
 
+Besides requests/s it prints the server's CPU time per request (user +
+system of every server process, from /proc, over the wrk run): on a machine
+whose other core is busy with someone else's work, throughput swings by tens
+of percent, CPU per request far less.
+
     .venv/bin/python bench/backend_redemptions.py [--seconds 10] [--connections 16]
 """
 
@@ -90,6 +95,39 @@ def prepare(data: Path, count: int) -> tuple[str, Path]:
     return device["device_token"], token_file
 
 
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (granian's workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """user + system CPU seconds of each process (all its threads)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[p] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
 def wait_up(url: str, timeout: float = 15) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -117,11 +155,14 @@ def run(server: str, args, base: Path) -> dict:
         lua = data / "bench.lua"
         lua.write_text(LUA)
         env = dict(os.environ, PIKA_DEVICE_TOKEN=device_token)
+        pids = process_tree(proc.pid)
+        cpu_before = cpu_seconds(pids)
         out = subprocess.run(
             ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s", "--latency",
              "-s", str(lua), url, "--", str(token_file), str(args.threads)],
             capture_output=True, text=True, env=env, timeout=args.seconds + 60, check=True,
         ).stdout
+        cpu_after = cpu_seconds(pids)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -137,9 +178,14 @@ def run(server: str, args, base: Path) -> dict:
     db = sqlite3.connect(data / "backend.sqlite3")
     accepted = db.execute("SELECT count(*) FROM attempts WHERE status = 'accepted'").fetchone()[0]
     db.close()
+    cpu = {p: cpu_after[p] - cpu_before.get(p, 0.0) for p in cpu_after}
     return {"server": server, "requests_per_s": rps, "requests": total,
             "non_2xx": int(non2xx.group(1)) if non2xx else 0, "accepted_rows": accepted,
-            "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99)}
+            "p50_ms": pct(50), "p90_ms": pct(90), "p99_ms": pct(99),
+            "cpu_ms_per_request": round(1000 * sum(cpu.values()) / total, 3),
+            # per server process, busiest first (granian: the workers, then the supervisor)
+            "cpu_ms_per_request_by_process": [round(1000 * c / total, 3)
+                                              for c in sorted(cpu.values(), reverse=True) if c > 0]}
 
 
 def main() -> int:

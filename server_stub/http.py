@@ -90,7 +90,7 @@ class Request:
         raw = self.environ["wsgi.input"].read(length)
         try:
             text = raw.decode("utf-8")
-            body = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+            body = _decode_json(text)
         except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise ApiError(400, "invalid_json", "the body is not valid UTF-8 JSON") from None
         if "\\u" in text:  # only a \u escape can smuggle in a NUL or a lone surrogate
@@ -130,6 +130,11 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+# Made once: json.loads/dumps with options build a new decoder/encoder per call.
+_decode_json = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float).decode
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class Download(bytes):
@@ -190,7 +195,7 @@ def respond(start_response, status: int, body: Any, extra_headers: Iterable[tupl
     if isinstance(body, bytes):
         data, ctype = body, getattr(body, "content_type", "application/octet-stream")
     else:
-        data, ctype = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), "application/json"
+        data, ctype = _encode_json(body).encode(), "application/json"
     headers = [("Content-Type", ctype), ("Content-Length", str(len(data))), *extra_headers]
     start_response(f"{status} {_STATUS_TEXT.get(status, 'Unknown')}", headers)
     return [data]

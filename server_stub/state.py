@@ -81,6 +81,7 @@ class BackendState:
         self.store_timezone = store_timezone
         self.velocity_cap = velocity_cap
         self._vouchers = vouchers
+        self._jti_state: tuple[str, bool, UsedToken | None] | None = None  # (jti, revoked, used)
 
     def voucher(self, voucher_id: str) -> Voucher | None:
         return self._vouchers.get(self._conn, voucher_id, time.monotonic())
@@ -101,6 +102,8 @@ class BackendState:
         return Claim(*row) if row else None
 
     def used(self, jti: str) -> UsedToken | None:
+        if self._jti_state is not None and self._jti_state[0] == jti:
+            return self._jti_state[2]  # came with revoked(), in the same query
         row = self._conn.execute(
             "SELECT a.jti, a.at, coalesce(d.name, a.device_id), a.store_id FROM attempts a "
             "LEFT JOIN devices d ON d.id = a.device_id "
@@ -110,10 +113,17 @@ class BackendState:
         return UsedToken(*row) if row else None
 
     def revoked(self, jti: str) -> bool:
+        # The verdict asks revoked(jti), then used(jti): one query answers both
+        # (each SQLite call gives up the GIL and must win it back under load).
         row = self._conn.execute(
-            "SELECT revoked_at FROM claims WHERE jti = ? AND retailer_id = ?", (jti, self.retailer_id)
+            "SELECT (SELECT revoked_at FROM claims WHERE jti = ?1 AND retailer_id = ?2),"
+            " a.jti, a.at, coalesce(d.name, a.device_id), a.store_id"
+            " FROM (SELECT 1) LEFT JOIN attempts a"
+            " ON a.retailer_id = ?2 AND a.jti = ?1 AND a.status = 'accepted'"
+            " LEFT JOIN devices d ON d.id = a.device_id", (jti, self.retailer_id),
         ).fetchone()
-        return bool(row and row[0] is not None)
+        self._jti_state = (jti, row[0] is not None, UsedToken(*row[1:]) if row[1] is not None else None)
+        return self._jti_state[1]
 
     def printed_uses(self, voucher_id: str, store_id: str, day: str) -> tuple[int, int]:
         start, end = day_bounds(day, self.store_timezone)

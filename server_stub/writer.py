@@ -1,10 +1,17 @@
-"""One writer thread per process that commits concurrent requests together (group commit).
+"""Group commit for a process's writes: the first waiting request commits everyone's.
 
-SQLite has one writer, and a durable commit costs an fsync. Requests hand
-their write to this thread; it runs every write waiting in one transaction
-and commits once. A request is answered only after the commit that holds its
-write is on disk, so "201" still means "survives a power cut", at one fsync
-per batch, not per request.
+SQLite has one writer, and a durable commit costs an fsync. A request with a
+write queues it; if no commit is under way it leads: it takes every write
+waiting at that moment, runs them in one transaction and commits once, then
+wakes their requests and hands the lead to the first write that queued
+meanwhile. A request is answered only after the commit that holds its write
+is on disk, so "201" still means "survives a power cut", at one fsync per
+batch, not per request.
+
+Why leaders, not a writer thread (measured, docs/benchmarks.md): with a
+thread every write cost two hand-offs between threads (request → writer →
+request), each a wake-up and a fight for the GIL; here the leader writes in
+its own thread and only the others wait, each on its own lock.
 
 Two kinds of write:
 - `submit(fn)`: any function of the database, each in its own savepoint, so
@@ -17,7 +24,7 @@ Two kinds of write:
   with sqlite3.IntegrityError.
 
 Several server processes may share the database: a lock file makes their
-writers take turns, blocking in the kernel rather than polling.
+leaders take turns, blocking in the kernel rather than polling.
 """
 
 from __future__ import annotations
@@ -25,11 +32,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import queue
 import sqlite3
 import threading
-from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import sqlite_utils
@@ -39,146 +43,169 @@ from pos_app.core.migrate import open_database
 log = logging.getLogger(__name__)
 
 WriteFn = Callable[[sqlite_utils.Database], Any]
-_STOP = object()
 MAX_BATCH = 256
 
 
-@dataclass
-class _FnJob:
-    fn: WriteFn
-    future: Future
+class _Job:
+    """One write and its outcome. `wake` is held from birth and released
+    once, when the job is done or when its request is asked to lead."""
 
+    __slots__ = ("fn", "table", "columns", "row", "wake", "done", "ok", "value")
 
-@dataclass
-class _RowJob:
-    table: str
-    columns: tuple[str, ...]
-    row: Sequence[Any]
-    future: Future
+    def __init__(self, fn: WriteFn | None, table: str = "", columns: tuple[str, ...] = (),
+                 row: Sequence[Any] = ()):
+        self.fn, self.table, self.columns, self.row = fn, table, columns, row
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.done = False
+        self.ok = False
+        self.value: Any = None
+
+    def result(self) -> Any:
+        if self.ok:
+            return self.value
+        raise self.value
 
 
 class Writer:
     def __init__(self, path: str):
         self._path = path
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        # Used by one leader at a time (the lead passes between threads).
+        self._db = open_database(path, synchronous="FULL", check_same_thread=False)
+        self._conn = self._db.conn
+        self._lock_fd = os.open(path + ".writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._mutex = threading.Lock()  # guards _waiting, _leading and _closed
+        self._idle = threading.Condition(self._mutex)  # the lead fell free (for close)
+        self._waiting: list[_Job] = []
+        self._leading = False
+        self._closed = False
         self.batches = 0
         self.writes = 0
-        self._thread = threading.Thread(target=self._run, name="db-writer", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
 
     def submit(self, fn: WriteFn) -> Any:
-        """Run `fn(db)` in the writer's transaction, in its own savepoint; return
+        """Run `fn(db)` in a group transaction, in its own savepoint; return
         its result once durable."""
-        future: Future = Future()
-        self._queue.put(_FnJob(fn, future))
-        return future.result()
+        return self._write(_Job(fn))
 
     def insert_row(self, table: str, columns: tuple[str, ...], row: Sequence[Any]) -> int:
         """Insert one row; its rowid once durable. sqlite3.IntegrityError if it
         breaks a constraint (then nothing of it was written)."""
-        future: Future = Future()
-        self._queue.put(_RowJob(table, columns, row, future))
-        return future.result()
+        return self._write(_Job(None, table, columns, row))
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        try:
-            db = open_database(self._path, synchronous="FULL")
-        except BaseException as exc:  # reported to the constructor's caller
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        conn = db.conn
-        self._lock_fd = os.open(self._path + ".writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is _STOP:
-                    stopping = True
-                    break
-                batch.append(job)
-            outcomes = self._commit(db, conn, batch)
-            # Answer only after the lock is free: the next writer starts at once.
-            for future, ok, value in outcomes:
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
-        conn.close()
+        """Refuse new writes, let those already queued commit, then close."""
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            while self._leading:
+                self._idle.wait()
+        self._conn.close()
         os.close(self._lock_fd)
 
-    def _begin(self, conn) -> None:
-        """Take the cross-process writer lock, then BEGIN IMMEDIATE.
+    def _write(self, job: _Job) -> Any:
+        with self._mutex:
+            if self._closed:
+                raise RuntimeError("the writer is closed")
+            self._waiting.append(job)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            job.wake.acquire()  # until our batch is committed, or the lead is ours
+            if job.done:
+                return job.result()
+        self._lead()
+        return job.result()
 
-        SQLite's own busy handler sleeps 1, 2, 5, 10 … ms between tries, far
-        longer than a commit takes; a lock file blocks in the kernel instead
-        and wakes the next writer as soon as the lock is free.
-        """
+    def _lead(self) -> None:
+        """Commit one batch holding everything waiting (our job among it), wake
+        its requests, and pass the lead on to the first write that came since."""
+        batch: list[_Job] = []
+        try:
+            try:
+                self._take_lock()
+            except BaseException as exc:
+                with self._mutex:
+                    batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                for job in batch:
+                    job.ok, job.value = False, exc
+                return
+            try:
+                # Taken only now: whatever queued while another process held
+                # the lock rides along in this commit.
+                with self._mutex:
+                    batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                self._commit(batch)
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        finally:
+            with self._mutex:
+                for job in batch:
+                    job.done = True
+                    if not job.ok and job.value is None:  # a BaseException cut the commit short
+                        job.value = RuntimeError("the write was interrupted")
+                nxt = self._waiting[0] if self._waiting else None
+                self._leading = nxt is not None
+                if nxt is None:
+                    self._idle.notify_all()
+            # batch[0] is the leader's own job: the lead always goes to the
+            # oldest waiting write, and a batch takes the oldest first.
+            for job in batch[1:]:
+                job.wake.release()
+            if nxt is not None:
+                nxt.wake.release()  # not done: it leads the next batch
+
+    def _take_lock(self) -> None:
+        """The cross-process writer lock. SQLite's own busy handler sleeps 1,
+        2, 5, 10 … ms between tries, far longer than a commit takes; a lock
+        file blocks in the kernel instead and wakes the next writer as soon
+        as the lock is free."""
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+
+    def _commit(self, batch: list[_Job]) -> None:
+        """Run a batch in one transaction; set each job's outcome."""
+        conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            raise
-
-    def _commit(self, db, conn, batch) -> list[tuple[Future, bool, Any]]:
-        """Run a batch in one transaction; what to answer each job."""
-        try:
-            self._begin(conn)
         except Exception as exc:
-            return [(job.future, False, exc) for job in batch]
-        results: list[tuple[Future, bool, Any]] = []
-        try:
-            rows: dict[tuple[str, tuple[str, ...]], list[_RowJob]] = {}
             for job in batch:
-                if isinstance(job, _RowJob):
+                job.ok, job.value = False, exc
+            return
+        try:
+            rows: dict[tuple[str, tuple[str, ...]], list[_Job]] = {}
+            for job in batch:
+                if job.fn is None:
                     rows.setdefault((job.table, job.columns), []).append(job)
                 else:
-                    results.append(self._run_fn(conn, db, job.fn, job.future))
+                    self._run_fn(job)
             for (table, columns), jobs in rows.items():
                 outcomes = insert_rows(conn, table, columns, [job.row for job in jobs])
-                results.extend((job.future, ok, value) for job, (ok, value) in zip(jobs, outcomes))
+                for job, (ok, value) in zip(jobs, outcomes):
+                    job.ok, job.value = ok, value
             conn.execute("COMMIT")
-        except Exception as exc:
-            log.exception("commit failed; %d writes refused", len(batch))
-            if conn.in_transaction:
+        except BaseException as exc:
+            if conn.in_transaction:  # never leave the next leader a transaction
                 conn.execute("ROLLBACK")
-            return [(job.future, False, exc) for job in batch]
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            if not isinstance(exc, Exception):
+                raise
+            log.exception("commit failed; %d writes refused", len(batch))
+            for job in batch:
+                job.ok, job.value = False, exc
+            return
         self.batches += 1
         self.writes += len(batch)
-        return results
 
-    @staticmethod
-    def _run_fn(conn, db, fn: WriteFn, future: Future) -> tuple[Future, bool, Any]:
+    def _run_fn(self, job: _Job) -> None:
+        conn = self._conn
         conn.execute("SAVEPOINT job")
         try:
-            result = fn(db)
+            job.value, job.ok = job.fn(self._db), True
         except BaseException as exc:
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
-            return future, False, exc
+            job.ok, job.value = False, exc
+            return
         conn.execute("RELEASE job")
-        return future, True, result
 
 
 def insert_rows(conn, table: str, columns: Sequence[str], rows: list[Sequence[Any]]) -> list[tuple[bool, Any]]:
