@@ -48,6 +48,7 @@ from .sounds import VerdictSounds
 from .store_thread import StoreThread
 from .sync_panel import SyncPanel
 from .tasks import TaskPool
+from .verdict_panel import VerdictPanel
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +133,10 @@ class TillWindow(Retranslating, QMainWindow):
         for code in LANGUAGES:
             self.language.addItem(LANGUAGE_NAMES[code], code)
         self.language.activated.connect(lambda i: self.set_language(self.language.itemData(i)))
-        self.sync_button = QPushButton(objectName="syncButton")
-        self.sync_button.clicked.connect(self.open_sync_panel)
-        self.settings_button = QPushButton(objectName="settingsButton")
-        self.settings_button.clicked.connect(self.open_settings)
-        self.booklet_button = QPushButton(objectName="bookletButton")
-        self.booklet_button.clicked.connect(self.open_booklet)
-        self.lock_button = QPushButton(objectName="lockButton")
-        self.lock_button.clicked.connect(self.lock)
+        self.sync_button = _button("syncButton", self.open_sync_panel)
+        self.settings_button = _button("settingsButton", self.open_settings)
+        self.booklet_button = _button("bookletButton", self.open_booklet)
+        self.lock_button = _button("lockButton", self.lock)
         bar = QHBoxLayout(top)
         bar.setContentsMargins(12, 6, 12, 6)
         bar.addWidget(self.till_name)
@@ -151,12 +148,9 @@ class TillWindow(Retranslating, QMainWindow):
         self.camera_view = CameraView()
         self.entry = QLineEdit(objectName="codeEntry", maxLength=MAX_INPUT_CHARS)
         self.entry.returnPressed.connect(self._typed)
-        self.redeem_button = QPushButton(objectName="primary")
-        self.redeem_button.clicked.connect(self._typed)
-        self.printed_button = QPushButton(objectName="printedButton")
-        self.printed_button.clicked.connect(self.open_printed_entry)
-        self.image_button = QPushButton(objectName="imageButton")
-        self.image_button.clicked.connect(self.open_image)
+        self.redeem_button = _button("primary", self._typed)
+        self.printed_button = _button("printedButton", self.open_printed_entry)
+        self.image_button = _button("imageButton", self.open_image)
         self.demo_note = QLabel(objectName="demoNote", wordWrap=True)
         self.demo_note.hide()
         entry_row = QHBoxLayout()
@@ -171,7 +165,6 @@ class TillWindow(Retranslating, QMainWindow):
         left.addLayout(buttons)
         left.addWidget(self.demo_note)
 
-        from .verdict_panel import VerdictPanel
         self.panel = VerdictPanel()
         self.panel.returned_to_ready.connect(self._ready_again)
         body = QHBoxLayout()
@@ -333,10 +326,9 @@ class TillWindow(Retranslating, QMainWindow):
             return
         now = self.clock()
         if method in (Method.CAMERA, Method.SCANNER, Method.IMAGE):
-            seen = self.repeats.lookup(text, now)
+            seen = self.repeats.lookup(text, now)  # a sighting renews the hold
             if seen is not None:
                 # Still in view (or scanned twice): the same verdict, never a second redemption.
-                self.repeats.remember(text, seen, now)
                 if self.panel.verdict is not seen.verdict:
                     self._show_outcome(seen, repeat=True)
                 return
@@ -388,7 +380,6 @@ class TillWindow(Retranslating, QMainWindow):
 
     def _show_outcome(self, outcome: Outcome, *, printed_hint: bool = False, repeat: bool = False) -> None:
         self.panel.show_verdict(outcome.verdict, decided=outcome.decided, printed_hint=printed_hint, repeat=repeat)
-        self._current_outcome = outcome
         if not repeat:
             self.sounds.play(outcome.verdict.accepted)
         self.verdict_shown.emit(outcome)
@@ -570,6 +561,12 @@ class TillWindow(Retranslating, QMainWindow):
             self.sync_engine = None
         self.store.stop()
         self.tasks.shutdown()
+
+
+def _button(name: str, on_click) -> QPushButton:
+    button = QPushButton(objectName=name)
+    button.clicked.connect(on_click)
+    return button
 
 
 def _default_client(store):
