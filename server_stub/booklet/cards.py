@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 
-from . import fonts, qr
-from .fonts import BOLD, MONO, REGULAR
+from pos_app.pdf import fonts
+from pos_app.pdf.fonts import BOLD, MONO, REGULAR
+
+from . import qr
 from .model import Card
 
 BADGE = "Destacado · Ojehechaukáva"

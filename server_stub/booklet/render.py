@@ -9,9 +9,11 @@ from reportlab.lib.pagesizes import A5, A6
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from . import fonts, qr
+from pos_app.pdf import fonts
+from pos_app.pdf.fonts import BOLD, REGULAR
+
+from . import qr
 from .cards import GOLD, HOUSE, HOUSE_BODY, INK, MUTED, draw_card
-from .fonts import BOLD, REGULAR
 from .layout import COLUMNS, ROWS, Layout, Slot
 from .model import Card, EditionInfo
 from .months import month_es, month_gn

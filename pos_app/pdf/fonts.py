@@ -1,4 +1,4 @@
-"""DejaVu Sans for the booklet: found in the system's font folders, registered once per process.
+"""DejaVu Sans for the booklet and the reports: found in the system's font folders, registered once per process.
 
 reportlab's built-in Helvetica has no ẽ ĩ ũ ỹ nor ₲; DejaVu Sans (Debian's
 fonts-dejavu-core) covers every Guaraní letter. Text holding a combining
