@@ -218,20 +218,32 @@ def cmd_report(args) -> int:
         store = open_store(args.data)
     except ReportError as exc:
         raise UsageError(str(exc)) from None
+    if args.format == "pdf" and not args.out and sys.stdout.isatty():
+        store.close()
+        raise UsageError("a PDF is not for a terminal: give --out FILE, or redirect standard output to a file")
     try:
         if args.format == "csv":
-            text = day_csv(store, first, last, language=args.lang)
+            data = day_csv(store, first, last, language=args.lang).encode("utf-8")
+        elif args.format == "pdf":
+            from .pdf.day_report import render
+
+            data = render(day_report(store, first, last, language=args.lang), language=args.lang)
         else:
-            text = json.dumps(day_report(store, first, last, language=args.lang), ensure_ascii=False, indent=1) + "\n"
+            data = (json.dumps(day_report(store, first, last, language=args.lang), ensure_ascii=False, indent=1)
+                    + "\n").encode("utf-8")
     except ReportError as exc:
         raise UsageError(str(exc)) from None
     finally:
         store.close()
     if args.out:
         # Bytes, so the CSV keeps its CRLF line ends on every platform.
-        Path(args.out).write_bytes(text.encode("utf-8"))
+        Path(args.out).write_bytes(data)
+    elif args.format == "pdf":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(data.decode("utf-8"))
     return EXIT_OK
 
 
@@ -292,12 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--conflicts", type=int, default=20, help="how many recent conflicts to list")
     p.set_defaults(func=cmd_status)
-    p = sub.add_parser("report", help="the store's day report of this till (JSON or CSV)")
+    p = sub.add_parser("report", help="the store's day report of this till (JSON, CSV or PDF)")
     p.add_argument("--data", required=True)
     p.add_argument("--date", required=True, help="the store's local day, YYYY-MM-DD")
     p.add_argument("--to", help="last day of a range (YYYY-MM-DD), for a summary of several days")
-    p.add_argument("--format", default="json", choices=("json", "csv"))
-    p.add_argument("--lang", default="es", choices=LANGUAGES, help="language of voucher titles")
+    p.add_argument("--format", default="json", choices=("json", "csv", "pdf"),
+                   help="pdf: one or two A4 pages with the hour chart (needs --out or a redirected output)")
+    p.add_argument("--lang", default="es", choices=LANGUAGES, help="language of voucher titles (and of the PDF)")
     p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     p.set_defaults(func=cmd_report)
     return parser

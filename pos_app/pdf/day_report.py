@@ -323,7 +323,10 @@ class _Context:
     """What every section needs: how to write a moment, and names of staff and vouchers."""
 
     def __init__(self, report: dict):
+        # A retailer's report over stores in several zones has none: moments are then told in UTC, except
+        # items' own local times (each store's wall clock).
         self.tz = report.get("timezone") or "UTC"
+        self.utc_note = "" if report.get("timezone") else " UTC"
         self.single_day = bool(report.get("date")) or report.get("from") == report.get("to")
         self.staff = {e.get("staff_id"): e.get("name") for e in report.get("by_cashier") or [] if e.get("staff_id")}
         by_voucher = report.get("by_voucher") or {}
@@ -340,9 +343,22 @@ class _Context:
         if not isinstance(at, (int, float)) or isinstance(at, bool) or not math.isfinite(at):
             return "—"
         try:
-            return format_time(at, self.tz) if self.single_day else format_when(at, self.tz)
+            return (format_time(at, self.tz) if self.single_day else format_when(at, self.tz)) + self.utc_note
         except (OverflowError, OSError, ValueError):
             return "—"
+
+    def item_when(self, item: dict) -> str:
+        """When a listed redemption happened, on its store's clock."""
+        local = item.get("local_time")
+        if isinstance(local, str):
+            try:
+                moment = datetime.fromisoformat(local)
+            except ValueError:
+                moment = None
+            if moment is not None and moment.tzinfo is not None:
+                style = babel_dates.format_time if self.single_day else babel_dates.format_datetime
+                return style(moment, "short", locale=format_locale())
+        return self.when(item.get("at"))
 
     def person(self, staff_id: object, name: object = None) -> str:
         if name:
@@ -432,7 +448,8 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
         generated = format_when(generated_at)
     header = Header(title, store, [
         f"{period}  ·  {_where(scope)}",
-        _("Time zone: {tz}  ·  Generated {when}").format(tz=clean(ctx.tz, 60), when=generated),
+        _("Time zone: {tz}  ·  Generated {when}").format(
+            tz=clean(report["timezone"], 60) if report.get("timezone") else _("each store's own"), when=generated),
     ])
 
     kpis = report.get("kpis") or {}
@@ -453,7 +470,7 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
         (_("Redemptions"), _n(report.get("count")), "", False),
         (_("Discount given"), _money((report.get("discount_total") or {}).get("amount"), currency), "", False),
         (_("Attempts"), _n(report.get("attempts")), _("scans and typed codes"), False),
-        (_("Refused"), _n(refused.get("count")),
+        (_("Refusals"), _n(refused.get("count")),
          _("{share} of attempts").format(share=_share(kpis.get("refusal_rate"))), False),
         (_("Decided offline"), _share(kpis.get("offline_share")), _("of attempts"), False),
         (_("Conflicts"), _n(conflicts.get("count")),
@@ -470,7 +487,7 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
         days = report.get("by_day") or []
         day_values = [int(d.get("count") or 0) for d in days]
         day_labels = [str(d.get("date") or "")[8:10].lstrip("0") for d in days]
-        charts = Side((Chart(_("Redemptions by hour, all days together"), hours,
+        charts = Side((Chart(_("Redemptions by hour, days summed"), hours,
                              [str(h) for h in range(len(hours))], empty=no_data), 1),
                       (Chart(_("Redemptions by day"), day_values, day_labels, empty=no_data), 1))
 
@@ -508,7 +525,7 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
     by_voucher = report.get("by_voucher") or {}
     personal = by_voucher.get("personal") or []
     personal_table = Table(
-        _("Vouchers from the app"),
+        _("Personal vouchers"),
         [Column(_("Voucher"), 6), Column(_("Discount"), 1.6, "right"), Column(_("Redemptions"), 1.5, "right"),
          Column(_("Discount total"), 1.9, "right")],
         [(ctx.voucher(e.get("voucher_id"), e.get("title")), _discount(e.get("discount")), _n(e.get("count")),
@@ -516,7 +533,7 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
         total=len(personal))
     printed = by_voucher.get("printed") or []
     printed_table = Table(
-        _("Printed vouchers (booklet)"),
+        _("Printed vouchers (booklet codes)"),
         [Column(_("Voucher"), 4.2), Column(_("Codes used"), 2.6), Column(_("Daily limit"), 1.4, "right"),
          Column(_("Discount"), 1.4, "right"), Column(_("Redemptions"), 1.5, "right"),
          Column(_("Discount total"), 1.9, "right")],
@@ -528,14 +545,14 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
     cashiers = report.get("by_cashier") or []
     cashier_table = Table(
         _("By cashier"), [Column(_("Cashier"), 3), Column(_("Redemptions"), 1.7, "right"),
-                          Column(_("Refused"), 1.4, "right"), Column(_("Discount"), 1.9, "right")],
+                          Column(_("Refusals"), 1.4, "right"), Column(_("Discount"), 1.9, "right")],
         [(ctx.person(e.get("staff_id"), e.get("name")), _n(e.get("count")), _n(e.get("refused")),
           _money(e.get("discount"), currency)) for e in cashiers[:LIMITS["cashiers"]]],
         total=len(cashiers))
     tills = report.get("by_till") or []
     till_table = Table(
         _("By till"), [Column(_("Till"), 2.2), Column(_("Redemptions"), 1.7, "right"),
-                       Column(_("Refused"), 1.4, "right"), Column(_("Conflicts"), 1.5, "right"),
+                       Column(_("Refusals"), 1.4, "right"), Column(_("Conflicts"), 1.5, "right"),
                        Column(_("Offline"), 1.3, "right")],
         [(clean(e.get("till"), 60) or "—", _n(e.get("count")), _n(e.get("refused")), _n(e.get("conflicts")),
           _n(e.get("offline"))) for e in tills[:LIMITS["tills"]]],
@@ -562,7 +579,7 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
         _("Voided redemptions"),
         [Column(_("When"), 1.5), Column(_("Till"), 1.6), Column(_("Voucher"), 3.2), Column(_("Code"), 1.3),
          Column(_("Voided by"), 1.8), Column(_("Voided at"), 1.5), Column(_("Reason"), 3)],
-        [(ctx.when(e.get("at")), clean(e.get("till"), 60), ctx.voucher(e.get("voucher_id"), e.get("title")),
+        [(ctx.item_when(e), clean(e.get("till"), 60), ctx.voucher(e.get("voucher_id"), e.get("title")),
           _code(e), ctx.person(e["void_staff_id"]) if e.get("void_staff_id") else "—",
           ctx.when(e["void_at"]) if e.get("void_at") is not None else "—",
           clean(e.get("void_reason")) or "—") for e in void_items[:LIMITS["voids"]]],
@@ -571,10 +588,10 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
 
     conflict_items = conflicts.get("items") or []
     conflict_table = Table(
-        _("Conflicts: the code was redeemed first elsewhere"),
+        _("Conflicts: redeemed first at another till"),
         [Column(_("When"), 1.5), Column(_("Till"), 1.8), Column(_("Voucher"), 3.6), Column(_("Code"), 1.3),
          Column(_("Redeemed first"), 3.6)],
-        [(ctx.when(e.get("at")), clean(e.get("till"), 60), ctx.voucher(e.get("voucher_id"), e.get("title")),
+        [(ctx.item_when(e), clean(e.get("till"), 60), ctx.voucher(e.get("voucher_id"), e.get("title")),
           _code(e), _first(e.get("winner"), ctx)) for e in conflict_items[:LIMITS["conflicts"]]],
         total=conflicts.get("count") if isinstance(conflicts.get("count"), int) else len(conflict_items),
         empty=_("No conflicts."))
