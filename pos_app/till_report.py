@@ -18,12 +18,13 @@ def rows(store, first: date, last: date) -> list[report.Row]:
     till = store.device_name
     out = []
     for (key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at,
-         conflict) in store.report_rows(since, until):
+         conflict, void_reason, void_staff_id, void_at) in store.report_rows(since, until):
         out.append(report.Row(
             key=key, at=at, status=status, decided=decided, method=method, till=till, staff_id=staff_id,
             reason=reason, kind=kind, voucher_id=voucher_id, code=code, jti=jti,
             processing_s=None if finished_at is None else max(0.0, finished_at - at),
-            winner=json.loads(conflict) if conflict else None))
+            winner=json.loads(conflict) if conflict else None, voided=void_at is not None,
+            void_reason=void_reason, void_staff_id=void_staff_id, void_at=void_at))
     return out
 
 

@@ -63,6 +63,8 @@ class App:
         r("GET", f"{API}/catalog", self.catalog)
         r("POST", f"{API}/redemptions", self.redeem)
         r("GET", f"{API}/redemptions/{{key}}", self.lookup_redemption)
+        # A manager voids a redemption: the admin token, or a till's manager or admin in person.
+        r("POST", f"{API}/redemptions/{{key}}/void", self.void_redemption)
         r("POST", f"{API}/sync", self.sync)
         r("GET", f"{API}/feed", self.feed)
         # The booklet: the admin token, or a till's admin in person (staff_auth).
@@ -198,6 +200,13 @@ class App:
             raise ApiError(400, "invalid_value", f"method is one of {', '.join(VALID_METHODS)}")
         return self.backend.redeem(device, key, body)
 
+    def void_redemption(self, request):
+        caller = require_admin_or_staff(self.backend, request, ("manager", "admin"))
+        if not _KEY.match(request.params["key"]):
+            raise ApiError(400, "invalid_value", "malformed idempotency key")
+        body = check(request.json(), {"reason": (STR, True, _VOID_REASON)})
+        return 201, self.backend.void(caller, request.params["key"], body["reason"])
+
     def lookup_redemption(self, request):
         device = self.backend.require_device(request.bearer())
         if not _KEY.match(request.params["key"]):
@@ -207,23 +216,18 @@ class App:
     def sync(self, request):
         device = self.backend.require_device(request.bearer())
         body = check(request.json(), {"entries": (LIST, True, SYNC_BATCH_MAX)})
-        spec = {
-            "key": (STR, True, 64), "at": (NUM, True, None), "accepted": (BOOL, True, None),
-            "reason": (STR + NONE, False, 32), "kind": (STR + NONE, False, 16),
-            "voucher_id": (STR + NONE, False, _ID), "jti": (STR + NONE, False, 128),
-            "code": (STR + NONE, False, 64), "method": (STR, True, 16), "staff_id": (STR + NONE, False, _ID),
-            "decided": (STR, True, 8),
-        }
         seen = set()
         for i, entry in enumerate(body["entries"]):
-            check(entry, spec, f"entries[{i}]")
+            check(entry, _SYNC_ENTRY, f"entries[{i}]")
             if not _KEY.match(entry["key"]) or entry["key"] in seen:
                 raise ApiError(400, "invalid_value", f"entries[{i}].key is malformed or repeated")
+            seen.add(entry["key"])
+            if _entry_fields(entry, i) == "void":
+                continue
             if entry["decided"] not in ("online", "offline") or entry["method"] not in VALID_METHODS:
                 raise ApiError(400, "invalid_value", f"entries[{i}] has an unknown method or decided")
             if entry.get("kind") not in (None, "personal", "printed"):
                 raise ApiError(400, "invalid_value", f"entries[{i}].kind is personal or printed")
-            seen.add(entry["key"])
         return 200, self.backend.sync(device, body["entries"])
 
     # --- the booklet ---------------------------------------------------------------
@@ -278,6 +282,40 @@ class App:
         after = _query_int(request, "after", 0, 0, 2**62)
         limit = _query_int(request, "limit", FEED_LIMIT_MAX, 1, FEED_LIMIT_MAX)
         return 200, self.backend.feed(device, after, limit)
+
+
+# A sync Entry is a redemption (no `type`, as tills have always sent) or a
+# manager's void (`type: "void"`); one shape declares both (openapi.json).
+_VOID_REASON = 1000  # on the wire; the rule (pos_app.core.voids) keeps 200 characters after stripping
+_SYNC_ENTRY = {
+    "type": (STR, False, 16), "key": (STR, True, 64), "at": (NUM, True, None), "accepted": (BOOL, False, None),
+    "reason": (STR + NONE, False, 32), "kind": (STR + NONE, False, 16),
+    "voucher_id": (STR + NONE, False, _ID), "jti": (STR + NONE, False, 128),
+    "code": (STR + NONE, False, 64), "method": (STR, False, 16), "staff_id": (STR + NONE, False, _ID),
+    "decided": (STR, False, 8), "redemption_key": (STR, False, 64), "void_reason": (STR, False, _VOID_REASON),
+}
+_REDEMPTION_ONLY = ("accepted", "reason", "kind", "voucher_id", "jti", "code", "method", "decided")
+_VOID_REQUIRED = ("redemption_key", "void_reason", "staff_id")
+
+
+def _entry_fields(entry: dict, i: int) -> str:
+    """The entry's type, once its fields fit that type (400 missing_field / unknown_field otherwise)."""
+    kind = entry.get("type", "redemption")
+    if kind == "void":
+        required, refused = _VOID_REQUIRED, _REDEMPTION_ONLY
+    elif kind == "redemption":
+        required, refused = ("accepted", "method", "decided"), ("redemption_key", "void_reason")
+    else:
+        raise ApiError(400, "invalid_value", f"entries[{i}].type is redemption or void")
+    for name in required:
+        if name not in entry:
+            raise ApiError(400, "missing_field", f"entries[{i}] ({kind}) needs the field {name!r}")
+    for name in refused:
+        if name in entry:
+            raise ApiError(400, "unknown_field", f"entries[{i}] ({kind}) has the field {name!r}")
+    if kind == "void" and (not isinstance(entry["staff_id"], str) or not _KEY.match(entry["redemption_key"])):
+        raise ApiError(400, "invalid_value", f"entries[{i}]: a void names its staff_id and a redemption_key")
+    return kind
 
 
 def make_app(data_dir: str | None = None) -> App:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import sqlite_utils
 
-from pos_app.core import codes, pins, tokens, verdict
+from pos_app.core import codes, pins, tokens, verdict, voids as void_rules
 from pos_app.core.domain import LANGUAGES, Method, Reason, VoucherStatus
 from pos_app.core.migrate import open_database
 
@@ -73,6 +73,14 @@ def _answer(v: verdict.Verdict, now: float) -> dict:
     if v.accepted:
         return {"accepted": True, "verdict": v.to_json(), "server_time": now}
     return {"error": {"code": v.reason, "message": v.message}, "verdict": v.to_json(), "server_time": now}
+
+
+_VOID_STATUS = {"not_found": 404, "not_accepted": 422, "already_voided": 409, "invalid_value": 400,
+                "forbidden": 403}
+
+
+def _void_api_error(exc: void_rules.VoidError) -> ApiError:
+    return ApiError(_VOID_STATUS[exc.code], exc.code, exc.message)
 
 
 class Backend:
@@ -522,6 +530,8 @@ class Backend:
         return {"results": self.writer.submit(write), "server_time": now}
 
     def _record_entry(self, db, device: dict, entry: dict, now: float) -> dict:
+        if entry.get("type") == "void":
+            return self._record_void(db, device, entry, now)
         key = entry["key"]
         row = db.execute("SELECT device_id, status, conflict_with FROM attempts WHERE key = ?", (key,)).fetchone()
         if row is not None:
@@ -554,6 +564,85 @@ class Backend:
                 # redemptions were given and stay recorded; the till is told.
                 return {"key": key, "status": "recorded", "over_limit": over}
         return {"key": key, "status": "recorded"}
+
+    # --- voids -------------------------------------------------------------------
+
+    def _record_void(self, db, device: dict, entry: dict, now: float) -> dict:
+        """A till's void of one of its own redemptions, from its outbox. A void the rules refuse is
+        `rejected` with the rule's code as its reason, so the till parks it; the redemption's own
+        entry comes first in the outbox, so a void of an offline redemption finds it recorded."""
+        key = entry["key"]
+        row = db.execute("SELECT device_id FROM voids WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            if row[0] != device["id"]:
+                return {"key": key, "status": "rejected", "reason": "key belongs to another till"}
+            return {"key": key, "status": "duplicate"}
+        staff = db.execute("SELECT role, store_id FROM staff WHERE id = ? AND retailer_id = ?",
+                           (entry.get("staff_id"), device["retailer_id"])).fetchone()
+        try:
+            void_rules.check_staff(staff[0] if staff and staff[1] in (None, device["store_id"]) else None)
+            reason = void_rules.check_reason(entry.get("void_reason"))
+            target = self._void_target(db, entry["redemption_key"], device_id=device["id"])
+        except void_rules.VoidError as exc:
+            return {"key": key, "status": "rejected", "reason": exc.code}
+        self._insert_void(db, target, key=key, device_id=device["id"], staff_id=entry.get("staff_id"),
+                          reason=reason, at=float(entry["at"]), now=now)
+        return {"key": key, "status": "recorded"}
+
+    @staticmethod
+    def _void_target(db, redemption_key: str, *, device_id: str | None = None,
+                     retailer_id: str | None = None) -> dict:
+        """The attempt a void is for, if the rules let it be voided; VoidError otherwise.
+        A till may void only its own redemptions; the backend's callers those of a retailer."""
+        row = db.execute(
+            "SELECT a.id, a.key, a.retailer_id, a.store_id, a.device_id, a.status, v.id IS NOT NULL FROM attempts a "
+            "LEFT JOIN voids v ON v.attempt_id = a.id WHERE a.key = ?", (redemption_key,)).fetchone()
+        if row is not None and ((device_id is not None and row[4] != device_id)
+                                or (retailer_id is not None and row[2] != retailer_id)):
+            row = None  # another till's or retailer's redemption is as unknown as a missing one
+        void_rules.check_target(None if row is None else row[5], voided=bool(row and row[6]))
+        return dict(zip(("id", "key", "retailer_id", "store_id", "device_id"), row))
+
+    def _insert_void(self, db, target: dict, *, key: str, device_id: str | None, staff_id: str | None,
+                     reason: str, at: float, now: float) -> dict:
+        db.execute(
+            "INSERT INTO voids (key, attempt_id, retailer_id, store_id, device_id, staff_id, reason, at, received_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, target["id"], target["retailer_id"], target["store_id"], device_id, staff_id, reason, at, now))
+        till = None if device_id is None else db.execute(
+            "SELECT name FROM devices WHERE id = ?", (device_id,)).fetchone()[0]
+        data = {"id": key, "redemption_key": target["key"], "reason": reason, "staff_id": staff_id, "at": at,
+                "store_id": target["store_id"], "till": till}
+        # Other tills hear of it (the redemption's till, when the void was made here, keeps it for its report).
+        self._event(db, target["retailer_id"], "void", data, origin=device_id)
+        return data
+
+    def void(self, caller, redemption_key: str, reason: object) -> dict:
+        """A manager's (or the admin's) void of an accepted redemption, made at the backend.
+
+        `caller` is a `staff_auth.Caller` with role manager or admin: staff of
+        one store void only that store's redemptions, retailer-wide staff any
+        of their retailer's; the admin token any. The code stays used.
+        """
+        try:
+            text = void_rules.check_reason(reason)
+        except void_rules.VoidError as exc:
+            raise _void_api_error(exc) from None
+        now = self.clock()
+
+        def write(db):
+            try:
+                target = self._void_target(db, redemption_key, retailer_id=caller.retailer_id)
+                if caller.kind == "staff" and target["store_id"] != caller.store_id:
+                    home = db.execute("SELECT store_id FROM staff WHERE id = ?", (caller.staff_id,)).fetchone()
+                    if home is None or home[0] is not None:
+                        raise void_rules.VoidError(void_rules.VoidError.FORBIDDEN,
+                                                   "staff of one store void only that store's redemptions")
+            except void_rules.VoidError as exc:
+                raise _void_api_error(exc) from None
+            return self._insert_void(db, target, key=uuid.uuid4().hex, device_id=None, staff_id=caller.staff_id,
+                                     reason=text, at=now, now=now)
+        return self.writer.submit(write)
 
     def _printed_overshoot(self, db, device: dict, entry: dict) -> str | None:
         """Which limit of a printed voucher this recorded redemption went past, if any."""

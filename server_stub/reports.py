@@ -1,5 +1,12 @@
-"""`GET /reports/daily`: who may see which store, the query checked, and the store's attempts (all its
-tills) read into the shared report of `pos_app.core.report`."""
+"""`GET /reports/daily`: who may see which store (or a whole retailer), the query checked, and the attempts
+(all tills) read into the shared report of `pos_app.core.report`.
+
+A retailer-wide report counts each store's own local day, as its head office
+reads "Monday": a store in another time zone contributes its Monday, not the
+hours that are Monday in Asunción. Rows are merged; hours are local hours
+(9 in the morning wherever it was); `timezone` is null when the stores'
+zones differ, and `scope.stores` gives each store's.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +19,13 @@ from .http import ApiError, Download
 from .staff_auth import Caller
 from .state import VOUCHER_COLUMNS, voucher_from_row
 
-QUERY = ("date", "to", "store", "format", "lang")
+QUERY = ("date", "to", "store", "retailer", "format", "lang")
 FORMATS = ("json", "csv")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def daily(backend, caller: Caller, query: dict[str, str]) -> Download | dict:
-    """The report (JSON) or its CSV for one store over a local day or a range of days."""
+    """The report (JSON) or its CSV for one store, or all of a retailer's, over a local day or a range of days."""
     unknown = sorted(set(query) - set(QUERY))
     if unknown:
         raise ApiError(400, "unknown_field", f"unknown query parameter {unknown[0][:40]!r}")
@@ -37,20 +44,26 @@ def daily(backend, caller: Caller, query: dict[str, str]) -> Download | dict:
     if language not in LANGUAGES:
         raise ApiError(400, "invalid_value", f"lang is one of {', '.join(LANGUAGES)}")
     db = backend.read()
-    store = _store(db, caller, query.get("store"))
-    since, until = report.window(first, last, store["timezone"])
-    rows = _rows(db, store["id"], since, until)
+    if "retailer" in query:
+        store, rows, scope = _retailer_rows(db, caller, query, first, last)
+    else:
+        store = _store(db, caller, query.get("store"))
+        since, until = report.window(first, last, store["timezone"])
+        rows = _rows(db, store["id"], since, until)
+        scope = {"source": "backend", "store_id": store["id"], "store_name": store["name"], "till": None}
     vouchers = {v.id: v for v in map(voucher_from_row, db.execute(
         f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id "
         "WHERE v.retailer_id = ?", (store["retailer_id"],)))}
     staff = dict(db.execute("SELECT id, name FROM staff WHERE retailer_id = ?", (store["retailer_id"],)).fetchall())
     if fmt == "csv":
-        text = report.to_csv(rows, first=first, last=last, tz_name=store["timezone"], vouchers=vouchers,
+        text = report.to_csv(rows, first=first, last=last, tz_name=store["timezone"] or report.UTC, vouchers=vouchers,
                              staff=staff, language=language)
         return Download(text.encode("utf-8"), "text/csv; charset=utf-8")
-    return report.build(rows, first=first, last=last, tz_name=store["timezone"], vouchers=vouchers, staff=staff,
-                        language=language, scope={"source": "backend", "store_id": store["id"],
-                                                  "store_name": store["name"], "till": None})
+    answer = report.build(rows, first=first, last=last, tz_name=store["timezone"] or report.UTC, vouchers=vouchers,
+                          staff=staff, language=language, scope=scope)
+    if store["timezone"] is None:
+        answer["timezone"] = None  # a retailer's stores in several zones: each store's own in scope.stores
+    return answer
 
 
 def _store(db, caller: Caller, store_id: str | None) -> dict:
@@ -73,11 +86,51 @@ def _store(db, caller: Caller, store_id: str | None) -> dict:
     return dict(zip(("id", "retailer_id", "name", "timezone"), row))
 
 
-def _rows(db, store_id: str, since: float, until: float) -> list[report.Row]:
+def _retailer_rows(db, caller: Caller, query: dict[str, str], first, last) -> tuple[dict, list, dict]:
+    """A retailer's report: (a store-like {id, name, retailer_id, timezone} for the rest of `daily`,
+    the rows of all its stores, the scope). `timezone` is None when the stores' zones differ."""
+    if "store" in query:
+        raise ApiError(400, "invalid_value", "ask for a store or a retailer, not both")
+    retailer = _retailer(db, caller, query["retailer"])
+    stores = [dict(zip(("id", "name", "timezone"), r)) for r in db.execute(
+        "SELECT id, name, timezone FROM stores WHERE retailer_id = ? ORDER BY name, id", (retailer["id"],))]
+    zones = {one["timezone"] for one in stores}
+    mixed = len(zones) > 1
+    rows = []
+    for one in stores:  # each store's own local days
+        since, until = report.window(first, last, one["timezone"])
+        rows += _rows(db, one["id"], since, until, tz_name=one["timezone"] if mixed else None, store_name=one["name"])
+    like_store = {"id": None, "name": retailer["name"], "retailer_id": retailer["id"],
+                  "timezone": None if mixed else (zones.pop() if zones else report.UTC)}
+    scope = {"source": "backend", "store_id": None, "store_name": None, "till": None,
+             "retailer_id": retailer["id"], "retailer_name": retailer["name"], "stores": stores}
+    return like_store, rows, scope
+
+
+def _retailer(db, caller: Caller, retailer_id: str) -> dict:
+    """The retailer asked for, if this caller may see all its stores: the admin any; staff their own
+    retailer's, if they belong to no single store."""
+    if not _ID.match(retailer_id):
+        raise ApiError(400, "invalid_value", "retailer is an id of 1 to 64 [A-Za-z0-9_-]")
+    row = db.execute("SELECT id, name FROM retailers WHERE id = ?", (retailer_id,)).fetchone()
+    if row is None or (caller.kind == "staff" and row[0] != caller.retailer_id):
+        raise ApiError(400, "invalid_value", "no such retailer")
+    if caller.kind == "staff":
+        home = db.execute("SELECT store_id FROM staff WHERE id = ?", (caller.staff_id,)).fetchone()
+        if home is None or home[0] is not None:
+            raise ApiError(403, "forbidden", "staff of one store see only that store's report")
+    return {"id": row[0], "name": row[1]}
+
+
+def _rows(db, store_id: str, since: float, until: float, *, tz_name: str | None = None,
+          store_name: str | None = None) -> list[report.Row]:
+    """The store's attempts in [since, until) with their voids; with `store_name` (a retailer's report)
+    tills are named "store / till", as two stores may each have a "Caja 1"."""
     found = db.execute(
         "SELECT a.key, a.at, a.status, a.decided, a.method, coalesce(d.name, a.device_id), a.staff_id, a.reason, "
-        "a.kind, a.voucher_id, a.code, a.jti, a.conflict_with FROM attempts a "
-        "LEFT JOIN devices d ON d.id = a.device_id WHERE a.store_id = ? AND a.at >= ? AND a.at < ?",
+        "a.kind, a.voucher_id, a.code, a.jti, a.conflict_with, v.reason, v.staff_id, v.at FROM attempts a "
+        "LEFT JOIN devices d ON d.id = a.device_id LEFT JOIN voids v ON v.attempt_id = a.id "
+        "WHERE a.store_id = ? AND a.at >= ? AND a.at < ?",
         (store_id, since, until)).fetchall()
     winner_ids = {r[12] for r in found if r[12] is not None}
     winners = {}
@@ -87,8 +140,11 @@ def _rows(db, store_id: str, since: float, until: float) -> list[report.Row]:
                 "SELECT a.id, a.jti, a.at, coalesce(d.name, a.device_id), a.store_id FROM attempts a "
                 f"LEFT JOIN devices d ON d.id = a.device_id WHERE a.id IN ({marks})", tuple(winner_ids)):
             winners[wid] = {"jti": jti, "at": at, "till": till, "store_id": wstore}
-    return [report.Row(key=key, at=at, status=status, decided=decided, method=method or "", till=till,
+    return [report.Row(key=key, at=at, status=status, decided=decided, method=method or "",
+                       till=till if store_name is None else f"{store_name} / {till}",
                        staff_id=staff_id, reason=reason, kind=kind, voucher_id=voucher_id, code=code, jti=jti,
-                       winner=winners.get(conflict_with) if conflict_with is not None else None)
+                       winner=winners.get(conflict_with) if conflict_with is not None else None,
+                       voided=void_at is not None, void_reason=void_reason, void_staff_id=void_staff_id,
+                       void_at=void_at, tz_name=tz_name)
             for (key, at, status, decided, method, till, staff_id, reason, kind, voucher_id, code, jti,
-                 conflict_with) in found]
+                 conflict_with, void_reason, void_staff_id, void_at) in found]

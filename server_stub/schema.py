@@ -182,4 +182,26 @@ def m003_booklet_editions(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [m001_initial, m002_redemption_events_by_trigger, m003_booklet_editions]
+def m004_voids(db: sqlite_utils.Database) -> None:
+    # A manager's void of an accepted redemption, beside it (the attempt row
+    # is never changed): one per redemption. `key` is the void's own
+    # idempotency key (a till's outbox key, or made here for a void at the
+    # backend); device_id is NULL for a void made at the backend, staff_id
+    # NULL for one made with the admin token.
+    db.execute(
+        """CREATE TABLE voids (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            attempt_id INTEGER NOT NULL UNIQUE REFERENCES attempts (id),
+            retailer_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            device_id TEXT,
+            staff_id TEXT,
+            reason TEXT NOT NULL,
+            at REAL NOT NULL,
+            received_at REAL NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS = [m001_initial, m002_redemption_events_by_trigger, m003_booklet_editions, m004_voids]

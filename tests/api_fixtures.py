@@ -27,7 +27,7 @@ from server_stub.demo import add_demo_data
 
 BASE_URL = "http://t"
 TABLES = ("retailers", "stores", "vouchers", "printed_codes", "claims", "staff", "enrollment_codes",
-          "devices", "admin_tokens", "signing_keys", "attempts", "events")
+          "devices", "admin_tokens", "signing_keys", "attempts", "events", "voids")
 
 
 def new_key() -> str:

@@ -43,9 +43,9 @@ class Clock:
 class Till:
     """An enrolled till: its store (in `data/till.sqlite3`, as the CLI opens it) and its client."""
 
-    def __init__(self, world: "World", name: str, code: str):
+    def __init__(self, world: "World", name: str, code: str, folder: str | None = None):
         self.world, self.name = world, name
-        self.data = world.root / name.replace(" ", "_")
+        self.data = world.root / (folder or name.replace(" ", "_"))
         anonymous = BackendClient("http://t", transport=world.transport)
         try:
             answer = anonymous.enroll(code, name)
@@ -67,6 +67,10 @@ class Till:
         return redeem(self.store, text, method=method, staff_id=staff, client=self.client if online else None,
                       clock=self.world.clock)
 
+    def key_at(self, at: float) -> str:
+        """The idempotency key of this till's attempt made at `at` (an offline verdict's Outcome has none)."""
+        return next(a["key"] for a in self.store.attempts(at, at + 1e-3))
+
     def close(self) -> None:
         self.client.close()
         self.store.close()
@@ -76,7 +80,7 @@ class World:
     def __init__(self, root: Path, start: float):
         self.root = Path(root)
         self.clock = Clock(start)
-        DataDir(self.root / "backend").init()
+        self.admin_token = DataDir(self.root / "backend").init()["admin_token"]
         self.backend = Backend(self.root / "backend", clock=self.clock)
         self.info = add_demo_data(self.backend)
         self.app = App(self.backend)
@@ -115,6 +119,9 @@ class World:
     def manager_headers(self, till: Till, role: str = "manager") -> dict:
         member = self.staff(role)
         return {"Authorization": f"Bearer {till.token}", "X-Pika-Staff": member["id"], "X-Pika-Pin": member["pin"]}
+
+    def admin_headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.admin_token}"}
 
     def close(self) -> None:
         for till in self.tills:

@@ -40,8 +40,9 @@ ADMIN = {("POST", "/retailers"), ("GET", "/retailers"), ("POST", "/stores"), ("G
          ("GET", "/booklets/{edition_id}"), ("GET", "/booklets/{edition_id}/billing.csv"),
          ("POST", "/booklets/{edition_id}/placements"),
          ("POST", "/booklets/{edition_id}/placements/{placement_id}/lock"), ("POST", "/booklets/{edition_id}/render"),
-         # the manager's report: also a till's manager or admin in person (tests/test_report_api.py)
-         ("GET", "/reports/daily")}
+         # the manager's report and voids: also a till's manager or admin in person (tests/test_report_api.py,
+         # tests/test_voids.py)
+         ("GET", "/reports/daily"), ("POST", "/redemptions/{key}/void")}
 BIG = "x" * 100_000
 
 

@@ -501,11 +501,38 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
     assert types == {"voucher", "printed_code", "staff", "claim", "revocation", "redemption"}
     assert c.get("/feed", headers=till, params={"after": "-1"}).status_code == 400
 
+    # voids: at the backend (a manager in person, or the admin) and from a till's outbox
+    manager = next(s for s in api.demo["staff"] if s["role"] == "manager")
+    cashier = next(s for s in api.demo["staff"] if s["role"] == "cashier")
+    as_manager = {**till, "X-Pika-Staff": manager["id"], "X-Pika-Pin": manager["pin"]}
+    void = lambda k, headers, body: c.post(f"/redemptions/{k}/void", headers=headers, json=body)  # noqa: E731
+    assert void(key, as_manager, {"reason": "Cliente devolvió el café 🧉"}).status_code == 201
+    assert void(key, admin, {"reason": "otra vez"}).status_code == 409
+    assert void(new_key(), admin, {"reason": "x"}).status_code == 404
+    assert void(refused["key"], admin, {"reason": "x"}).status_code == 422
+    assert void(key, admin, {"reason": 5}).status_code == 400
+    assert void(key, admin, {"reason": "x", "extra": 1}).status_code == 400
+    assert void(key, {**till, "X-Pika-Staff": cashier["id"], "X-Pika-Pin": cashier["pin"]},
+                {"reason": "x"}).status_code == 403
+    printed_key = new_key()
+    assert redeem(till, "CAFE50", method="printed", key=printed_key).status_code == 201
+    void_entry = {"type": "void", "key": new_key(), "at": 1_700_000_300, "redemption_key": printed_key,
+                  "void_reason": "wrong coupon", "staff_id": manager["id"]}
+    assert c.post("/sync", headers=till, json={"entries": [void_entry]}).json()["results"][0]["status"] == "recorded"
+    assert c.post("/sync", headers=till, json={"entries": [{**void_entry, "accepted": True}]}).status_code == 400
+    assert c.post("/sync", headers=till, json={"entries": [{**refused, "void_reason": "x"}]}).status_code == 400
+    no_key = {name: value for name, value in void_entry.items() if name != "redemption_key"}
+    assert c.post("/sync", headers=till, json={"entries": [no_key]}).status_code == 400
+    assert {e["type"] for e in c.get("/feed", headers=other).json()["events"]} >= {"void"}
+
     exercise_booklet_endpoints(api)
 
     # the manager's report, as JSON and CSV, and refused
     day = {"date": "2023-11-14", "store": store_id}  # the redemption, the conflict and the refusal above
     assert c.get("/reports/daily", headers=admin, params=day).json()["conflicts"]["count"] == 1
+    assert c.get("/reports/daily", headers=admin, params=day).json()["voids"]["count"] == 1
+    assert c.get("/reports/daily", headers=admin, params={"date": day["date"], "retailer": retailer_id}).json()[
+        "timezone"] is None  # Sucursal 2 is in São Paulo
     assert c.get("/reports/daily", headers=admin, params={**day, "format": "csv"}).status_code == 200
     assert c.get("/reports/daily", headers=admin, params={"date": "2025-02-30", "store": store_id}).status_code == 400
 

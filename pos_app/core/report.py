@@ -25,6 +25,7 @@ REPEAT_REFUSAL_FLAG = 3  # refusals of one code in the report's days: someone tr
 CSV_FIELDS = ("date", "time", "utc", "till", "staff_id", "staff", "voucher_id", "voucher", "kind", "code",
               "method", "decided", "status", "reason", "discount", "currency", "key")
 STATUSES = ("accepted", "refused", "conflict")
+UTC = "UTC"  # the zone of a report over rows that each carry their own (Row.tz_name)
 
 
 class ReportError(ValueError):
@@ -50,7 +51,13 @@ class Row(NamedTuple):
     jti: str | None = None
     processing_s: float | None = None  # scan to verdict: only the till measures it
     winner: Mapping | None = None  # a conflict's first redemption {jti, at, till, store_id}
-    voided: bool = False
+    voided: bool = False  # a manager voided this accepted redemption (pos_app.core.voids)
+    void_reason: str | None = None
+    void_staff_id: str | None = None
+    void_at: float | None = None
+    # The zone of this row's store, when a report spans stores in several zones (a retailer's):
+    # each row counts on its own store's local day. None: the report's zone.
+    tz_name: str | None = None
 
 
 def parse_day(text: object, name: str = "date") -> date:
@@ -93,7 +100,7 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
     per_day = {d: {"date": d, "count": 0, "discount": 0, "refused": 0, "conflicts": 0, "offline": 0} for d in days}
     kept: list[tuple[Row, datetime, dict]] = []
     for row in rows:
-        local = datetime.fromtimestamp(row.at, tz)
+        local = datetime.fromtimestamp(row.at, tz if row.tz_name is None else ZoneInfo(row.tz_name))
         day = per_day.get(local.date().isoformat())
         if day is not None:
             kept.append((row, local, day))
@@ -145,7 +152,9 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
             conflicts.append(_item(row, local, vouchers, language) | {"winner": dict(row.winner or {})})
             continue
         if row.voided:
-            voids.append(_item(row, local, vouchers, language))
+            voids.append(_item(row, local, vouchers, language)
+                         | {"void_reason": row.void_reason, "void_staff_id": row.void_staff_id,
+                            "void_at": row.void_at})
             continue
         count += 1
         day["count"] += 1
@@ -301,13 +310,14 @@ def to_csv(rows: Iterable[Row], *, first: date, last: date, tz_name: str, vouche
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
     for row in sorted(rows, key=lambda r: (r.at, r.key)):
-        local = datetime.fromtimestamp(row.at, tz)
+        local = datetime.fromtimestamp(row.at, tz if row.tz_name is None else ZoneInfo(row.tz_name))
         day = local.date().isoformat()
         if day not in wanted:
             continue
         voucher = vouchers.get(row.voucher_id or "")
-        amount = _amount(voucher) if row.status == "accepted" and not row.voided else None
-        status = "voided" if row.voided else row.status
+        voided = row.voided and row.status == "accepted"  # a conflict stays a conflict, as in `build`
+        amount = _amount(voucher) if row.status == "accepted" and not voided else None
+        status = "voided" if voided else row.status
         writer.writerow((
             day, local.strftime("%H:%M:%S"),
             datetime.fromtimestamp(row.at, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),

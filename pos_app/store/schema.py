@@ -72,4 +72,23 @@ def sync_figures(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX attempts_status ON attempts (status)")
 
 
-MIGRATIONS = [initial_schema, sync_figures]
+def voids(db: sqlite_utils.Database) -> None:
+    # A manager's void of an accepted redemption: a record beside the attempt,
+    # which stays as it was. `id` is the void's own idempotency key (its outbox
+    # key); one void per attempt. origin: 'local' (made here, synced through
+    # the outbox) or 'feed' (made at the backend, heard of through the feed).
+    db.execute(
+        """CREATE TABLE voids (
+            id TEXT PRIMARY KEY,
+            redemption_key TEXT NOT NULL UNIQUE REFERENCES attempts (key),
+            reason TEXT NOT NULL,
+            staff_id TEXT,
+            at REAL NOT NULL,
+            origin TEXT NOT NULL CHECK (origin IN ('local', 'feed')),
+            synced_at REAL
+        )"""
+    )
+    db.execute("CREATE INDEX voids_at ON voids (at)")
+
+
+MIGRATIONS = [initial_schema, sync_figures, voids]

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from pos_app.core import codes, migrate, pins, tokens
+from pos_app.core import codes, migrate, pins, tokens, voids as void_rules
 from pos_app.core.domain import Claim, Method, UsedToken, Verdict, Voucher
 from pos_app.core.verdict import DEFAULT_VELOCITY_LIMIT, Context, decide, is_timezone, local_day, printed_form
 
@@ -280,6 +280,8 @@ class TillStore:
                     self._conn.execute(
                         "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id)"
                         " VALUES (?, ?, ?, ?, ?)", data)
+                elif kind == "void":
+                    self._feed_void(data)
             self._put("feed_cursor", cursor)
         self._settings["feed_cursor"] = cursor
         if any(kind in ("voucher", "printed_code", "revocation") for _, kind, _ in parsed):
@@ -301,6 +303,16 @@ class TillStore:
                 "INSERT OR IGNORE INTO used_tokens (jti, at, till, store_id, origin)"
                 " VALUES (?, ?, ?, ?, 'feed')",
                 (data["jti"], at, str(data.get("till") or ""), str(data.get("store_id") or "")))
+
+    def _feed_void(self, data: Mapping[str, Any]) -> None:
+        """A void made at the backend (a manager there, or another till) of one of this till's
+        redemptions, kept so this till's report agrees with the backend's. Voids of other tills'
+        redemptions change nothing here: their codes stay used (see `void`)."""
+        self._conn.execute(
+            "INSERT OR IGNORE INTO voids (id, redemption_key, reason, staff_id, at, origin, synced_at)"
+            " SELECT ?, key, ?, ?, ?, 'feed', ? FROM attempts WHERE key = ?",
+            (data["id"], data["reason"], data.get("staff_id"), float(data["at"]), float(data["at"]),
+             data["redemption_key"]))
 
     def _count_printed_use(self, voucher_id: str, store_id: str, day: str) -> None:
         self._conn.execute(
@@ -523,6 +535,60 @@ class TillStore:
         elif verdict.kind == "printed" and verdict.voucher is not None:
             self._count_printed_use(verdict.voucher.id, self.store_id, day)
 
+    # --- voids --------------------------------------------------------------------
+
+    def void(self, key: str, *, reason: str, staff_id: str, now: float | None = None) -> dict:
+        """Void this till's accepted redemption `key`: the void record, queued for the backend.
+
+        The attempt row is never changed. A voided redemption does not make
+        its code usable again (nor a printed code's use uncounted): the
+        discount was given, and voiding only corrects the accounts.
+        Raises `pos_app.core.voids.VoidError` (codes forbidden, invalid_value,
+        not_found, not_accepted, already_voided).
+        """
+        member = self.staff_member(staff_id) if isinstance(staff_id, str) else None
+        if member is not None and member["store_id"] not in (None, self.store_id):
+            member = None  # another store's staff cannot log in here either
+        void_rules.check_staff(member["role"] if member else None)
+        text = void_rules.check_reason(reason)
+        if not isinstance(key, str):
+            raise void_rules.VoidError(void_rules.VoidError.INVALID_VALUE, "a redemption key is a text")
+        now = time.time() if now is None else float(now)
+        void_id = uuid.uuid4().hex
+        with self._transaction():
+            row = self._conn.execute(
+                "SELECT a.state, a.status, v.id FROM attempts a LEFT JOIN voids v ON v.redemption_key = a.key"
+                " WHERE a.key = ?", (key,)).fetchone()
+            status = None if row is None else (row[1] if row[0] == "done" else "pending")
+            void_rules.check_target(status, voided=row is not None and row[2] is not None)
+            self._conn.execute(
+                "INSERT INTO voids (id, redemption_key, reason, staff_id, at, origin) VALUES (?, ?, ?, ?, ?, 'local')",
+                (void_id, key, text, staff_id, now))
+            entry = {"type": "void", "key": void_id, "at": now, "redemption_key": key, "void_reason": text,
+                     "staff_id": staff_id}
+            self._conn.execute("INSERT INTO outbox (key, payload, created_at) VALUES (?, ?, ?)",
+                               (void_id, json.dumps(entry), now))
+        return self._void_rows("v.id = ?", (void_id,))[0]
+
+    def voids(self, since: float | None = None, until: float | None = None) -> list[dict]:
+        """Voids made with since <= at < until, oldest first, each with its sync state:
+        queued, synced, parked (refused by the backend; `parked_reason` says why)."""
+        return self._void_rows("v.at >= ? AND v.at < ?",
+                               (float("-inf") if since is None else since, float("inf") if until is None else until))
+
+    def _void_rows(self, where: str, params: tuple) -> list[dict]:
+        cursor = self._conn.execute(
+            "SELECT v.id, v.redemption_key, v.reason, v.staff_id, v.at, v.origin, v.synced_at, o.parked_reason,"
+            " o.seq IS NOT NULL FROM voids v LEFT JOIN outbox o ON o.key = v.id"
+            f" WHERE {where} ORDER BY v.at, v.id", params)
+        out = []
+        for void_id, redemption_key, reason, staff_id, at, origin, synced_at, parked, queued in cursor:
+            state = "parked" if parked is not None else ("queued" if queued else "synced")
+            out.append({"id": void_id, "redemption_key": redemption_key, "reason": reason, "staff_id": staff_id,
+                        "at": at, "origin": origin, "synced_at": synced_at, "state": state,
+                        "parked_reason": parked})
+        return out
+
     # --- outbox -------------------------------------------------------------------
 
     def outbox_batch(self, limit: int = 500) -> list[dict]:
@@ -545,6 +611,8 @@ class TillStore:
                         (now, over_limit if isinstance(over_limit, str) else None, key))
                 if status in ("recorded", "duplicate"):
                     self._conn.execute("DELETE FROM outbox WHERE key = ?", (key,))
+                    self._conn.execute("UPDATE voids SET synced_at = coalesce(synced_at, ?) WHERE id = ?",
+                                       (now, key))
                 elif status == "conflict":
                     winner = result.get("winner") or {}
                     self._conn.execute("DELETE FROM outbox WHERE key = ?", (key,))
@@ -635,10 +703,13 @@ class TillStore:
 
     def report_rows(self, since: float, until: float) -> list[tuple]:
         """Finished attempts with since <= at < until, as tuples for the day report (`pos_app.till_report`):
-        key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at, conflict."""
+        key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at, conflict,
+        then its void's reason, staff_id and at (None when not voided)."""
         return self._conn.execute(
-            "SELECT key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at,"
-            " conflict FROM attempts WHERE at >= ? AND at < ? AND state = 'done'", (since, until)).fetchall()
+            "SELECT a.key, a.at, a.status, a.decided, a.method, a.staff_id, a.reason, a.kind, a.voucher_id, a.code,"
+            " a.jti, a.finished_at, a.conflict, v.reason, v.staff_id, v.at FROM attempts a"
+            " LEFT JOIN voids v ON v.redemption_key = a.key"
+            " WHERE a.at >= ? AND a.at < ? AND a.state = 'done'", (since, until)).fetchall()
 
     def note_sync_run(self, ok: bool, error: str | None = None, *, now: float | None = None) -> None:
         """Count a sync round for the success rate; a failed one is also the last error."""
@@ -873,6 +944,16 @@ def _parse_redemption(data: Any) -> Mapping[str, Any]:
     return data
 
 
+def _parse_void(data: Any) -> Mapping[str, Any]:
+    where = "feed void"
+    data = _mapping(data, where)
+    for name in ("id", "redemption_key", "reason"):
+        _text(data, name, where)
+    _optional_text(data, "staff_id", where)
+    _number(data, "at", where)
+    return data
+
+
 def _parse_revocation(data: Any) -> str:
     return _text(_mapping(data, "feed revocation"), "jti", "feed revocation")
 
@@ -884,6 +965,7 @@ _EVENT_PARSERS = {
     "printed_code": _parse_printed_code,
     "revocation": _parse_revocation,
     "staff": _parse_staff,
+    "void": _parse_void,
 }
 
 
