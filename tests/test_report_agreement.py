@@ -1,6 +1,7 @@
 """The till's report and the backend's agree for the same data: one till, three days of generated
-redemptions (online and offline, refused, near midnight, synced late), in a July when Asunción was
-still at UTC−4 — so a report that assumed UTC−3 would put the late ones on the wrong day."""
+redemptions (online and offline, refused, near midnight, synced late, some voided at the till or at the
+backend), in a July when Asunción was still at UTC−4 — so a report that assumed UTC−3 would put the late
+ones on the wrong day."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def solo(tmp_path_factory):
     staff = [world.staff("cashier")["id"], world.staff("manager")["id"], None]
     rng = random.Random(6)
     used: list[str] = []
+    voided: list[str] = []
 
     def claim(voucher):
         return world.claim(voucher, f"c{rng.random()}")
@@ -58,13 +60,29 @@ def solo(tmp_path_factory):
             outcome = till.redeem(at, claim(world.coffee)["token"], Method.SCANNER, online=False)
             assert outcome.verdict.accepted and outcome.decided == "offline"
         one(t, online=rng.random() < 0.6)
+        if i % 10 == 9:  # a manager voids a recent redemption: at the till, or at the backend once it has it
+            at_backend = i % 20 == 19
+            candidates = [a["key"] for a in till.store.attempts(t - 6 * 3600, t + 1)
+                          if a["status"] == "accepted" and a["key"] not in voided
+                          and (a["synced_at"] is not None or not at_backend)]
+            if candidates:
+                world.clock.t = t + 30
+                key = candidates[-1]
+                voided.append(key)
+                if at_backend:
+                    answer = world.http.post(f"/redemptions/{key}/void", headers=world.manager_headers(till),
+                                             json={"reason": f"anulada {i}"})
+                    assert answer.status_code == 201, answer.text
+                else:
+                    till.store.void(key, reason=f"devolución {i} 🧉", staff_id=staff[1], now=world.clock.t)
         if i % 15 == 14:
             world.clock.t = t + 60
             till.sync()
     assert not edges
     world.clock.t = t + 3600
     till.sync()
-    assert till.store.outbox_size() == 0
+    assert till.store.outbox_size() == 0 and not till.store.parked()
+    assert len(voided) >= 10 and {v["redemption_key"] for v in till.store.voids()} == set(voided)
     yield world, till
     world.close()
 
@@ -95,6 +113,8 @@ def test_the_data_is_not_trivial_and_late_ones_count_when_they_happened(solo):
     world, till = solo
     whole = day_report(till.store, DAYS[0], DAYS[-1])
     assert whole["count"] > 40 and whole["refused"]["count"] > 5 and whole["decided"]["offline"] > 10
+    assert whole["voids"]["count"] >= 10 and {v["origin"] for v in till.store.voids()} == {"local", "feed"}
+    assert all(item["void_reason"] and item["void_staff_id"] for item in whole["voids"]["items"])
     assert set(whole["refused"]["by_reason"]) >= {"already_redeemed", "malformed"}
     assert all(n > 0 for n in whole["by_method"].values())
     tenth = [line.split(",")[:3] for line in day_csv(till.store, DAYS[1], DAYS[1]).splitlines()[1:]]
