@@ -154,7 +154,10 @@ class Table(Block):
             left += w
         pad = 2.5
         for col, (cx, cw) in zip(self.columns, edges):
-            self._cell(c, cx, cw, pad, y - ROW + 3, col.title, BOLD, BODY - 1, MUTED, col.align)
+            size = BODY - 1
+            while size > 5.5 and fonts.width(col.title, BOLD, size) > cw - 2 * pad:  # a long word in Guaraní
+                size -= 0.25
+            self._cell(c, cx, cw, pad, y - ROW + 3, col.title, BOLD, size, MUTED, col.align)
         y -= ROW
         c.setStrokeColorRGB(*RULE)
         c.setLineWidth(0.6)
@@ -568,10 +571,10 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
          for r, n in by_reason.items()],
         empty=_("No refused attempts."))
 
-    fraud_rows, fraud_flags = _fraud_rows(fraud, ctx)
-    fraud_table = Table(_("Fraud signals"), [Column(_("Signal"), 3.4), Column(_("Where"), 2.6),
-                                             Column(_("Details"), 6.6)],
-                        fraud_rows[:LIMITS["fraud"]], total=len(fraud_rows), flagged=fraud_flags,
+    fraud_rows, fraud_flags, fraud_total = _fraud_rows(fraud, ctx, LIMITS["fraud"])
+    fraud_table = Table(_("Fraud signals"), [Column(_("Signal"), 4.2), Column(_("Where"), 2.4),
+                                             Column(_("Details"), 6.2)],
+                        fraud_rows, total=fraud_total, flagged=fraud_flags,
                         empty=_("No signals: nothing unusual."))
 
     void_items = voids.get("items") or []
@@ -628,32 +631,45 @@ def _first(winner: object, ctx: _Context) -> str:
                                       when=ctx.when(winner.get("at")))
 
 
-def _fraud_rows(fraud: dict, ctx: _Context) -> tuple[list[tuple[str, str, str]], list[bool]]:
-    """One line per signal worth a look, flagged ones first."""
-    found: list[tuple[bool, tuple[str, str, str]]] = []
-    for e in fraud.get("velocity") or []:
-        if not e.get("flagged"):
-            continue  # a till's ordinary busiest minute is no signal
+def _fraud_rows(fraud: dict, ctx: _Context, limit: int) -> tuple[list[tuple[str, str, str]], list[bool], int]:
+    """Up to `limit` lines of signals worth a look (flagged first, the kinds taking turns so each shows),
+    their flags, and how many there are in all."""
+    kinds = [
+        # A till's ordinary busiest minute is no signal: only flagged velocity is listed.
+        [("velocity", e) for e in fraud.get("velocity") or [] if e.get("flagged")],
+        [("repeated", e) for e in fraud.get("repeated_refusals") or []],
+        [("overuse", e) for e in fraud.get("printed_overuse") or []],
+    ]
+    flagged = [[item for item in kind if item[1].get("flagged", True)] for kind in kinds]
+    others = [[item for item in kind if not item[1].get("flagged", True)] for kind in kinds]
+    chosen: list[tuple[str, dict]] = []
+    for group in (flagged, others):
+        for turn in range(limit):
+            chosen += [kind[turn] for kind in group if turn < len(kind)]
+    chosen = chosen[:limit]
+    rows = [_fraud_row(kind, e, ctx) for kind, e in chosen]
+    return rows, [bool(e.get("flagged", True)) for _, e in chosen], sum(len(kind) for kind in kinds)
+
+
+def _fraud_row(kind: str, e: dict, ctx: _Context) -> tuple[str, str, str]:
+    if kind == "velocity":
         details = _("{n} redemptions within a minute, from {when}").format(
             n=_n(e.get("peak_per_minute")), when=ctx.when(e.get("peak_at")))
         if e.get("rate_limited"):
             details += "; " + _("{n} refused as too fast").format(n=_n(e["rate_limited"]))
-        found.append((True, (_("Fast redemptions"), clean(e.get("till"), 60), details)))
-    for e in fraud.get("repeated_refusals") or []:
+        return _("Fast redemptions"), clean(e.get("till"), 60), details
+    if kind == "repeated":
         why = ", ".join(f"{reasons.headline(None if r == 'unknown' else r)} × {_n(n)}"
-                        for r, n in (e.get("reasons") or {}).items())
+                        for r, n in list((e.get("reasons") or {}).items())[:4])
         details = _("{n} refusals ({why}) at {tills}, {first} to {last}").format(
             n=_n(e.get("refusals")), why=why, tills=", ".join(clean(t, 40) for t in (e.get("tills") or [])[:3]),
             first=ctx.when(e.get("first_at")), last=ctx.when(e.get("last_at")))
-        found.append((bool(e.get("flagged", True)), (_("Code tried again and again"), _code(e), details)))
-    for e in fraud.get("printed_overuse") or []:
-        over = bool(e.get("flagged"))
-        signal = _("Printed voucher over its daily limit") if over else _("Printed voucher at its daily limit")
-        details = _("{uses} uses, limit {limit} a day, on {day}").format(
-            uses=_n(e.get("uses")), limit=_n(e.get("store_day_limit")), day=_day(e.get("date")))
-        found.append((over, (signal, ctx.voucher(e.get("voucher_id")), details)))
-    found.sort(key=lambda item: not item[0])  # stable: flagged first, each kind in the report's order
-    return [row for _, row in found], [flag for flag, _ in found]
+        return _("Code tried again and again"), _code(e), details
+    over = bool(e.get("flagged"))
+    signal = _("Printed, over its daily limit") if over else _("Printed, at its daily limit")
+    details = _("{uses} uses, limit {limit} a day, on {day}").format(
+        uses=_n(e.get("uses")), limit=_n(e.get("store_day_limit")), day=_day(e.get("date")))
+    return signal, ctx.voucher(e.get("voucher_id")), details
 
 
 # --- pages --------------------------------------------------------------------------------------
