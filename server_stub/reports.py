@@ -20,7 +20,7 @@ from .staff_auth import Caller
 from .state import VOUCHER_COLUMNS, voucher_from_row
 
 QUERY = ("date", "to", "store", "retailer", "format", "lang")
-FORMATS = ("json", "csv")
+FORMATS = ("json", "csv", "pdf")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -63,6 +63,10 @@ def daily(backend, caller: Caller, query: dict[str, str]) -> Download | dict:
                           staff=staff, language=language, scope=scope)
     if store["timezone"] is None:
         answer["timezone"] = None  # a retailer's stores in several zones: each store's own in scope.stores
+    if fmt == "pdf":  # one or two A4 pages in the language asked; reportlab is loaded only for them
+        from pos_app.pdf.day_report import render
+
+        return Download(render(answer, language=language), "application/pdf")
     return answer
 
 
