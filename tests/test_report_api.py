@@ -76,7 +76,7 @@ def test_staff_of_one_store_see_only_it(api):
     ({"date": "2025-03-14", "to": "2025-06-14"}, "invalid_value"),  # 93 days
     ({"date": "0001-01-01", "to": "9999-12-31"}, "invalid_value"),
     ({"date": "2025-03-14", "format": "xml"}, "invalid_value"),
-    ({"date": "2025-03-14", "format": "pdf"}, "invalid_value"),  # not yet
+    ({"date": "2025-03-14", "format": "PDF"}, "invalid_value"),
     ({"date": "2025-03-14", "format": ""}, "invalid_value"),
     ({"date": "2025-03-14", "lang": "fr"}, "invalid_value"),
     ({"date": "2025-03-14", "store": "nope1234"}, "invalid_value"),
