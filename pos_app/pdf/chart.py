@@ -7,7 +7,7 @@ a few rectangles and DejaVu labels are all a day's bars need.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import fonts
 from .fonts import REGULAR

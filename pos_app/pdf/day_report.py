@@ -11,8 +11,8 @@ import io
 import math
 import time
 import unicodedata
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Sequence
 from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
@@ -22,8 +22,17 @@ from reportlab.pdfgen.canvas import Canvas
 
 from .. import reasons
 from ..core.domain import Discount, Method
-from ..i18n import (_, format_discount, format_locale, format_money, format_number, format_share, format_time,
-                    format_when, using)
+from ..i18n import (
+    _,
+    format_discount,
+    format_locale,
+    format_money,
+    format_number,
+    format_share,
+    format_time,
+    format_when,
+    using,
+)
 from . import fonts
 from .chart import bar_chart
 from .fonts import BOLD, REGULAR
@@ -91,7 +100,7 @@ class Block:
     def min_height(self, width: float) -> float:
         return self.height(width)
 
-    def shrink(self, width: float, room: float) -> "Block | None":
+    def shrink(self, width: float, room: float) -> Block | None:
         return self if self.height(width) <= room else None
 
     def draw(self, c, x: float, top: float, width: float) -> None:
@@ -127,7 +136,7 @@ class Table(Block):
     def min_height(self, width: float) -> float:
         return TITLE + 6 + ROW * (min(len(self.rows), 1) + 2 + bool(self.note))
 
-    def shrink(self, width: float, room: float) -> "Table | None":
+    def shrink(self, width: float, room: float) -> Table | None:
         if self.height(width) <= room:
             return self
         fixed = TITLE + 6 + ROW * (1 + 1 + bool(self.note))  # title, header, the "more" line, the note
@@ -196,17 +205,17 @@ class Side(Block):
         self.parts = list(parts)
 
     def _widths(self, width: float) -> list[float]:
-        total = sum(weight for _, weight in self.parts)
+        total = sum(weight for _block, weight in self.parts)
         usable = width - GAP * (len(self.parts) - 1)
-        return [usable * weight / total for _, weight in self.parts]
+        return [usable * weight / total for _block, weight in self.parts]
 
     def height(self, width: float) -> float:
-        return max(block.height(w) for (block, _), w in zip(self.parts, self._widths(width)))
+        return max(block.height(w) for (block, _weight), w in zip(self.parts, self._widths(width)))
 
     def min_height(self, width: float) -> float:
-        return max(block.min_height(w) for (block, _), w in zip(self.parts, self._widths(width)))
+        return max(block.min_height(w) for (block, _weight), w in zip(self.parts, self._widths(width)))
 
-    def shrink(self, width: float, room: float) -> "Side | None":
+    def shrink(self, width: float, room: float) -> Side | None:
         parts = []
         for (block, weight), w in zip(self.parts, self._widths(width)):
             fitted = block.shrink(w, room)
@@ -216,7 +225,7 @@ class Side(Block):
         return Side(*parts)
 
     def draw(self, c, x: float, top: float, width: float) -> None:
-        for (block, _), w in zip(self.parts, self._widths(width)):
+        for (block, _weight), w in zip(self.parts, self._widths(width)):
             block.draw(c, x, top, w)
             x += w + GAP
 
@@ -233,7 +242,7 @@ class Stack(Block):
     def min_height(self, width: float) -> float:
         return sum(b.min_height(width) for b in self.blocks) + GAP * (len(self.blocks) - 1)
 
-    def shrink(self, width: float, room: float) -> "Stack | None":
+    def shrink(self, width: float, room: float) -> Stack | None:
         if self.height(width) <= room:
             return self
         head = self.blocks[:-1]
@@ -440,9 +449,25 @@ def _generated(at: float, tz: str) -> str:
 
 
 def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
+    """The report's pieces in reading order, and the line under every page."""
     ctx = _Context(report)
+    header, tiles, running = _headline(report, ctx, generated_at)
+    by_method, by_decided, key_figures = _how(report)
+    personal, printed = _vouchers(report, ctx)
+    cashiers, tills = _where_and_who(report, ctx)
+    refusals, fraud, voids, conflicts = _trouble(report, ctx)
+    return [
+        header, tiles, _charts(report, ctx),
+        Side((by_method, 1), (key_figures, 1)),
+        personal, printed,
+        Side((cashiers, 1), (tills, 1)),
+        Side((refusals, 1), (by_decided, 1)),
+        fraud, voids, conflicts,
+    ], running
+
+
+def _headline(report: dict, ctx: _Context, generated_at: float) -> tuple[Header, Tiles, str]:
     scope = report.get("scope") or {}
-    currency = (report.get("discount_total") or {}).get("currency") or "PYG"
     title, period = _period(report)
     store = clean(scope.get("store_name") or scope.get("retailer_name"), 120) or "—"
     try:
@@ -456,11 +481,8 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
     ])
 
     kpis = report.get("kpis") or {}
-    refused = report.get("refused") or {}
     conflicts = report.get("conflicts") or {}
-    voids = report.get("voids") or {}
-    fraud = report.get("fraud") or {}
-    flagged = fraud.get("flagged") or 0
+    flagged = (report.get("fraud") or {}).get("flagged") or 0
     notes = []
     if report.get("discount_unpriced"):
         notes.append(_("Not in the discount total: {n} redemptions of percentage vouchers (the amount depends on "
@@ -469,19 +491,24 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
     if others:
         notes.append(_("Discounts in other currencies: {amounts}").format(
             amounts=", ".join(_money(a, c) for c, a in list(others.items())[:6])))
+    currency = (report.get("discount_total") or {}).get("currency") or "PYG"
     tiles = Tiles([
         (_("Redemptions"), _n(report.get("count")), "", False),
         (_("Discount given"), _money((report.get("discount_total") or {}).get("amount"), currency), "", False),
         (_("Attempts"), _n(report.get("attempts")), _("scans and typed codes"), False),
-        (_("Refusals"), _n(refused.get("count")),
+        (_("Refusals"), _n((report.get("refused") or {}).get("count")),
          _("{share} of attempts").format(share=_share(kpis.get("refusal_rate"))), False),
         (_("Decided offline"), _share(kpis.get("offline_share")), _("of attempts"), False),
         (_("Conflicts"), _n(conflicts.get("count")),
          _("{share} of accepted").format(share=_share(kpis.get("conflict_rate"))), bool(conflicts.get("count"))),
-        (_("Voided"), _n(voids.get("count")), "", False),
+        (_("Voided"), _n((report.get("voids") or {}).get("count")), "", False),
         (_("Fraud signals"), _n(flagged), _("flagged") if flagged else _("none flagged"), bool(flagged)),
     ], notes)
 
+    return header, tiles, f"{store}  ·  {period}"
+
+
+def _charts(report: dict, ctx: _Context) -> Block:
     hours = [int(v) if isinstance(v, (int, float)) else 0 for v in (report.get("by_hour") or [0] * 24)][:24]
     no_data = _("No redemptions")
     if ctx.single_day:
@@ -494,6 +521,12 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
                              [str(h) for h in range(len(hours))], empty=no_data), 1),
                       (Chart(_("Redemptions by day"), day_values, day_labels, empty=no_data), 1))
 
+    return charts
+
+
+def _how(report: dict) -> tuple[Table, Table, Table]:
+    """By method, online and offline, and the key figures."""
+    kpis = report.get("kpis") or {}
     count = report.get("count") or 0
     methods = report.get("by_method") or {}
     names = _method_names()
@@ -525,6 +558,11 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
     key_figures = Table(_("Key figures"), [Column(_("Figure"), 3.2), Column(_("Value"), 1.4, "right")], kpi_rows,
                         note=_("— : nothing measured"))
 
+    return by_method, by_decided, key_figures
+
+
+def _vouchers(report: dict, ctx: _Context) -> tuple[Table, Table]:
+    currency = (report.get("discount_total") or {}).get("currency") or "PYG"
     by_voucher = report.get("by_voucher") or {}
     personal = by_voucher.get("personal") or []
     personal_table = Table(
@@ -545,6 +583,11 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
           _n(e.get("count")), _money(e.get("discount_total"), currency)) for e in printed[:LIMITS["printed"]]],
         total=len(printed))
 
+    return personal_table, printed_table
+
+
+def _where_and_who(report: dict, ctx: _Context) -> tuple[Table, Table]:
+    currency = (report.get("discount_total") or {}).get("currency") or "PYG"
     cashiers = report.get("by_cashier") or []
     cashier_table = Table(
         _("By cashier"), [Column(_("Cashier"), 3), Column(_("Redemptions"), 1.7, "right"),
@@ -554,13 +597,21 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
         total=len(cashiers))
     tills = report.get("by_till") or []
     till_table = Table(
-        _("By till"), [Column(_("Till"), 2.2), Column(_("Redemptions"), 1.7, "right"),
+        _("By till"), [Column(_("Till"), 2.0), Column(_("Redemptions"), 1.5, "right"),
                        Column(_("Refusals"), 1.4, "right"), Column(_("Conflicts"), 1.5, "right"),
-                       Column(_("Offline"), 1.3, "right")],
+                       Column(_("Offline"), 1.8, "right")],
         [(clean(e.get("till"), 60) or "—", _n(e.get("count")), _n(e.get("refused")), _n(e.get("conflicts")),
           _n(e.get("offline"))) for e in tills[:LIMITS["tills"]]],
         total=len(tills))
 
+    return cashier_table, till_table
+
+
+def _trouble(report: dict, ctx: _Context) -> tuple[Table, Table, Table, Table]:
+    """Refusals by reason, fraud signals, voids and conflicts."""
+    refused = report.get("refused") or {}
+    voids = report.get("voids") or {}
+    conflicts = report.get("conflicts") or {}
     by_reason = refused.get("by_reason") or {}
     attempts = report.get("attempts") or 0
     reason_table = Table(
@@ -571,7 +622,7 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
          for r, n in by_reason.items()],
         empty=_("No refused attempts."))
 
-    fraud_rows, fraud_flags, fraud_total = _fraud_rows(fraud, ctx, LIMITS["fraud"])
+    fraud_rows, fraud_flags, fraud_total = _fraud_rows(report.get("fraud") or {}, ctx, LIMITS["fraud"])
     fraud_table = Table(_("Fraud signals"), [Column(_("Signal"), 4.2), Column(_("Where"), 2.4),
                                              Column(_("Details"), 6.2)],
                         fraud_rows, total=fraud_total, flagged=fraud_flags,
@@ -580,8 +631,8 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
     void_items = voids.get("items") or []
     void_table = Table(
         _("Voided redemptions"),
-        [Column(_("When"), 1.5), Column(_("Till"), 1.6), Column(_("Voucher"), 3.2), Column(_("Code"), 1.3),
-         Column(_("Voided by"), 1.8), Column(_("Voided at"), 1.5), Column(_("Reason"), 3)],
+        [Column(_("When"), 1.4), Column(_("Till"), 1.4), Column(_("Voucher"), 2.6), Column(_("Code"), 1.2),
+         Column(_("Voided by"), 1.6), Column(_("Voided at"), 1.4), Column(_("Reason"), 4.2)],
         [(ctx.item_when(e), clean(e.get("till"), 60), ctx.voucher(e.get("voucher_id"), e.get("title")),
           _code(e), ctx.person(e["void_staff_id"]) if e.get("void_staff_id") else "—",
           ctx.when(e["void_at"]) if e.get("void_at") is not None else "—",
@@ -599,15 +650,7 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
         total=conflicts.get("count") if isinstance(conflicts.get("count"), int) else len(conflict_items),
         empty=_("No conflicts."))
 
-    blocks: list[Block] = [
-        header, tiles, charts,
-        Side((by_method, 1), (key_figures, 1)),
-        personal_table, printed_table,
-        Side((cashier_table, 1), (till_table, 1)),
-        Side((reason_table, 1), (by_decided, 1)),
-        fraud_table, void_table, conflict_table,
-    ]
-    return blocks, f"{store}  ·  {period}"
+    return reason_table, fraud_table, void_table, conflict_table
 
 
 def _codes(codes: object) -> str:
@@ -648,7 +691,7 @@ def _fraud_rows(fraud: dict, ctx: _Context, limit: int) -> tuple[list[tuple[str,
             chosen += [kind[turn] for kind in group if turn < len(kind)]
     chosen = chosen[:limit]
     rows = [_fraud_row(kind, e, ctx) for kind, e in chosen]
-    return rows, [bool(e.get("flagged", True)) for _, e in chosen], sum(len(kind) for kind in kinds)
+    return rows, [bool(e.get("flagged", True)) for _kind, e in chosen], sum(len(kind) for kind in kinds)
 
 
 def _fraud_row(kind: str, e: dict, ctx: _Context) -> tuple[str, str, str]:
