@@ -41,6 +41,7 @@ from .booklet_view import BookletView
 from .camera import CameraFeed, CameraView
 from .login import LoginScreen
 from .printed_entry import PrintedCodeDialog
+from .report_view import ReportView
 from .retranslate import Retranslating
 from .scanner_input import ScannerListener
 from .settings_dialog import SettingsDialog
@@ -107,6 +108,7 @@ class TillWindow(Retranslating, QMainWindow):
         self._build_status_bar()
         self.sync_panel = SyncPanel(self)
         self.sync_panel.sync_requested.connect(self.sync_now)
+        self.report_view: ReportView | None = None
 
         self.scanner = ScannerListener(self)
         self.scanner.scanned.connect(self._scanned)
@@ -136,13 +138,14 @@ class TillWindow(Retranslating, QMainWindow):
         self.sync_button = _button("syncButton", self.open_sync_panel)
         self.settings_button = _button("settingsButton", self.open_settings)
         self.booklet_button = _button("bookletButton", self.open_booklet)
+        self.report_button = _button("reportButton", self.open_report)
         self.lock_button = _button("lockButton", self.lock)
         bar = QHBoxLayout(top)
         bar.setContentsMargins(12, 6, 12, 6)
         bar.addWidget(self.till_name)
         bar.addStretch(1)
-        for widget in (self.staff_name, self.language, self.sync_button, self.booklet_button, self.settings_button,
-                       self.lock_button):
+        for widget in (self.staff_name, self.language, self.sync_button, self.report_button, self.booklet_button,
+                       self.settings_button, self.lock_button):
             bar.addWidget(widget)
 
         self.camera_view = CameraView()
@@ -193,6 +196,7 @@ class TillWindow(Retranslating, QMainWindow):
         for keys, action in ((QKeySequence("F2"), self.open_printed_entry),
                              (QKeySequence("Ctrl+O"), self.open_image),
                              (QKeySequence("F5"), self.open_sync_panel),
+                             (QKeySequence("F6"), self.open_report),
                              (QKeySequence("Ctrl+L"), self.lock),
                              (QKeySequence("Escape"), self._escape)):
             shortcut = QShortcut(keys, self)
@@ -456,6 +460,20 @@ class TillWindow(Retranslating, QMainWindow):
         view.show()
         return view
 
+    def open_report(self) -> ReportView | None:
+        """The day report, for managers and admins; it computes on the store's thread."""
+        if self.staff is None or self.staff["role"] not in MANAGER_ROLES:
+            return None
+        if self.report_view is not None:
+            self.report_view.close()
+            self.report_view.deleteLater()
+        self.report_view = ReportView(self.store, timezone=self.info.get("timezone") or None, clock=self.clock,
+                                      parent=self)
+        self.report_view.setModal(True)
+        self.report_view.setGeometry(self.geometry())
+        self.report_view.show()
+        return self.report_view
+
     def open_sync_panel(self) -> None:
         self.sync_panel.show_conflicts = bool(self.staff) and self.staff["role"] in MANAGER_ROLES
         self.refresh_status()
@@ -516,6 +534,9 @@ class TillWindow(Retranslating, QMainWindow):
         self.settings_button.setVisible(bool(self.staff) and self.staff["role"] in MANAGER_ROLES)
         self.booklet_button.setVisible(bool(self.staff) and self.staff["role"] == "admin")
         self.booklet_button.setText(_("Booklet"))
+        self.report_button.setVisible(bool(self.staff) and self.staff["role"] in MANAGER_ROLES)
+        self.report_button.setText(_("Report"))
+        self.report_button.setToolTip(_("The day's report (F6)"))
         self.sync_button.setText(_("Sync"))
         self.settings_button.setText(_("Settings"))
         self.lock_button.setText(_("Lock"))
