@@ -350,10 +350,11 @@ class ReportView(Retranslating, QDialog):
         self.attempts.set_records(result["rows"], context)
         self._resort(self.attempts_table)
         by_voucher = report["by_voucher"]
-        for model, records in ((self.personal, by_voucher["personal"]), (self.printed, by_voucher["printed"]),
-                               (self.cashiers, report["by_cashier"]), (self.fraud, models.fraud_records(report["fraud"])),
-                               (self.conflicts, report["conflicts"]["items"]), (self.voids, report["voids"]["items"]),
-                               (self.days, report["by_day"])):
+        tables = ((self.personal, by_voucher["personal"]), (self.printed, by_voucher["printed"]),
+                  (self.cashiers, report["by_cashier"]), (self.fraud, models.fraud_records(report["fraud"])),
+                  (self.conflicts, report["conflicts"]["items"]), (self.voids, report["voids"]["items"]),
+                  (self.days, report["by_day"]))
+        for model, records in tables:
             model.set_records(records, context)
         shares = ((self.methods, list(report["by_method"].items()), report["count"]),
                   (self.decided, list(report["decided"].items()), report["count"]),
