@@ -193,7 +193,7 @@ def test_manager_opens_the_report_and_it_shows_the_days_report_exactly(qtbot, op
     assert len(view.conflicts.records) == 1 and table_texts(view.conflicts, 3) == ["Caja 2"]
     flagged = [r for r in view.fraud.records if r[1]["flagged"]]
     assert len(flagged) == want["fraud"]["flagged"] == 2  # twelve in a minute; one code refused thrice
-    assert view.tabs.tabText(3) == "Rechazos y fraude (⚑ 2)"
+    assert view.tabs.tabText(4) == "Rechazos y fraude (⚑ 2)" and view.tabs.currentWidget() is view.chart
     assert view.kpi_rows["offline_share"][1].text() == i18n.format_share(want["kpis"]["offline_share"])
 
     assert view.attempts.rowCount() == want["attempts"] == 23
@@ -203,7 +203,7 @@ def test_manager_opens_the_report_and_it_shows_the_days_report_exactly(qtbot, op
     statuses = table_texts(view.attempts, 6)
     assert statuses.count("Aceptado") == 18 and statuses.count("Conflicto") == 1
     assert "Rechazado: Ya canjeado" in statuses
-    assert view.body.currentWidget() is view.content and not view.tabs.isTabVisible(6)
+    assert view.body.currentWidget() is view.content and not view.tabs.isTabVisible(7)
 
 
 def test_a_cashier_has_no_report(qtbot, open_window):
@@ -268,7 +268,7 @@ def test_a_range_of_days_sums_hours_and_lists_the_days(qtbot, open_window):
     assert shown == want and want["count"] == 20  # the day before, the day, the day after
     assert view.chart.values_shown() == want["by_hour"]
     assert view.chart.chart().title() == "Canjes por hora, días sumados"
-    assert view.tabs.isTabVisible(6) and view.days.rowCount() == 8
+    assert view.tabs.isTabVisible(7) and view.days.rowCount() == 8
     assert table_texts(view.days, 1)[-3:] == ["1", "18", "1"]
     assert " al " in view.title.text()
     assert tile(view, "count") == "20"
@@ -276,7 +276,7 @@ def test_a_range_of_days_sums_hours_and_lists_the_days(qtbot, open_window):
     shown = wait_report(qtbot, view, lambda: view.step(-1))
     assert (shown["from"], shown["to"]) == ((D - timedelta(days=14)).isoformat(), (D - timedelta(days=7)).isoformat())
     shown = wait_report(qtbot, view, lambda: view.range_button.click())
-    assert shown["date"] == (D - timedelta(days=7)).isoformat() and not view.tabs.isTabVisible(6)
+    assert shown["date"] == (D - timedelta(days=7)).isoformat() and not view.tabs.isTabVisible(7)
 
 
 def test_an_empty_day_is_said_calmly(qtbot, open_window):

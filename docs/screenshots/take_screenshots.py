@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEventLoop
@@ -55,6 +56,57 @@ def redeem(window: TillWindow, text: str, method: str) -> None:
     window.verdict_shown.disconnect(shown.append)
 
 
+def add_busy_day(demo) -> date:
+    """Yesterday at the demo's till: a breakfast, lunch and evening rush, refusals, a conflict, a stack of coupons."""
+    import json
+    import random
+    import sqlite3
+    import uuid
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("America/Asuncion")
+    day = datetime.now(zone).date() - timedelta(days=1)
+    coffee, chipa, printed = (v["id"] for v in demo.info["vouchers"])
+    staff = [s["id"] for s in demo.info["staff"] if s["role"] in ("cashier", "manager")]
+    rng = random.Random(14)
+    rows = []
+
+    def add(at, status, method, voucher, kind, *, reason=None, decided="online", code=None, conflict=None, who=None):
+        rows.append((uuid.uuid4().hex, uuid.uuid4().hex, at, "", method, who or rng.choice(staff), "done",
+                     int(status == "accepted"), reason, kind, voucher, None if code else uuid.uuid4().hex, code,
+                     decided, status, json.dumps(conflict) if conflict else None, at + rng.uniform(0.15, 0.9)))
+
+    start = datetime.combine(day, datetime.min.time(), zone).timestamp()
+    for hour, n in {7: 14, 8: 26, 9: 18, 10: 9, 11: 12, 12: 24, 13: 19, 14: 8, 15: 7, 16: 10, 17: 17, 18: 21,
+                    19: 12, 20: 5}.items():
+        for _ in range(n):
+            at = start + hour * 3600 + rng.uniform(0, 3599)
+            pick = rng.random()
+            decided = "offline" if 15 <= hour < 16 or rng.random() < 0.06 else "online"
+            if pick < 0.5:
+                add(at, "accepted", rng.choice(("camera",) * 4 + ("scanner",)), coffee, "personal", decided=decided)
+            elif pick < 0.75:
+                add(at, "accepted", rng.choice(("camera", "typed", "image")), chipa, "personal", decided=decided)
+            elif pick < 0.92:
+                add(at, "accepted", "printed", printed, "printed", code="CAFE50", decided=decided)
+            else:
+                reason = rng.choice(("expired", "already_redeemed", "malformed", "mistyped"))
+                add(at, "refused", rng.choice(("camera", "typed")), None if reason == "malformed" else coffee,
+                    None if reason == "malformed" else "personal", reason=reason)
+    for i in range(13):  # a stack of booklet coupons in under a minute
+        add(start + 18.5 * 3600 + 4 * i, "accepted", "printed", printed, "printed", code="CAFE50", who=staff[0])
+    add(start + 15.3 * 3600, "conflict", "camera", coffee, "personal", decided="offline",
+        conflict={"till": "Caja 2", "at": start + 15.1 * 3600})
+    conn = sqlite3.connect(demo.till_data / "till.sqlite3")
+    with conn:
+        conn.executemany("INSERT INTO attempts (id, key, at, input, method, staff_id, state, accepted, reason, kind,"
+                         " voucher_id, jti, code, decided, status, conflict, finished_at)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.close()
+    return day
+
+
 def main() -> int:
     app = make_application()
     demo = prepare_demo()
@@ -95,6 +147,21 @@ def main() -> int:
         dialog.close()
         redeem(window, "CAFE50", Method.PRINTED)
         shot("printed-accepted")
+
+        # The manager's report of a busy day (yesterday, added straight to the till's store).
+        day = add_busy_day(demo)
+        manager = next(s for s in demo.info["staff"] if s["role"] == "manager")
+        window.log_in_as({k: manager[k] for k in ("id", "name", "role")})
+        view = window.open_report()
+        view.show_days(day)
+        wait_for(lambda: view.report is not None and view.report["from"] == day.isoformat())
+        shot("report-es")
+        window.set_language("gn")
+        wait_for(lambda: view._language == "gn" and not view.state.text())
+        view.tabs.setCurrentWidget(view.attempts_table)  # the day's scans, one a row
+        shot("report-gn")
+        view.close()
+        window.log_in_as({k: cashier[k] for k in ("id", "name", "role")})
 
         window.set_language("gn")
         window.panel.show_ready()

@@ -39,7 +39,7 @@ class HourChart(Retranslating, QChartView):
         chart.setBackgroundRoundness(8)
         chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
         self.hours = QBarCategoryAxis()
-        self.hours.append([f"{h:02d}" for h in range(24)])
+        self.hours.append([str(h) for h in range(24)])
         self.values = QValueAxis()
         self.values.setLabelFormat("%d")
         small = QFont("DejaVu Sans", 10)
@@ -53,7 +53,7 @@ class HourChart(Retranslating, QChartView):
         self.series.attachAxis(self.hours)
         self.series.attachAxis(self.values)
         self.setChart(chart)
-        self.setMinimumHeight(240)
+        self.setMinimumHeight(200)
         self.retranslate()
 
     def show_counts(self, counts: list[int], *, range_: bool = False) -> None:

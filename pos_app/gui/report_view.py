@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSplitter,
     QStackedWidget,
     QTableView,
     QTabWidget,
@@ -44,6 +43,7 @@ from .retranslate import Retranslating
 from .tasks import TaskPool
 
 TILES = ("count", "discount", "attempts", "refused", "offline", "conflicts", "voids")
+FRAUD_TAB, DAYS_TAB = 4, 7  # of the tabs: by hour, redemptions, vouchers, cashiers, refused, conflicts, KPIs, days
 KPIS = ("offline_share", "camera_share", "typed_share", "conflict_rate", "refusal_rate", "processing",
         "sync_success_rate")
 
@@ -209,6 +209,7 @@ class ReportView(Retranslating, QDialog):
         self.attempts_table.selectionModel().selectionChanged.connect(self._attempt_selection)
         self.tabs = QTabWidget(objectName="reportTabs")
         self.tabs.setUsesScrollButtons(True)
+        self.tabs.addTab(self.chart, "")  # the tables get the whole width; the chart shows first
         self.tabs.addTab(self.attempts_table, "")
         self.tabs.addTab(self._page(("personal", self.personal, 0), ("printed", self.printed, 0)), "")
         self.tabs.addTab(self._page(("cashiers", self.cashiers, 0), ("methods", self.methods, 0),
@@ -217,20 +218,12 @@ class ReportView(Retranslating, QDialog):
         self.tabs.addTab(self._page(("conflicts", self.conflicts, 1), ("voids", self.voids, 1)), "")
         self.tabs.addTab(self._kpi_page(), "")
         self.tabs.addTab(self._page(("days", self.days, 0)), "")
-        self.tabs.setTabVisible(6, False)
-
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.setChildrenCollapsible(False)
-        split.addWidget(self.chart)
-        split.addWidget(self.tabs)
-        split.setStretchFactor(0, 4)
-        split.setStretchFactor(1, 6)
-        split.setSizes([500, 760])
+        self.tabs.setTabVisible(DAYS_TAB, False)
         self.empty = QLabel(objectName="reportEmpty", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.body = QStackedWidget()
-        self.body.addWidget(split)
+        self.body.addWidget(self.tabs)
         self.body.addWidget(self.empty)
-        self.content = split
+        self.content = self.tabs
 
     def _table(self, name: str, model: models.RecordsModel, *, stretch: int, sort_by: int = -1) -> QTableView:
         table = QTableView(objectName=f"{name}Table")
@@ -365,7 +358,7 @@ class ReportView(Retranslating, QDialog):
             if name != "attempts":
                 self._resort(table)
         self.chart.show_counts(report["by_hour"], range_=self.first != self.last)
-        self.tabs.setTabVisible(6, self.first != self.last)
+        self.tabs.setTabVisible(DAYS_TAB, self.first != self.last)
         self.body.setCurrentWidget(self.content if report["attempts"] else self.empty)
         self.pdf_button.setEnabled(True)
         self._show_figures()
@@ -412,7 +405,7 @@ class ReportView(Retranslating, QDialog):
             _("{p50} ms / {p95} ms").format(p50=format_number(round(p50)), p95=format_number(round(p95)))
             if p50 is not None and p95 is not None else "—")
         flagged = r["fraud"]["flagged"]
-        self.tabs.setTabText(3, _("Refused and fraud (⚑ {n})").format(n=format_number(flagged)) if flagged
+        self.tabs.setTabText(FRAUD_TAB, _("Refused and fraud (⚑ {n})").format(n=format_number(flagged)) if flagged
                              else _("Refused and fraud"))
         self.empty.setText(_("No redemptions on this day.") if self.first == self.last
                            else _("No redemptions on these days."))
@@ -509,11 +502,11 @@ class ReportView(Retranslating, QDialog):
         self.csv_button.setToolTip(_("Every scan of the days, one a line, for a spreadsheet"))
         self.close_button.setText(_("Close"))
         captions = {"count": _("Redemptions"), "discount": _("Discounts given"), "attempts": _("Scans and codes"),
-                    "refused": _("Refused"), "offline": _("Decided offline"), "conflicts": _("Conflicts"),
+                    "refused": _("Refusals"), "offline": _("Decided offline"), "conflicts": _("Conflicts"),
                     "voids": _("Voided")}
         for name, text in captions.items():
             self.tiles[name][1].setText(text)
-        for index, text in enumerate((_("Redemptions"), _("Vouchers"), _("Cashiers and methods"),
+        for index, text in enumerate((_("By hour"), _("Redemptions"), _("Vouchers"), _("Cashiers and methods"),
                                       _("Refused and fraud"), _("Conflicts and voids"), _("Indicators"), _("Days"))):
             self.tabs.setTabText(index, text)
         sections = {"personal": _("Personal vouchers"), "printed": _("Printed vouchers (booklet codes)"),
