@@ -338,6 +338,10 @@ class _Context:
         # A retailer's report over stores in several zones has none: moments are then told in UTC, except
         # items' own local times (each store's wall clock).
         self.tz = report.get("timezone") or "UTC"
+        try:
+            ZoneInfo(self.tz)
+        except (KeyError, ValueError, TypeError):  # not a zone this machine knows: say UTC rather than fail
+            self.tz = "UTC"
         self.utc_note = "" if report.get("timezone") else " UTC"
         self.single_day = bool(report.get("date")) or report.get("from") == report.get("to")
         self.staff = {e.get("staff_id"): e.get("name") for e in report.get("by_cashier") or [] if e.get("staff_id")}
