@@ -17,6 +17,8 @@ from .cards import GOLD, HOUSE, HOUSE_BODY, INK, MUTED, draw_card
 from .layout import COLUMNS, ROWS, Layout, Slot
 from .model import Card, EditionInfo
 from .months import month_es, month_gn
+from .qr_helper import Codes
+from .streams import PageStreams
 
 PAGE_SIZES = {"A5": A5, "A6": A6}
 BRAND = (0.04, 0.33, 0.39)
@@ -64,16 +66,30 @@ def render_pdf(edition: EditionInfo, layout: Layout, cards: dict[str, Card], *,
     c.setTitle(f"{edition.title} — {month_es(edition.month)}")
     c.setAuthor("Pika")
     c.setSubject(f"edition {edition.id}")
-    for page in range(1, layout.pages + 1):
-        cover = layout.covers.get(page)
-        slots = layout.page_slots(page)
-        if cover:
-            _cover_page(c, geo, edition, layout, page, cover, cards.get(slots[0].placement_id))
-        else:
-            _interior_page(c, geo, edition, layout, page, slots, cards)
-        c.showPage()
+    with Codes(_tokens_in_order(layout, cards)) as codes, PageStreams(c) as streams:
+        for page in range(1, layout.pages + 1):
+            cover = layout.covers.get(page)
+            slots = layout.page_slots(page)
+            if cover:
+                _cover_page(c, geo, edition, layout, page, cover, cards.get(slots[0].placement_id), codes)
+            else:
+                _interior_page(c, geo, edition, layout, page, slots, cards, codes)
+            c.showPage()
+            streams.page_done()
     c.save()
     return out.getvalue()
+
+
+def _tokens_in_order(layout: Layout, cards: dict[str, Card]) -> list[str]:
+    """The vouchers' tokens in the order the pages draw them (a cover shows its first slot's card)."""
+    tokens = []
+    for page in range(1, layout.pages + 1):
+        slots = layout.page_slots(page)
+        for slot in slots[:1] if layout.covers.get(page) else slots:
+            card = cards.get(slot.placement_id) if slot.placement_id else None
+            if card is not None and card.kind == "voucher":
+                tokens.append(card.token)
+    return tokens
 
 
 def _card_for(slot: Slot, cards: dict[str, Card]) -> Card:
@@ -83,13 +99,13 @@ def _card_for(slot: Slot, cards: dict[str, Card]) -> Card:
 
 
 def _interior_page(c, geo: Geometry, edition: EditionInfo, layout: Layout, page: int, slots: list[Slot],
-                   cards: dict[str, Card]) -> None:
+                   cards: dict[str, Card], codes: Codes) -> None:
     _header(c, geo, edition)
     for slot in slots:
         x, y, w, h = geo.rect(slot)
         card = _card_for(slot, cards)
         i = geo.inset
-        draw_card(c, card, x + i, y + i, w - 2 * i, h - 2 * i, geo.scale(w, h))
+        draw_card(c, card, x + i, y + i, w - 2 * i, h - 2 * i, geo.scale(w, h), codes)
     _cut_lines(c, geo, slots)
     _footer(c, geo, edition, page, layout.pages)
 
@@ -129,7 +145,7 @@ def _cut_lines(c, geo: Geometry, slots: list[Slot]) -> None:
 
 
 def _cover_page(c, geo: Geometry, edition: EditionInfo, layout: Layout, page: int, cover: str,
-                card: Card | None) -> None:
+                card: Card | None, codes: Codes) -> None:
     k = geo.k
     c.setFillColorRGB(*BRAND)
     c.rect(0, 0, geo.width, geo.height, stroke=0, fill=1)
@@ -140,7 +156,7 @@ def _cover_page(c, geo: Geometry, edition: EditionInfo, layout: Layout, page: in
     if card is not None:
         x, y = geo.side, geo.foot
         w, h = geo.width - 2 * geo.side, geo.height - geo.head - geo.foot - band
-        draw_card(c, card, x, y, w, h, geo.scale(w, h))
+        draw_card(c, card, x, y, w, h, geo.scale(w, h), codes)
         if cover != "front":
             _cover_header(c, geo, edition)
     elif cover == "back":
