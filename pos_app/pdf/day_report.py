@@ -230,32 +230,6 @@ class Side(Block):
             x += w + GAP
 
 
-class Stack(Block):
-    """Blocks one under the other in one column; the last one shrinks first."""
-
-    def __init__(self, *blocks: Block):
-        self.blocks = list(blocks)
-
-    def height(self, width: float) -> float:
-        return sum(b.height(width) for b in self.blocks) + GAP * (len(self.blocks) - 1)
-
-    def min_height(self, width: float) -> float:
-        return sum(b.min_height(width) for b in self.blocks) + GAP * (len(self.blocks) - 1)
-
-    def shrink(self, width: float, room: float) -> Stack | None:
-        if self.height(width) <= room:
-            return self
-        head = self.blocks[:-1]
-        used = sum(b.height(width) + GAP for b in head)
-        last = self.blocks[-1].shrink(width, room - used)
-        return Stack(*head, last) if last is not None and used <= room else None
-
-    def draw(self, c, x: float, top: float, width: float) -> None:
-        for block in self.blocks:
-            block.draw(c, x, top, width)
-            top -= block.height(width) + GAP
-
-
 class Chart(Block):
     def __init__(self, title: str, values: Sequence[int], labels: Sequence[str], *, height: float = 128,
                  empty: str = ""):
