@@ -5,6 +5,7 @@ second thread; and a booklet big enough to use the helper still decodes, every c
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 import zlib
 
@@ -75,6 +76,13 @@ def test_helper_codes_are_the_codes(booklet):
             time.sleep(0.05)
         assert all(codes(t) == qr.encode(t) for t in texts)
         assert codes.from_helper == 1 + len(texts), "the helper sent every code"
+
+
+def test_the_helper_starts_without_numpy():
+    """qr_symbol is all the helper imports: numpy would cost it 0.15 s before its first code."""
+    probe = qr_helper._HELPER_MAIN.replace("qr_symbol.serve()", "print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-I", "-c", probe], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_same_pdf_with_the_helper_or_without(booklet, monkeypatch):

@@ -1,13 +1,14 @@
 """QR codes for the booklet: encoded by zxing-cpp, drawn as vector runs.
 
 Encoding dominates the cost of a booklet: pure-Python encoders take 13–24 ms
-a code, zxing-cpp's writer about 1.5 ms (a 309-byte token, version 13 at EC
-M). Of that 1.5 ms, about 1.1 ms is zint choosing the data mask: it scores
-all eight masks by the ISO 18004 penalty rules. A fixed mask (`data_mask=`)
-costs 0.4 ms, but the standard asks for the best one and a fixed mask can
-leave finder-like patterns in the data, so the booklet keeps the choice.
-`to_image()` costs next to nothing; zxing-cpp holds the GIL while encoding
-(two threads are slower than one), so only processes could spread it.
+a code, zxing-cpp's writer about 1.5 ms (a 309-byte token: byte mode, as
+base64url has lower case, which is version 13 at EC M). Of that 1.5 ms,
+about 1.1 ms is zint choosing the data mask: it scores all eight masks by
+the ISO 18004 penalty rules. A fixed mask (`data_mask=`) costs 0.4 ms, but
+the standard asks for the best one and a fixed mask can leave finder-like
+patterns in the data, so the booklet keeps the choice. `to_image()` costs
+next to nothing. zxing-cpp holds the GIL while encoding (two threads are
+slower than one), so qr_helper spreads the codes over a second process.
 
 The modules are drawn as one filled path of horizontal runs (one rectangle
 per run of dark modules in a row), in module units under one transform:
@@ -22,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import zxingcpp
+
+from .qr_symbol import symbol  # error correction M
 
 QUIET_MODULES = 4  # the quiet zone ISO/IEC 18004 asks for, each side
-EC_LEVEL = "M"
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,21 @@ class Code:
 
 
 def encode(text: str) -> Code:
-    modules = matrix(text)
-    return Code(text, modules.shape[0], run_ops(modules))
+    return from_symbol(text, *symbol(text))
+
+
+def from_symbol(text: str, size: int, modules: bytes) -> Code:
+    """The Code of a symbol from qr_symbol.symbol, made here or by the helper process."""
+    return Code(text, size, run_ops(_dark(size, modules)))
 
 
 def matrix(text: str) -> np.ndarray:
     """The code's modules as a boolean array, True for dark, without the quiet zone."""
-    barcode = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level=EC_LEVEL)
-    return np.asarray(barcode.to_image(scale=1, add_quiet_zones=False)) < 128
+    return _dark(*symbol(text))
+
+
+def _dark(size: int, modules: bytes) -> np.ndarray:
+    return np.frombuffer(modules, dtype=np.uint8).reshape(size, size) < 128
 
 
 def _token_table() -> tuple[np.ndarray, int]:

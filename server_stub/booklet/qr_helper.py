@@ -2,20 +2,20 @@
 
 zxing-cpp holds the GIL while it encodes (1.5 ms a code; two threads are
 slower than one), so a second core can only help from another process. The
-helper is a fresh interpreter that imports only numpy, zxing-cpp and qr.py
-(0.15 s to start, counted in the render), never a fork: the backend is
-threaded, and a forked child may inherit a lock another thread held.
+helper is a fresh interpreter that imports only zxing-cpp (qr_symbol: ready
+in about 0.03 s), never a fork: the backend is threaded, and a forked child
+may inherit a lock another thread held. It sends the bare modules; their
+run operators are built here, when drawn (0.17 ms a code).
 
 The render draws its vouchers in page order and encodes each one the helper
 has not sent yet; the helper takes them from the last page backwards. They
 meet in the middle, and whatever the helper managed, the render did not
 have to: a helper that fails to start or dies only makes the render slower,
-never different, since both ends run the same qr.encode.
+never different, since both ends run the same qr_symbol.symbol.
 """
 
 from __future__ import annotations
 
-import struct
 import subprocess
 import sys
 import threading
@@ -23,20 +23,19 @@ from pathlib import Path
 from typing import Self
 
 from . import qr
+from .qr_symbol import HEADER, LENGTH
 
 MIN_CODES = 48  # fewer than this: the helper's start-up costs more than it saves
 _ROOT = str(Path(__file__).resolve().parents[2])
 _HELPER_MAIN = (f"import sys; sys.path.insert(0, {_ROOT!r}); "
-                "from server_stub.booklet import qr_helper; qr_helper.serve()")
-_LENGTH = struct.Struct(">I")  # before each text sent to the helper: its UTF-8 bytes
-_HEADER = struct.Struct(">II")  # before each code sent back: modules a side, bytes of operator text
+                "from server_stub.booklet import qr_symbol; qr_symbol.serve()")
 
 
 class Codes:
     """Callable: a voucher's qr.Code by its token, from the helper if it has sent it, else encoded now."""
 
     def __init__(self, texts: list[str]):
-        self._sent: dict[str, qr.Code] = {}
+        self._sent: dict[str, tuple[int, bytes]] = {}  # text: its symbol, as the helper sent it
         self.from_helper = 0  # codes the render took from the helper, for the benchmark
         self._process: subprocess.Popen | None = None
         self._reader: threading.Thread | None = None
@@ -45,11 +44,11 @@ class Codes:
             self._start(backwards)
 
     def __call__(self, text: str) -> qr.Code:
-        code = self._sent.get(text)
-        if code is None:
+        sent = self._sent.get(text)
+        if sent is None:
             return qr.encode(text)
         self.from_helper += 1
-        return code
+        return qr.from_symbol(text, *sent)
 
     def __enter__(self) -> Self:
         return self
@@ -78,18 +77,18 @@ class Codes:
         """Send every text, then file each code under its text as it arrives, until the helper stops."""
         process = self._process
         try:
-            process.stdin.write(b"".join(_LENGTH.pack(len(data)) + data
+            process.stdin.write(b"".join(LENGTH.pack(len(data)) + data
                                          for data in (text.encode("utf8") for text in texts)))
             process.stdin.close()
             for text in texts:
-                header = process.stdout.read(_HEADER.size)
-                if len(header) < _HEADER.size:
+                header = process.stdout.read(HEADER.size)
+                if len(header) < HEADER.size:
                     return
-                size, length = _HEADER.unpack(header)
-                ops = process.stdout.read(length)
-                if len(ops) < length:
+                (size,) = HEADER.unpack(header)
+                modules = process.stdout.read(size * size)
+                if len(modules) < size * size:
                     return
-                self._sent[text] = qr.Code(text, size, ops.decode("ascii"))
+                self._sent[text] = (size, modules)
         except (OSError, ValueError):  # killed mid-exchange: the render has what it needs
             return
         finally:
@@ -99,17 +98,3 @@ class Codes:
                 except OSError:
                     pass
 
-
-def serve() -> None:
-    """In the helper: the texts from stdin, each code to stdout as soon as it is encoded."""
-    data, texts, at = sys.stdin.buffer.read(), [], 0
-    while at < len(data):
-        (length,), at = _LENGTH.unpack_from(data, at), at + _LENGTH.size
-        texts.append(data[at:at + length].decode("utf8"))
-        at += length
-    out = sys.stdout.buffer
-    for text in texts:
-        code = qr.encode(text)
-        ops = code.ops.encode("ascii")
-        out.write(_HEADER.pack(code.size, len(ops)) + ops)
-        out.flush()
