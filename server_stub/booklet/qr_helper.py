@@ -12,13 +12,20 @@ has not sent yet; the helper takes them from the last page backwards. They
 meet in the middle, and whatever the helper managed, the render did not
 have to: a helper that fails to start or dies only makes the render slower,
 never different, since both ends run the same qr_symbol.symbol.
+
+No thread here: the texts go to the helper as a file, and the render reads
+what the helper has sent, without blocking, each time it wants a code. A
+thread reading the pipe took the GIL whenever the render's numpy calls let
+go of it (a GIL convoy: the operators' 0.2 s of numpy took 0.65–0.75 s).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
-import threading
+import tempfile
 from pathlib import Path
 from typing import Self
 
@@ -26,6 +33,7 @@ from . import qr
 from .qr_symbol import HEADER, LENGTH
 
 MIN_CODES = 48  # fewer than this: the helper's start-up costs more than it saves
+PIPE_BYTES = 1 << 20  # the helper may run about 200 codes ahead of the render's reading
 _ROOT = str(Path(__file__).resolve().parents[2])
 _HELPER_MAIN = (f"import sys; sys.path.insert(0, {_ROOT!r}); "
                 "from server_stub.booklet import qr_symbol; qr_symbol.serve()")
@@ -38,13 +46,17 @@ class Codes:
         self._sent: dict[str, tuple[int, bytes]] = {}  # text: its symbol, as the helper sent it
         self.from_helper = 0  # codes the render took from the helper, for the benchmark
         self._process: subprocess.Popen | None = None
-        self._reader: threading.Thread | None = None
+        self._unread = bytearray()  # what the helper sent that is not a whole symbol yet
         backwards = list(dict.fromkeys(reversed(texts)))
+        self._answers = iter(backwards)  # the helper answers in the order it was asked
         if len(backwards) >= MIN_CODES:
             self._start(backwards)
 
     def __call__(self, text: str) -> qr.Code:
         sent = self._sent.get(text)
+        if sent is None and self._process is not None:
+            self._read()
+            sent = self._sent.get(text)
         if sent is None:
             return qr.encode(text)
         self.from_helper += 1
@@ -56,45 +68,49 @@ class Codes:
     def __exit__(self, *exc) -> None:
         """The helper is stopped when the pages are drawn: what it has not sent by then is not needed."""
         if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._reader.join()
+            self._stop()
 
     def _start(self, texts: list[str]) -> None:
         if not sys.executable:  # an embedded interpreter has no python to start
             return
+        with tempfile.TemporaryFile() as asked:
+            asked.write(b"".join(LENGTH.pack(len(data)) + data for data in (t.encode("utf8") for t in texts)))
+            asked.seek(0)
+            try:
+                self._process = subprocess.Popen([sys.executable, "-I", "-c", _HELPER_MAIN], stdin=asked,
+                                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            except OSError:
+                return
+        out = self._process.stdout.fileno()
+        os.set_blocking(out, False)
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-I", "-c", _HELPER_MAIN],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        except OSError:
-            return
-        self._reader = threading.Thread(target=self._exchange, args=(texts,), name="booklet-qr-helper",
-                                        daemon=True)
-        self._reader.start()
+            fcntl.fcntl(out, fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # Linux; elsewhere the helper waits more
+        except (AttributeError, OSError):
+            pass
 
-    def _exchange(self, texts: list[str]) -> None:
-        """Send every text, then file each code under its text as it arrives, until the helper stops."""
-        process = self._process
-        try:
-            process.stdin.write(b"".join(LENGTH.pack(len(data)) + data
-                                         for data in (text.encode("utf8") for text in texts)))
-            process.stdin.close()
-            for text in texts:
-                header = process.stdout.read(HEADER.size)
-                if len(header) < HEADER.size:
-                    return
-                (size,) = HEADER.unpack(header)
-                modules = process.stdout.read(size * size)
-                if len(modules) < size * size:
-                    return
-                self._sent[text] = (size, modules)
-        except (OSError, ValueError):  # killed mid-exchange: the render has what it needs
-            return
-        finally:
-            for pipe in (process.stdin, process.stdout):
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
+    def _read(self) -> None:
+        """File every whole symbol the helper has sent so far under its text; never waits."""
+        while True:
+            try:
+                chunk = os.read(self._process.stdout.fileno(), PIPE_BYTES)
+            except BlockingIOError:
+                break
+            if not chunk:  # the helper is gone: the render encodes the rest
+                self._stop()
+                break
+            self._unread += chunk
+        at = 0
+        while len(self._unread) - at >= HEADER.size:
+            (size,) = HEADER.unpack_from(self._unread, at)
+            end = at + HEADER.size + size * size
+            if len(self._unread) < end:
+                break
+            self._sent[next(self._answers)] = (size, bytes(self._unread[at + HEADER.size:end]))
+            at = end
+        del self._unread[:at]
 
+    def _stop(self) -> None:
+        self._process.kill()
+        self._process.wait()
+        self._process.stdout.close()
+        self._process = None
