@@ -21,7 +21,6 @@ go of it (a GIL convoy: the operators' 0.2 s of numpy took 0.65–0.75 s).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import sys
@@ -31,6 +30,11 @@ from typing import Self
 
 from . import qr
 from .qr_symbol import HEADER, LENGTH
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no non-blocking pipe to read, so the render encodes every code itself
+    fcntl = None
 
 MIN_CODES = 48  # fewer than this: the helper's start-up costs more than it saves
 PIPE_BYTES = 1 << 20  # the helper may run about 200 codes ahead of the render's reading
@@ -49,7 +53,7 @@ class Codes:
         self._unread = bytearray()  # what the helper sent that is not a whole symbol yet
         backwards = list(dict.fromkeys(reversed(texts)))
         self._answers = iter(backwards)  # the helper answers in the order it was asked
-        if len(backwards) >= MIN_CODES:
+        if len(backwards) >= MIN_CODES and fcntl is not None:
             self._start(backwards)
 
     def __call__(self, text: str) -> qr.Code:
@@ -84,7 +88,7 @@ class Codes:
         out = self._process.stdout.fileno()
         os.set_blocking(out, False)
         try:
-            fcntl.fcntl(out, fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # Linux; elsewhere the helper waits more
+            fcntl.fcntl(out, fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # Linux only; elsewhere the helper waits more
         except (AttributeError, OSError):
             pass
 
