@@ -1,13 +1,13 @@
 """The things a till and the backend talk about: vouchers, codes, verdicts.
 
-Plain frozen dataclasses with `to_json` / `from_json`, so the same shapes
+Plain frozen dataclasses (and one NamedTuple) with `to_json` / `from_json`, so the same shapes
 travel through SQLite rows, HTTP bodies and the GUI unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 
 class Reason:
@@ -137,9 +137,13 @@ class UsedToken:
         return {"jti": self.jti, "at": self.at, "till": self.till, "store_id": self.store_id}
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The decision for one input, with what the cashier needs to see."""
+class Verdict(NamedTuple):
+    """The decision for one input, with what the cashier needs to see.
+
+    A NamedTuple rather than a frozen dataclass like its neighbours: one is
+    made on every scan, and a frozen dataclass's __init__ (a setattr per
+    field) cost about a sixth of a verdict's own work besides the signature
+    check (bench/till_verdict.py). It is immutable all the same."""
 
     accepted: bool
     reason: str | None
