@@ -23,6 +23,7 @@ import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 
@@ -100,33 +101,51 @@ def timed(fn, runs: int) -> dict:
             "first_ms": round(times[0], 1)}
 
 
+class World(NamedTuple):
+    """A backend and one enrolled till's store, both holding the same generated redemptions."""
+
+    backend: Backend
+    info: dict
+    admin_token: str
+    answer: dict  # the till's enrollment
+    device: dict
+    path: Path  # the till's store file
+    transport: httpx.WSGITransport
+    fill_s: float
+
+
+def build_world(root: Path, redemptions: int, first: date, days: int) -> World:
+    """The demo backend and one till in `root`, filled with `redemptions` over `days` from `first`."""
+    rng = random.Random(6)
+    admin_token = DataDir(root / "backend").init()["admin_token"]
+    backend = Backend(root / "backend")
+    info = add_demo_data(backend)
+    transport = httpx.WSGITransport(app=App(backend))
+    with BackendClient("http://t", transport=transport) as anonymous:
+        answer = anonymous.enroll(info["enrollment_codes"][0], "Caja 1")
+    path = root / "till.sqlite3"
+    with TillStore(path) as store, BackendClient("http://t", answer["device_token"], transport=transport) as client:
+        store.save_enrollment(answer, "http://t")
+        sync_once(store, client)
+        device = backend.require_device(answer["device_token"])
+        staff = [s["id"] for s in info["staff"]] + [None]
+        started = time.perf_counter()
+        fill(store, backend, device, list(generate(redemptions, first, days, info["vouchers"], staff, rng)))
+        fill_s = time.perf_counter() - started
+    return World(backend, info, admin_token, answer, device, path, transport, fill_s)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redemptions", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    rng = random.Random(6)
     first = date(2025, 3, 1)
     day = first + timedelta(days=args.days // 2)
     with tempfile.TemporaryDirectory(prefix="report-bench-") as tmp:
-        root = Path(tmp)
-        admin_token = DataDir(root / "backend").init()["admin_token"]
-        backend = Backend(root / "backend")
-        info = add_demo_data(backend)
-        transport = httpx.WSGITransport(app=App(backend))
-        with BackendClient("http://t", transport=transport) as anonymous:
-            answer = anonymous.enroll(info["enrollment_codes"][0], "Caja 1")
-        path = root / "till.sqlite3"
-        with TillStore(path) as store, BackendClient("http://t", answer["device_token"], transport=transport) as c:
-            store.save_enrollment(answer, "http://t")
-            sync_once(store, c)
-            device = backend.require_device(answer["device_token"])
-            staff = [s["id"] for s in info["staff"]] + [None]
-            started = time.perf_counter()
-            fill(store, backend, device, list(generate(args.redemptions, first, args.days, info["vouchers"], staff,
-                                                       rng)))
-            fill_s = time.perf_counter() - started
+        backend, info, admin_token, answer, device, path, transport, fill_s = build_world(
+            Path(tmp), args.redemptions, first, args.days)
         manager = next(s for s in info["staff"] if s["role"] == "manager")
         headers = {"Authorization": f"Bearer {answer['device_token']}", "X-Pika-Staff": manager["id"],
                    "X-Pika-Pin": manager["pin"]}

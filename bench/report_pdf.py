@@ -2,7 +2,7 @@
 
     python bench/report_pdf.py [--redemptions 100000] [--days 30] [--runs 15]
 
-The same generated store as bench/report_day.py (its `generate` and `fill`):
+The same generated store as bench/report_day.py (its `build_world`):
 one till's store and one backend, real SQLite files in a temporary folder.
 At the till: `till_report.day_report` on a fresh store connection, then
 `pos_app.pdf.day_report.render` (what `python -m pos_app report --format pdf`
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 from datetime import date, timedelta
@@ -26,17 +25,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report_day import fill, generate, timed
+from report_day import build_world, timed
 
-from pos_app.backend_client import BackendClient
 from pos_app.pdf.day_report import render
 from pos_app.store import TillStore
-from pos_app.sync import sync_once
 from pos_app.till_report import day_report
-from server_stub.app import API, App
-from server_stub.backend import Backend
-from server_stub.datadir import DataDir
-from server_stub.demo import add_demo_data
+from server_stub.app import API
 
 
 def main() -> int:
@@ -45,26 +39,12 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    rng = random.Random(6)
     first = date(2025, 3, 1)
     day = first + timedelta(days=args.days // 2)
     last = first + timedelta(days=args.days - 1)
     with tempfile.TemporaryDirectory(prefix="report-pdf-bench-") as tmp:
-        root = Path(tmp)
-        admin_token = DataDir(root / "backend").init()["admin_token"]
-        backend = Backend(root / "backend")
-        info = add_demo_data(backend)
-        transport = httpx.WSGITransport(app=App(backend))
-        with BackendClient("http://t", transport=transport) as anonymous:
-            answer = anonymous.enroll(info["enrollment_codes"][0], "Caja 1")
-        path = root / "till.sqlite3"
-        with TillStore(path) as store, BackendClient("http://t", answer["device_token"], transport=transport) as c:
-            store.save_enrollment(answer, "http://t")
-            sync_once(store, c)
-            device = backend.require_device(answer["device_token"])
-            staff = [s["id"] for s in info["staff"]] + [None]
-            fill(store, backend, device, list(generate(args.redemptions, first, args.days, info["vouchers"], staff,
-                                                       rng)))
+        backend, _, admin_token, _, device, path, transport, _ = build_world(
+            Path(tmp), args.redemptions, first, args.days)
         sizes = {}
 
         def till_pdf(first_day=day, last_day=day):
