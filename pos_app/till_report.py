@@ -7,40 +7,49 @@ all of a store's tills.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 
 from .core import report
 
 
-def rows(store, first: date, last: date) -> list[report.Row]:
-    """The till's finished attempts that may fall on the local days first..last."""
+def row_batches(store, first: date, last: date) -> Iterator[list[report.Row]]:
+    """The till's finished attempts that may fall on the local days first..last, oldest first, a batch at a time."""
     since, until = report.window(first, last, store.store_timezone)
     till = store.device_name
-    out = []
-    for (key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at,
-         conflict, void_reason, void_staff_id, void_at) in store.report_rows(since, until):
-        out.append(report.Row(
+    for batch in store.report_rows(since, until):
+        yield [report.Row(
             key=key, at=at, status=status, decided=decided, method=method, till=till, staff_id=staff_id,
             reason=reason, kind=kind, voucher_id=voucher_id, code=code, jti=jti,
             processing_s=None if finished_at is None else max(0.0, finished_at - at),
             winner=json.loads(conflict) if conflict else None, voided=void_at is not None,
-            void_reason=void_reason, void_staff_id=void_staff_id, void_at=void_at))
-    return out
+            void_reason=void_reason, void_staff_id=void_staff_id, void_at=void_at)
+            for (key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at,
+                 conflict, void_reason, void_staff_id, void_at) in batch]
+
+
+def rows(store, first: date, last: date) -> list[report.Row]:
+    """The till's finished attempts that may fall on the local days first..last, oldest first."""
+    return [row for batch in row_batches(store, first, last) for row in batch]
 
 
 def _lookups(store) -> tuple[dict, dict]:
     return {v.id: v for v in store.vouchers()}, {s["id"]: s["name"] for s in store.staff_members()}
 
 
-def day_report(store, first: date, last: date | None = None, *, language: str = "es") -> dict:
-    """The report's JSON for this till over the local days first..last (one day by default)."""
+def day_report(store, first: date, last: date | None = None, *, language: str = "es",
+               attempts: list[report.Row] | None = None) -> dict:
+    """The report's JSON for this till over the local days first..last (one day by default).
+
+    `attempts`: the days' `rows`, when the caller has read them already (the report view shows them too).
+    """
     last = last or first
     report.check_range(first, last)
     vouchers, staff = _lookups(store)
     ok, failed = int(store.get("sync_runs_ok") or 0), int(store.get("sync_runs_failed") or 0)
     return report.build(
-        rows(store, first, last), first=first, last=last, tz_name=store.store_timezone, vouchers=vouchers,
-        staff=staff, language=language,
+        rows(store, first, last) if attempts is None else attempts, first=first, last=last,
+        tz_name=store.store_timezone, vouchers=vouchers, staff=staff, language=language,
         scope={"source": "till", "store_id": store.store_id, "store_name": store.get("store_name") or "",
                "till": store.device_name},
         # Rounds are counted over the till's life, not per day: the figure says how sync fares lately.

@@ -468,11 +468,18 @@ class TillWindow(Retranslating, QMainWindow):
             self.report_view.close()
             self.report_view.deleteLater()
         self.report_view = ReportView(self.store, timezone=self.info.get("timezone") or None, clock=self.clock,
-                                      parent=self)
+                                      staff=self.staff, parent=self)
+        self.report_view.voided.connect(self._voided)
         self.report_view.setModal(True)
         self.report_view.setGeometry(self.geometry())
         self.report_view.show()
         return self.report_view
+
+    def _voided(self, _void: dict) -> None:
+        """A void entered the outbox: the status bar counts it, the sync engine sends it on its next round."""
+        if self.sync_engine is not None:
+            self.sync_engine.notify_queued()
+        self.refresh_status()
 
     def open_sync_panel(self) -> None:
         self.sync_panel.show_conflicts = bool(self.staff) and self.staff["role"] in MANAGER_ROLES

@@ -164,14 +164,14 @@ def decided_name(decided: str | None) -> str:
 # The attempts table keeps each attempt as a plain tuple in `Row`'s field order:
 # the garbage collector stops scanning plain tuples of strings and numbers,
 # but scans namedtuples on every full pass (a busy day has 100,000 of them).
-KEY, AT, STATUS, DECIDED, METHOD, STAFF_ID, REASON, KIND, VOUCHER_ID, CODE, VOIDED = (
+KEY, AT, STATUS, DECIDED, METHOD, STAFF_ID, REASON, KIND, VOUCHER_ID, CODE, VOIDED, VOID_REASON = (
     Row._fields.index(name) for name in ("key", "at", "status", "decided", "method", "staff_id", "reason", "kind",
-                                         "voucher_id", "code", "voided"))
+                                         "voucher_id", "code", "voided", "void_reason"))
 
 
 def status_text(attempt: tuple) -> str:
     if attempt[VOIDED] and attempt[STATUS] == "accepted":  # a voided conflict stays a conflict, as in the report
-        return _("Voided")
+        return _("Voided: {reason}").format(reason=attempt[VOID_REASON] or "—")
     if attempt[STATUS] == "accepted":
         return _("Accepted")
     if attempt[STATUS] == "conflict":
@@ -179,20 +179,20 @@ def status_text(attempt: tuple) -> str:
     return _("Refused: {reason}").format(reason=headline(attempt[REASON]))
 
 
-def _staff_name(staff_id: str | None, context: Context) -> str:
+def staff_name(staff_id: str | None, context: Context) -> str:
     if not staff_id:
         return "—"
     return context.staff.get(staff_id) or staff_id
 
 
-def _voucher_text(item: dict | tuple, context: Context) -> str:
+def voucher_text(item: dict | tuple, context: Context) -> str:
     """A voucher's title, else its printed code, else a dash (garbage has no voucher)."""
     if isinstance(item, dict):
         return item.get("title") or context.titles.get(item.get("voucher_id") or "") or item.get("code") or "—"
     return context.titles.get(item[VOUCHER_ID] or "") or item[CODE] or "—"
 
 
-def _when(at, context: Context) -> str:
+def when_text(at, context: Context) -> str:
     return format_time(float(at), context.timezone) if at is not None else "—"
 
 
@@ -208,12 +208,12 @@ def attempts_model(parent=None) -> RecordsModel:
         return "refused" if a[STATUS] == "refused" else "caution" if a[STATUS] == "conflict" or a[VOIDED] else None
 
     return RecordsModel((
-        Column(N_("Time"), lambda a, c: _when(a[AT], c), key=lambda a, c: a[AT]),
-        Column(N_("Voucher"), _voucher_text,
+        Column(N_("Time"), lambda a, c: when_text(a[AT], c), key=lambda a, c: a[AT]),
+        Column(N_("Voucher"), voucher_text,
                tooltip=lambda a, c: " · ".join(x for x in (c.titles.get(a[VOUCHER_ID] or ""), a[CODE]) if x)),
         Column(N_("Kind"), lambda a, c: kind_name(a[KIND])),
         Column(N_("Method"), lambda a, c: method_name(a[METHOD])),
-        Column(N_("Cashier"), lambda a, c: _staff_name(a[STAFF_ID], c)),
+        Column(N_("Cashier"), lambda a, c: staff_name(a[STAFF_ID], c)),
         Column(N_("Online / offline"), lambda a, c: decided_name(a[DECIDED])),
         Column(N_("Status"), lambda a, c: status_text(a)),
     ), flag=flag, key=lambda a: a[KEY], parent=parent)
@@ -298,7 +298,7 @@ def _fraud_detail(record, context: Context) -> str:
     if kind == "velocity":
         text = _("{till}: at most {n} a minute").format(till=entry["till"], n=format_number(entry["peak_per_minute"]))
         if entry.get("peak_at") is not None:
-            text += " " + _("(from {time})").format(time=_when(entry["peak_at"], context))
+            text += " " + _("(from {time})").format(time=when_text(entry["peak_at"], context))
         if entry.get("rate_limited"):
             text += "; " + _("{n} refused as too fast").format(n=format_number(entry["rate_limited"]))
         return text
@@ -331,11 +331,11 @@ def fraud_model(parent=None) -> RecordsModel:
 
 def conflicts_model(parent=None) -> RecordsModel:
     return RecordsModel((
-        Column(N_("Time"), lambda e, c: _when(e["at"], c), key=lambda e, c: e["at"]),
-        Column(N_("Voucher"), _voucher_text),
-        Column(N_("Cashier"), lambda e, c: _staff_name(e.get("staff_id"), c)),
+        Column(N_("Time"), lambda e, c: when_text(e["at"], c), key=lambda e, c: e["at"]),
+        Column(N_("Voucher"), voucher_text),
+        Column(N_("Cashier"), lambda e, c: staff_name(e.get("staff_id"), c)),
         Column(N_("Won by"), lambda e, c: str((e.get("winner") or {}).get("till") or "—")),
-        Column(N_("Won at"), lambda e, c: _when((e.get("winner") or {}).get("at"), c),
+        Column(N_("Won at"), lambda e, c: when_text((e.get("winner") or {}).get("at"), c),
                key=lambda e, c: (e.get("winner") or {}).get("at")),
     ), parent=parent)
 
@@ -343,11 +343,11 @@ def conflicts_model(parent=None) -> RecordsModel:
 def voids_model(parent=None) -> RecordsModel:
     """Voided redemptions; the void's reason, staff and time when the store has them."""
     return RecordsModel((
-        Column(N_("Time"), lambda e, c: _when(e["at"], c), key=lambda e, c: e["at"]),
-        Column(N_("Voucher"), _voucher_text),
-        Column(N_("Cashier"), lambda e, c: _staff_name(e.get("staff_id"), c)),
-        Column(N_("Voided by"), lambda e, c: _staff_name(e.get("void_staff_id"), c)),
-        Column(N_("Voided at"), lambda e, c: _when(e.get("void_at"), c), key=lambda e, c: e.get("void_at")),
+        Column(N_("Time"), lambda e, c: when_text(e["at"], c), key=lambda e, c: e["at"]),
+        Column(N_("Voucher"), voucher_text),
+        Column(N_("Cashier"), lambda e, c: staff_name(e.get("staff_id"), c)),
+        Column(N_("Voided by"), lambda e, c: staff_name(e.get("void_staff_id"), c)),
+        Column(N_("Voided at"), lambda e, c: when_text(e.get("void_at"), c), key=lambda e, c: e.get("void_at")),
         Column(N_("Reason"), lambda e, c: str(e.get("void_reason") or "—")),
     ), parent=parent)
 

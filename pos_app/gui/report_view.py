@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QScrollArea,
     QStackedWidget,
@@ -36,14 +37,16 @@ from PySide6.QtWidgets import (
 )
 
 from .. import i18n
+from ..core.voids import VOID_ROLES, VoidError
 from ..i18n import _, format_date, format_money, format_number, format_share
 from . import report_models as models
 from .report_chart import HourChart
 from .retranslate import Retranslating
 from .tasks import TaskPool
+from .void_dialog import VoidDialog, void_error_text
 
 TILES = ("count", "discount", "attempts", "refused", "offline", "conflicts", "voids")
-FRAUD_TAB, DAYS_TAB = 4, 7  # of the tabs: by hour, redemptions, vouchers, cashiers, refused, conflicts, KPIs, days
+REDEMPTIONS_TAB, FRAUD_TAB, DAYS_TAB = 1, 4, 7  # of the tabs: by hour, redemptions, vouchers, cashiers, refused, conflicts, KPIs, days
 KPIS = ("offline_share", "camera_share", "typed_share", "conflict_rate", "refusal_rate", "processing",
         "sync_success_rate")
 
@@ -55,6 +58,7 @@ QLabel#reportTitle { font-size: 22px; font-weight: bold; }
 QLabel#reportState { color: #4a5561; }
 QLabel#reportEmpty { font-size: 24px; color: #4a5561; }
 QLabel#sectionTitle { font-size: 16px; font-weight: bold; }
+QLabel#voidHint { color: #4a5561; }
 QDateEdit { min-height: 48px; padding: 0 8px; font-size: 18px; }
 QTableView { font-size: 16px; }
 QHeaderView::section { font-size: 15px; padding: 4px 6px; }
@@ -63,18 +67,24 @@ QTabBar::tab { min-height: 44px; padding: 0 12px; font-size: 16px; }
 
 
 def compute(store, first: date, last: date, language: str) -> dict:
-    """The report, its attempts oldest first and the names they need (runs on the store's thread)."""
-    from ..till_report import day_report, rows
+    """The report, its attempts oldest first and the names they need (runs on the store's thread).
 
-    with _collector_paused():
-        return _compute(store, first, last, language, day_report, rows)
+    The days' attempts are read once, a batch at a time, for both the report and the table.
+    """
+    from ..till_report import day_report, row_batches
 
-
-def _compute(store, first: date, last: date, language: str, day_report, rows) -> dict:
-    report = day_report(store, first, last, language=language)
     zone = ZoneInfo(store.store_timezone)
-    kept = [tuple(r) for r in rows(store, first, last) if first <= datetime.fromtimestamp(r.at, zone).date() <= last]
-    kept.sort(key=lambda a: (a[models.AT], a[models.KEY]))
+    attempts: list = []
+    kept: list[tuple] = []
+    with _collector_paused():
+        for batch in row_batches(store, first, last):
+            attempts.extend(batch)
+            kept.extend(tuple(r) for r in batch if first <= datetime.fromtimestamp(r.at, zone).date() <= last)
+            # A young-generation pass over this batch only: the table's plain tuples leave the collector's
+            # care here, a few thousand at a time, rather than all at once when it resumes.
+            gc.collect(0)
+        report = day_report(store, first, last, language=language, attempts=attempts)
+        del attempts  # the Rows go by reference counting, before the collector resumes
     context = models.Context(timezone=store.store_timezone,
                              titles={v.id: v.text("title", language) for v in store.vouchers()},
                              staff={s["id"]: s["name"] for s in store.staff_members()})
@@ -83,12 +93,15 @@ def _compute(store, first: date, last: date, language: str, day_report, rows) ->
 
 @contextmanager
 def _collector_paused():
-    """No cyclic garbage collection while a report is made.
+    """No automatic garbage collection while a report is made.
 
-    A busy day makes hundreds of thousands of objects that all survive; each
-    full pass of the collector over them holds the GIL for a tenth of a
-    second or more, and the GUI thread waits. Reference counting still frees
-    what the report drops; the collector resumes when it is done.
+    A busy day makes hundreds of thousands of objects that live until the
+    report is done (`Row`s are namedtuples, which the collector never stops
+    tracking). Left on, the collector would promote them and then run a full
+    pass over the whole process's heap, holding the GIL for a tenth of a
+    second or more while the GUI thread waits. Paused, only `compute`'s own
+    small young-generation passes run; reference counting still frees what
+    the report drops, and the collector resumes with little left to see.
     """
     was_on = gc.isenabled()
     gc.disable()
@@ -100,15 +113,18 @@ def _collector_paused():
 
 
 class ReportView(Retranslating, QDialog):
-    """`store` is the window's StoreThread; `timezone` the store's zone, for what 'today' is."""
+    """`store` is the window's StoreThread; `timezone` the store's zone, for what 'today' is; `staff` the
+    member logged in to the window (a manager or an admin may void a redemption)."""
 
     report_shown = Signal(dict)  # the report's JSON, once it is on screen
     attempt_selected = Signal(str)  # the selected attempt's key, "" when none (for a void action)
     exported = Signal(str)  # the path of a file just written
     failed = Signal(str)  # a report or export that could not be made, in words
+    voided = Signal(dict)  # the store's void record, once it is kept (and queued for the backend)
+    void_refused = Signal(str)  # a VoidError's code, when the store refused a void
 
     def __init__(self, store, *, timezone: str | None, clock: Callable[[], float] = time.time,
-                 parent: QWidget | None = None):
+                 staff: dict | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("reportView")
         self.setStyleSheet(STYLE)
@@ -122,6 +138,10 @@ class ReportView(Retranslating, QDialog):
         self.range_mode = False
         self._serial = 0  # the request being waited for; older answers are dropped
         self._language = ""  # of the report on screen (voucher titles come in it)
+        self.staff = staff
+        self.can_void = bool(staff) and staff.get("role") in VOID_ROLES
+        self.void_dialog: VoidDialog | None = None
+        self._select_after: tuple[int, str] | None = None  # (request, attempt key) to select when it shows
 
         self._build_bar()
         self._build_tiles()
@@ -207,10 +227,25 @@ class ReportView(Retranslating, QDialog):
 
         self.attempts_table = self._table("attempts", self.attempts, stretch=1, sort_by=0)
         self.attempts_table.selectionModel().selectionChanged.connect(self._attempt_selection)
+        self.attempts_table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.attempts_table.customContextMenuRequested.connect(self._attempt_menu_requested)
+        self.void_hint = QLabel(objectName="voidHint", wordWrap=True)
+        self.void_button = _button("voidButton", lambda: self.open_void_dialog())
+        redemptions = QWidget()
+        box = QVBoxLayout(redemptions)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.attempts_table, 1)
+        void_row = QHBoxLayout()
+        void_row.setContentsMargins(6, 0, 6, 4)
+        void_row.addWidget(self.void_hint, 1)
+        void_row.addWidget(self.void_button)
+        box.addLayout(void_row)
+        self.void_hint.setVisible(self.can_void)
+        self.void_button.setVisible(self.can_void)  # a cashier never sees the action
         self.tabs = QTabWidget(objectName="reportTabs")
         self.tabs.setUsesScrollButtons(True)
         self.tabs.addTab(self.chart, "")  # the tables get the whole width; the chart shows first
-        self.tabs.addTab(self.attempts_table, "")
+        self.tabs.addTab(redemptions, "")
         self.tabs.addTab(self._page(("personal", self.personal, 0), ("printed", self.printed, 0)), "")
         self.tabs.addTab(self._page(("cashiers", self.cashiers, 0), ("methods", self.methods, 0),
                                     ("decided", self.decided, 0)), "")
@@ -226,7 +261,7 @@ class ReportView(Retranslating, QDialog):
         self.content = self.tabs
 
     def _table(self, name: str, model: models.RecordsModel, *, stretch: int, sort_by: int = -1) -> QTableView:
-        table = QTableView(objectName=f"{name}Table")
+        table = SampledTable(objectName=f"{name}Table")
         table.setModel(model)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -277,13 +312,15 @@ class ReportView(Retranslating, QDialog):
         """Today in the store's zone (the till's clock)."""
         return datetime.fromtimestamp(self.clock(), self.zone).date()
 
-    def show_days(self, first: date, last: date | None = None) -> None:
-        """Ask for the report of first..last (one day when last is None); it shows when it arrives."""
+    def show_days(self, first: date, last: date | None = None, *, select: str | None = None) -> None:
+        """Ask for the report of first..last (one day when last is None); it shows when it arrives,
+        with the attempt `select` selected."""
         last = last or first
         self.first, self.last = first, last
         self._show_dates()
         self._serial += 1
         serial, language = self._serial, i18n.language()
+        self._select_after = (serial, select) if select else None
         self.state.setText(_("Computing…"))
         self.message.clear()
 
@@ -293,8 +330,8 @@ class ReportView(Retranslating, QDialog):
             return compute(store, first, last, language)
         self.store.submit(job, lambda result: self._arrived(serial, result), lambda exc: self._failed(serial, exc))
 
-    def refresh(self) -> None:
-        self.show_days(self.first, self.last)
+    def refresh(self, *, select: str | None = None) -> None:
+        self.show_days(self.first, self.last, select=select)
 
     def step(self, direction: int) -> None:
         """Back or forward a day, or by the range's length."""
@@ -362,6 +399,10 @@ class ReportView(Retranslating, QDialog):
         self.body.setCurrentWidget(self.content if report["attempts"] else self.empty)
         self.pdf_button.setEnabled(True)
         self._show_figures()
+        wanted, self._select_after = self._select_after, None
+        if wanted is not None and wanted[0] == serial and self.select_attempt(wanted[1]):
+            self.attempts_table.scrollTo(self.attempts_table.currentIndex())
+        self._show_void_action()
         self.report_shown.emit(report)
 
     def _failed(self, serial: int, exc: BaseException) -> None:
@@ -423,8 +464,110 @@ class ReportView(Retranslating, QDialog):
                 return True
         return False
 
+    def selected_attempt(self) -> tuple | None:
+        rows = self.attempts_table.selectionModel().selectedRows()
+        return self.attempts.record(rows[0].row()) if rows else None
+
+    def voidable_attempt(self) -> tuple | None:
+        """The selected attempt if a void may be asked for it: an accepted redemption not voided yet.
+
+        Every row is this till's own attempt (the till reports from its own store); a conflict's loser stays
+        the conflict it is, and a refusal gave nothing.
+        """
+        attempt = self.selected_attempt()
+        if attempt is None or attempt[models.STATUS] != "accepted" or attempt[models.VOIDED]:
+            return None
+        return attempt
+
     def _attempt_selection(self) -> None:
+        self._show_void_action()
         self.attempt_selected.emit(self.selected_attempt_key() or "")
+
+    def _show_void_action(self) -> None:
+        attempt = self.selected_attempt()
+        self.void_button.setEnabled(self.can_void and self.voidable_attempt() is not None)
+        if attempt is None:
+            hint = _("Select an accepted redemption to void it.")
+        elif attempt[models.VOIDED] and attempt[models.STATUS] == "accepted":
+            hint = _("This redemption is voided.")
+        elif attempt[models.STATUS] != "accepted":
+            hint = _("Only an accepted redemption can be voided.")
+        else:
+            hint = ""
+        self.void_hint.setText(hint)
+
+    # --- voiding -------------------------------------------------------------------------------
+
+    def attempt_menu(self) -> QMenu:
+        """The redemptions table's context menu for the selected row."""
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        action = menu.addAction(_("Void…"))
+        action.setObjectName("voidAction")
+        action.setEnabled(self.voidable_attempt() is not None)
+        action.triggered.connect(lambda: self.open_void_dialog())
+        return menu
+
+    def _attempt_menu_requested(self, pos) -> None:
+        index = self.attempts_table.indexAt(pos)
+        if not self.can_void or not index.isValid():
+            return
+        self.attempts_table.selectRow(index.row())
+        self.attempt_menu().popup(self.attempts_table.viewport().mapToGlobal(pos))
+
+    def open_void_dialog(self) -> VoidDialog | None:
+        """The void dialog for the selected redemption (window-modal; returns at once), or None."""
+        attempt = self.voidable_attempt() if self.can_void else None
+        if attempt is None:
+            return None
+        dialog = VoidDialog(attempt, self.attempts.context, self)
+        dialog.confirmed.connect(lambda reason: self.void(attempt[models.KEY], reason, dialog))
+        dialog.finished.connect(lambda _result: self._void_dialog_closed(dialog))
+        self.void_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def void(self, key: str, reason: str, dialog: VoidDialog | None = None) -> None:
+        """Void the attempt `key` as the logged-in manager, on the store's thread; the report follows."""
+        if not self.can_void:
+            return
+        staff_id, now = self.staff["id"], self.clock()
+
+        def job(store):
+            try:
+                return store.void(key, reason=reason, staff_id=staff_id, now=now)
+            except VoidError as exc:  # a refusal the manager is told of, not a bug to log
+                return exc
+        self.store.submit(job, lambda result: self._void_answered(key, result, dialog),
+                          lambda exc: self._void_failed(exc, dialog))
+
+    def _void_answered(self, key: str, result, dialog: VoidDialog | None) -> None:
+        if isinstance(result, VoidError):
+            if result.code in (VoidError.ALREADY_VOIDED, VoidError.NOT_ACCEPTED, VoidError.NOT_FOUND):
+                self.refresh(select=key)  # the row changed since it was shown (another manager, a sync)
+            self._tell_void(void_error_text(result.code), dialog)
+            self.void_refused.emit(result.code)
+            return
+        if dialog is not None and dialog is self.void_dialog:
+            dialog.done_ok()
+        self.refresh(select=key)
+        self.message.setText(_("Redemption voided. It goes to the backend with the next sync."))
+        self.voided.emit(result)
+
+    def _void_failed(self, exc: BaseException, dialog: VoidDialog | None) -> None:
+        self._tell_void(_("The void could not be saved: {error}").format(error=exc), dialog)
+        self.void_refused.emit("error")
+
+    def _tell_void(self, text: str, dialog: VoidDialog | None) -> None:
+        if dialog is not None and dialog is self.void_dialog:
+            dialog.show_error(text)  # the reason stays typed for another try
+        else:
+            self.message.setText(text)
+
+    def _void_dialog_closed(self, dialog: VoidDialog) -> None:
+        if dialog is self.void_dialog:
+            self.void_dialog = None
+        dialog.deleteLater()
 
     # --- exports ---------------------------------------------------------------------------
 
@@ -501,6 +644,8 @@ class ReportView(Retranslating, QDialog):
         self.pdf_button.setToolTip(_("Save the report as PDF"))
         self.csv_button.setToolTip(_("Every scan of the days, one a line, for a spreadsheet"))
         self.close_button.setText(_("Close"))
+        self.void_button.setText(_("Void…"))
+        self.void_button.setToolTip(_("Void the selected redemption, with a reason (managers)"))
         captions = {"count": _("Redemptions"), "discount": _("Discounts given"), "attempts": _("Scans and codes"),
                     "refused": _("Refusals"), "offline": _("Decided offline"), "conflicts": _("Conflicts"),
                     "voids": _("Voided")}
@@ -527,6 +672,7 @@ class ReportView(Retranslating, QDialog):
             model.retranslate()
         self._show_dates()
         self._show_figures()
+        self._show_void_action()
         if self.report is not None and self._language != i18n.language():
             self.refresh()  # voucher titles come in the report's language
 
@@ -534,6 +680,29 @@ class ReportView(Retranslating, QDialog):
         self._serial += 1  # an answer still on its way is not shown
         self.tasks.shutdown()
         super().done(result)
+
+
+class SampledTable(QTableView):
+    """A table whose columns fit the rows in view, or its first rows while it is hidden.
+
+    Qt's own measure reads every row of a table that is not on screen (the
+    redemptions tab behind the chart, a closed window being restyled): a busy
+    day's 100,000 rows, each through Python, froze the window for seconds.
+    """
+
+    SAMPLE = 60
+
+    def sizeHintForColumn(self, column: int) -> int:
+        model = self.model()
+        rows = model.rowCount() if model is not None else 0
+        if rows == 0 or column < 0:
+            return -1
+        top = max(0, self.rowAt(0)) if self.isVisible() else 0
+        option_width = 0
+        for row in range(top, min(rows, top + self.SAMPLE)):
+            if not self.isRowHidden(row):
+                option_width = max(option_width, self.sizeHintForIndex(model.index(row, column)).width())
+        return option_width + (1 if self.showGrid() else 0)
 
 
 def _button(name: str, on_click) -> QPushButton:
