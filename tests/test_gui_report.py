@@ -485,8 +485,10 @@ def test_the_window_stays_responsive_while_a_huge_day_is_computed(qtbot, open_wi
     assert blocker.args[0]["count"] == accepted and blocker.args[0]["attempts"] == 100_000
     assert view.attempts.rowCount() == 100_000 and tile(view, "count") == i18n.format_number(accepted)
     assert sum(gaps) >= took * 0.9
-    # A little more than the window's 0.15 s: reading 100,000 rows (sqlite3's fetchall, in C) and the
-    # collector's first pass over them each hold the GIL for about a tenth of a second at once.
+    # The store's thread reads the day once, in ordered batches, with the collector's passes kept small
+    # (report_view.compute), so no single step holds the GIL for long: the worst gaps left are the core
+    # report's sort of 100,000 processing times and this thread showing the result, some 20-70 ms on a
+    # quiet machine. The margin is for a 2-core CI machine busy with other work.
     assert max(gaps) < 0.25, f"event loop blocked for {max(gaps) * 1000:.0f} ms (report took {took:.1f} s)"
     view.attempts_table.scrollToBottom()
     qtbot.wait(50)

@@ -22,8 +22,10 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from pos_app.core.domain import Method  # noqa: E402
 from pos_app.demo import prepare_demo  # noqa: E402
+from pos_app.gui import report_models as models  # noqa: E402
 from pos_app.gui.app import make_application  # noqa: E402
 from pos_app.gui.main_window import TillWindow  # noqa: E402
+from pos_app.gui.report_view import REDEMPTIONS_TAB  # noqa: E402
 from pos_app.scan.sample_feed import write_sample_feed  # noqa: E402
 
 
@@ -158,8 +160,19 @@ def main() -> int:
         shot("report-es")
         window.set_language("gn")
         wait_for(lambda: view._language == "gn" and not view.state.text())
-        view.tabs.setCurrentWidget(view.attempts_table)  # the day's scans, one a row
+        view.tabs.setCurrentIndex(REDEMPTIONS_TAB)  # the day's scans, one a row
         shot("report-gn")
+        # A manager voids one of the day's redemptions: the dialog, a quick reason picked.
+        window.set_language("es")
+        wait_for(lambda: view._language == "es" and not view.state.text())
+        coffee = next(a for a in view.attempts.records if a[models.STATUS] == "accepted" and a[models.VOUCHER_ID]
+                      and a[models.METHOD] == Method.CAMERA and not a[models.VOIDED])
+        view.select_attempt(coffee[models.KEY])
+        view.attempts_table.scrollTo(view.attempts_table.currentIndex())
+        dialog = view.open_void_dialog()
+        dialog.quick[0].click()
+        shot("report-void")
+        dialog.reject()
         view.close()
         window.log_in_as({k: cashier[k] for k in ("id", "name", "role")})
 

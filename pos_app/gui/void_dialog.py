@@ -35,8 +35,8 @@ QUICK_REASONS = (N_("Customer returned the goods"), N_("Scanned by mistake"), N_
 
 STYLE = f"""
 QLabel#voidTitle {{ font-size: 22px; font-weight: bold; }}
-QLabel#voidSummaryName {{ color: #4a5561; }}
-QLabel#voidSummaryValue {{ font-weight: bold; }}
+QLabel#voidSummaryName {{ color: #4a5561; min-height: 30px; }}
+QLabel#voidSummaryValue {{ font-weight: bold; min-height: 30px; }}
 QLabel#voidNote {{ color: #4a5561; }}
 QPushButton#quickReason {{ min-height: 56px; }}
 QPushButton#quickReason:checked {{ background: #d6e4f5; border: 2px solid #1565c0; }}
@@ -98,11 +98,9 @@ class VoidDialog(Retranslating, QDialog):
         self.title = QLabel(objectName="voidTitle", wordWrap=True)
         self.summary_names = {name: QLabel(objectName="voidSummaryName") for name in
                               ("time", "voucher", "cashier", "method", "decided")}
-        self.summary = {name: QLabel(objectName="voidSummaryValue", wordWrap=True,
-                                     textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
-                        for name in self.summary_names}
+        self.summary = {name: QLabel(objectName="voidSummaryValue") for name in self.summary_names}
         form = QFormLayout()
-        form.setVerticalSpacing(6)
+        form.setVerticalSpacing(2)
         for name, label in self.summary_names.items():
             form.addRow(label, self.summary[name])
         self.note = QLabel(objectName="voidNote", wordWrap=True)
