@@ -18,6 +18,39 @@ from pos_app.backend_client import BackendClient
 from pos_app.store import TillStore
 from pos_app.sync import sync_once
 
+class LoopGaps:
+    """How long the event loop went without running a 10 ms timer, while in the `with` block."""
+
+    def __init__(self):
+        from PySide6.QtCore import QTimer
+
+        self.gaps: list[float] = []
+        self._last = time.monotonic()
+        self._timer = QTimer(interval=10)
+        self._timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+    def __enter__(self) -> "LoopGaps":
+        self._last = time.monotonic()
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.stop()
+
+    @property
+    def worst(self) -> float:
+        return max(self.gaps, default=0.0)
+
+    @property
+    def total(self) -> float:
+        return sum(self.gaps)
+
+
 class SwitchableTransport(httpx.BaseTransport):
     """The real backend app in process, or a refused connection while the test says the network is down."""
 
