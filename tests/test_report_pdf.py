@@ -221,7 +221,7 @@ def _crowded(first: date, last: date, *, hostile: str = "") -> dict:
             method=Method.PRINTED if voucher.kind == "printed" else rng.choice(Method.ALL),
             till=tills[i % 60], staff_id=f"s{i % 200}", reason=reasons[i % 13] if status == "refused" else None,
             kind=voucher.kind, voucher_id=voucher.id, code=f"{hostile}CODE{i % 40}" if voucher.kind == "printed"
-            else None, jti=None if voucher.kind == "printed" else f"j{i % 700:031d}",
+            else None, jti=None if voucher.kind == "printed" else f"j{i % 70:031d}",
             winner={"till": tills[0], "at": at - 60} if status == "conflict" else None,
             voided=i % 89 == 1 and status == "accepted"))
     for s in range(30):  # one till scanning a stack of codes: a velocity flag

@@ -21,7 +21,7 @@ VELOCITY_WINDOW_S = 60.0
 # Accepted redemptions at one till within a minute worth a look: a busy queue
 # rarely passes one every five seconds; a stack of codes scanned by one person does.
 VELOCITY_FLAG = 12
-REPEAT_REFUSAL_FLAG = 3  # refusals of one code in the report's days: someone trying their luck
+REPEAT_REFUSAL_FLAG = 3  # refusals of one app or typed code in the report's days: someone trying their luck
 CSV_FIELDS = ("date", "time", "utc", "till", "staff_id", "staff", "voucher_id", "voucher", "kind", "code",
               "method", "decided", "status", "reason", "discount", "currency", "key")
 STATUSES = ("accepted", "refused", "conflict")
@@ -143,7 +143,9 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
             refused_reasons[row.reason or "unknown"] += 1
             if row.reason == "rate_limited":
                 rate_limited[row.till] += 1
-            if row.jti or row.code:
+            # A booklet's printed code is shared by every customer: its refusals (a reached limit, an
+            # old booklet) are people, not someone trying their luck; its abuse shows as printed overuse.
+            if (row.jti or row.code) and row.kind != "printed":
                 refusals_of[(row.jti, row.code)].append(row)
             continue
         if row.status == "conflict":
