@@ -427,6 +427,17 @@ def test_csv_export_writes_every_attempt_and_parses_back(qtbot, open_window, tmp
     assert view.csv_button.isEnabled()
 
 
+def test_closing_the_view_while_a_csv_is_made_still_saves_it(qtbot, open_window, tmp_path):
+    window = open_window()
+    view = manager_view(qtbot, window)
+    target = tmp_path / "day.csv"
+    with qtbot.waitSignal(view.exported, timeout=10000) as blocker:
+        view.export_csv(str(target))  # the store makes the text, then a worker writes it
+        view.close()
+    assert blocker.args == [str(target)]
+    assert target.read_bytes().startswith(",".join(core_report.CSV_FIELDS).encode())
+
+
 def test_pdf_export_renders_the_report_on_a_worker(qtbot, open_window, tmp_path):
     window = open_window()
     view = manager_view(qtbot, window)

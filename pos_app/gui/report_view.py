@@ -677,8 +677,10 @@ class ReportView(Retranslating, QDialog):
             self.refresh()  # voucher titles come in the report's language
 
     def done(self, result: int) -> None:
-        self._serial += 1  # an answer still on its way is not shown
-        self.tasks.shutdown()
+        # An answer still on its way is not shown. The task pool is left running: an export asked for
+        # before closing is still written (a CSV reaches the pool only once the store has made it), and
+        # closing never waits for a PDF being rendered. Its idle thread ends with the view.
+        self._serial += 1
         super().done(result)
 
 
