@@ -86,7 +86,7 @@ def run_demo(*, quit_after_s: float | None = None, screenshot: str | None = None
         window.log_in_as({k: cashier[k] for k in ("id", "name", "role")})
         window.set_demo_note(_("Demo: the camera plays a sample feed of vouchers. Type {short} (a customer's "
                                "short code) or use the printed code {printed}. Lock with Ctrl+L; PINs: "
-                               "{cashier} {cpin}, {manager} {mpin}.").format(
+                               "{cashier} {cpin}, {manager} {mpin} (manager: the day's report with F6).").format(
             short=typed["short_code"], printed=printed["code"], cashier=cashier["name"], cpin=cashier["pin"],
             manager=manager["name"], mpin=manager["pin"]))
         window.show()
