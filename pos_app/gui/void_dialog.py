@@ -8,8 +8,6 @@ where the reason was typed and nothing typed is lost.
 
 from __future__ import annotations
 
-import unicodedata
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -73,10 +71,8 @@ def reason_problem(text: str) -> str | None:
         return _("The reason is too long: at most {max} characters.").format(max=format_number(MAX_REASON))
     try:
         check_reason(text)
-    except VoidError:
-        if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in stripped):
-            return _("One line of text, please: no line breaks or control characters.")
-        return void_error_text(VoidError.INVALID_VALUE)
+    except VoidError:  # neither empty nor too long: a character the rule refuses
+        return _("One line of text, please: no line breaks or control characters.")
     return None
 
 
