@@ -22,9 +22,6 @@ from ..i18n import N_, _, format_date, format_discount, format_money, format_num
 from ..reasons import headline
 from .theme import CAUTION, REFUSED
 
-SORT_ROLE = Qt.ItemDataRole.UserRole  # a column's raw value, as it sorts
-RECORD_ROLE = Qt.ItemDataRole.UserRole + 1  # the record a row shows (an attempt's Row, a report entry)
-KEY_ROLE = Qt.ItemDataRole.UserRole + 2  # an attempt's key (for the void action)
 LONG_TEXT = 28  # characters; longer cells get their whole text as a tooltip
 
 NUMERIC = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -53,14 +50,12 @@ class Column:
 class RecordsModel(QAbstractTableModel):
     """A read-only table of records; `flag(record)` gives 'refused'/'caution' to colour a row, or None."""
 
-    def __init__(self, columns: Sequence[Column], *, flag: Callable[[Any], str | None] | None = None,
-                 key: Callable[[Any], str] | None = None, parent=None):
+    def __init__(self, columns: Sequence[Column], *, flag: Callable[[Any], str | None] | None = None, parent=None):
         super().__init__(parent)
         self.columns = tuple(columns)
         self.records: list = []
         self.context = Context()
         self._flag = flag
-        self._key = key
 
     # --- the data --------------------------------------------------------------------
 
@@ -96,12 +91,6 @@ class RecordsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and self._flag is not None:
             flag = self._flag(record)
             return QBrush(QColor(REFUSED if flag == "refused" else CAUTION)) if flag else None
-        if role == SORT_ROLE:
-            return _sort_key(column, record, self.context)
-        if role == RECORD_ROLE:
-            return record
-        if role == KEY_ROLE and self._key is not None:
-            return self._key(record)
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
@@ -216,7 +205,7 @@ def attempts_model(parent=None) -> RecordsModel:
         Column(N_("Cashier"), lambda a, c: staff_name(a[STAFF_ID], c)),
         Column(N_("Online / offline"), lambda a, c: decided_name(a[DECIDED])),
         Column(N_("Status"), lambda a, c: status_text(a)),
-    ), flag=flag, key=lambda a: a[KEY], parent=parent)
+    ), flag=flag, parent=parent)
 
 
 def personal_vouchers_model(parent=None) -> RecordsModel:

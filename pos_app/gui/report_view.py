@@ -454,8 +454,8 @@ class ReportView(Retranslating, QDialog):
     # --- the attempt a void would act on --------------------------------------------------
 
     def selected_attempt_key(self) -> str | None:
-        rows = self.attempts_table.selectionModel().selectedRows()
-        return self.attempts.data(rows[0], models.KEY_ROLE) if rows else None
+        attempt = self.selected_attempt()
+        return None if attempt is None else attempt[models.KEY]
 
     def select_attempt(self, key: str) -> bool:
         for row, record in enumerate(self.attempts.records):
