@@ -331,6 +331,22 @@ def test_language_switch_retranslates_headers_chart_and_money(qtbot, open_window
     qtbot.waitUntil(lambda: view.report["by_voucher"]["printed"][-1]["title"] == "Pan dulce", timeout=10000)
 
 
+def test_a_closed_view_computes_nothing_when_the_language_changes(qtbot, open_window, monkeypatch):
+    from pos_app.gui import report_view
+
+    window = open_window()
+    view = manager_view(qtbot, window)
+    view.close()  # the window keeps it until the next report is opened
+    computed = []
+    real = report_view.compute
+    monkeypatch.setattr(report_view, "compute", lambda *args: computed.append(args) or real(*args))
+    window.set_language("en")
+    done = []
+    window.store.submit(lambda store: None, lambda _none: done.append(True))  # after any job just queued
+    qtbot.waitUntil(lambda: bool(done), timeout=10000)
+    assert computed == [] and view.tiles["count"][1].text() == "Redemptions"
+
+
 # --- models ------------------------------------------------------------------------------------
 
 

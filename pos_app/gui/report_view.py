@@ -331,7 +331,10 @@ class ReportView(Retranslating, QDialog):
         self.store.submit(job, lambda result: self._arrived(serial, result), lambda exc: self._failed(serial, exc))
 
     def refresh(self, *, select: str | None = None) -> None:
-        self.show_days(self.first, self.last, select=select)
+        """The days on screen again. Not for a closed view (the window keeps it until the next report
+        opens, and a language change still reaches it): its report would hold the store's thread for nothing."""
+        if self.isVisible():
+            self.show_days(self.first, self.last, select=select)
 
     def step(self, direction: int) -> None:
         """Back or forward a day, or by the range's length."""
