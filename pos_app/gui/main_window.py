@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QCoreApplication, QEvent, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
@@ -41,7 +41,6 @@ from .booklet_view import BookletView
 from .camera import CameraFeed, CameraView
 from .login import LoginScreen
 from .printed_entry import PrintedCodeDialog
-from .report_view import ReportView
 from .retranslate import Retranslating
 from .scanner_input import ScannerListener
 from .settings_dialog import SettingsDialog
@@ -50,6 +49,9 @@ from .store_thread import StoreThread
 from .sync_panel import SyncPanel
 from .tasks import TaskPool
 from .verdict_panel import VerdictPanel
+
+if TYPE_CHECKING:
+    from .report_view import ReportView
 
 log = logging.getLogger(__name__)
 
@@ -464,6 +466,9 @@ class TillWindow(Retranslating, QMainWindow):
         """The day report, for managers and admins; it computes on the store's thread."""
         if self.staff is None or self.staff["role"] not in MANAGER_ROLES:
             return None
+        # QtCharts and the report's modules are loaded when a report is first asked for, not at start-up.
+        from .report_view import ReportView
+
         if self.report_view is not None:
             self.report_view.close()
             self.report_view.deleteLater()
