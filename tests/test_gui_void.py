@@ -277,6 +277,8 @@ def test_hostile_reasons_are_limited_or_refused_plainly_and_emoji_are_fine(qtbot
     dialog.reason.setText("x" * 10_000)  # a paste gone wrong: cut at the limit, and the counter says so
     assert len(dialog.reason.text()) == MAX_REASON
     assert dialog.count.text() == "200 de 200 caracteres" and dialog.confirm_button.isEnabled()
+    dialog.reason.setText("   " + "z" * 300)  # leading blanks are not counted, nor do they cost real characters
+    assert dialog.reason.text() == "z" * MAX_REASON
 
     for text in ("venta\x00anulada", "venta\x1banulada", "línea uno\u2028línea dos", "bell\x07"):
         dialog.reason.setText(text)

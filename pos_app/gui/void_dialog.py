@@ -182,18 +182,18 @@ class VoidDialog(Retranslating, QDialog):
 
     def _changed(self) -> None:
         text = self.reason.text()
-        if len(text) > MAX_REASON:
-            # A paste longer than the store takes is cut at the limit (counted as the store counts, in
-            # characters: Qt's maxLength counts UTF-16 units, so an emoji would count twice); the counter
-            # below says the limit is reached.
-            self.reason.setText(text[:MAX_REASON])
+        if len(text.strip()) > MAX_REASON:
+            # A paste longer than the store takes is cut at the limit (counted as the store counts: in
+            # characters, after stripping; Qt's maxLength counts UTF-16 units, so an emoji would count
+            # twice); the counter below says the limit is reached.
+            self.reason.setText(text.lstrip()[:MAX_REASON])
             return
         for button, reason in zip(self.quick, QUICK_REASONS, strict=True):
             button.setChecked(text.strip() == _(reason))
         length = len(text.strip())
         self.count.setText(_("{n} of {max} characters").format(n=format_number(length),
                                                                max=format_number(MAX_REASON)))
-        self.count.setProperty("over", "true" if len(text) >= MAX_REASON else "false")
+        self.count.setProperty("over", "true" if length >= MAX_REASON else "false")
         self.count.style().unpolish(self.count)
         self.count.style().polish(self.count)
         problem = reason_problem(text)
