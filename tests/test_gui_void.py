@@ -9,12 +9,15 @@ itself never changes.
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from datetime import date
 
 import pytest
 from api_fixtures import api_template  # noqa: F401
 from gui_fixtures import make_window, till_env  # noqa: F401
 from PySide6.QtWidgets import QApplication
+from shiboken6 import isValid
 
 from pos_app import i18n
 from pos_app.core.domain import Method
@@ -431,3 +434,23 @@ def test_the_dialog_follows_the_language(qtbot, two_redemptions, till_env):
     for a in ("es", "gn", "pt"):
         assert all(x != y for x, y in zip(texts[a], texts["en"], strict=True)), a
     dialog.reject()
+
+
+def test_a_void_answered_after_its_view_was_closed_and_replaced_is_kept_quietly(qtbot, two_redemptions, till_env):
+    window = two_redemptions
+    view = open_report(qtbot, window)
+    key = key_where(view, decided="offline")
+    assert view.select_attempt(key)
+    dialog = view.open_void_dialog()
+    gate = threading.Event()
+    window.store.submit(lambda store: gate.wait(10))  # the store's thread busy, as with a slow disk
+    dialog.reason.setText("Venta cancelada")
+    dialog.confirm()
+    dialog.reject()  # the manager gives up waiting,
+    newer = window.open_report()  # and opens the report again: the first view is deleted
+    qtbot.waitUntil(lambda: not isValid(view), timeout=5000)
+    gate.set()
+    wait_settled(qtbot, newer)  # no error from the late answer; the void is kept all the same
+    with TillStore(till_env.store_path) as store:
+        [void] = store.voids(0, time.time() + 3600)
+    assert (void["redemption_key"], void["reason"]) == (key, "Venta cancelada")

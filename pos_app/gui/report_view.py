@@ -16,6 +16,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDate, Qt, Signal
+from shiboken6 import isValid
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDateEdit,
@@ -545,6 +546,10 @@ class ReportView(Retranslating, QDialog):
                           lambda exc: self._void_failed(exc, dialog))
 
     def _void_answered(self, key: str, result, dialog: VoidDialog | None) -> None:
+        if not isValid(self):
+            # The view was closed and replaced while the store worked: the void is kept and queued all the
+            # same, and the sync engine's next round sends it; there is nothing left here to show it on.
+            return
         if isinstance(result, VoidError):
             if result.code in (VoidError.ALREADY_VOIDED, VoidError.NOT_ACCEPTED, VoidError.NOT_FOUND):
                 self.refresh(select=key)  # the row changed since it was shown (another manager, a sync)
@@ -558,6 +563,8 @@ class ReportView(Retranslating, QDialog):
         self.voided.emit(result)
 
     def _void_failed(self, exc: BaseException, dialog: VoidDialog | None) -> None:
+        if not isValid(self):  # closed and replaced meanwhile; the store's thread logged the failure
+            return
         self._tell_void(_("The void could not be saved: {error}").format(error=exc), dialog)
         self.void_refused.emit("error")
 
