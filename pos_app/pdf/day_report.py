@@ -11,6 +11,7 @@ import io
 import math
 import time
 import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -90,12 +91,12 @@ def _text(c, x: float, y: float, text: str, font: str, size: float, color=INK, a
 # --- blocks: things of a known height, placed top to bottom ----------------------------------
 
 
-class Block:
+class Block(ABC):
     """A piece of a page: knows its height at a width, draws itself under a top edge, and may give a
     shorter version of itself (fewer table rows) when room runs out."""
 
-    def height(self, width: float) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def height(self, width: float) -> float: ...
 
     def min_height(self, width: float) -> float:
         return self.height(width)
@@ -103,8 +104,8 @@ class Block:
     def shrink(self, width: float, room: float) -> Block | None:
         return self if self.height(width) <= room else None
 
-    def draw(self, c, x: float, top: float, width: float) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def draw(self, c, x: float, top: float, width: float) -> None: ...
 
 
 class Column:
