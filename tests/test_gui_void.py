@@ -66,6 +66,15 @@ def key_where(view, **wanted) -> str:
     return found[0]
 
 
+def dialog_for(view, **wanted):
+    """Select the one attempt with these field values and open the void dialog on it: (its key, the dialog)."""
+    key = key_where(view, **wanted)
+    assert view.select_attempt(key)
+    dialog = view.open_void_dialog()
+    assert dialog is not None
+    return key, dialog
+
+
 def row_of(view, key: str) -> int:
     return next(i for i, a in enumerate(view.attempts.records) if a[models.KEY] == key)
 
@@ -240,9 +249,7 @@ def test_a_manager_voids_an_offline_and_an_online_redemption_and_the_backend_agr
 def test_voiding_twice_is_told_as_already_voided_and_the_reason_is_kept(qtbot, two_redemptions, till_env):
     window = two_redemptions
     view = open_report(qtbot, window)
-    key = key_where(view, decided="online")
-    assert view.select_attempt(key)
-    dialog = view.open_void_dialog()
+    key, dialog = dialog_for(view, decided="online")
     dialog.reason.setText("venta cancelada")
     # Meanwhile the same redemption is voided elsewhere (another manager on the store's records).
     with TillStore(till_env.store_path) as store:
@@ -273,9 +280,7 @@ def test_voiding_twice_is_told_as_already_voided_and_the_reason_is_kept(qtbot, t
 def test_hostile_reasons_are_limited_or_refused_plainly_and_emoji_are_fine(qtbot, two_redemptions, till_env):
     window = two_redemptions
     view = open_report(qtbot, window)
-    key = key_where(view, decided="offline")
-    assert view.select_attempt(key)
-    dialog = view.open_void_dialog()
+    key, dialog = dialog_for(view, decided="offline")
 
     dialog.reason.setText("x" * 10_000)  # a paste gone wrong: cut at the limit, and the counter says so
     assert len(dialog.reason.text()) == MAX_REASON
@@ -349,9 +354,7 @@ def test_a_manager_demoted_since_login_is_refused_by_the_store(qtbot, make_windo
     view.show()
     wait_settled(qtbot, view)
     view.tabs.setCurrentIndex(REDEMPTIONS_TAB)
-    key = key_where(view, status="accepted")
-    assert view.select_attempt(key)
-    dialog = view.open_void_dialog()
+    key, dialog = dialog_for(view, status="accepted")
     dialog.quick[1].click()
     with qtbot.waitSignal(view.void_refused, timeout=10000) as blocker:
         dialog.confirm_button.click()
@@ -423,8 +426,7 @@ def test_cancel_does_nothing(qtbot, two_redemptions, till_env):
 def test_the_dialog_follows_the_language(qtbot, two_redemptions, till_env):
     window = two_redemptions
     view = open_report(qtbot, window)
-    assert view.select_attempt(key_where(view, decided="offline"))
-    dialog = view.open_void_dialog()
+    _, dialog = dialog_for(view, decided="offline")
     texts = {}
     for language in ("es", "gn", "pt", "en"):
         window.set_language(language)
@@ -439,9 +441,7 @@ def test_the_dialog_follows_the_language(qtbot, two_redemptions, till_env):
 def test_a_void_answered_after_its_view_was_closed_and_replaced_is_kept_quietly(qtbot, two_redemptions, till_env):
     window = two_redemptions
     view = open_report(qtbot, window)
-    key = key_where(view, decided="offline")
-    assert view.select_attempt(key)
-    dialog = view.open_void_dialog()
+    key, dialog = dialog_for(view, decided="offline")
     gate = threading.Event()
     window.store.submit(lambda store: gate.wait(10))  # the store's thread busy, as with a slow disk
     dialog.reason.setText("Venta cancelada")
