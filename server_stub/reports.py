@@ -129,7 +129,8 @@ def _retailer(db, caller: Caller, retailer_id: str) -> dict:
 def _rows(db, store_id: str, since: float, until: float, *, tz_name: str | None = None,
           store_name: str | None = None) -> list[report.Row]:
     """The store's attempts in [since, until) with their voids; with `store_name` (a retailer's report)
-    tills are named "store / till", as two stores may each have a "Caja 1"."""
+    tills are named "store / till", as two stores may each have a "Caja 1", and rows carry their store
+    (for `by_store`)."""
     found = db.execute(
         "SELECT a.key, a.at, a.status, a.decided, a.method, coalesce(d.name, a.device_id), a.staff_id, a.reason, "
         "a.kind, a.voucher_id, a.code, a.jti, a.conflict_with, v.reason, v.staff_id, v.at FROM attempts a "
@@ -149,6 +150,6 @@ def _rows(db, store_id: str, since: float, until: float, *, tz_name: str | None 
                        staff_id=staff_id, reason=reason, kind=kind, voucher_id=voucher_id, code=code, jti=jti,
                        winner=winners.get(conflict_with) if conflict_with is not None else None,
                        voided=void_at is not None, void_reason=void_reason, void_staff_id=void_staff_id,
-                       void_at=void_at, tz_name=tz_name)
+                       void_at=void_at, tz_name=tz_name, store_id=None if store_name is None else store_id)
             for (key, at, status, decided, method, till, staff_id, reason, kind, voucher_id, code, jti,
                  conflict_with, void_reason, void_staff_id, void_at) in found]

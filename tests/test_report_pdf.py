@@ -257,6 +257,37 @@ def test_at_most_two_pages_however_many_vouchers_and_cashiers(tmp_path, last):
         assert "INFORME DE VARIOS DÍAS" in text and "Canjes por día" in text and "(92 días)" in text
 
 
+def test_a_retailer_report_lists_its_stores_first(tmp_path):
+    """Three stores, one with nothing that day: the table comes before the rest, in the language asked."""
+    vouchers = {"v1": Voucher(id="v1", retailer_id="r", kind="personal", status="published",
+                              discount=Discount(kind="amount", value=5000, currency="PYG"),
+                              texts={"es": {"title": "Café"}})}
+    stores = [{"id": "s1", "name": "Asunción Centro", "timezone": "America/Asuncion"},
+              {"id": "s2", "name": "Encarnación", "timezone": "America/Asuncion"},
+              {"id": "s3", "name": "Ciudad del Este", "timezone": "America/Asuncion"}]
+    rows = [report.Row(key=f"k{i}", at=local(D, 9 + i), status="accepted", decided="offline" if i == 3 else "online",
+                       method=Method.CAMERA, till=f"{name} / Caja 1", kind="personal", voucher_id="v1", jti=f"j{i}",
+                       store_id=store)
+            for i, (store, name) in enumerate([("s1", "Asunción Centro")] * 3 + [("s2", "Encarnación")])]
+    rows.append(report.Row(key="r1", at=local(D, 16), status="refused", decided="online", method=Method.TYPED,
+                           till="Encarnación / Caja 1", reason="malformed", store_id="s2"))
+    built = report.build(rows, first=D, last=D, tz_name="America/Asuncion", vouchers=vouchers, staff={},
+                         scope={"source": "backend", "store_id": None, "store_name": None, "till": None,
+                                "retailer_id": "r", "retailer_name": "Café Pika", "stores": stores})
+    assert [(e["name"], e["count"], e["discount"], e["refused"], e["offline"]) for e in built["by_store"]] == [
+        ("Asunción Centro", 3, 15000, 0, 0), ("Encarnación", 1, 5000, 1, 1), ("Ciudad del Este", 0, 0, 0, 0)]
+    pdf = _save(tmp_path, render(built, language="pt"))
+    text = _text(pdf, "-layout", "-l", "1")
+    assert "Por loja" in text and "Todas as lojas e caixas do varejista" in text
+    lines = {line.split()[0]: line.split()[1:] for line in text.splitlines()
+             if line.strip().startswith(("Asunción", "Encarnación", "Ciudad"))}
+    # Store, redemptions, discount, refusals, conflicts, voided, offline.
+    assert lines["Asunción"] == ["Centro", "3", "PYG", "15.000", "0", "0", "0", "0"]
+    assert lines["Encarnación"] == ["1", "PYG", "5.000", "1", "0", "0", "1"]
+    assert lines["Ciudad"] == ["del", "Este", "0", "PYG", "0", "0", "0", "0", "0"]
+    assert text.index("Por loja") < text.index("Por caixa")  # stores first, then the tills
+
+
 HOSTILE = ("\u202e\u0627\u0644\u0639\u0631\u0628\u064a\u0629 \u05e2\u05d1\u05e8\u05d9\u05ea 🎉🧉\x00\x07\x1b[31m"
            "\ud800\r\n\t" + "W" * 10_000 + " ")
 

@@ -437,11 +437,17 @@ def test_a_retailer_report_over_two_stores_in_two_zones(world):
     assert [h for h, n in enumerate(whole["by_hour"]) if n] == [8, 9, 13, 18, 23]
     assert {t["till"]: t["count"] for t in whole["by_till"]} == {
         "Café Pika — Asunción Centro / Caja 1": 3, "Sucursal La Paz / Caja 1": 2}
+    assert whole["by_store"] == [
+        {"store_id": world.info["store_id"], "name": "Café Pika — Asunción Centro", "count": 3,
+         "discount": 2 * COFFEE_PYG, "refused": 1, "conflicts": 0, "voids": 1, "offline": 0},
+        {"store_id": other.store["id"], "name": "Sucursal La Paz", "count": 2,
+         "discount": 2 * COFFEE_PYG, "refused": 0, "conflicts": 0, "voids": 0, "offline": 1}]
     # It is the sum of the two stores' own reports.
     stores = [world.http.get("/reports/daily", headers=world.admin_headers(),
                              params={"date": D.isoformat(), "store": s}).json()
               for s in (world.info["store_id"], other.store["id"])]
     assert [s["count"] for s in stores] == [3, 2] and sum(s["count"] for s in stores) == whole["count"]
+    assert [s["by_store"] for s in stores] == [[], []]  # one store's report: its tills are the breakdown
     lines = csv_rows(world.http.get("/reports/daily", headers=world.admin_headers(),
                                     params={"date": D.isoformat(), "retailer": world.info["retailer_id"],
                                             "format": "csv"}).text)
@@ -459,6 +465,9 @@ def test_one_zone_retailer_reports_in_it(world):
                            params={"date": D.isoformat(), "retailer": world.info["retailer_id"]}).json()
     assert whole["timezone"] == "America/Asuncion" and whole["count"] == 1
     assert len(whole["scope"]["stores"]) == 2
+    # The second store redeemed nothing: it is listed all the same, as a head office wants to know.
+    assert [(s["name"], s["count"], s["refused"]) for s in whole["by_store"]] == [
+        ("Café Pika — Asunción Centro", 1, 0), ("Sucursal La Paz", 0, 0)]
 
 
 def test_who_may_see_a_retailer_report(world):

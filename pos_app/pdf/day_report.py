@@ -56,7 +56,8 @@ ALERT = (0.72, 0.09, 0.09)
 ALERT_BG = (0.99, 0.89, 0.88)
 
 # Caps per table; the last page may cut further so the report always fits.
-LIMITS = {"personal": 10, "printed": 8, "cashiers": 10, "tills": 10, "fraud": 8, "voids": 8, "conflicts": 8}
+LIMITS = {"stores": 12, "personal": 10, "printed": 8, "cashiers": 10, "tills": 10, "fraud": 8, "voids": 8,
+          "conflicts": 8}
 _DROPPED = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # controls, bidi overrides, lone surrogates, unassigned
 
 
@@ -433,10 +434,11 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
     header, tiles, running = _headline(report, ctx, generated_at)
     by_method, by_decided, key_figures = _how(report)
     personal, printed = _vouchers(report, ctx)
-    cashiers, tills = _where_and_who(report, ctx)
+    stores, cashiers, tills = _where_and_who(report, ctx)
     refusals, fraud, voids, conflicts = _trouble(report, ctx)
     return [
         header, tiles, _charts(report, ctx),
+        *([stores] if stores is not None else []),  # a retailer's report: its stores first
         Side((by_method, 1), (key_figures, 1)),
         personal, printed,
         Side((cashiers, 1), (tills, 1)),
@@ -565,8 +567,18 @@ def _vouchers(report: dict, ctx: _Context) -> tuple[Table, Table]:
     return personal_table, printed_table
 
 
-def _where_and_who(report: dict, ctx: _Context) -> tuple[Table, Table]:
+def _where_and_who(report: dict, ctx: _Context) -> tuple[Table | None, Table, Table]:
     currency = (report.get("discount_total") or {}).get("currency") or "PYG"
+    stores = report.get("by_store") or []
+    store_table = Table(
+        _("By store"), [Column(_("Store"), 4.2), Column(_("Redemptions"), 1.5, "right"),
+                        Column(_("Discount"), 1.9, "right"), Column(_("Refusals"), 1.4, "right"),
+                        Column(_("Conflicts"), 1.5, "right"), Column(_("Voided"), 1.4, "right"),
+                        Column(_("Offline"), 1.5, "right")],
+        [(clean(e.get("name"), 80) or clean(e.get("store_id"), 64) or "—", _n(e.get("count")),
+          _money(e.get("discount"), currency), _n(e.get("refused")), _n(e.get("conflicts")), _n(e.get("voids")),
+          _n(e.get("offline"))) for e in stores[:LIMITS["stores"]]],
+        total=len(stores)) if stores else None
     cashiers = report.get("by_cashier") or []
     cashier_table = Table(
         _("By cashier"), [Column(_("Cashier"), 3), Column(_("Redemptions"), 1.7, "right"),
@@ -583,7 +595,7 @@ def _where_and_who(report: dict, ctx: _Context) -> tuple[Table, Table]:
           _n(e.get("offline"))) for e in tills[:LIMITS["tills"]]],
         total=len(tills))
 
-    return cashier_table, till_table
+    return store_table, cashier_table, till_table
 
 
 def _trouble(report: dict, ctx: _Context) -> tuple[Table, Table, Table, Table]:
