@@ -633,11 +633,9 @@ class Backend:
         def write(db):
             try:
                 target = self._void_target(db, redemption_key, retailer_id=caller.retailer_id)
-                if caller.kind == "staff" and target["store_id"] != caller.store_id:
-                    home = db.execute("SELECT store_id FROM staff WHERE id = ?", (caller.staff_id,)).fetchone()
-                    if home is None or home[0] is not None:
-                        raise void_rules.VoidError(void_rules.VoidError.FORBIDDEN,
-                                                   "staff of one store void only that store's redemptions")
+                if caller.kind == "staff" and target["store_id"] != caller.store_id and not caller.retailer_wide:
+                    raise void_rules.VoidError(void_rules.VoidError.FORBIDDEN,
+                                               "staff of one store void only that store's redemptions")
             except void_rules.VoidError as exc:
                 raise _void_api_error(exc) from None
             return self._insert_void(db, target, key=uuid.uuid4().hex, device_id=None, staff_id=caller.staff_id,

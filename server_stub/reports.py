@@ -83,10 +83,8 @@ def _store(db, caller: Caller, store_id: str | None) -> dict:
     if row is None or (caller.kind == "staff" and row[1] != caller.retailer_id):
         # Another retailer's store is answered like a missing one: its existence is not this caller's business.
         raise ApiError(400, "invalid_value", "no such store")
-    if caller.kind == "staff" and row[0] != caller.store_id:
-        home = db.execute("SELECT store_id FROM staff WHERE id = ?", (caller.staff_id,)).fetchone()
-        if home is None or home[0] is not None:
-            raise ApiError(403, "forbidden", "staff of one store see only that store's report")
+    if caller.kind == "staff" and row[0] != caller.store_id and not caller.retailer_wide:
+        raise ApiError(403, "forbidden", "staff of one store see only that store's report")
     return dict(zip(("id", "retailer_id", "name", "timezone"), row))
 
 
@@ -119,10 +117,8 @@ def _retailer(db, caller: Caller, retailer_id: str) -> dict:
     row = db.execute("SELECT id, name FROM retailers WHERE id = ?", (retailer_id,)).fetchone()
     if row is None or (caller.kind == "staff" and row[0] != caller.retailer_id):
         raise ApiError(400, "invalid_value", "no such retailer")
-    if caller.kind == "staff":
-        home = db.execute("SELECT store_id FROM staff WHERE id = ?", (caller.staff_id,)).fetchone()
-        if home is None or home[0] is not None:
-            raise ApiError(403, "forbidden", "staff of one store see only that store's report")
+    if caller.kind == "staff" and not caller.retailer_wide:
+        raise ApiError(403, "forbidden", "staff of one store see only that store's report")
     return {"id": row[0], "name": row[1]}
 
 

@@ -37,6 +37,7 @@ class Caller:
     device_id: str | None = None
     staff_id: str | None = None
     role: str | None = None
+    retailer_wide: bool = False  # staff who belong to no single store (head office): every store of the retailer
 
 
 class _Failures:
@@ -124,4 +125,5 @@ def require_admin_or_staff(backend, request: Request, roles: tuple[str, ...] = (
     _failures.clear(key)
     if row[1] not in roles:
         raise ApiError(403, "forbidden", f"this needs the role {' or '.join(roles)}")
-    return Caller("staff", device["retailer_id"], device["store_id"], device["id"], row[0], row[1])
+    return Caller("staff", device["retailer_id"], device["store_id"], device["id"], row[0], row[1],
+                  retailer_wide=row[3] is None)

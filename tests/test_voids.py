@@ -364,7 +364,12 @@ def test_who_may_void_at_the_backend(world):
     assert world.http.post("/redemptions/short/void", headers=world.admin_headers(), json={"reason": "x"}) \
         .status_code == 400
     assert backend_voids(world) == []
-    assert post(world.manager_headers(till)).status_code == 201
+    # Head office (a manager of no single store) may, from any of the retailer's tills.
+    head = world.backend.create_staff(world.info["retailer_id"], "Head office", "manager", "7777")
+    assert post({"Authorization": f"Bearer {other.till.token}", "X-Pika-Staff": head["id"],
+                 "X-Pika-Pin": "7777"}).status_code == 201
+    assert [v[3] for v in backend_voids(world)] == [head["id"]]
+    assert post(world.manager_headers(till)).json()["error"]["code"] == "already_voided"
 
 
 # --- the retailer-wide report -----------------------------------------------------------------------
