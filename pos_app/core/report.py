@@ -116,9 +116,8 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
     cashiers: dict[str | None, dict] = {}
     tills: dict[str, dict] = {}
     # A retailer's report lists every store, those with nothing that day too: a quiet store is news.
-    stores = {one["id"]: {"store_id": one["id"], "name": one.get("name") or "", "count": 0, "discount": 0,
-                          "refused": 0, "conflicts": 0, "voids": 0, "offline": 0}
-              for one in (scope or {}).get("stores") or ()}
+    stores = {one["id"]: _store_entry(one["id"], one.get("name")) for one in (scope or {}).get("stores") or ()}
+    nowhere = _store_entry(None, None)  # where one store's rows (no store_id) count: not in the report
     totals: Counter = Counter()
     unpriced = count = refused = attempts = offline_attempts = 0
     conflicts: list[dict] = []
@@ -141,20 +140,16 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
         cashier = cashiers.setdefault(row.staff_id, {"staff_id": row.staff_id, "name": staff.get(row.staff_id, "")
                                                      if row.staff_id else "", "count": 0, "refused": 0,
                                                      "discount": 0})
-        store = None
-        if row.store_id is not None:
-            store = stores.get(row.store_id)
-            if store is None:
-                store = stores[row.store_id] = {"store_id": row.store_id, "name": "", "count": 0, "discount": 0,
-                                                "refused": 0, "conflicts": 0, "voids": 0, "offline": 0}
+        store = nowhere if row.store_id is None else stores.get(row.store_id)
+        if store is None:  # a store missing from scope["stores"]: listed by its id
+            store = stores[row.store_id] = _store_entry(row.store_id, None)
         if row.status == "refused":
             refused += 1
             day["refused"] += 1
             till["refused"] += 1
             cashier["refused"] += 1
             refused_reasons[row.reason or "unknown"] += 1
-            if store is not None:
-                store["refused"] += 1
+            store["refused"] += 1
             if row.reason == "rate_limited":
                 rate_limited[row.till] += 1
             # A booklet's printed code is shared by every customer: its refusals (a reached limit, an
@@ -165,16 +160,14 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
         if row.status == "conflict":
             day["conflicts"] += 1
             till["conflicts"] += 1
-            if store is not None:
-                store["conflicts"] += 1
+            store["conflicts"] += 1
             conflicts.append(_item(row, local, vouchers, language) | {"winner": dict(row.winner or {})})
             continue
         if row.voided:
             voids.append(_item(row, local, vouchers, language)
                          | {"void_reason": row.void_reason, "void_staff_id": row.void_staff_id,
                             "void_at": row.void_at})
-            if store is not None:
-                store["voids"] += 1
+            store["voids"] += 1
             continue
         count += 1
         day["count"] += 1
@@ -182,10 +175,9 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
         cashier["count"] += 1
         if row.decided == "offline":
             till["offline"] += 1
-        if store is not None:
-            store["count"] += 1
-            if row.decided == "offline":
-                store["offline"] += 1
+        store["count"] += 1
+        if row.decided == "offline":
+            store["offline"] += 1
         hours[local.hour] += 1
         by_method[row.method] = by_method.get(row.method, 0) + 1
         decided[row.decided] = decided.get(row.decided, 0) + 1
@@ -199,8 +191,7 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
             cashier["discount"] += amount
             if voucher.discount.currency == currency:
                 day["discount"] += amount
-                if store is not None:
-                    store["discount"] += amount
+                store["discount"] += amount
         entry = vouchers_seen.get(row.voucher_id or "")
         if entry is None:
             entry = vouchers_seen[row.voucher_id or ""] = _voucher_entry(row, voucher, language)
@@ -256,6 +247,11 @@ def _amount(voucher: Voucher | None) -> int | None:
     if voucher is None or voucher.discount.kind != "amount":
         return None
     return int(voucher.discount.value)
+
+
+def _store_entry(store_id: str | None, name: str | None) -> dict:
+    return {"store_id": store_id, "name": name or "", "count": 0, "discount": 0, "refused": 0, "conflicts": 0,
+            "voids": 0, "offline": 0}
 
 
 def _voucher_entry(row: Row, voucher: Voucher | None, language: str) -> dict:
