@@ -51,6 +51,29 @@ class LoopGaps:
         return sum(self.gaps)
 
 
+def scanner_types(text: str, *, gap_ms: int = 3, enter: bool = True, stall_after: int | None = None,
+                  stall_s: float = 0.0, start_ms: int = 1_000_000) -> None:
+    """Deliver `text` as a USB scanner's key presses, stamped by the window system `gap_ms` apart.
+
+    The presses go straight to whatever has focus, one after another, as queued
+    input does. `stall_after` keys in, the window "is busy" for `stall_s`
+    (real time passes, the stamps don't): a scan must survive that.
+    """
+    from PySide6.QtCore import QEvent, Qt
+    from PySide6.QtGui import QKeyEvent
+    from PySide6.QtWidgets import QApplication
+
+    keys = [(Qt.Key(ord(ch.upper())) if ch.isascii() else Qt.Key.Key_unknown, ch) for ch in text]
+    if enter:
+        keys.append((Qt.Key.Key_Return, "\r"))
+    for index, (key, ch) in enumerate(keys):
+        if index == stall_after:
+            time.sleep(stall_s)
+        event = QKeyEvent(QEvent.Type.KeyPress, key, Qt.KeyboardModifier.NoModifier, ch)
+        event.setTimestamp(start_ms + index * gap_ms)
+        QApplication.sendEvent(QApplication.focusWidget(), event)
+
+
 class SwitchableTransport(httpx.BaseTransport):
     """The real backend app in process, or a refused connection while the test says the network is down."""
 

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QLabel
 
-from gui_fixtures import LoopGaps, make_window, till_env  # noqa: F401
+from gui_fixtures import LoopGaps, make_window, scanner_types, till_env  # noqa: F401
 from api_fixtures import api_template  # noqa: F401
 from pos_app.core.domain import Method, Reason
 from pos_app.gui.main_window import MAX_WAITING
@@ -69,6 +69,12 @@ def test_typed_short_code_is_accepted_then_already_redeemed_with_when_and_where(
     assert all(r[2] == till_env.staff["cashier"]["id"] for r in rows)  # stamped with the cashier
 
 
+def scan_and_wait(qtbot, window, text, **scanner):
+    with qtbot.waitSignal(window.verdict_shown, timeout=8000) as blocker:
+        scanner_types(text, **scanner)
+    return blocker.args[0]
+
+
 @pytest.mark.parametrize("layout_damage", [False, True])
 def test_usb_scanner_burst_is_recognised_anywhere_and_repaired(qtbot, make_window, till_env, layout_damage):
     window = make_window()
@@ -78,7 +84,7 @@ def test_usb_scanner_burst_is_recognised_anywhere_and_repaired(qtbot, make_windo
     window.activateWindow()
     window.printed_button.setFocus()
     qtbot.waitUntil(lambda: QApplication.focusWidget() is window.printed_button, timeout=2000)
-    outcome = type_and_wait(qtbot, window, typed, delay_ms=1)
+    outcome = scan_and_wait(qtbot, window, typed)
     assert outcome.verdict.accepted, outcome.verdict
     assert attempts(till_env)[-1][0] == Method.SCANNER
     assert window.entry.text() == ""
@@ -88,7 +94,7 @@ def test_scan_into_the_entry_leaves_no_characters_behind(qtbot, make_window, til
     window = make_window()
     token = till_env.claim(customer="into-entry")["token"]
     focus_entry(qtbot, window)
-    outcome = type_and_wait(qtbot, window, token, delay_ms=1)
+    outcome = scan_and_wait(qtbot, window, token)
     assert outcome.verdict.accepted
     assert attempts(till_env)[-1][0] == Method.SCANNER
     assert window.entry.text() == ""
@@ -98,9 +104,31 @@ def test_scanner_without_enter_is_still_recognised(qtbot, make_window, till_env)
     window = make_window()
     token = till_env.claim(customer="no-enter")["token"]
     focus_entry(qtbot, window)
-    outcome = type_and_wait(qtbot, window, token, delay_ms=1, enter=False)
+    outcome = scan_and_wait(qtbot, window, token, enter=False)
     assert outcome.verdict.accepted
     assert attempts(till_env)[-1][0] == Method.SCANNER
+
+
+def test_a_scan_that_queued_up_while_the_window_was_busy_is_still_one_scan(qtbot, make_window, till_env):
+    # Keys 3 ms apart by the window system's clock, but a 120 ms stall mid-code
+    # before the rest are processed: by the processing clock that is two bursts.
+    window = make_window()
+    token = till_env.claim(customer="stalled")["token"]
+    focus_entry(qtbot, window)
+    outcome = scan_and_wait(qtbot, window, token, stall_after=len(token) // 2, stall_s=0.12)
+    assert outcome.verdict.accepted, outcome.verdict
+    assert attempts(till_env)[-1][0] == Method.SCANNER
+    assert window.entry.text() == ""
+
+
+def test_a_person_typing_quickly_by_the_window_systems_clock_keeps_every_key(qtbot, make_window, till_env):
+    window = make_window()
+    focus_entry(qtbot, window)
+    scanner_types("ab", gap_ms=5, enter=False, start_ms=5_000)  # a two-key roll...
+    scanner_types("cdE", gap_ms=5, enter=False, start_ms=5_300)  # ...a pause, and another
+    qtbot.wait(300)
+    assert window.entry.text() == "abcdE"
+    assert attempts(till_env) == []
 
 
 def test_a_person_typing_fast_keeps_every_key(qtbot, make_window, till_env):

@@ -7,6 +7,11 @@ are held back, and when the burst ends it is either a scan (emitted, and what
 leaked into a text field is taken back out) or a fast typist's roll (the held
 keys are given back). A scanner set up without Enter is recognised when a
 long burst goes quiet.
+
+Gaps are measured with the window system's own key timestamps when it gives
+them: keys that queued up while the window was busy (painting a verdict, a
+slow slot) are processed late but were typed quickly, and must still count
+as one burst. Without timestamps the gap is the time between processing.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class ScannerListener(QObject):
     def _reset(self) -> None:
         self._chars: list[str] = []
         self._last = 0.0
+        self._last_stamp = 0
         self._held = 0
         self._target: QWidget | None = None
 
@@ -54,9 +60,16 @@ class ScannerListener(QObject):
             return False
         return self._key(obj, event)  # type: ignore[arg-type]
 
+    def _gap(self, now: float, stamp: int) -> float:
+        """Seconds since the previous key of the burst, by the window system's clock if both have one."""
+        if stamp and self._last_stamp and stamp >= self._last_stamp:
+            return (stamp - self._last_stamp) / 1000
+        return now - self._last
+
     def _key(self, receiver: QWidget, event: QKeyEvent) -> bool:
         now = time.monotonic()
-        quick = bool(self._chars) and now - self._last <= self.max_gap
+        stamp = event.timestamp()
+        quick = bool(self._chars) and self._gap(now, stamp) <= self.max_gap
         if event.key() in ENTER_KEYS:
             if quick and len(self._chars) >= self.min_length:
                 self._finish_scan(ended_with_enter=True)
@@ -72,6 +85,7 @@ class ScannerListener(QObject):
             self._went_quiet()
             self._target = receiver
         self._last = now
+        self._last_stamp = stamp
         if len(self._chars) < MAX_SCAN_CHARS:
             self._chars.append(text)
         self._idle.start()
