@@ -135,14 +135,25 @@ def build_world(root: Path, redemptions: int, first: date, days: int) -> World:
     return World(backend, info, admin_token, answer, device, path, transport, fill_s)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+class Days(NamedTuple):
+    first: date  # the generated store's first day
+    day: date  # the day reported: the middle one
+    last: date
+
+
+def parse_args(doc: str) -> tuple[argparse.Namespace, Days]:
+    """The report benches' shared options, and the days they cover."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--redemptions", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     first = date(2025, 3, 1)
-    day = first + timedelta(days=args.days // 2)
+    return args, Days(first, first + timedelta(days=args.days // 2), first + timedelta(days=args.days - 1))
+
+
+def main() -> int:
+    args, (first, day, last) = parse_args(__doc__)
     with tempfile.TemporaryDirectory(prefix="report-bench-") as tmp:
         backend, info, admin_token, answer, device, path, transport, fill_s = build_world(
             Path(tmp), args.redemptions, first, args.days)
@@ -159,7 +170,6 @@ def main() -> int:
                     assert response.status_code == 200, response.text
                     response.json() if params.get("format") != "csv" else response.text
                 return call
-            last = first + timedelta(days=args.days - 1)
             result = {
                 "redemptions_in_store": args.redemptions, "days": args.days, "attempts_that_day": count,
                 "fill_s": round(fill_s, 1),

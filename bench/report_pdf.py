@@ -14,18 +14,16 @@ is shared, timings are noisy.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
-from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report_day import build_world, timed
+from report_day import build_world, parse_args, timed
 
 from pos_app.pdf.day_report import render
 from pos_app.store import TillStore
@@ -34,14 +32,7 @@ from server_stub.app import API
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--redemptions", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--runs", type=int, default=15)
-    args = parser.parse_args()
-    first = date(2025, 3, 1)
-    day = first + timedelta(days=args.days // 2)
-    last = first + timedelta(days=args.days - 1)
+    args, (first, day, last) = parse_args(__doc__)
     with tempfile.TemporaryDirectory(prefix="report-pdf-bench-") as tmp:
         backend, _, admin_token, _, device, path, transport, _ = build_world(
             Path(tmp), args.redemptions, first, args.days)

@@ -61,15 +61,10 @@ def test_writes_continue_after_a_failed_batch_start(writer, tmp_path):
     assert writer.insert_row("t", ("k", "v"), ("x", 1)) >= 1
 
 
-def test_close_refuses_new_writes(tmp_path):
-    db = sqlite3.connect(tmp_path / "c.db")
-    db.execute("CREATE TABLE t (k TEXT)")
-    db.commit()
-    db.close()
-    w = Writer(str(tmp_path / "c.db"))
-    assert w.submit(lambda db: db.execute("INSERT INTO t VALUES ('a')").lastrowid) == 1
-    w.close()
-    w.close()  # twice is fine
+def test_close_refuses_new_writes(writer, tmp_path):
+    assert writer.submit(lambda db: db.execute("INSERT INTO t (k) VALUES ('a')").lastrowid) == 1
+    writer.close()
+    writer.close()  # twice is fine
     with pytest.raises(RuntimeError):
-        w.insert_row("t", ("k",), ("b",))
-    assert sqlite3.connect(tmp_path / "c.db").execute("SELECT count(*) FROM t").fetchone()[0] == 1
+        writer.insert_row("t", ("k",), ("b",))
+    assert sqlite3.connect(tmp_path / "t.db").execute("SELECT count(*) FROM t").fetchone()[0] == 1
