@@ -1,6 +1,6 @@
 """The till's scanning pipeline, measured with its references in the same run.
 
-- corpus: the real photos in ../shared/testdata/qr-photos through the
+- corpus: the real photos in tests/data/qr-photos through the
   pipeline with zxing-cpp and with pyzbar, and each decoder alone (no pipeline);
 - a 1280×720 camera frame (the sample feed: a phone over a counter), with a
   code and without one, zxing and zbar interleaved frame by frame;
@@ -37,7 +37,7 @@ from pos_app.scan.pipeline import ScanPipeline, scan_image_file  # noqa: E402
 from pos_app.scan.sample_feed import render_frames, write_sample_feed  # noqa: E402
 from pos_app.store import TillStore  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "testdata" / "qr-photos"
+CORPUS = ROOT / "tests" / "data" / "qr-photos"
 RETAILER, STORE = "ret_bench", "sto_bench"
 
 

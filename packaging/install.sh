@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Pika Till needs on a Debian machine: system packages,
-# a virtual environment in .venv and the project with its dev extra.
-# Idempotent: re-running installs only what is missing.
+# a virtual environment in .venv with the exact versions of requirements.lock
+# (hash-checked), and the project itself. Idempotent: re-running installs only
+# what is missing. packaging/lock.sh refreshes the lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ APT_PACKAGES=(
   # a real window under Xvfb
   xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0
   libxcb-keysyms1 libxcb-render-util0 libxcb-shape0
+  # real X11 key events in the USB-scanner tests (keys typed into Xvfb)
+  xdotool
   # decoders, fonts, reading PDFs back, load testing
   libzbar0 zbar-tools fonts-dejavu-core poppler-utils wrk
 )
@@ -32,6 +35,6 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+.venv/bin/python -m pip install -q --no-deps -e .
 echo "install: ready (.venv)"

@@ -16,8 +16,8 @@ import zxingcpp
 from pos_app.core import tokens
 from pos_app.store import TillStore
 
-# The shared folder sits beside the repository, in CI as on a developer's machine.
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "qr-photos"
+# Inside the repository: a fresh clone has everything its tests read.
+CORPUS = Path(__file__).resolve().parent / "data" / "qr-photos"
 RETAILER, STORE = "ret-scan", "store-scan"
 
 
