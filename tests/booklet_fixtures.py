@@ -33,3 +33,33 @@ def exercise_booklet_endpoints(api) -> None:
     assert c.post(f"/booklets/{eid}/render", headers=admin, json={"force": "yes"}).status_code == 400
     assert c.get(f"/booklets/{eid}.pdf", headers=admin).status_code == 200
     assert c.get(f"/booklets/{eid}/billing.csv", headers=admin).status_code == 200
+
+
+# Moments the booklet is made at: ends of month and year, February (leap or not), each late in the
+# evening in Asunción, when UTC is already in the next day (and, on the 30th or 31st, the next month).
+DATES = ("2026-01-31", "2026-02-28", "2028-02-29", "2026-11-30", "2026-12-31")
+
+
+def moment(day: str, hour: int = 23, minute: int = 30) -> float:
+    """Epoch seconds of `day` at hour:minute in Asunción."""
+    import datetime
+    from zoneinfo import ZoneInfo
+
+    when = datetime.datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=ZoneInfo("America/Asuncion"))
+    return when.timestamp()
+
+
+def dated_api(path, at: float):
+    """A backend folder whose demo data (and demo booklet) were made with the clock at `at`."""
+    from api_fixtures import Api, close_backend
+    from server_stub.backend import Backend
+    from server_stub.datadir import DataDir
+    from server_stub.demo import add_demo_data
+
+    admin_token = DataDir(path).init()["admin_token"]
+    backend = Backend(path, clock=lambda: at)
+    try:
+        demo = add_demo_data(backend)
+    finally:
+        close_backend(backend)
+    return Api(path, admin_token, demo)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime
 import io
+from zoneinfo import ZoneInfo
 
 from .editions import Booklets
 from .placements import edition as edition_body
+from .schedule import coming_month
 
 EXTRA_PRINTED = (
     ("CHIPA20", {"kind": "percent", "value": 20},
@@ -37,7 +39,10 @@ def _image() -> bytes:
 
 
 def add_demo_booklet(backend, retailer_id: str, printed_voucher_id: str) -> dict:
-    """Three more printed vouchers and next month's demo edition (draft); what was made."""
+    """Three more printed vouchers and next month's demo edition (draft); what was made.
+
+    "Next month" is by the backend's clock (injected in tests) in the booklet's time zone: the
+    machine's own zone would put 23:30 of the 30th in Asunción into the next month."""
     import base64
 
     codes = []
@@ -49,8 +54,8 @@ def add_demo_booklet(backend, retailer_id: str, printed_voucher_id: str) -> dict
         backend.create_printed_code(voucher["id"], code)
         voucher_ids.append(voucher["id"])
         codes.append(code)
-    today = datetime.date.fromtimestamp(backend.clock())
-    month = f"{today.year + today.month // 12:04d}-{today.month % 12 + 1:02d}"
+    zone = ZoneInfo(backend.config.get("booklet", {}).get("timezone", "America/Asuncion"))
+    month = coming_month(datetime.datetime.fromtimestamp(backend.clock(), zone), 1)
     ad = lambda es, gn, body_es, body_gn: {"es": {"title": es, "body": body_es}, "gn": {"title": gn, "body": body_gn}}
     v = voucher_ids
     placements = [
