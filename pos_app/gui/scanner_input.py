@@ -8,6 +8,11 @@ leaked into a text field is taken back out) or a fast typist's roll (the held
 keys are given back). A scanner set up without Enter is recognised when a
 long burst goes quiet.
 
+A scanner presses Shift for every capital, as a person does, and AltGr for
+some characters on a non-US layout: a modifier's own press carries no text,
+so it neither ends nor splits a burst, nor counts in it (releases are never
+looked at). Ctrl or Alt held with a key is a shortcut and ends the burst.
+
 Gaps are measured with the window system's own key timestamps when it gives
 them: keys that queued up while the window was busy (painting a verdict, a
 slow slot) are processed late but were typed quickly, and must still count
@@ -23,6 +28,12 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 
 ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+# Keys that only change what the next key types: they belong to the burst around them.
+MODIFIER_KEYS = frozenset({
+    Qt.Key.Key_Shift, Qt.Key.Key_Control, Qt.Key.Key_Alt, Qt.Key.Key_AltGr, Qt.Key.Key_Meta,
+    Qt.Key.Key_Super_L, Qt.Key.Key_Super_R, Qt.Key.Key_Hyper_L, Qt.Key.Key_Hyper_R,
+    Qt.Key.Key_CapsLock, Qt.Key.Key_NumLock, Qt.Key.Key_Mode_switch,
+})
 MAX_SCAN_CHARS = 8192  # longer than any code; the verdict refuses what is longer still
 
 
@@ -67,6 +78,8 @@ class ScannerListener(QObject):
         return now - self._last
 
     def _key(self, receiver: QWidget, event: QKeyEvent) -> bool:
+        if event.key() in MODIFIER_KEYS:
+            return False
         now = time.monotonic()
         stamp = event.timestamp()
         quick = bool(self._chars) and self._gap(now, stamp) <= self.max_gap
