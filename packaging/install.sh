@@ -13,8 +13,8 @@ APT_PACKAGES=(
   # a real window under Xvfb
   xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0
   libxcb-keysyms1 libxcb-render-util0 libxcb-shape0
-  # real X11 key events in the USB-scanner tests (keys typed into Xvfb)
-  xdotool
+  # real X11 key events in the USB-scanner tests (keys typed into Xvfb, layouts by setxkbmap)
+  xdotool x11-xkb-utils
   # decoders, fonts, reading PDFs back, load testing
   libzbar0 zbar-tools fonts-dejavu-core poppler-utils wrk
 )
