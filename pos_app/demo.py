@@ -59,7 +59,9 @@ def prepare_demo(root: Path | None = None, till_name: str = "Caja 1") -> DemoSet
 
 def run_headless_demo(out: TextIO) -> int:
     """A scripted walk through the spine, told step by step."""
+    import shlex
     import shutil
+    import sys
 
     from .__main__ import client_for, open_store
     from .redemption import redeem
@@ -104,7 +106,8 @@ def run_headless_demo(out: TextIO) -> int:
                     f"outbox {summary['outbox']}.")
         finally:
             store.close()
-        say("The cashier's window arrives with the next release; this was the spine, end to end.")
+        say("That was the till's work, end to end. To see it in the cashier's window: "
+            f"{shlex.join([sys.executable, '-m', 'pos_app', '--demo'])}")
     finally:
         demo.stop()
         shutil.rmtree(demo.root, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -31,11 +32,21 @@ def test_display_check():
     assert not display_problem({}, "win32")
 
 
-def test_demo_without_a_display_says_how_to_run_it():
+def test_demo_without_a_display_says_how_to_run_it(tmp_path):
     result = run_till("--demo", timeout=30)
     assert result.returncode == 2
     assert "xvfb-run" in result.stderr and "QT_QPA_PLATFORM=offscreen" in result.stderr
     assert "Traceback" not in result.stderr
+    # The commands work as printed, pasted from another folder: this install's interpreter, not `python`.
+    assert "  python -m" not in result.stderr
+    [headless] = [line.split(":", 1)[1].strip() for line in result.stderr.splitlines() if "in text:" in line]
+    argv = shlex.split(headless)
+    assert argv[0] == sys.executable and argv[1:] == ["-m", "pos_app", "--demo", "--headless"]
+    walked = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert walked.returncode == 0, walked.stderr
+    assert "ACCEPTED" in walked.stdout
+    [offscreen] = [line.split(":", 1)[1].strip() for line in result.stderr.splitlines() if "QT_QPA" in line]
+    assert shlex.split(offscreen)[1:] == [sys.executable, "-m", "pos_app", "--demo"]
 
 
 @pytest.mark.slow
@@ -53,6 +64,8 @@ def test_headless_demo_walks_through_the_spine():
     result = run_till("--demo", "--headless")
     assert result.returncode == 0, result.stderr
     assert "ACCEPTED" in result.stdout and "already_redeemed" in result.stdout
+    assert "next release" not in result.stdout
+    assert shlex.join([sys.executable, "-m", "pos_app", "--demo"]) in result.stdout.splitlines()[-1]
 
 
 def test_window_on_a_till_that_is_not_enrolled_is_refused_before_any_window(tmp_path):

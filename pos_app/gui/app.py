@@ -7,6 +7,7 @@ pytest-qt application, and so `--demo` can set up its backend first.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -18,8 +19,18 @@ error: there is no display to show the till's window on.
   On a desktop, run it from a graphical session.
   On a server, give it a virtual screen:   xvfb-run -a {cmd}
   or run it without showing anything:      QT_QPA_PLATFORM=offscreen {cmd}
-  or walk through the demo in text:        python -m pos_app --demo --headless
+  or walk through the demo in text:        {headless}
 """
+
+
+def till_command(*args: str) -> str:
+    """The command that runs this till again, as it can be pasted from any folder: this interpreter
+    (the install's venv, not whatever `python` a shell finds first), quoted for a POSIX shell."""
+    return shlex.join([sys.executable, "-m", "pos_app", *args])
+
+
+def no_display_message(*args: str) -> str:
+    return NO_DISPLAY.format(cmd=till_command(*args), headless=till_command("--demo", "--headless"))
 
 
 def display_problem(environ=os.environ, platform: str = sys.platform) -> bool:
@@ -47,7 +58,7 @@ def run_window(store_path: Path, *, camera: str | None = None, quit_after_s: flo
                screenshot: str | None = None) -> int:
     """The till on an enrolled store, until the window is closed."""
     if display_problem():
-        sys.stderr.write(NO_DISPLAY.format(cmd="python -m pos_app --data DIR"))
+        sys.stderr.write(no_display_message("--data", "DIR"))
         return 2
     from .main_window import TillWindow
 
@@ -63,7 +74,7 @@ def run_window(store_path: Path, *, camera: str | None = None, quit_after_s: flo
 def run_demo(*, quit_after_s: float | None = None, screenshot: str | None = None) -> int:
     """The till on an embedded backend with demo data, fed by a sample camera feed."""
     if display_problem():
-        sys.stderr.write(NO_DISPLAY.format(cmd="python -m pos_app --demo"))
+        sys.stderr.write(no_display_message("--demo"))
         return 2
     from ..demo import prepare_demo
     from ..scan.sample_feed import write_sample_feed
