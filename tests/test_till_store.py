@@ -613,3 +613,21 @@ def test_attempts_between_times(store):
         NOW + 3600, NOW + 2 * 3600]
     assert all(isinstance(a["verdict"], dict) for a in store.attempts())
     assert json.dumps(store.attempts())  # JSON-ready for reports
+
+
+def test_the_window_reads_the_sync_engines_figures_as_the_file_holds_them_now(tmp_path):
+    """The window's connection and the sync engine's share one file: the status bar's 'last sync'
+    must not go back to what the window's connection saw when it opened (10:54 → 10:53 → 10:54)."""
+    path = tmp_path / "till.db"
+    with TillStore(path, device_name=TILL, asset_keys_dir=None) as engine:
+        engine.note_sync_run(True, now=1_000.0)
+        with TillStore(path, device_name=TILL, asset_keys_dir=None) as window:
+            assert window.sync_figures()["last_sync"] == 1_000.0
+            engine.note_sync_run(True, now=1_060.0)
+            engine.note_sync_run(False, "timed out", now=1_090.0)
+            engine.set("clock_skew_s", 4.5)
+            figures = window.sync_figures()
+            assert figures["last_sync"] == 1_060.0 and window.stats()["last_sync"] == 1_060.0
+            assert figures["last_error"] == {"at": 1_090.0, "error": "timed out"}
+            assert figures["clock_skew_s"] == 4.5
+            assert figures["sync_runs"] == 3 and figures["sync_success_rate"] == round(2 / 3, 4)

@@ -127,6 +127,13 @@ class TillStore:
     def get(self, key: str, default: Any = None) -> Any:
         return self._settings.get(key, default)
 
+    def stored(self, *keys: str) -> dict[str, Any]:
+        """Settings as the file holds them now, not as this connection last saw them: the sync
+        engine writes its figures (last sync, skew, errors) through a connection of its own."""
+        marks = ", ".join("?" * len(keys))
+        rows = self._conn.execute(f"SELECT key, value FROM settings WHERE key IN ({marks})", keys)
+        return {key: json.loads(value) for key, value in rows}
+
     def set(self, key: str, value: Any) -> None:
         """Store a JSON value under a setting name."""
         # Cache what a reader after a restart would get back (tuples as lists...).
@@ -687,7 +694,7 @@ class TillStore:
             "parked": one("SELECT count(*) FROM outbox WHERE parked_reason IS NOT NULL"),
             "pending_online": one("SELECT count(*) FROM attempts WHERE state = 'pending'"),
             "conflicts": one("SELECT count(*) FROM attempts WHERE status = 'conflict'"),
-            "last_sync": self.get("last_sync"),
+            "last_sync": self.stored("last_sync").get("last_sync"),
         }
 
     def conflicts(self, limit: int = 200) -> list[dict]:
@@ -745,16 +752,17 @@ class TillStore:
         delays = sorted(max(0.0, d) for (d,) in self._conn.execute(
             "SELECT synced_at - at FROM attempts WHERE synced_at IS NOT NULL ORDER BY synced_at DESC LIMIT ?",
             (DELAY_SAMPLE,)))
-        ok, failed = int(self.get("sync_runs_ok") or 0), int(self.get("sync_runs_failed") or 0)
+        now = self.stored("sync_runs_ok", "sync_runs_failed", "last_sync", "last_error", "clock_skew_s")
+        ok, failed = int(now.get("sync_runs_ok") or 0), int(now.get("sync_runs_failed") or 0)
         oldest = one("SELECT min(created_at) FROM outbox WHERE parked_reason IS NULL")
         return {
             "outbox": self.outbox_size(),
             "outbox_oldest_at": oldest,
             "parked": one("SELECT count(*) FROM outbox WHERE parked_reason IS NOT NULL"),
             "pending_online": one("SELECT count(*) FROM attempts WHERE state = 'pending'"),
-            "last_sync": self.get("last_sync"),
-            "last_error": self.get("last_error"),
-            "clock_skew_s": self.get("clock_skew_s"),
+            "last_sync": now.get("last_sync"),
+            "last_error": now.get("last_error"),
+            "clock_skew_s": now.get("clock_skew_s"),
             "redemptions": done,
             "accepted": accepted,
             "conflicts": conflicts,
