@@ -54,6 +54,35 @@ def make_application(argv: list[str] | None = None):
     return app
 
 
+_error_dialogs: list = []
+
+
+def install_error_dialog(data_dir: Path, parent=None) -> Path:
+    """Uncaught errors go to the till's log file and, on the GUI thread, to a dialog that says the
+    till keeps running, instead of the window vanishing. Returns the log file's path."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    from .. import logs
+
+    path = logs.configure(data_dir)
+
+    def show(error: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Critical, _("Something went wrong"),
+                          _("The till hit an unexpected error and keeps running. If the last code was "
+                            "not answered, scan it again. What happened was written to {path}; if it "
+                            "happens again, call your manager.").format(path=path), parent=parent)
+        box.setObjectName("errorDialog")
+        box.setDetailedText(error)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        _error_dialogs.append(box)  # without a parent, Python's reference is what keeps it alive
+        box.finished.connect(lambda _result, box=box: _error_dialogs.remove(box))
+        box.open()  # not exec(): a modal loop inside the failing slot would stall the scans behind it
+
+    logs.install_excepthook(show)
+    return path
+
+
 def run_window(store_path: Path, *, camera: str | None = None, quit_after_s: float | None = None,
                screenshot: str | None = None) -> int:
     """The till on an enrolled store, until the window is closed."""
@@ -63,6 +92,7 @@ def run_window(store_path: Path, *, camera: str | None = None, quit_after_s: flo
     from .main_window import TillWindow
 
     app = make_application()
+    install_error_dialog(Path(store_path).parent)
     window = TillWindow(store_path, camera=camera)
     window.show()
     _schedule_exit(app, window, quit_after_s, screenshot)
@@ -82,6 +112,7 @@ def run_demo(*, quit_after_s: float | None = None, screenshot: str | None = None
 
     app = make_application()
     demo = prepare_demo()
+    install_error_dialog(demo.till_data)
     window = None
     try:
         personal = [v for v in demo.info["vouchers"] if v["kind"] == "personal"]

@@ -1,0 +1,66 @@
+"""One logging configuration for the till, window and CLI alike: a rotating file in the till's data
+folder (what happened at a counter is there to read afterwards, not on a terminal nobody sees), and
+uncaught exceptions written to it instead of vanishing with the window."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Callable
+
+LOG_FILE = "till.log"
+MAX_BYTES = 1_000_000
+BACKUPS = 5
+FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"
+
+log = logging.getLogger("pos_app")
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files are created 0600: they name staff and tills (never PINs or tokens)."""
+
+    def _open(self):
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
+def configure(data_dir: str | Path, *, level: int = logging.INFO) -> Path:
+    """Send the till's logs to `data_dir/till.log` (1 MB, five older files kept); returns the path.
+    Calling it again for the same folder changes nothing."""
+    path = (Path(data_dir) / LOG_FILE).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for handler in log.handlers:
+        if isinstance(handler, PrivateRotatingFileHandler) and Path(handler.baseFilename) == path:
+            return path
+    handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FORMAT))
+    log.addHandler(handler)
+    log.setLevel(level)
+    return path
+
+
+def install_excepthook(show: Callable[[str], None] | None = None) -> None:
+    """Log every uncaught exception (any thread) with its traceback; `show` (the window's dialog)
+    is told of those raised on the main thread, where the window lives."""
+
+    def on_main(kind, value, tb) -> None:
+        log.critical("uncaught exception", exc_info=(kind, value, tb))
+        if show is not None:
+            try:
+                show("".join(traceback.format_exception_only(kind, value)).strip())
+            except Exception:  # the dialog failing must not hide the first error
+                log.exception("could not show the error dialog")
+
+    def on_thread(args) -> None:
+        if args.exc_type is SystemExit:
+            return
+        log.critical("uncaught exception in thread %s", getattr(args.thread, "name", "?"),
+                     exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+    sys.excepthook = on_main
+    threading.excepthook = on_thread
