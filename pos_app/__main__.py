@@ -29,8 +29,11 @@ def _print(data) -> None:
 def open_store(data: str, *, must_be_enrolled: bool = True):
     from .store import TillStore
 
+    from . import logs
+
     path = Path(data)
     path.mkdir(parents=True, exist_ok=True)
+    logs.configure(path)  # the CLI's commands log where the window does: the till's own folder
     store = TillStore(path / STORE_NAME)
     if must_be_enrolled and not store.enrolled:
         store.close()

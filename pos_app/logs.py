@@ -31,13 +31,17 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
 
 def configure(data_dir: str | Path, *, level: int = logging.INFO) -> Path:
     """Send the till's logs to `data_dir/till.log` (1 MB, five older files kept); returns the path.
-    Calling it again for the same folder changes nothing."""
+    A process serves one till: configuring another folder moves the log there."""
     path = (Path(data_dir) / LOG_FILE).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    for handler in log.handlers:
-        if isinstance(handler, PrivateRotatingFileHandler) and Path(handler.baseFilename) == path:
-            return path
-    handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")
+    for handler in list(log.handlers):
+        if isinstance(handler, PrivateRotatingFileHandler):
+            if Path(handler.baseFilename) == path:
+                return path
+            log.removeHandler(handler)
+            handler.close()
+    handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8",
+                                         delay=True)
     handler.setFormatter(logging.Formatter(FORMAT))
     log.addHandler(handler)
     log.setLevel(level)

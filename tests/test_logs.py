@@ -28,7 +28,11 @@ def clean_logging():
 
 def test_the_log_is_one_private_rotating_file_in_the_data_folder(tmp_path, clean_logging):
     path = logs.configure(tmp_path / "till")
-    assert logs.configure(tmp_path / "till") == path and len(logs.log.handlers) == 1  # once per folder
+    assert logs.configure(tmp_path / "till") == path  # once per folder
+    other = logs.configure(tmp_path / "other")  # one till a process: the log moves, never doubles
+    assert [h.baseFilename for h in logs.log.handlers if isinstance(h, logs.PrivateRotatingFileHandler)] == [
+        str(other)]
+    path = logs.configure(tmp_path / "till")
     logging.getLogger("pos_app.sync").info("round done: %d recorded", 3)
     assert path == (tmp_path / "till" / "till.log").resolve()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -78,3 +82,11 @@ def test_a_slot_that_raises_is_logged_and_shown_and_the_window_keeps_running(qtb
     QTimer.singleShot(0, lambda: ticked.append(True))  # the event loop still runs with the dialog open
     qtbot.waitUntil(lambda: ticked == [True], timeout=2000)
     box.close()
+
+
+def test_the_cli_logs_into_the_tills_folder(tmp_path, clean_logging):
+    from pos_app.__main__ import open_store
+
+    open_store(str(tmp_path / "till"), must_be_enrolled=False).close()
+    logging.getLogger("pos_app.cli").warning("enroll refused: %s", "invalid_code")
+    assert "enroll refused: invalid_code" in (tmp_path / "till" / "till.log").read_text()
