@@ -1,5 +1,5 @@
 """The booklet PDF read back: pages and size, embedded fonts, Guaraní text, and every
-QR rasterised at 200 dpi decoding (zbar and zxing-cpp) to a token that verifies with
+QR rasterised at 150 dpi decoding (zbar and zxing-cpp) to a token that verifies with
 the backend's key and that a till redeems as a printed code."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import zxingcpp
 from PIL import Image
 
 from pos_app.core import tokens
+from server_stub.booklet.qr_symbol import symbol
 from api_fixtures import api, api_template  # noqa: F401
 from booklet_fixtures import DATES, dated_api, moment
 
@@ -35,9 +36,11 @@ def _page_sizes(pdf: Path) -> list[tuple[float, float]]:
     return sizes
 
 
-def _decode_all(pdf: Path, tmp: Path) -> tuple[list[str], list[str]]:
-    """Every QR of every page at 200 dpi: (zbar's texts, zxing-cpp's texts)."""
-    _run("pdftoppm", "-r", "200", "-gray", "-png", str(pdf), str(tmp / "page"))
+def _decode_all(pdf: Path, tmp: Path, dpi: int = 150) -> tuple[list[str], list[str]]:
+    """Every QR of every page at `dpi` (150: a cheap phone's view of paper): (zbar's texts, zxing-cpp's texts)."""
+    for old in tmp.glob("page-*.png"):
+        old.unlink()
+    _run("pdftoppm", "-r", str(dpi), "-gray", "-png", str(pdf), str(tmp / "page"))
     zbar, zxing = [], []
     for png in sorted(tmp.glob("page-*.png")):
         out = subprocess.run(["zbarimg", "-q", "--raw", "-Sdisable", "-Sqrcode.enable", str(png)],
@@ -117,15 +120,43 @@ def test_every_qr_scans_back_and_redeems_at_a_till(api, rendered, tmp_path):
     assert codes == {s["code"] for s in printed_slots}
 
 
-def test_a_month_with_no_placements_lists_every_active_printed_voucher(api, tmp_path):
+def _module_mm(pdf: Path, tmp: Path) -> list[float]:
+    """Each QR's module in mm, measured on a 600 dpi raster by zxing-cpp (its corners and version)."""
+    _run("pdftoppm", "-r", "600", "-gray", "-png", str(pdf), str(tmp / "fine"))
+    out = []
+    for png in sorted(tmp.glob("fine-*.png")):
+        for b in zxingcpp.read_barcodes(np.asarray(Image.open(png).convert("L")), formats=zxingcpp.BarcodeFormat.QRCode):
+            side = symbol(b.text)[0]  # modules a side: the same text encodes to the same version
+            p = b.position
+            width_px = ((p.top_right.x - p.top_left.x) ** 2 + (p.top_right.y - p.top_left.y) ** 2) ** 0.5
+            out.append(width_px / (side - 1) * 25.4 / 600)  # corner points sit on the outer modules' centres
+    return out
+
+
+def test_a6_codes_read_by_both_decoders_at_150_dpi(api, tmp_path):
+    """An A6 edition listing every active voucher: each takes a half (the smallest A6 slot its QR fits)."""
     answer = api.ok(api.client.post("/booklets", headers=api.admin, json={"month": "2030-02", "paper": "A6"}), 201)
     done = api.ok(api.client.post(f"/booklets/{answer['id']}/render", headers=api.admin, json={}))
     printed = {row[0] for row in api.rows("SELECT voucher_id FROM printed_codes")}
     listed = {s["voucher_id"] for s in done["layout"]["slots"] if s["content"] == "voucher"}
     assert listed == printed and len(listed) == 4
+    assert {s["size"] for s in done["layout"]["slots"] if s["content"] == "voucher"} == {"half"}
     pdf = tmp_path / "a6.pdf"
     pdf.write_bytes(api.client.get(f"/booklets/{answer['id']}.pdf", headers=api.admin).content)
     sizes = _page_sizes(pdf)
-    assert len(sizes) == 3 and all(abs(w - A6_PT[0]) < 0.05 and abs(h - A6_PT[1]) < 0.05 for w, h in sizes)
+    assert len(sizes) == 4 and all(abs(w - A6_PT[0]) < 0.05 and abs(h - A6_PT[1]) < 0.05 for w, h in sizes)
+    trust = tokens.TrustSet.from_pems(pem for (pem,) in api.rows("SELECT public_pem FROM signing_keys"))
     zbar, zxing = _decode_all(pdf, tmp_path)
-    assert len(zbar) == len(zxing) == 4
+    assert len(zbar) == 4 and sorted(zbar) == sorted(zxing)
+    read = {tokens.verify(t, trust, audience=api.retailer_id, now=time.time()).claims["code"] for t in zbar}
+    assert read == {s["code"] for s in done["layout"]["slots"] if s["content"] == "voucher"}
+    modules = _module_mm(pdf, tmp_path)
+    assert len(modules) == 4 and all(m >= 0.44 for m in modules), modules
+
+
+@pytest.mark.parametrize("paper, size", [("A6", "single"), ("A6", "quarter")])
+def test_an_a6_voucher_smaller_than_a_half_is_refused(api, paper, size):
+    voucher = api.demo_voucher("printed")["id"]
+    refused = api.client.post("/booklets", headers=api.admin, json={
+        "month": "2030-02", "paper": paper, "placements": [{"size": size, "content": "voucher", "voucher_id": voucher}]})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "voucher_too_small"

@@ -2,8 +2,9 @@
 
 Each tier has its own look (border weight and colour, background); premium
 listings get a gold border and the "Destacado" badge. Sizes scale with the
-slot, and every text is wrapped and cut to the lines it has: nothing spills
-out of its card.
+slot, and nothing spills out of its card. What a voucher card must show whole
+(its value, titles, code and validity) is sized down to a floor and then
+wrapped, never cut; only the terms take the room left and may be cut.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ HOUSE = {"es": "Más ofertas en la app Pika", "gn": "Hetave ñemboguejy Pika app
 HOUSE_BODY = {"es": "Descargala gratis y usá tus cupones desde el celular.",
               "gn": "Emboguejy rei ha eipuru nde ñemboguejy pumbyrýpe."}
 LABELS = {"ad": "Publicidad", "sponsored": "Patrocinado", "image": "Publicidad"}
-MIN_QR = 18 * mm  # with its quiet zone: a phone or a till's webcam reads it from paper
+# A module of 0.45 mm: a voucher's token (about 309 bytes, byte mode) is a version 13 code at EC M,
+# 69 modules a side, 77 with the quiet zone: 34.7 mm. At 150 dpi that is 2.7 pixels a module, and
+# both zbar and zxing-cpp read every code there; at 0.42 mm zbar missed 1 in 48, at 0.34 mm (the old
+# 26 mm code of an A5 single) 2 in 20. It fits an A5 single space (67 × 47 mm) and an A6 half.
+MODULE = 0.45 * mm
 
 INK = (0.10, 0.12, 0.14)
 MUTED = (0.36, 0.39, 0.42)
@@ -71,7 +76,7 @@ def draw_card(c, card: Card, x: float, y: float, w: float, h: float, scale: floa
     if card.premium:
         top = _badge(c, x + pad, top, scale) - 1.2 * mm * scale
     if card.kind == "voucher":
-        _voucher(c, card, style, x + pad, y + pad, w - 2 * pad, top - y - pad, scale, codes)
+        _voucher(c, card, style, x + pad, y + pad, w - 2 * pad, top - y - pad, scale, codes, pad)
     elif card.kind == "image":
         _image(c, card, style, x + pad, y + pad, w - 2 * pad, top - y - pad, scale)
     else:
@@ -112,40 +117,78 @@ def _lines(c, text: str, font: str, size: float, x: float, top: float, width: fl
     return top
 
 
-def _voucher(c, card: Card, style: Style, x, y, w, h, scale, codes) -> None:
-    code_size = min(15 * scale, 22)
-    q = min(h - code_size * 1.5, w * 0.44, 70 * mm)
-    if q < MIN_QR:  # a QR too small to scan is worse than none: the layout must give it room
-        raise ValueError(f"a voucher card of {w / mm:.0f} × {h / mm:.0f} mm has no room for an 18 mm code")
-    qx, qy = x + w - q, y + h - q
-    qr.draw(c, codes(card.token), qx, qy, q)
-    code = card.code
-    while code_size > 7 and fonts.width(code, MONO, code_size) > q:
-        code_size -= 0.5
-    c.setFillColorRGB(*INK)
-    fonts.draw(c, qx + q / 2, qy - code_size * 1.12, code, MONO, code_size, align="center")
+def fit(text: str, font: str, size: float, floor: float, width: float, max_lines: int) -> tuple[float, tuple[str, ...]]:
+    """The size and lines that show all of `text` in `width`: the largest size from `size` down to
+    `floor` that needs at most `max_lines` lines and splits no word; at the floor, as many lines as
+    it takes. Never an ellipsis: a value or a code cut short is worse than a small one."""
+    s = size
+    while True:
+        lines = _wrap(text, font, s, width, 10_000)
+        if s <= floor or (len(lines) <= max_lines and all(fonts.width(w, font, s) <= width for w in text.split())):
+            return s, lines
+        s = max(floor, s - 0.25)
+
+
+def _qr_side(modules: int, w: float, h: float) -> float:
+    """The code's square, quiet zone included: modules of at least MODULE, larger where the card allows."""
+    need = (modules + 2 * qr.QUIET_MODULES) * MODULE
+    return max(need, min(w * 0.44, h * 0.8, 70 * mm))
+
+
+def _voucher(c, card: Card, style: Style, x, y, w, h, scale, codes, pad: float) -> None:
+    code = codes(card.token)
+    q = _qr_side(code.size, w, h)
+    # The quiet zone is white and may lie on the card's padding: only the modules need the inner box.
+    bleed = min(qr.QUIET_MODULES * q / (code.size + 2 * qr.QUIET_MODULES), pad)
+    code_size, code_lines = fit(card.code, MONO, min(15 * scale, 22), 6, q, 1)
+    under = q - bleed + code_size * 1.3 <= h  # the printed code under the QR, else in the text column
+    if q - 2 * bleed > h or q > w * 0.62:  # a QR too small to scan is worse than none: the layout gives it room
+        raise ValueError(f"a voucher card of {w / mm:.0f} × {h / mm:.0f} mm has no room for a {q / mm:.1f} mm code")
+    qx, qy = x + w - q + bleed, y + h - q + bleed
+    qr.draw(c, code, qx, qy, q)
+    if under:
+        c.setFillColorRGB(*INK)
+        fonts.draw(c, qx + q / 2, qy - code_size * 1.12 + bleed, code_lines[0], MONO, code_size, align="center")
     tw = w - q - 2.6 * mm * min(scale, 1.5)
     s = scale if scale < 1 else min(scale, 1.6)
-    top = y + h
-    color = style.accent if card.tier > 1 else style.accent
-    top = _lines(c, card.advertiser.upper(), BOLD, 5.6 * s, x, top, tw, 1, MUTED)
-    top = _lines(c, card.discount, BOLD, 13 * s, x, top, tw, 1, color, leading=1.15)
     es, gn = card.texts.get("es", {}), card.texts.get("gn", {})
-    top = _lines(c, es.get("title", ""), BOLD, 7.2 * s, x, top, tw, 2)
-    top = _lines(c, gn.get("title", ""), REGULAR, 6.8 * s, x, top, tw, 2, style.accent if card.tier > 1 else MUTED)
-    bottom = y + 6.2 * s * 1.25 * 2  # room kept for the validity lines
-    room = int((top - bottom) // (5.6 * s * 1.2))
-    top = _lines(c, es.get("body", ""), REGULAR, 5.6 * s, x, top, tw, min(3, (room + 1) // 2), MUTED)
-    room = int((top - bottom) // (5.6 * s * 1.2))
-    _lines(c, gn.get("body", ""), REGULAR, 5.6 * s, x, top, tw, min(3, room), MUTED)
-    vy = y
-    for lang in ("gn", "es"):
-        text = card.validity.get(lang, "")
-        if text:
-            c.setFillColorRGB(*INK)
-            for line in _wrap(text, REGULAR, 5.4 * s, tw, 1):
-                fonts.draw(c, x, vy + 0.5, line, REGULAR, 5.4 * s)
-            vy += 5.4 * s * 1.25
+    accent = style.accent
+    # What a card must show whole, top down; the validity lines sit at the bottom. Sizes come down
+    # together until they fit the card's height, each text to its floor.
+    head = [(card.advertiser.upper(), BOLD, 5.6, 4.5, 1, MUTED, 1.2), (card.discount, BOLD, 13, 6, 1, accent, 1.15),
+            (es.get("title", ""), BOLD, 7.2, 5, 2, INK, 1.2),
+            (gn.get("title", ""), REGULAR, 6.8, 5, 2, accent if card.tier > 1 else MUTED, 1.2)]
+    foot = [(card.validity.get(lang, ""), REGULAR, 5.4, 4.5, 1, INK, 1.25) for lang in ("es", "gn")]
+    if not under:
+        foot.insert(0, (card.code, MONO, min(15 * scale, 22) / s, 6 / s, 1, INK, 1.15))
+    for shrink in (1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4):
+        placed = [(fit(t, f, size * s * shrink, floor, tw, n), color, lead) + (f,)
+                  for t, f, size, floor, n, color, lead in head + foot if t]
+        used = sum(size * lead * len(lines) for (size, lines), color, lead, f in placed)
+        if used <= h:
+            break
+    else:
+        raise ValueError(f"a voucher card of {w / mm:.0f} × {h / mm:.0f} mm cannot show its texts whole")
+    heads, feet = placed[:len([1 for t, *_ in head if t])], placed[len([1 for t, *_ in head if t]):]
+    top = y + h
+    for (size, lines), color, lead, font in heads:
+        top = _draw_lines(c, lines, font, size, x, top, color, lead)
+    bottom = y + sum(size * lead * len(lines) for (size, lines), color, lead, f in feet)
+    vy = bottom
+    for (size, lines), color, lead, font in feet:
+        vy = _draw_lines(c, lines, font, size, x, vy, color, lead)
+    body = max(4.5, 5.6 * s * shrink)
+    for lang in ("es", "gn"):  # the terms take the room left, cut if they must
+        room = int((top - bottom) // (body * 1.2))
+        top = _lines(c, card.texts.get(lang, {}).get("body", ""), REGULAR, body, x, top, tw, min(3, room), MUTED)
+
+
+def _draw_lines(c, lines, font: str, size: float, x: float, top: float, color, leading: float) -> float:
+    c.setFillColorRGB(*color)
+    for line in lines:
+        top -= size * leading
+        fonts.draw(c, x, top + size * (leading - 1) / 2 + size * 0.18, line, font, size)
+    return top
 
 
 def _ad(c, card: Card, style: Style, x, y, w, h, scale) -> None:

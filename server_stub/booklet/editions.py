@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_currency
 
 from ..http import ApiError
-from .layout import LayoutError, Placement, lay_out
-from .model import Card, EditionInfo, default_price, tier_label, tier_of
+from .layout import SIZES, LayoutError, Placement, lay_out
+from .model import MIN_VOUCHER_SIZE, Card, EditionInfo, default_price, tier_label, tier_of
 from .months import month_es
 from .render import render_pdf
+from .validity import lines as validity_lines
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +110,19 @@ class Booklets:
 
     # --- editing ----------------------------------------------------------------
 
-    def _resolve_voucher(self, conn, p: dict) -> None:
-        """A voucher placement's printed code and advertiser, or 400/404."""
-        row = conn.execute("SELECT v.kind, r.name FROM vouchers v JOIN retailers r ON r.id = v.retailer_id "
-                           "WHERE v.id = ?", (p["voucher_id"],)).fetchone()
+    def _resolve_voucher(self, conn, p: dict, month: str) -> None:
+        """A voucher placement's printed code and advertiser, or 400/404; 422 `outside_month` when
+        the voucher is not valid on any day of the edition's month (a February booklet must not
+        sell a coupon that expired in January)."""
+        row = conn.execute("SELECT v.kind, r.name, v.valid_from, v.valid_until FROM vouchers v "
+                           "JOIN retailers r ON r.id = v.retailer_id WHERE v.id = ?", (p["voucher_id"],)).fetchone()
         if row is None:
             raise ApiError(404, "not_found", f"no voucher {p['voucher_id'][:64]}")
         if row[0] != "printed":
             raise ApiError(400, "invalid_value", "a booklet prints printed vouchers, not personal ones")
+        start, end = month_bounds(month, self.timezone)
+        if (row[2] is not None and row[2] >= end) or (row[3] is not None and row[3] <= start):
+            raise ApiError(422, "outside_month", f"the voucher is not valid during {month}")
         code = conn.execute("SELECT code FROM printed_codes WHERE voucher_id = ? ORDER BY created_at, code LIMIT 1",
                             (p["voucher_id"],)).fetchone()
         if code is None:
@@ -124,9 +130,13 @@ class Booklets:
         p["code"] = code[0]
         p["advertiser"] = p["advertiser"] or row[1]
 
-    def _insert_placement(self, db, edition_id: str, p: dict, now: float) -> str:
+    def _insert_placement(self, db, edition_id: str, edition: dict, p: dict, now: float) -> str:
         if p["content"] == "voucher":
-            self._resolve_voucher(db.conn, p)
+            smallest = MIN_VOUCHER_SIZE[edition["paper"]]
+            if SIZES[p["size"]] < SIZES[smallest]:
+                raise ApiError(422, "voucher_too_small", f"on {edition['paper']} a voucher takes at least a "
+                                                         f"{smallest} slot, so its QR code scans")
+            self._resolve_voucher(db.conn, p, edition["month"])
         pid = _new_id("plc")
         price = p["price"] if p["price"] is not None else default_price(p["size"], p["cover"])
         db.execute(
@@ -169,7 +179,7 @@ class Booklets:
                        (edition_id, body["month"], title, body["paper"], json.dumps(["es", "gn"]), body["pages"],
                         origin, "pending" if origin == "schedule" else "draft", now))
             for p in body["placements"]:
-                self._insert_placement(db, edition_id, p, now)
+                self._insert_placement(db, edition_id, body, p, now)
             self._check_layout(db.conn, edition_id, body["pages"])
         self.backend.writer.submit(write)
         return self.get(edition_id)
@@ -179,7 +189,7 @@ class Booklets:
 
         def write(db):
             row = self._editable(db.conn, edition_id)
-            pid = self._insert_placement(db, edition_id, p, now)
+            pid = self._insert_placement(db, edition_id, row, p, now)
             self._check_layout(db.conn, edition_id, row["pages"])
             return pid
         pid = self.backend.writer.submit(write)
@@ -265,11 +275,11 @@ class Booklets:
             images = dict(conn.execute("SELECT id, image FROM booklet_placements WHERE edition_id = ? "
                                        "AND image IS NOT NULL", (row["id"],)).fetchall())
             if not placements:  # nothing sold: list every printed voucher active this month
-                placements = self._active_vouchers(conn, row["month"])
+                placements = self._active_vouchers(conn, row["month"], MIN_VOUCHER_SIZE[row["paper"]])
             vouchers = self._voucher_data(conn, [p["voucher_id"] for p in placements if p["voucher_id"]])
         layout = lay_out([Placement(p["id"], p["size"], p["premium"], p["lock_page"], p["lock_position"], p["cover"])
                           for p in placements], row["id"], pages=row["pages"])
-        cards = {p["id"]: self._card(p, vouchers, images.get(p["id"])) for p in placements}
+        cards = {p["id"]: self._card(p, vouchers, images.get(p["id"]), row["month"]) for p in placements}
         edition = EditionInfo(row["id"], row["title"], row["month"], row["paper"])
         pdf = render_pdf(edition, layout, cards)
         by_id = {p["id"]: p for p in placements}
@@ -284,14 +294,14 @@ class Booklets:
                           "code": p.get("code"), "price": p.get("price", 0), "currency": p.get("currency", "PYG")})
         return pdf, {"pages": layout.pages, "slots": slots}
 
-    def _active_vouchers(self, conn, month: str) -> list[dict]:
+    def _active_vouchers(self, conn, month: str, size: str) -> list[dict]:
         start, end = month_bounds(month, self.timezone)
         rows = conn.execute(
             "SELECT v.id, r.name, (SELECT code FROM printed_codes p WHERE p.voucher_id = v.id "
             "ORDER BY created_at, code LIMIT 1) FROM vouchers v JOIN retailers r ON r.id = v.retailer_id "
             "WHERE v.kind = 'printed' AND v.status = 'published' AND (v.valid_from IS NULL OR v.valid_from < ?) "
             "AND (v.valid_until IS NULL OR v.valid_until > ?) ORDER BY v.created_at, v.id", (end, start)).fetchall()
-        return [{"id": f"auto_{vid}", "size": "single", "content": "voucher", "voucher_id": vid, "code": code,
+        return [{"id": f"auto_{vid}", "size": size, "content": "voucher", "voucher_id": vid, "code": code,
                  "advertiser": name, "texts": {}, "premium": False, "price": 0, "currency": "PYG",
                  "lock_page": None, "lock_position": None, "cover": None}
                 for vid, name, code in rows if code is not None]
@@ -300,13 +310,14 @@ class Booklets:
     def _voucher_data(conn, ids: list[str]) -> dict[str, dict]:
         out = {}
         for vid in set(ids):
-            row = conn.execute("SELECT texts, discount_kind, discount_value, currency, valid_until FROM vouchers "
-                               "WHERE id = ?", (vid,)).fetchone()
+            row = conn.execute("SELECT texts, discount_kind, discount_value, currency, valid_from, valid_until "
+                               "FROM vouchers WHERE id = ?", (vid,)).fetchone()
             if row:
-                out[vid] = dict(zip(("texts", "discount_kind", "discount_value", "currency", "valid_until"), row))
+                out[vid] = dict(zip(("texts", "discount_kind", "discount_value", "currency", "valid_from",
+                                     "valid_until"), row))
         return out
 
-    def _card(self, p: dict, vouchers: dict, image: bytes | None) -> Card:
+    def _card(self, p: dict, vouchers: dict, image: bytes | None, month: str) -> Card:
         card = Card(kind=p["content"], tier=tier_of(p["size"], p["cover"]), premium=p["premium"],
                     advertiser=p["advertiser"], texts=p["texts"], image=image, cover=p["cover"])
         if p["content"] != "voucher":
@@ -321,11 +332,8 @@ class Booklets:
             card.discount = f"−{v['discount_value']} %"
         else:
             card.discount = "−" + format_currency(v["discount_value"], v["currency"], locale="es_PY")
-        if v["valid_until"] is not None:
-            day = datetime.datetime.fromtimestamp(v["valid_until"] - 1, ZoneInfo(self.timezone)).strftime("%d/%m/%Y")
-            card.validity = {"es": f"Válido hasta el {day}", "gn": f"Oiko {day} peve"}
-        else:
-            card.validity = {"es": "Sin fecha de vencimiento"}
+        card.validity = validity_lines(v["valid_from"], v["valid_until"], month_bounds(month, self.timezone)[0],
+                                       self.timezone)
         card.code = p["code"]
         card.token = self.backend.static_token(p["code"])
         return card

@@ -20,6 +20,10 @@ TIERS = {  # tier → (label, default price in PYG)
     4: ("Interior – Quarter Page – Tier 4", 350_000),
     5: ("Interior – Single Space – Tier 5", 150_000),
 }
+# The smallest slot a voucher card takes on each paper: its QR (0.45 mm modules, 34.7 mm; cards.MODULE)
+# and its texts fit an A5 single space (67 × 47 mm), but A6 rows are 33 mm high, so an A6 voucher
+# takes a half (95 × 67 mm).
+MIN_VOUCHER_SIZE = {"A5": "single", "A6": "half"}
 _SIZE_TIER = {"full": 2, "half": 3, "quarter": 4, "single": 5}
 COVER_NAMES = {"front": "Front Cover", "inside_front": "Inside Front Cover", "inside_back": "Inside Back Cover",
                "back": "Back Cover"}
