@@ -164,3 +164,30 @@ def test_booklets_alone_render_without_placements(api):
     made = booklets.create({"month": "2032-01", "title": "", "paper": "A5", "pages": None, "placements": []})
     assert made["title"] == "Cupones de enero de 2032"
     assert booklets.render(made["id"])["layout"]["pages"] == 3
+
+
+def _month_start(month: str) -> float:
+    from zoneinfo import ZoneInfo
+    return datetime.datetime.fromisoformat(f"{month}-01").replace(tzinfo=ZoneInfo("America/Asuncion")).timestamp()
+
+
+@pytest.mark.parametrize("month", ["2030-02", "2030-12", "2032-02"])
+def test_an_edition_places_only_vouchers_valid_in_its_month_and_prints_a_late_start(api, month, tmp_path):
+    import subprocess
+    start = int(_month_start(month))
+    expired = api.voucher("printed", valid_until=start)  # its last instant is the month before
+    api.backend.create_printed_code(expired["id"], "VIEJO1")
+    refused = api.client.post("/booklets", headers=api.admin, json={
+        "month": month, "placements": [{"size": "single", "content": "voucher", "voucher_id": expired["id"]}]})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "outside_month", refused.text
+    late = api.voucher("printed", valid_from=start + 14 * 86400 + 3600, valid_until=start + 40 * 86400)  # the 15th, 01:00
+    api.backend.create_printed_code(late["id"], "TARDE1")
+    made = api.ok(api.client.post("/booklets", headers=api.admin, json={
+        "month": month, "placements": [{"size": "single", "content": "voucher", "voucher_id": late["id"]}]}), 201)
+    api.ok(api.client.post(f"/booklets/{made['id']}/render", headers=api.admin, json={}))
+    pdf = tmp_path / "late.pdf"
+    pdf.write_bytes(api.client.get(f"/booklets/{made['id']}.pdf", headers=api.admin).content)
+    text = " ".join(subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())
+    day = f"15/{month[5:]}/{month[:4]}"
+    assert f"Válido del {day} al" in text and f"Oiko {day} guive" in text
