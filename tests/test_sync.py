@@ -168,3 +168,64 @@ def test_offline_overshoot_of_a_printed_limit_is_recorded_and_reported(world):
     # Heard through the feed, the limit is reached at the first till too.
     sync_once(one, c1)
     assert redeem(one, code, method=Method.PRINTED).verdict.reason == "limit_reached"
+
+
+def _printed(backend, info, code_text, **limits):
+    voucher = backend.create_voucher({"retailer_id": info["retailer_id"], "kind": "printed", **limits,
+                                      "texts": {"es": {"title": "Con límite"}},
+                                      "discount": {"kind": "percent", "value": 10}})
+    backend.change_voucher(voucher["id"], "publish")
+    return voucher, backend.create_printed_code(voucher["id"], code_text)["code"]
+
+
+@pytest.mark.parametrize("limits", [{"total_limit": 2}, {"store_day_limit": 2}, {"store_day_limit": 5, "total_limit": 2}])
+def test_a_limit_the_backend_answered_is_kept_offline(world, limits):
+    backend, info, till = world
+    one, c1 = till("Caja 1", 0)
+    two, c2 = till("Caja 2", 1)  # the demo's enrollment codes are all of one store
+    voucher, code = _printed(backend, info, "LIMITADO", **limits)
+    for store, client in ((one, c1), (two, c2)):
+        sync_once(store, client)
+    assert one.store_id == two.store_id
+    for _ in range(2):
+        assert redeem(one, code, method=Method.PRINTED, client=c1).verdict.accepted
+    # Caja 2 has not heard of Caja 1's uses (no sync since): the backend says no.
+    online = redeem(two, code, method=Method.PRINTED, client=c2)
+    assert online.decided == "online" and online.verdict.reason == "limit_reached"
+    # One second later the network is gone: the till must not accept what the backend just refused.
+    with BackendClient("http://127.0.0.1:9", "x", timeout=0.5) as dead:
+        offline = redeem(two, code, method=Method.PRINTED, client=dead, clock=lambda: time.time() + 1)
+    assert offline.decided == "offline" and offline.verdict.reason == "limit_reached"
+    # Reopened (a restart), it still knows.
+    path = two.path
+    two.close()
+    again = TillStore(path)
+    try:
+        assert redeem(again, code, method=Method.PRINTED).verdict.reason == "limit_reached"
+    finally:
+        again.close()
+
+
+def test_a_raised_limit_passes_the_remembered_one(world):
+    backend, info, till = world
+    one, c1 = till("Caja 1", 0)
+    two, c2 = till("Caja 2", 1)
+    voucher, code = _printed(backend, info, "SUBIDO", total_limit=1)
+    for store, client in ((one, c1), (two, c2)):
+        sync_once(store, client)
+    assert redeem(one, code, method=Method.PRINTED, client=c1).verdict.accepted
+    assert redeem(two, code, method=Method.PRINTED, client=c2).verdict.reason == "limit_reached"
+    assert [(r["voucher_id"], r["scope"], r["bound"]) for r in two.printed_limits()] == [(voucher["id"], "total", 1)]
+    # The catalog now says the limit is 3: the backend's count (1) is below it, so offline it accepts
+    # up to the new limit, counting from the remembered 1.
+    catalog = c2.catalog()
+    for v in catalog["vouchers"]:
+        if v["id"] == voucher["id"]:
+            v["total_limit"] = 3
+    two.apply_catalog(catalog)
+    assert redeem(two, code, method=Method.PRINTED).verdict.accepted
+    assert redeem(two, code, method=Method.PRINTED).verdict.accepted
+    assert redeem(two, code, method=Method.PRINTED).verdict.reason == "limit_reached"
+    # The feed then brings Caja 1's use: counted once, not on top of the remembered bound.
+    sync_once(two, c2)
+    assert two.printed_uses(voucher["id"], two.store_id, two.context().day) == (3, 3)

@@ -20,6 +20,12 @@ from .layout_repair import repair
 
 MAX_INPUT_CHARS = tokens.MAX_TOKEN_LENGTH
 DEFAULT_VELOCITY_LIMIT = 40  # accepted redemptions per till per minute
+# A printed voucher's two limits, named as sync results and reports name them. The
+# refusal's message says which one was reached: a till that asked the backend
+# remembers that limit (`reached_limit`), not the other.
+STORE_DAY_LIMIT, TOTAL_LIMIT = "store_day_limit", "total_limit"
+LIMIT_MESSAGES = {STORE_DAY_LIMIT: "this store reached today's limit for this voucher",
+                  TOTAL_LIMIT: "this voucher reached its limit"}
 _PRINTED_SHAPE = re.compile(r"^[A-Z0-9]{3,24}$")
 _PRINTED_STRIP = str.maketrans("", "", " -\t")
 
@@ -229,12 +235,28 @@ def _decide_printed(voucher: Voucher, code: str, source: str, state: RedemptionS
         return _refuse(*refusal, **facts)
     at_store_today, in_all = state.printed_uses(voucher.id, ctx.store_id, ctx.day)
     if voucher.store_day_limit is not None and at_store_today >= voucher.store_day_limit:
-        return _refuse(Reason.LIMIT_REACHED, "this store reached today's limit for this voucher", **facts)
+        return _refuse(Reason.LIMIT_REACHED, LIMIT_MESSAGES[STORE_DAY_LIMIT], **facts)
     if voucher.total_limit is not None and in_all >= voucher.total_limit:
-        return _refuse(Reason.LIMIT_REACHED, "this voucher reached its limit", **facts)
+        return _refuse(Reason.LIMIT_REACHED, LIMIT_MESSAGES[TOTAL_LIMIT], **facts)
     if _too_fast(state, ctx):
         return _refuse(Reason.RATE_LIMITED, "too many redemptions in a short time", **facts)
     return Verdict(accepted=True, reason=None, message="accepted", **facts)
+
+
+def reached_limit(v: Verdict) -> str | None:
+    """Which limit a `limit_reached` verdict of a printed voucher names (STORE_DAY_LIMIT or TOTAL_LIMIT), or None.
+
+    Read from its message, as the backend's answer carries no other sign; a message
+    this version does not know (another backend's) is taken for the voucher's only
+    limit, or for the daily one, which lapses by itself at the day's end."""
+    if v.accepted or v.reason != Reason.LIMIT_REACHED or v.kind != "printed" or v.voucher is None:
+        return None
+    for name, message in LIMIT_MESSAGES.items():
+        if v.message == message and getattr(v.voucher, name) is not None:
+            return name
+    if v.voucher.store_day_limit is None and v.voucher.total_limit is not None:
+        return TOTAL_LIMIT
+    return STORE_DAY_LIMIT if v.voucher.store_day_limit is not None else None
 
 
 def _too_fast(state: RedemptionState, ctx: Context) -> bool:

@@ -91,4 +91,25 @@ def voids(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX voids_at ON voids (at)")
 
 
-MIGRATIONS = [initial_schema, sync_figures, voids]
+def printed_limits(db: sqlite_utils.Database) -> None:
+    # A printed voucher's limit the backend answered `limit_reached` for online: the
+    # backend counts every till, this till only what the feed told it, so the count
+    # here may lag. `bound` (the limit then in force) is what the count was at
+    # least at `at`, `own_since` this till's uses since: the offline verdict counts
+    # max(its own count, bound + own_since). `scope` 'store_day' holds for `day`
+    # only, 'total' (day '') until a raised limit passes it (docs/sync.md).
+    db.execute(
+        """CREATE TABLE printed_limits (
+            voucher_id TEXT NOT NULL,
+            scope TEXT NOT NULL CHECK (scope IN ('store_day', 'total')),
+            store_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            bound INTEGER NOT NULL,
+            own_since INTEGER NOT NULL DEFAULT 0,
+            at REAL NOT NULL,
+            PRIMARY KEY (voucher_id, scope, store_id, day)
+        )"""
+    )
+
+
+MIGRATIONS = [initial_schema, sync_figures, voids, printed_limits]

@@ -26,7 +26,8 @@ from typing import Any, Iterator, Mapping
 
 from pos_app.core import codes, migrate, pins, tokens, voids as void_rules
 from pos_app.core.domain import Claim, Method, UsedToken, Verdict, Voucher
-from pos_app.core.verdict import DEFAULT_VELOCITY_LIMIT, Context, decide, is_timezone, local_day, printed_form
+from pos_app.core.verdict import (DEFAULT_VELOCITY_LIMIT, STORE_DAY_LIMIT, Context, decide, is_timezone, local_day,
+                                  printed_form, reached_limit)
 
 from .schema import MIGRATIONS
 
@@ -47,6 +48,7 @@ ENTRY_FIELDS = ("key", "at", "accepted", "reason", "kind", "voucher_id", "jti", 
                 "method", "staff_id", "decided")
 # A measured skew below this is the request's own latency, not a wrong clock.
 SKEW_NOISE_S = 1.0
+MAX_LIMIT = 1_000_000_000  # a remembered limit beyond any real one is a broken answer: ignored
 # Attempts sampled for the delay percentiles: the recent past, at a bounded cost.
 DELAY_SAMPLE = 1000
 
@@ -388,12 +390,53 @@ class TillStore:
         return jti in self._revoked
 
     def printed_uses(self, voucher_id: str, store_id: str, day: str) -> tuple[int, int]:
-        """(uses at this store on this day, uses in all) of a printed voucher."""
+        """(uses at this store on this day, uses in all) of a printed voucher.
+
+        Each is at least what the backend last said it was, plus this till's uses
+        since: a limit it answered `limit_reached` for online (`printed_limits`), as
+        the feed may not have brought every till's uses yet. A raised limit passes
+        that bound; the feed's uses, once heard, are not counted twice."""
         row = self._conn.execute(
             "SELECT coalesce(sum(count), 0),"
             " coalesce(sum(CASE WHEN store_id = ? AND day = ? THEN count END), 0)"
             " FROM printed_uses WHERE voucher_id = ?", (store_id, day, voucher_id)).fetchone()
-        return row[1], row[0]
+        at_store_today, in_all = row[1], row[0]
+        for scope, bound in self._conn.execute(
+                "SELECT scope, bound + own_since FROM printed_limits WHERE voucher_id = ?"
+                " AND ((scope = 'store_day' AND store_id = ? AND day = ?) OR scope = 'total')",
+                (voucher_id, store_id, day)):
+            if scope == "total":
+                in_all = max(in_all, bound)
+            else:
+                at_store_today = max(at_store_today, bound)
+        return at_store_today, in_all
+
+    def printed_limits(self) -> list[dict]:
+        """The limits the backend answered `limit_reached` for, as this till keeps them (oldest first)."""
+        cursor = self._conn.execute(
+            "SELECT voucher_id, scope, store_id, day, bound, own_since, at FROM printed_limits ORDER BY at, voucher_id")
+        return [dict(zip(("voucher_id", "scope", "store_id", "day", "bound", "own_since", "at"), row))
+                for row in cursor]
+
+    def _remember_limit(self, verdict: Verdict, at: float) -> None:
+        """Keep the backend's `limit_reached` for a printed voucher, so the offline verdict refuses it too."""
+        name = reached_limit(verdict)
+        if name is None:
+            return
+        voucher = verdict.voucher
+        # The bound is the limit the backend judged by: its voucher, else ours.
+        bound = getattr(voucher, name)
+        if not isinstance(bound, int) or isinstance(bound, bool) or not 0 <= bound <= MAX_LIMIT:
+            return
+        day = local_day(at - self.clock_skew(), self.store_timezone)  # the day context() judges by
+        scope = "store_day" if name == STORE_DAY_LIMIT else "total"
+        self._conn.execute(
+            "INSERT INTO printed_limits (voucher_id, scope, store_id, day, bound, at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(voucher_id, scope, store_id, day) DO UPDATE SET bound = excluded.bound,"
+            " own_since = 0, at = excluded.at",
+            (voucher.id, scope, self.store_id, day if scope == "store_day" else "", bound, at))
+        # A day's limit says nothing about another day: earlier days' are dropped.
+        self._conn.execute("DELETE FROM printed_limits WHERE scope = 'store_day' AND day < ?", (day,))
 
     def recent_accepts(self, since: float) -> int:
         """Accepted redemptions at this till since an epoch time (on the backend's clock, as context())."""
@@ -487,6 +530,7 @@ class TillStore:
                 return row["id"]
             self._finish(row["id"], _attempt_values(verdict), verdict, "online", now, synced_at=now)
             self._record_effects(verdict, row["at"], local_day(row["at"], self.store_timezone))
+            self._remember_limit(verdict, row["at"])
             if verdict.used is not None and verdict.jti:
                 # The backend's knowledge of an earlier redemption is ours now too.
                 used = verdict.used
@@ -541,6 +585,9 @@ class TillStore:
                 (verdict.jti, at, self.device_name, self.store_id))
         elif verdict.kind == "printed" and verdict.voucher is not None:
             self._count_printed_use(verdict.voucher.id, self.store_id, day)
+            self._conn.execute(
+                "UPDATE printed_limits SET own_since = own_since + 1 WHERE voucher_id = ?"
+                " AND (scope = 'total' OR (store_id = ? AND day = ?))", (verdict.voucher.id, self.store_id, day))
 
     # --- voids --------------------------------------------------------------------
 
