@@ -1,4 +1,4 @@
-"""The till's languages: gettext catalogs from `translations/`, and babel formatting.
+"""The till's languages: gettext catalogs (`translations/`, or the installed package's), and babel formatting.
 
 Qt-free, so the window, the reports and the headless commands share one
 `_()` and one way to write money and times. Texts are translated into
@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 from functools import lru_cache
-from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -19,11 +18,12 @@ from babel import dates as _dates
 from babel import numbers as _numbers
 from babel.support import NullTranslations, Translations
 
+from . import resources
 from .core.domain import LANGUAGES, Discount
 
 DOMAIN = "pika"
 DEFAULT_LANGUAGE = "es"
-TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+TRANSLATIONS_DIR = resources.directory("translations")
 
 # The locale babel formats with, per UI language.
 FORMAT_LOCALE = {"es": "es_PY", "gn": "es_PY", "en": "en", "pt": "pt_BR"}

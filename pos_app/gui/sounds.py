@@ -7,11 +7,12 @@ device (most servers, CI) stays silent: nothing here raises or warns.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from PySide6.QtCore import QLoggingCategory, QObject, QUrl
 
-SOUNDS_DIR = Path(__file__).resolve().parents[2] / "assets" / "sounds"
+from .. import resources
+
+SOUNDS_DIR = resources.directory("sounds")
 log = logging.getLogger(__name__)
 
 

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from pos_app import resources
 from pos_app.core import codes, migrate, pins, tokens, voids as void_rules
 from pos_app.core.domain import Claim, Method, UsedToken, Verdict, Voucher
 from pos_app.core.verdict import (DEFAULT_VELOCITY_LIMIT, STORE_DAY_LIMIT, Context, decide, is_timezone, local_day,
@@ -34,9 +35,8 @@ from .schema import MIGRATIONS
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEZONE = "America/Asuncion"
-# The repo root, from this file: `pos_app.__file__` is None when an editable
-# install resolves pos_app as a namespace package.
-ASSET_KEYS_DIR = Path(__file__).resolve().parents[2] / "assets" / "keys"
+# Public keys shipped with the till (assets/keys in a checkout, the package's own copy when installed).
+ASSET_KEYS_DIR = resources.directory("keys")
 MAX_INPUT_STORED = 4096
 # Accepted attempt times kept in memory for the scan-velocity check.
 _RECENT_KEPT = 1024
