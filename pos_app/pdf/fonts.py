@@ -1,10 +1,16 @@
-"""DejaVu Sans for the booklet and the reports: found in the system's font folders, registered once per process.
+"""DejaVu Sans for the booklet and the reports: shipped with the till (assets/fonts), registered once per process.
 
 reportlab's built-in Helvetica has no ẽ ĩ ũ ỹ nor ₲; DejaVu Sans (Debian's
 fonts-dejavu-core) covers every Guaraní letter. Text holding a combining
 mark (g̃, and the capital G̃ that Unicode has no single letter for) is shaped
 with HarfBuzz so the mark sits on its letter, and carries its original text
 as /ActualText so `pdftotext` and screen readers still read "G̃".
+
+The fonts travel with the till (DejaVu 2.37, Bitstream Vera licence) instead
+of being looked up in the system's folders: Windows and macOS have no DejaVu,
+a PDF must come out the same on every till, and a fallback to the system's
+copy would hide an install that lost its own. PIKA_FONT_DIR, if set, comes
+first (a newer DejaVu to try).
 """
 
 from __future__ import annotations
@@ -17,35 +23,28 @@ from pathlib import Path
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont, shapeStr
 
+from .. import resources
+
 REGULAR, BOLD, MONO = "PikaSans", "PikaSans-Bold", "PikaMono-Bold"
 _FILES = {REGULAR: "DejaVuSans.ttf", BOLD: "DejaVuSans-Bold.ttf", MONO: "DejaVuSansMono-Bold.ttf"}
-# Standard font folders (Debian and most Linux), then per-user ones; PIKA_FONT_DIR first if set.
-_SYSTEM_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts")
-_USER_DIRS = ("~/.local/share/fonts", "~/.fonts")
 _COMBINING = re.compile("[\u0300-\u036f]")
 _lock = threading.Lock()
 _registered = False
 
 
 class FontMissing(RuntimeError):
-    """DejaVu Sans is not installed (Debian: apt-get install fonts-dejavu-core)."""
+    """The till's own copy of a font is missing: a broken install."""
 
 
 def find_font(filename: str) -> Path:
-    """The first file of this name under the font folders."""
-    dirs = [os.environ["PIKA_FONT_DIR"]] if os.environ.get("PIKA_FONT_DIR") else []
-    dirs += list(_SYSTEM_DIRS) + [os.path.expanduser(d) for d in _USER_DIRS]
-    for folder in dirs:
-        root = Path(folder)
-        if not root.is_dir():
-            continue
-        direct = root / filename
-        if direct.is_file():
-            return direct
-        for found in sorted(root.rglob(filename)):
-            if found.is_file():
-                return found
-    raise FontMissing(f"{filename} not found in the font folders: install fonts-dejavu-core")
+    """The font file, from PIKA_FONT_DIR if it is set and has it, else the till's own copy."""
+    override = os.environ.get("PIKA_FONT_DIR")
+    if override and (Path(override) / filename).is_file():
+        return Path(override) / filename
+    shipped = resources.path("fonts", filename)
+    if shipped.is_file():
+        return shipped
+    raise FontMissing(f"{filename} is missing from {shipped.parent}: reinstall the till")
 
 
 def register() -> None:
