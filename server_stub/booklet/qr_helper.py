@@ -38,6 +38,7 @@ except ImportError:  # not POSIX: no non-blocking pipe to read, so the render en
 
 MIN_CODES = 48  # fewer than this: the helper's start-up costs more than it saves
 PIPE_BYTES = 1 << 20  # the helper may run about 200 codes ahead of the render's reading
+# The folder holding server_stub (the checkout, or site-packages when installed): -I leaves it off sys.path.
 _ROOT = str(Path(__file__).resolve().parents[2])
 _HELPER_MAIN = (f"import sys; sys.path.insert(0, {_ROOT!r}); "
                 "from server_stub.booklet import qr_symbol; qr_symbol.serve()")
@@ -75,7 +76,8 @@ class Codes:
             self._stop()
 
     def _start(self, texts: list[str]) -> None:
-        if not sys.executable:  # an embedded interpreter has no python to start
+        # An embedded interpreter has no python to start, and a frozen till's executable is the till, not python.
+        if not sys.executable or getattr(sys, "frozen", False):
             return
         with tempfile.TemporaryFile() as asked:
             asked.write(b"".join(LENGTH.pack(len(data)) + data for data in (t.encode("utf8") for t in texts)))
