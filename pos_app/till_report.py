@@ -23,9 +23,11 @@ def row_batches(store, first: date, last: date) -> Iterator[list[report.Row]]:
             reason=reason, kind=kind, voucher_id=voucher_id, code=code, jti=jti,
             processing_s=None if finished_at is None else max(0.0, finished_at - at),
             winner=json.loads(conflict) if conflict else None, voided=void_at is not None,
-            void_reason=void_reason, void_staff_id=void_staff_id, void_at=void_at)
+            void_reason=void_reason, void_staff_id=void_staff_id, void_at=void_at,
+            # The backend's sync answer: only it counts every till's uses against the limits.
+            over_limit=over_limit if over_limit in (report.STORE_DAY_LIMIT, report.TOTAL_LIMIT) else None)
             for (key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at,
-                 conflict, void_reason, void_staff_id, void_at) in batch]
+                 conflict, void_reason, void_staff_id, void_at, over_limit) in batch]
 
 
 def rows(store, first: date, last: date) -> list[report.Row]:

@@ -141,11 +141,29 @@ def _rows(db, store_id: str, since: float, until: float, *, tz_name: str | None 
                 "SELECT a.id, a.jti, a.at, coalesce(d.name, a.device_id), a.store_id FROM attempts a "
                 f"LEFT JOIN devices d ON d.id = a.device_id WHERE a.id IN ({marks})", tuple(winner_ids)):
             winners[wid] = {"jti": jti, "at": at, "till": till, "store_id": wstore}
+    over = _over_total(db, {r[9] for r in found if r[2] == "accepted" and r[8] == "printed" and r[9]})
     return [report.Row(key=key, at=at, status=status, decided=decided, method=method or "",
                        till=till if store_name is None else f"{store_name} / {till}",
                        staff_id=staff_id, reason=reason, kind=kind, voucher_id=voucher_id, code=code, jti=jti,
                        winner=winners.get(conflict_with) if conflict_with is not None else None,
                        voided=void_at is not None, void_reason=void_reason, void_staff_id=void_staff_id,
-                       void_at=void_at, tz_name=tz_name, store_id=None if store_name is None else store_id)
+                       void_at=void_at, tz_name=tz_name, store_id=None if store_name is None else store_id,
+                       over_limit=report.TOTAL_LIMIT if key in over else None)
             for (key, at, status, decided, method, till, staff_id, reason, kind, voucher_id, code, jti,
                  conflict_with, void_reason, void_staff_id, void_at) in found]
+
+
+def _over_total(db, voucher_ids: set[str]) -> set[str]:
+    """The keys of accepted uses of these printed vouchers past their `total_limit`, over every store and day:
+    the uses recorded after the limit was reached (tills that decided offline and together went past it), in
+    the order the backend recorded them, as their tills were told (`over_limit` in the sync answer)."""
+    keys: set[str] = set()
+    for voucher_id in sorted(voucher_ids):
+        row = db.execute("SELECT retailer_id, total_limit FROM vouchers WHERE id = ?", (voucher_id,)).fetchone()
+        if row is None or row[1] is None:
+            continue
+        keys.update(key for (key,) in db.execute(
+            "SELECT key FROM (SELECT key, row_number() OVER (ORDER BY id) AS n FROM attempts"
+            " WHERE retailer_id = ? AND voucher_id = ? AND status = 'accepted') WHERE n > ?",
+            (row[0], voucher_id, row[1])))
+    return keys

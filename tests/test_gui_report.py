@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication
 from pos_app import i18n
 from pos_app.__main__ import STORE_NAME
 from pos_app.core import report as core_report
-from pos_app.core.domain import Method
+from pos_app.core.domain import Discount, Method, Voucher
 from pos_app.gui import report_models as models
 from pos_app.store import TillStore
 from pos_app.till_report import day_report
@@ -515,3 +515,23 @@ def test_the_window_stays_responsive_while_a_huge_day_is_computed(qtbot, open_wi
     view.attempts_table.sortByColumn(4, Qt.SortOrder.AscendingOrder)
     assert time.monotonic() - started < 1.0  # sorted in Python on a key, not pair by pair through Qt
 
+
+
+def test_a_printed_voucher_past_its_total_limit_is_a_flagged_signal(qtbot, qtmodeltester):
+    """Tills that decided offline together went past a total limit of 3: the fraud table says so, flagged."""
+    vouchers = {"vp": Voucher(id="vp", retailer_id="r", kind="printed", status="published",
+                              discount=Discount(kind="amount", value=5000, currency="PYG"),
+                              texts={"es": {"title": "Tres nada más"}}, total_limit=3)}
+    rows = [core_report.Row(key=f"k{i}", at=local(D, 9, i), status="accepted", decided="offline",
+                            method=Method.PRINTED, till=f"Caja {1 + i % 2}", kind="printed", voucher_id="vp",
+                            code="TRES", over_limit=core_report.TOTAL_LIMIT if i >= 3 else None) for i in range(5)]
+    built = core_report.build(rows, first=D, last=D, tz_name="America/Asuncion", vouchers=vouchers, staff={})
+    assert built["fraud"]["flagged"] == 1
+    model = models.fraud_model()
+    model.set_records(models.fraud_records(built["fraud"]),
+                      models.Context(timezone="America/Asuncion", titles={"vp": "Tres nada más"}))
+    qtmodeltester.check(model)
+    [row] = [r for r in range(model.rowCount()) if model.index(r, 0).data() == "Cupón impreso pasado de su límite total"]
+    assert model.index(row, 1).data() == ("Tres nada más: 2 por encima de su límite de 3, dados sin conexión en "
+                                          "Caja 1, Caja 2")
+    assert model.index(row, 2).data() == "2" and model.index(row, 3).data() == "⚑ Revisar"

@@ -117,7 +117,7 @@ def test_backend_day_report_counts_what_happened_that_local_day(day):
     [repeated] = fraud["repeated_refusals"]
     assert (repeated["jti"], repeated["refusals"], repeated["reasons"], repeated["tills"]) \
         == (world.x["jti"], 3, {"already_redeemed": 3}, ["Caja 1"])
-    assert fraud["printed_overuse"] == [{"voucher_id": world.pan, "date": "2025-03-14", "uses": 3,
+    assert fraud["printed_overuse"] == [{"voucher_id": world.pan, "store_id": None, "date": "2025-03-14", "uses": 3,
                                          "store_day_limit": 2, "flagged": True}]
     assert fraud["flagged"] == 3
     kpis = r["kpis"]

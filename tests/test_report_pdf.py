@@ -300,6 +300,20 @@ def test_a_retailer_report_lists_its_stores_first(tmp_path):
     assert text.index("Por loja") < text.index("Por caixa")  # stores first, then the tills
 
 
+def test_a_printed_voucher_past_its_total_limit_is_in_the_pdf(tmp_path):
+    vouchers = {"vp": Voucher(id="vp", retailer_id="r", kind="printed", status="published",
+                              discount=Discount(kind="amount", value=5000, currency="PYG"),
+                              texts={"es": {"title": "Tres nada más"}}, total_limit=3)}
+    rows = [report.Row(key=f"k{i}", at=local(D, 9, i), status="accepted", decided="offline", method=Method.PRINTED,
+                       till=f"Caja {1 + i % 2}", kind="printed", voucher_id="vp", code="TRES",
+                       over_limit=report.TOTAL_LIMIT if i >= 3 else None) for i in range(5)]
+    built = report.build(rows, first=D, last=D, tz_name="America/Asuncion", vouchers=vouchers, staff={},
+                         scope={"source": "backend", "store_id": "s", "store_name": "Café Pika", "till": None})
+    text = " ".join(_text(_save(tmp_path, render(built))).split())
+    assert "Impreso, pasó su límite total" in text and "Tres nada más" in text
+    assert "2 por encima de su límite total de 3, en Caja 1, Caja 2" in text
+
+
 HOSTILE = ("\u202e\u0627\u0644\u0639\u0631\u0628\u064a\u0629 \u05e2\u05d1\u05e8\u05d9\u05ea 🎉🧉\x00\x07\x1b[31m"
            "\ud800\r\n\t" + "W" * 10_000 + " ")
 

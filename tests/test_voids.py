@@ -516,3 +516,64 @@ def test_the_original_row_at_the_backend_is_unchanged(world):
         world.backend.writer.submit(lambda db: db.execute(
             "INSERT INTO voids (key, attempt_id, retailer_id, store_id, reason, at, received_at) "
             "SELECT 'again-key', id, retailer_id, store_id, 'x', 0, 0 FROM attempts WHERE key = ?", (key,)))
+
+
+def test_a_retailer_report_judges_each_stores_day_limit_and_flags_the_real_total_overshoot(world):
+    """Two stores each at a voucher's daily limit of 2 are not past it (the old report summed them: 4 > 2);
+    a voucher whose total of 3 was passed offline, by tills that could not know of each other, is."""
+    backend, retailer = world.backend, world.info["retailer_id"]
+
+    def printed(code: str, **limits) -> str:
+        voucher = backend.create_voucher({"retailer_id": retailer, "kind": "printed", **limits,
+                                          "texts": {"es": {"title": f"Impreso {code}"}},
+                                          "discount": {"kind": "amount", "value": 5000, "currency": "PYG"}})
+        backend.change_voucher(voucher["id"], "publish")
+        backend.create_printed_code(voucher["id"], code)
+        return voucher["id"]
+
+    daily, total = printed("DIARIO", store_day_limit=2), printed("TOTAL3", total_limit=3)
+    asu, asu2 = world.till("Caja 1"), world.till("Caja 2")
+    lp = second_store(world, "America/Asuncion").till
+    for till in (asu, asu2, lp):
+        till.sync()  # both know the vouchers
+    for i, till in enumerate((asu, lp)):
+        for n in range(2):
+            accepted(till.redeem(local(D, 9 + i, n), "DIARIO", Method.PRINTED), "online")
+            # Offline, each till sees only its own 2 of the 3: together they give 4.
+            accepted(till.redeem(local(D, 11 + i, n), "TOTAL3", Method.PRINTED, online=False), "offline")
+    world.clock.t = local(D, 20)
+    assert asu.sync()["over_limit"] == 0 and lp.sync()["over_limit"] == 1
+
+    params = {"date": D.isoformat(), "retailer": retailer}
+    whole = world.http.get("/reports/daily", headers=world.admin_headers(), params=params).json()
+    fraud = whole["fraud"]
+    assert sorted((e["store_id"], e["uses"], e["flagged"]) for e in fraud["printed_overuse"]
+                  if e["voucher_id"] == daily) == sorted([(world.info["store_id"], 2, False),
+                                                          (lp.store.store_id, 2, False)])
+    [over] = fraud["printed_over_total"]
+    assert (over["voucher_id"], over["uses_over"], over["total_limit"], over["flagged"]) == (total, 1, 3, True)
+    assert over["tills"] == ["Sucursal La Paz / Caja 1"] and over["first_at"] == local(D, 12, 1)
+    assert fraud["flagged"] == 1
+    lines = csv_rows(world.http.get("/reports/daily", headers=world.admin_headers(),
+                                    params={**params, "format": "csv"}).text)
+    assert [(r["till"], r["time"]) for r in lines if r["over_limit"] == "total_limit"] == [
+        ("Sucursal La Paz / Caja 1", "12:01:00")]
+    assert not any(r["over_limit"] == "store_day_limit" for r in lines)
+    # The till that went past it says so in its own report and CSV too.
+    mine = day_report(lp.store, D)
+    assert [(e["voucher_id"], e["uses_over"]) for e in mine["fraud"]["printed_over_total"]] == [(total, 1)]
+    assert [r["time"] for r in csv_rows(day_csv(lp.store, D)) if r["over_limit"] == "total_limit"] == ["12:01:00"]
+    # One store past its own day limit (its other till, offline, had not heard of the 2) is flagged,
+    # in the JSON and the past use in the CSV.
+    accepted(asu2.redeem(local(D, 15), "DIARIO", Method.PRINTED, online=False), "offline")
+    world.clock.t = local(D, 21)
+    assert asu2.sync()["over_limit"] == 1
+    whole = world.http.get("/reports/daily", headers=world.admin_headers(), params=params).json()
+    assert [(e["store_id"], e["uses"], e["flagged"]) for e in whole["fraud"]["printed_overuse"]
+            if e["flagged"]] == [(world.info["store_id"], 3, True)]
+    lines = csv_rows(world.http.get("/reports/daily", headers=world.admin_headers(),
+                                    params={**params, "format": "csv"}).text)
+    assert [(r["till"], r["time"]) for r in lines if r["over_limit"] == "store_day_limit"] == [
+        ("Café Pika — Asunción Centro / Caja 2", "15:00:00")]
+    assert [r["time"] for r in csv_rows(day_csv(asu2.store, D)) if r["over_limit"] == "store_day_limit"] == [
+        "15:00:00"]  # as the backend told Caja 2, which alone saw 1 use

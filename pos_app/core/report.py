@@ -23,7 +23,9 @@ VELOCITY_WINDOW_S = 60.0
 VELOCITY_FLAG = 12
 REPEAT_REFUSAL_FLAG = 3  # refusals of one app or typed code in the report's days: someone trying their luck
 CSV_FIELDS = ("date", "time", "utc", "till", "staff_id", "staff", "voucher_id", "voucher", "kind", "code",
-              "method", "decided", "status", "reason", "discount", "currency", "key")
+              "method", "decided", "status", "reason", "discount", "currency", "key", "over_limit")
+# A printed voucher's limits, as a row's `over_limit` names the one its use went past.
+STORE_DAY_LIMIT, TOTAL_LIMIT = "store_day_limit", "total_limit"
 STATUSES = ("accepted", "refused", "conflict")
 UTC = "UTC"  # the zone of a report over rows that each carry their own (Row.tz_name)
 
@@ -60,6 +62,10 @@ class Row(NamedTuple):
     tz_name: str | None = None
     # The row's store, in a report that spans a retailer's stores (for `by_store`). None: one store's report.
     store_id: str | None = None
+    # The limit (TOTAL_LIMIT, STORE_DAY_LIMIT) an accepted printed use went past, tills having decided offline
+    # and together gone past it: only the backend can tell, counting every store's uses ever; a till keeps
+    # its sync answer. A store's day limit is also counted here from the rows themselves (the CSV's column).
+    over_limit: str | None = None
 
 
 def parse_day(text: object, name: str = "date") -> date:
@@ -125,7 +131,8 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
     accepted_at: dict[str, list[float]] = defaultdict(list)
     rate_limited: Counter = Counter()
     refusals_of: dict[tuple, list[Row]] = defaultdict(list)
-    printed_per_day: Counter = Counter()
+    printed_per_day: Counter = Counter()  # (voucher, store, local day): each store's own limit a day
+    over_total: dict[str, list[Row]] = defaultdict(list)
     processing: list[float] = []
 
     for row, local, day in kept:
@@ -163,6 +170,8 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
             store["conflicts"] += 1
             conflicts.append(_item(row, local, vouchers, language) | {"winner": dict(row.winner or {})})
             continue
+        if row.kind == "printed" and row.over_limit == TOTAL_LIMIT:
+            over_total[row.voucher_id or ""].append(row)  # given, voided or not: the limit was passed
         if row.voided:
             voids.append(_item(row, local, vouchers, language)
                          | {"void_reason": row.void_reason, "void_staff_id": row.void_staff_id,
@@ -200,13 +209,13 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
             entry["discount_total"] += amount
         if entry["kind"] == "printed":
             entry["codes"][row.code or ""] = entry["codes"].get(row.code or "", 0) + 1
-            printed_per_day[(row.voucher_id, day["date"])] += 1
+            printed_per_day[(row.voucher_id, row.store_id, day["date"])] += 1
 
     personal = [e for e in vouchers_seen.values() if e["kind"] != "printed"]
     printed = [e for e in vouchers_seen.values() if e["kind"] == "printed"]
     for entry in printed:
         entry["codes"] = dict(sorted(entry["codes"].items()))
-    fraud = _fraud(accepted_at, rate_limited, refusals_of, printed_per_day, vouchers, tills)
+    fraud = _fraud(accepted_at, rate_limited, refusals_of, printed_per_day, over_total, vouchers, tills)
     accepted_somewhere = count + len(conflicts) + len(voids)
     return {
         "from": days[0], "to": days[-1], "date": days[0] if len(days) == 1 else None,
@@ -273,7 +282,7 @@ def _item(row: Row, local: datetime, vouchers: Mapping[str, Voucher], language: 
             "code": row.code, "method": row.method, "decided": row.decided}
 
 
-def _fraud(accepted_at, rate_limited, refusals_of, printed_per_day, vouchers, tills) -> dict:
+def _fraud(accepted_at, rate_limited, refusals_of, printed_per_day, over_total, vouchers, tills) -> dict:
     velocity = []
     for till in sorted(tills):
         times = sorted(accepted_at.get(till, ()))
@@ -295,14 +304,22 @@ def _fraud(accepted_at, rate_limited, refusals_of, printed_per_day, vouchers, ti
                              "last_at": refusals[-1].at, "flagged": True})
     repeated.sort(key=lambda e: (-e["refusals"], e["jti"] or "", e["code"] or ""))
     overuse = []
-    for (voucher_id, day), uses in sorted(printed_per_day.items()):
+    for (voucher_id, store_id, day), uses in sorted(printed_per_day.items(), key=lambda i: tuple(map(str, i[0]))):
         voucher = vouchers.get(voucher_id or "")
         limit = voucher.store_day_limit if voucher else None
         if limit is not None and uses >= limit:  # reached is shown, past it is flagged
-            overuse.append({"voucher_id": voucher_id, "date": day, "uses": uses, "store_day_limit": limit,
-                            "flagged": uses > limit})
-    flagged = sum(e["flagged"] for group in (velocity, repeated, overuse) for e in group)
-    return {"velocity": velocity, "repeated_refusals": repeated, "printed_overuse": overuse, "flagged": flagged}
+            overuse.append({"voucher_id": voucher_id, "store_id": store_id, "date": day, "uses": uses,
+                            "store_day_limit": limit, "flagged": uses > limit})
+    over = []
+    for voucher_id, past in sorted(over_total.items()):
+        voucher = vouchers.get(voucher_id)
+        over.append({"voucher_id": voucher_id or None, "uses_over": len(past),
+                     "total_limit": voucher.total_limit if voucher else None,
+                     "tills": sorted({r.till for r in past}), "first_at": past[0].at, "last_at": past[-1].at,
+                     "flagged": True})
+    flagged = sum(e["flagged"] for group in (velocity, repeated, overuse, over) for e in group)
+    return {"velocity": velocity, "repeated_refusals": repeated, "printed_overuse": overuse,
+            "printed_over_total": over, "flagged": flagged}
 
 
 def _ranked(entries: list[dict], name: str) -> list[dict]:
@@ -332,6 +349,7 @@ def to_csv(rows: Iterable[Row], *, first: date, last: date, tz_name: str, vouche
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
+    uses: Counter = Counter()  # a printed voucher's accepted uses so far, per store and local day
     for row in sorted(rows, key=lambda r: (r.at, r.key)):
         local = datetime.fromtimestamp(row.at, tz if row.tz_name is None else ZoneInfo(row.tz_name))
         day = local.date().isoformat()
@@ -341,13 +359,19 @@ def to_csv(rows: Iterable[Row], *, first: date, last: date, tz_name: str, vouche
         voided = row.voided and row.status == "accepted"  # a conflict stays a conflict, as in `build`
         amount = _amount(voucher) if row.status == "accepted" and not voided else None
         status = "voided" if voided else row.status
+        over = row.over_limit if row.status == "accepted" and row.over_limit in (STORE_DAY_LIMIT, TOTAL_LIMIT) else ""
+        if row.status == "accepted" and row.kind == "printed" and not voided:  # as `build` counts them
+            uses[(row.voucher_id, row.store_id, day)] += 1
+            limit = voucher.store_day_limit if voucher else None
+            if not over and limit is not None and uses[(row.voucher_id, row.store_id, day)] > limit:
+                over = STORE_DAY_LIMIT
         writer.writerow((
             day, local.strftime("%H:%M:%S"),
             datetime.fromtimestamp(row.at, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
             _csv_safe(row.till), row.staff_id or "", _csv_safe(staff.get(row.staff_id, "") if row.staff_id else ""),
             row.voucher_id or "", _csv_safe(voucher.text("title", language) if voucher else ""),
             row.kind or "", _csv_safe(row.code or ""), row.method, row.decided, status, row.reason or "",
-            "" if amount is None else amount, voucher.discount.currency if voucher else "", row.key,
+            "" if amount is None else amount, voucher.discount.currency if voucher else "", row.key, over,
         ))
     return out.getvalue()
 

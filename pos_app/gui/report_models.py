@@ -273,13 +273,15 @@ def reasons_model(parent=None) -> RecordsModel:
 
 
 FRAUD_SIGNALS = {"velocity": N_("Fast redemptions at one till"), "repeated": N_("One code refused again and again"),
-                 "overuse": N_("Printed voucher at its daily limit")}
+                 "overuse": N_("Printed voucher at its daily limit"),
+                 "over_total": N_("Printed voucher past its total limit")}
 
 
 def fraud_records(fraud: dict) -> list[tuple[str, dict]]:
     return ([("velocity", e) for e in fraud.get("velocity", [])]
             + [("repeated", e) for e in fraud.get("repeated_refusals", [])]
-            + [("overuse", e) for e in fraud.get("printed_overuse", [])])
+            + [("overuse", e) for e in fraud.get("printed_overuse", [])]
+            + [("over_total", e) for e in fraud.get("printed_over_total", [])])
 
 
 def _fraud_detail(record, context: Context) -> str:
@@ -297,6 +299,11 @@ def _fraud_detail(record, context: Context) -> str:
         return _("{code}: refused {n} times ({reasons})").format(code=code, n=format_number(entry["refusals"]),
                                                                  reasons=reasons)
     title = context.titles.get(entry.get("voucher_id") or "") or entry.get("voucher_id") or "—"
+    if kind == "over_total":
+        return _("{voucher}: {n} past its limit of {limit}, given offline at {tills}").format(
+            voucher=title, n=format_number(entry["uses_over"]),
+            limit=format_number(entry["total_limit"]) if entry.get("total_limit") is not None else "—",
+            tills=", ".join(entry.get("tills") or ()) or "—")
     return _("{voucher}: {uses} uses of {limit} a day").format(voucher=title, uses=format_number(entry["uses"]),
                                                                limit=format_number(entry["store_day_limit"]))
 
@@ -304,7 +311,7 @@ def _fraud_detail(record, context: Context) -> str:
 def _fraud_count(record) -> int:
     kind, entry = record
     return {"velocity": entry.get("peak_per_minute"), "repeated": entry.get("refusals"),
-            "overuse": entry.get("uses")}[kind] or 0
+            "overuse": entry.get("uses"), "over_total": entry.get("uses_over")}[kind] or 0
 
 
 def fraud_model(parent=None) -> RecordsModel:

@@ -673,6 +673,7 @@ def _fraud_rows(fraud: dict, ctx: _Context, limit: int) -> tuple[list[tuple[str,
         [("velocity", e) for e in fraud.get("velocity") or [] if e.get("flagged")],
         [("repeated", e) for e in fraud.get("repeated_refusals") or []],
         [("overuse", e) for e in fraud.get("printed_overuse") or []],
+        [("over_total", e) for e in fraud.get("printed_over_total") or []],
     ]
     flagged = [[item for item in kind if item[1].get("flagged", True)] for kind in kinds]
     others = [[item for item in kind if not item[1].get("flagged", True)] for kind in kinds]
@@ -699,6 +700,11 @@ def _fraud_row(kind: str, e: dict, ctx: _Context) -> tuple[str, str, str]:
             n=_n(e.get("refusals")), why=why, tills=", ".join(clean(t, 40) for t in (e.get("tills") or [])[:3]),
             first=ctx.when(e.get("first_at")), last=ctx.when(e.get("last_at")))
         return _("Code tried again and again"), _code(e), details
+    if kind == "over_total":
+        details = _("{n} past its limit of {limit} in all, at {tills}").format(
+            n=_n(e.get("uses_over")), limit=_n(e.get("total_limit")) if e.get("total_limit") is not None else "—",
+            tills=", ".join(clean(t, 40) for t in (e.get("tills") or [])[:3]))
+        return _("Printed, past its total limit"), ctx.voucher(e.get("voucher_id")), details
     over = bool(e.get("flagged"))
     signal = _("Printed, over its daily limit") if over else _("Printed, at its daily limit")
     details = _("{uses} uses, limit {limit} a day, on {day}").format(

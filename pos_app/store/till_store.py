@@ -758,7 +758,8 @@ class TillStore:
     def report_rows(self, since: float, until: float, *, batch: int = 5000) -> Iterator[list[tuple]]:
         """Finished attempts with since <= at < until, as tuples for the day report (`pos_app.till_report`):
         key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at, conflict,
-        then its void's reason, staff_id and at (None when not voided).
+        then its void's reason, staff_id and at (None when not voided), and the limit the backend said its use
+        went past (`over_limit`, or None).
 
         Oldest first (by at, then key: the report's own order, so its sorts find the work done), in lists of
         up to `batch` rows: a busy day is read a piece at a time, and a caller can let other threads run
@@ -766,7 +767,7 @@ class TillStore:
         """
         cursor = self._conn.execute(
             "SELECT a.key, a.at, a.status, a.decided, a.method, a.staff_id, a.reason, a.kind, a.voucher_id, a.code,"
-            " a.jti, a.finished_at, a.conflict, v.reason, v.staff_id, v.at FROM attempts a"
+            " a.jti, a.finished_at, a.conflict, v.reason, v.staff_id, v.at, a.over_limit FROM attempts a"
             " LEFT JOIN voids v ON v.redemption_key = a.key"
             " WHERE a.at >= ? AND a.at < ? AND a.state = 'done' ORDER BY a.at, a.key", (since, until))
         try:
