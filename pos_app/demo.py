@@ -7,11 +7,16 @@ sees the whole flow with no set-up and nothing secret is ever shipped.
 from __future__ import annotations
 
 import tempfile
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .core.domain import Method
+from .core.domain import Discount, Method
+
+OTHER_TILL = "Caja 2"  # the demo store's other till, where one customer's code was already used
+OTHER_TILL_MINUTES_AGO = 25
 
 
 @dataclass
@@ -57,12 +62,70 @@ def prepare_demo(root: Path | None = None, till_name: str = "Caja 1") -> DemoSet
     return DemoSetup(root, till_data, server, backend, info)
 
 
+def redeem_at_other_till(demo: DemoSetup, token: str) -> dict:
+    """A customer's code redeemed at the store's other till a while ago (the demo's refusal): its answer.
+
+    Made through the backend's API as that till would, with its own enrollment, so the
+    refusal the demo till then shows names a real till and a real time."""
+    from .backend_client import BackendClient
+
+    with BackendClient(demo.server.url, timeout=10) as anonymous:
+        enrolled = anonymous.enroll(demo.info["enrollment_codes"][1], OTHER_TILL)
+    with BackendClient(demo.server.url, enrolled["device_token"], timeout=10) as other:
+        status, body = other.redeem(uuid.uuid4().hex, input=token, method=Method.CAMERA, staff_id=None,
+                                    at=time.time() - OTHER_TILL_MINUTES_AGO * 60)
+    if status != 201:
+        raise RuntimeError(f"the demo's other till could not redeem its code: {status} {body}")
+    return body
+
+
+def voucher_caption(voucher: dict, language: str = "es") -> tuple[str, ...]:
+    """What a customer's phone shows under a voucher's code: its discount (as the till words it) and title."""
+    from . import i18n
+
+    d = voucher["discount"]
+    discount = i18n.format_discount(Discount(d["kind"], d["value"], d.get("currency") or "PYG"))
+    texts = voucher.get("texts") or {}
+    title = (texts.get(language) or texts.get("es") or next(iter(texts.values()), {})).get("title", "")
+    return (i18n._("{discount} off").format(discount=discount), title)
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    text: str  # what the phone's code holds
+    caption: tuple[str, ...]  # what the phone shows under it
+    expect: str  # what the till answers: accepted, or the refusal's reason
+
+
+def demo_feed(demo: DemoSetup) -> list[FeedItem]:
+    """The window demo's camera feed: a customer's voucher, a booklet's printed code, a code already used
+    at the other till (refused with when and where), a second customer, and a phone with a web link (no
+    voucher). Each phone's caption is its voucher's own discount. (The first customer shown again would
+    only show its acceptance again: the till takes a code seen twice for one still in view.)"""
+    from . import i18n
+
+    vouchers = {v["id"]: demo.backend.get_voucher(v["id"]) for v in demo.info["vouchers"]}
+    personal = [v for v in demo.info["vouchers"] if v["kind"] == "personal"]
+    printed = next(v for v in demo.info["vouchers"] if v["kind"] == "printed")
+    first = demo.backend.create_claim(personal[0]["id"], "demo-customer-1")["token"]
+    second = demo.backend.create_claim(personal[1]["id"], "demo-customer-2")["token"]
+    used = demo.backend.create_claim(personal[0]["id"], "demo-customer-3")["token"]
+    redeem_at_other_till(demo, used)
+    static = demo.backend.static_token(printed["code"])
+    coffee, chipa = voucher_caption(vouchers[personal[0]["id"]]), voucher_caption(vouchers[personal[1]["id"]])
+    booklet = voucher_caption(vouchers[printed["id"]]) + (i18n._("Booklet code {code}").format(code=printed["code"]),)
+    return [FeedItem(first, coffee, "accepted"), FeedItem(static, booklet, "accepted"),
+            FeedItem(used, coffee, "already_redeemed"), FeedItem(second, chipa, "accepted"),
+            FeedItem("https://example.com/menu", (i18n._("Our menu"),), "malformed")]
+
+
 def run_headless_demo(out: TextIO) -> int:
     """A scripted walk through the spine, told step by step."""
     import shlex
     import shutil
     import sys
 
+    from . import i18n
     from .__main__ import client_for, open_store
     from .redemption import redeem
     from .sync import sync_once
@@ -75,7 +138,10 @@ def run_headless_demo(out: TextIO) -> int:
         printed = next(v for v in demo.info["vouchers"] if v["kind"] == "printed")
         first = demo.backend.create_claim(personal[0]["id"], "demo-customer-1")
         second = demo.backend.create_claim(personal[1]["id"], "demo-customer-2")
-        say(f"Two customers claimed vouchers; short codes {first['short_code']} and {second['short_code']}.")
+        elsewhere = demo.backend.create_claim(personal[0]["id"], "demo-customer-3")
+        redeem_at_other_till(demo, elsewhere["token"])
+        say(f"Two customers claimed vouchers; short codes {first['short_code']} and {second['short_code']}. "
+            f"A third customer's code was used at {OTHER_TILL} {OTHER_TILL_MINUTES_AGO} minutes ago.")
         store = open_store(str(demo.till_data))
         cashier = next(s for s in demo.info["staff"] if s["role"] == "cashier")
 
@@ -84,7 +150,7 @@ def run_headless_demo(out: TextIO) -> int:
             v = outcome.verdict
             facts = v.voucher.text("title", "es") if v.voucher else v.message
             if v.used:
-                facts += f" (redeemed at {v.used.till})"
+                facts += f" (redeemed at {v.used.till or '?'}, {i18n.format_time(v.used.at, store.store_timezone)})"
             verdict_text = "ACCEPTED" if v.accepted else f"REFUSED: {v.reason}"
             say(f"  {title:<38} {verdict_text:<26} [{outcome.decided}] {facts}")
 
@@ -93,6 +159,7 @@ def run_headless_demo(out: TextIO) -> int:
                 say("Online:")
                 show("scan customer 1's QR", first["token"], Method.CAMERA, client)
                 show("scan it again", first["token"], Method.CAMERA, client)
+                show(f"customer 3's QR, used at {OTHER_TILL}", elsewhere["token"], Method.CAMERA, client)
                 show("printed booklet code", printed["code"].lower(), Method.PRINTED, client)
                 summary = sync_once(store, client)
                 say(f"Sync: outbox {summary['outbox']}, {summary['feed_events']} feed events pulled.")

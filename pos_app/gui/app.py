@@ -106,7 +106,8 @@ def run_demo(*, quit_after_s: float | None = None, screenshot: str | None = None
     if display_problem():
         sys.stderr.write(no_display_message("--demo"))
         return 2
-    from ..demo import prepare_demo
+    from .. import resources
+    from ..demo import demo_feed, prepare_demo
     from ..scan.sample_feed import write_sample_feed
     from .main_window import TillWindow
 
@@ -117,11 +118,10 @@ def run_demo(*, quit_after_s: float | None = None, screenshot: str | None = None
     try:
         personal = [v for v in demo.info["vouchers"] if v["kind"] == "personal"]
         printed = next(v for v in demo.info["vouchers"] if v["kind"] == "printed")
-        claims = [demo.backend.create_claim(v["id"], f"demo-customer-{i}") for i, v in enumerate(personal, 1)]
         typed = demo.backend.create_claim(personal[0]["id"], "demo-customer-typed")
-        static = demo.backend.static_token(printed["code"])
-        feed = write_sample_feed([claims[0]["token"], claims[1]["token"], static, "https://example.com/menu",
-                                  claims[0]["token"]], demo.root / "camera")
+        items = demo_feed(demo)
+        feed = write_sample_feed([item.text for item in items], demo.root / "camera",
+                                 captions=[item.caption for item in items], font=resources.path("fonts", "DejaVuSans.ttf"))
         window = TillWindow(demo.till_data / "till.sqlite3", camera=feed, camera_loop=True)
         cashier = next(s for s in demo.info["staff"] if s["role"] == "cashier")
         manager = next(s for s in demo.info["staff"] if s["role"] == "manager")

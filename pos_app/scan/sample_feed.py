@@ -1,11 +1,15 @@
 """A made-up camera feed for the demo and the tests: voucher QR codes on a
-phone held over a counter, tilted and a little blurred, between empty frames."""
+phone held over a counter, tilted and a little blurred, between empty frames.
+
+A phone may show a caption under its code (the voucher's discount and title,
+as the customer's app shows them); the caller writes it, in the till's words,
+and gives the font to draw it with (any Unicode: Guaraní, accents)."""
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -25,8 +29,8 @@ def _qr_matrix(text: str) -> np.ndarray:
     return np.asarray(barcode.to_image(scale=1, add_quiet_zones=False))
 
 
-def _phone(text: str) -> np.ndarray:
-    """A phone screen with the code on it, in a dark case (BGR)."""
+def _phone(text: str, caption: Sequence[str] = (), font: str | os.PathLike | None = None) -> np.ndarray:
+    """A phone screen with the code on it, and its caption lines under it, in a dark case (BGR)."""
     modules = _qr_matrix(text)
     code = cv2.resize(modules, None, fx=MODULE_PX, fy=MODULE_PX, interpolation=cv2.INTER_NEAREST)
     side = code.shape[0] + 2 * QUIET_MODULES * MODULE_PX
@@ -37,13 +41,35 @@ def _phone(text: str) -> np.ndarray:
     top = 110
     left = (screen_w - code.shape[1]) // 2
     screen[top:top + code.shape[0], left:left + code.shape[1]] = code[:, :, None]
-    for i, line in enumerate(("10% off", "show at the till")):
-        cv2.putText(screen, line, (24, top + side + 30 + 44 * i), cv2.FONT_HERSHEY_SIMPLEX, 1.0,
-                    (60, 60, 60), 2, cv2.LINE_AA)
+    _caption(screen, list(caption) or ["show at the till"], top + side + 8, font)
     bezel = 18
     phone = np.full((screen_h + 2 * bezel, screen_w + 2 * bezel, 3), (28, 28, 30), np.uint8)
     phone[bezel:-bezel, bezel:-bezel] = screen
     return phone
+
+
+def _caption(screen: np.ndarray, lines: list[str], top: int, font: str | os.PathLike | None) -> None:
+    """Lines of text from `top` down, the first bold and larger (the discount), each shrunk to the screen's width."""
+    if font is None:  # Hershey fonts: ASCII only, enough for the tests' plain captions
+        for i, line in enumerate(lines):
+            cv2.putText(screen, line.encode("ascii", "replace").decode(), (24, top + 30 + 44 * i),
+                        cv2.FONT_HERSHEY_SIMPLEX, 1.0, (60, 60, 60), 2, cv2.LINE_AA)
+        return
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.fromarray(screen[:, :, ::-1])
+    draw = ImageDraw.Draw(image)
+    width = screen.shape[1] - 40
+    y = top
+    for i, line in enumerate(lines):
+        size = 44 if i == 0 else 26
+        face = ImageFont.truetype(str(font), size)
+        while size > 12 and draw.textlength(line, font=face) > width:
+            size -= 2
+            face = ImageFont.truetype(str(font), size)
+        draw.text((20, y), line, font=face, fill=(30, 110, 20) if i == 0 else (60, 60, 60))
+        y += int(size * 1.35)
+    screen[:, :] = np.asarray(image)[:, :, ::-1]
 
 
 def _counter(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -86,15 +112,18 @@ def _place(frame: np.ndarray, phone: np.ndarray, t: float, rng: np.random.Genera
 
 
 def render_frames(texts: list[str], *, size: tuple[int, int] = (1280, 720), frames_per_code: int = 8,
-                  blank_frames: int = 4, seed: int = 7) -> Iterator[np.ndarray]:
+                  blank_frames: int = 4, seed: int = 7, captions: Sequence[Sequence[str]] | None = None,
+                  font: str | os.PathLike | None = None) -> Iterator[np.ndarray]:
     """The feed's BGR frames, in order: each text on `frames_per_code` frames,
-    after `blank_frames` of the empty counter, and the counter again at the end."""
-    for frame in _frames(texts, size, frames_per_code, blank_frames, seed):
+    after `blank_frames` of the empty counter, and the counter again at the end;
+    `captions[i]` under text i's code."""
+    for frame in _frames(texts, size, frames_per_code, blank_frames, seed, captions, font):
         yield frame.copy()
 
 
 def _frames(texts: list[str], size: tuple[int, int], frames_per_code: int, blank_frames: int,
-            seed: int) -> Iterator[np.ndarray]:
+            seed: int, captions: Sequence[Sequence[str]] | None = None,
+            font: str | os.PathLike | None = None) -> Iterator[np.ndarray]:
     """Like `render_frames`, but every frame is drawn in one buffer, overwritten
     by the next: a fresh 2.7 MB array per frame costs as much as drawing it."""
     rng = np.random.default_rng(seed)
@@ -107,13 +136,14 @@ def _frames(texts: list[str], size: tuple[int, int], frames_per_code: int, blank
     noise_down = rng.integers(0, 7, (h + pad, w + pad, 3), dtype=np.uint8)
     frame = np.empty_like(counter)
     t = 0.0
-    for text in list(texts) + [None]:
+    captions = list(captions or ())
+    for i, text in enumerate(list(texts) + [None]):
         for _ in range(blank_frames):
             np.copyto(frame, counter)
             yield _noisy(frame, noise_up, noise_down, rng)
         if text is None:
             return
-        phone = _phone(text)
+        phone = _phone(text, captions[i] if i < len(captions) else (), font)
         for _ in range(frames_per_code):
             np.copyto(frame, counter)
             _place(frame, phone, t, rng)
@@ -130,12 +160,13 @@ def _noisy(frame: np.ndarray, noise_up: np.ndarray, noise_down: np.ndarray, rng:
 
 
 def write_sample_feed(texts: list[str], folder: str | os.PathLike, *, size: tuple[int, int] = (1280, 720),
-                      frames_per_code: int = 8, blank_frames: int = 4, seed: int = 7) -> str:
+                      frames_per_code: int = 8, blank_frames: int = 4, seed: int = 7,
+                      captions: Sequence[Sequence[str]] | None = None, font: str | os.PathLike | None = None) -> str:
     """Writes the feed (see `render_frames`) as JPEG frames into `folder` and
     returns their cv2 pattern, e.g. `folder/frame_%04d.jpg`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
-    for n, frame in enumerate(_frames(texts, size, frames_per_code, blank_frames, seed)):
+    for n, frame in enumerate(_frames(texts, size, frames_per_code, blank_frames, seed, captions, font)):
         cv2.imwrite(str(folder / (FRAME_NAME % n)), frame, params)
     return str(folder / FRAME_NAME)
