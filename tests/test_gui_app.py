@@ -65,7 +65,7 @@ def test_headless_demo_walks_through_the_spine():
     assert result.returncode == 0, result.stderr
     assert "ACCEPTED" in result.stdout and "already_redeemed" in result.stdout
     # A real refusal from another till, with where and when.
-    [elsewhere] = [line for line in result.stdout.splitlines() if "used at Caja 2" in line]
+    [elsewhere] = [line for line in result.stdout.splitlines() if "customer 3's QR" in line]
     assert "REFUSED: already_redeemed" in elsewhere and "(redeemed at Caja 2, " in elsewhere
     assert "next release" not in result.stdout
     assert shlex.join([sys.executable, "-m", "pos_app", "--demo"]) in result.stdout.splitlines()[-1]
