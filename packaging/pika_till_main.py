@@ -1,0 +1,8 @@
+"""The bundle's entry point (PyInstaller needs a script): the same `main` as `python -m pos_app`."""
+
+import sys
+
+from pos_app.__main__ import main
+
+if __name__ == "__main__":
+    sys.exit(main())
