@@ -20,8 +20,9 @@ def clean_logging():
     hooks = sys.excepthook, threading.excepthook
     handlers = list(logs.log.handlers)
     yield
-    for handler in logs.log.handlers[len(handlers):]:
-        handler.close()
+    for handler in logs.log.handlers:  # configure() may have replaced one made before: not only the last
+        if handler not in handlers:
+            handler.close()
     logs.log.handlers[:] = handlers
     sys.excepthook, threading.excepthook = hooks
 
