@@ -22,23 +22,57 @@ class UsageError(Exception):
     pass
 
 
+class StoreError(Exception):
+    """The till's store cannot be used as it is: carries store/recovery.py's StoreProblem to `main`."""
+
+    def __init__(self, problem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
 def _print(data) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
 
 
 def open_store(data: str, *, must_be_enrolled: bool = True):
-    from .store import TillStore
+    return _open_checked(data, must_be_enrolled=must_be_enrolled)[0]
 
+
+def _open_checked(data: str, *, must_be_enrolled: bool):
+    """The till's store and, when it had to be started fresh, the damage report (store/recovery.py).
+
+    A damaged store is said once on stderr and the command goes on with the fresh one (kept file
+    and exported outbox named there): a till that can sell beats one that cannot. A store that
+    cannot be read, or a fresh one that could not keep the enrollment, raises StoreError."""
     from . import logs
+    from .store.recovery import StoreProblem, open_store as open_checked, unreadable
 
     path = Path(data)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where the folder should be, or a folder the till may not write in
+        raise StoreError(unreadable(path / STORE_NAME, exc)) from None
     logs.configure(path)  # the CLI's commands log where the window does: the till's own folder
-    store = TillStore(path / STORE_NAME)
+    try:
+        store, problem = open_checked(path / STORE_NAME)
+    except StoreProblem as exc:
+        raise StoreError(exc) from None
     if must_be_enrolled and not store.enrolled:
         store.close()
+        if problem is not None:
+            raise StoreError(problem)
         raise UsageError(f"this till ({data}) is not enrolled: run `python -m pos_app enroll` first")
-    return store
+    if problem is not None:
+        sys.stderr.write(f"warning: {_in_english(problem)}\n")
+    return store, problem
+
+
+def _in_english(problem, *, as_json: bool = False):
+    # The CLI speaks English, as its other messages do; the window says it in the till's language.
+    from .i18n import using
+
+    with using("en"):
+        return problem.to_json() if as_json else problem.message()
 
 
 def client_for(store, *, timeout: float | None = None):
@@ -263,10 +297,16 @@ def cmd_demo(args) -> int:
 def cmd_window(args) -> int:
     from .gui.app import run_window
 
-    store = open_store(args.data)  # refuses a till that is not enrolled, before any window
+    try:
+        store, problem = _open_checked(args.data, must_be_enrolled=True)  # before any window
+    except StoreError as exc:
+        # No store to sell with: the window's dialog says why, then the till ends (non-zero).
+        sys.stderr.write(f"error: {_in_english(exc.problem)}\n")
+        return run_window(Path(args.data) / STORE_NAME, store_problem=exc.problem, quit_after_s=args.quit_after)
     path = store.path
     store.close()
-    return run_window(path, camera=args.camera, quit_after_s=args.quit_after, screenshot=args.screenshot)
+    return run_window(path, camera=args.camera, quit_after_s=args.quit_after, screenshot=args.screenshot,
+                      store_problem=problem)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
+    except StoreError as exc:
+        # The JSON commands say it on stdout too, in the shape the backend's errors have.
+        if args.func is not cmd_window and getattr(args, "format", "json") == "json":
+            _print({"error": _in_english(exc.problem, as_json=True)})
+        sys.stderr.write(f"error: {_in_english(exc.problem)}\n")
+        return EXIT_FAILED
     except sqlite3.DatabaseError as exc:  # a damaged file, a full disk: said plainly, no traceback
         sys.stderr.write(f"error: the till's store in {getattr(args, 'data', '?')} cannot be used: {exc}\n")
         return EXIT_FAILED

@@ -83,18 +83,53 @@ def install_error_dialog(data_dir: Path, parent=None) -> Path:
     return path
 
 
+def store_dialog(problem, parent=None):
+    """A store that was damaged (kept, a fresh one started) or cannot be read, said in the till's
+    language (pos_app/store/recovery.py); non-blocking, like the error dialog, so the window behind
+    it is already selling."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    icon = QMessageBox.Icon.Critical if problem.fatal else QMessageBox.Icon.Warning
+    box = QMessageBox(icon, _("The till's data file"), problem.message(), parent=parent)
+    box.setObjectName("storeDialog")
+    box.setDetailedText(f"{problem.code}: {problem.reason}")
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    _error_dialogs.append(box)
+    box.finished.connect(lambda _result, box=box: _error_dialogs.remove(box))
+    box.open()
+    return box
+
+
+def _refuse_to_start(app, problem, quit_after_s: float | None) -> None:
+    """No store to sell with: the dialog, and the till ends (non-zero) once it is closed."""
+    from PySide6.QtCore import QTimer
+
+    box = store_dialog(problem)
+    box.finished.connect(lambda _result: app.quit())
+    if quit_after_s is not None:  # scripted runs close it themselves
+        QTimer.singleShot(int(quit_after_s * 1000), box.reject)
+    app.exec()
+    _leave(1)
+
+
 def run_window(store_path: Path, *, camera: str | None = None, quit_after_s: float | None = None,
-               screenshot: str | None = None) -> int:
-    """The till on an enrolled store, until the window is closed."""
+               screenshot: str | None = None, store_problem=None) -> int:
+    """The till on an enrolled store, until the window is closed; `store_problem` (recovery.py's)
+    is shown over the window, or instead of it when the till cannot go on."""
     if display_problem():
         sys.stderr.write(no_display_message("--data", "DIR"))
         return 2
     from .main_window import TillWindow
 
     app = make_application()
+    if store_problem is not None and store_problem.fatal:
+        _refuse_to_start(app, store_problem, quit_after_s)
     install_error_dialog(Path(store_path).parent)
     window = TillWindow(store_path, camera=camera)
     window.show()
+    if store_problem is not None:
+        store_dialog(store_problem, parent=window)
     _schedule_exit(app, window, quit_after_s, screenshot)
     code = app.exec()
     window.shutdown()
@@ -107,12 +142,16 @@ def run_demo(*, quit_after_s: float | None = None, screenshot: str | None = None
         sys.stderr.write(no_display_message("--demo"))
         return 2
     from .. import resources
+    from ..__main__ import StoreError
     from ..demo import demo_feed, prepare_demo
     from ..scan.sample_feed import write_sample_feed
     from .main_window import TillWindow
 
     app = make_application()
-    demo = prepare_demo()
+    try:
+        demo = prepare_demo()  # its till's folder is always new: only an unwritable one can fail here
+    except StoreError as exc:
+        _refuse_to_start(app, exc.problem, quit_after_s)
     install_error_dialog(demo.till_data)
     window = None
     try:
