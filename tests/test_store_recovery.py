@@ -74,6 +74,11 @@ def kept_files(problem: StoreProblem) -> dict[str, Path]:
             if Path(f"{problem.kept}{suffix}").exists()}
 
 
+def english(problem: StoreProblem) -> str:
+    with i18n.using("en"):
+        return problem.message()
+
+
 def run_cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "pos_app", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, env=env)
@@ -99,7 +104,7 @@ def test_garbage_is_kept_byte_for_byte_with_its_companions_and_a_fresh_store_sta
     assert {suffix: p.read_bytes() for suffix, p in kept.items()} == original
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in kept.values())
     assert problem.outbox is None and problem.exported is None and not problem.enrolled
-    text = problem.message()
+    text = english(problem)
     assert str(problem.kept) in text and "could not be read" in text and "manager" in text
     assert "enrolled again" in text
     # Nothing else appeared or went: the kept three, the fresh store, no scratch copies.
@@ -117,7 +122,7 @@ def test_a_store_cut_to_half_is_kept_and_says_its_outbox_could_not_be_read(tmp_p
     store.close()
     assert problem.code == "store_damaged" and "malformed" in problem.reason
     assert problem.kept.read_bytes() == half
-    assert problem.exported is None and "could not be read" in problem.message()
+    assert problem.exported is None and "could not be read" in english(problem)
 
 
 def test_a_bad_sector_keeps_the_outbox_readable_exported_and_the_enrollment(tmp_path, key):
@@ -140,8 +145,8 @@ def test_a_bad_sector_keeps_the_outbox_readable_exported_and_the_enrollment(tmp_
     assert all(entry["payload"]["code"] == "CAFE10" and entry["payload"]["accepted"] for entry in exported["entries"])
     assert stat.S_IMODE(problem.outbox.stat().st_mode) == 0o600
     assert problem.exported == 3 and problem.enrolled
-    text = problem.message()
-    assert f"The 3 redemptions not yet sent to the backend were saved to {problem.outbox}" in text
+    text = english(problem)
+    assert f"Redemptions not yet sent to the backend: 3, saved to {problem.outbox}." in text
     assert "still enrolled" in text
 
 
@@ -177,7 +182,7 @@ def test_a_directory_in_the_files_place_is_unreadable_and_left_alone(tmp_path):
         open_store(path)
     problem = raised.value
     assert problem.code == "store_unreadable" and problem.kept is None and problem.outbox is None
-    assert str(path) in problem.message() and "Nothing was moved" in problem.message()
+    assert str(path) in english(problem) and "Nothing was moved" in english(problem)
     assert [p.name for p in tmp_path.iterdir()] == ["till.sqlite3"] and (path / "something").read_text() == "kept"
 
 
@@ -215,7 +220,7 @@ def test_cli_on_a_damaged_enrolled_till_says_so_once_and_sells_with_the_fresh_st
     first = run_cli("status", "--data", str(data))
     assert first.returncode == 0, first.stderr
     assert first.stderr.count("warning: The till's data file was damaged") == 1
-    assert "were saved to" in first.stderr and "Traceback" not in first.stderr
+    assert "not yet sent to the backend: 3, saved to" in first.stderr and "Traceback" not in first.stderr
     assert json.loads(first.stdout)["enrolled"] is True
     [kept] = [p for p in data.iterdir() if p.name.startswith("till.sqlite3.damaged-") and "." not in p.name[13:]]
     assert str(kept) in first.stderr
@@ -277,10 +282,7 @@ def test_the_store_dialog_says_it_in_the_tills_language(qtbot, tmp_path, key, la
     with i18n.using(language):
         box = store_dialog(problem)
         expected = problem.message()
-        english = i18n.using("en")
-    with english:
-        in_english = problem.message()
-    assert expected != in_english  # translated, with the same paths in it
+    assert expected != english(problem)  # translated, with the same paths in it
     qtbot.waitUntil(lambda: len(visible_store_dialogs()) == 1, timeout=3000)
     [shown] = visible_store_dialogs()
     assert shown is box and shown.text() == expected

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from pos_app.i18n import N_, _, ngettext
+from pos_app.i18n import N_, _
 
 from .till_store import TillStore
 
@@ -47,6 +47,8 @@ DAMAGED_TEXT = N_("The till's data file was damaged and could not be used. It wa
 UNREADABLE_TEXT = N_("The till cannot open its data file {path}: {reason}. Nothing was moved or changed. Call "
                      "your manager: the file and its folder must be readable and writable by the till before "
                      "it can start.")
+# One form for any count: the catalogs hold no plurals.
+EXPORTED_TEXT = N_("Redemptions not yet sent to the backend: {count}, saved to {outbox}.")
 NOTHING_UNSENT_TEXT = N_("It held no redemptions waiting to be sent to the backend (list: {outbox}).")
 NOT_EXPORTED_TEXT = N_("The redemptions not yet sent to the backend could not be read from it; the kept file "
                        "still holds whatever is left of them.")
@@ -87,9 +89,7 @@ class StoreProblem(Exception):
         elif self.exported == 0:
             parts.append(_(NOTHING_UNSENT_TEXT).format(outbox=self.outbox))
         else:
-            parts.append(ngettext("The redemption not yet sent to the backend was saved to {outbox}.",
-                                  "The {count} redemptions not yet sent to the backend were saved to {outbox}.",
-                                  self.exported).format(count=self.exported, outbox=self.outbox))
+            parts.append(_(EXPORTED_TEXT).format(count=self.exported, outbox=self.outbox))
         parts.append(_(ENROLLED_TEXT if self.enrolled else NOT_ENROLLED_TEXT))
         return " ".join(parts)
 
