@@ -67,6 +67,10 @@ def _open_checked(data: str, *, must_be_enrolled: bool):
     return store, problem
 
 
+def _store_error_line(args, problem) -> str:
+    return f"error: the till's store in {args.data} cannot be used: {_in_english(problem)}\n"
+
+
 def _in_english(problem, *, as_json: bool = False):
     # The CLI speaks English, as its other messages do; the window says it in the till's language.
     from .i18n import using
@@ -301,7 +305,7 @@ def cmd_window(args) -> int:
         store, problem = _open_checked(args.data, must_be_enrolled=True)  # before any window
     except StoreError as exc:
         # No store to sell with: the window's dialog says why, then the till ends (non-zero).
-        sys.stderr.write(f"error: {_in_english(exc.problem)}\n")
+        sys.stderr.write(_store_error_line(args, exc.problem))
         return run_window(Path(args.data) / STORE_NAME, store_problem=exc.problem, quit_after_s=args.quit_after)
     path = store.path
     store.close()
@@ -380,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         # The JSON commands say it on stdout too, in the shape the backend's errors have.
         if args.func is not cmd_window and getattr(args, "format", "json") == "json":
             _print({"error": _in_english(exc.problem, as_json=True)})
-        sys.stderr.write(f"error: {_in_english(exc.problem)}\n")
+        sys.stderr.write(_store_error_line(args, exc.problem))
         return EXIT_FAILED
     except sqlite3.DatabaseError as exc:  # a damaged file, a full disk: said plainly, no traceback
         sys.stderr.write(f"error: the till's store in {getattr(args, 'data', '?')} cannot be used: {exc}\n")

@@ -105,16 +105,28 @@ def open_store(path: str | Path, **store_args) -> tuple[TillStore, StoreProblem 
 
     Raises `StoreProblem` (store_unreadable) when the path cannot be read or written."""
     path = Path(path)
-    _check_access(path)
-    shm = _held_shm(path)
-    damage = _probe(path)
-    if damage is None:
-        try:
-            return TillStore(path, **store_args), None
-        except sqlite3.DatabaseError as exc:  # what the check could not see: a schema the migrations trip on
-            damage = _classify(exc, path)
-            shm = None
-    problem, enrollment = _set_aside(path, damage, shm)
+    for _attempt in range(3):
+        _check_access(path)
+        found = _identity(path)
+        shm = _held_shm(path)
+        damage = _probe(path)
+        if damage is None:
+            try:
+                return TillStore(path, **store_args), None
+            except sqlite3.DatabaseError as exc:  # what the check could not see: a schema the migrations trip on
+                damage = _classify(exc, path)
+                shm = None
+        # Another process of this till may have set the same file aside and started afresh meanwhile:
+        # only the file that was found damaged is moved, never its successor.
+        if _identity(path) == found:
+            break
+    else:
+        raise StoreProblem(StoreProblem.UNREADABLE, path, "the file kept changing while it was checked")
+    try:
+        problem, enrollment = _set_aside(path, damage, shm)
+    except OSError as exc:  # a folder the till may not rename in: reported, left as it is
+        log.error("the damaged store %s could not be moved aside: %s", path, exc)
+        raise StoreProblem(StoreProblem.UNREADABLE, path, f"{damage}; {exc.strerror or exc}") from exc
     store = TillStore(path, **store_args)
     problem.enrolled = _carry_enrollment(store, enrollment)
     log.error("the till's store %s was damaged (%s): kept as %s, unsynced redemptions: %s, enrolled again: %s",
@@ -147,10 +159,18 @@ def _check_access(path: Path) -> None:
     try:
         if mode is not None:
             os.close(os.open(path, os.O_RDWR))
-        elif not os.access(path.parent, os.W_OK | os.X_OK):
+        if not os.access(path.parent, os.W_OK | os.X_OK):  # SQLite makes its -wal and -shm there
             raise PermissionError(13, os.strerror(13))
     except OSError as exc:
         raise refuse(exc.strerror or str(exc)) from None
+
+
+def _identity(path: Path) -> tuple | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def _held_shm(path: Path) -> bytes | None:
