@@ -33,10 +33,13 @@ LABELS = {"ad": "Publicidad", "sponsored": "Patrocinado", "image": "Publicidad"}
 # both zbar and zxing-cpp read every code there; at 0.42 mm zbar missed 1 in 48, at 0.34 mm (the old
 # 26 mm code of an A5 single) 2 in 20. It fits an A5 single space (67 × 47 mm) and an A6 half.
 MODULE = 0.45 * mm
+# The printed code's baseline below the QR's square, in its size: DejaVu Sans Mono's ascent (0.76) and a gap.
+CODE_DROP = 0.95
 
 INK = (0.10, 0.12, 0.14)
 MUTED = (0.36, 0.39, 0.42)
 GOLD = (0.79, 0.63, 0.15)
+ON_DARK = ((1, 1, 1), (0.85, 0.90, 0.90))  # ink and muted ink on a tier 1 card's dark fill
 
 
 @dataclass(frozen=True)
@@ -141,26 +144,32 @@ def _voucher(c, card: Card, style: Style, x, y, w, h, scale, codes, pad: float) 
     # The quiet zone is white and may lie on the card's padding: only the modules need the inner box.
     bleed = min(qr.QUIET_MODULES * q / (code.size + 2 * qr.QUIET_MODULES), pad)
     code_size, code_lines = fit(card.code, MONO, min(15 * scale, 22), 6, q, 1)
-    under = q - bleed + code_size * 1.3 <= h  # the printed code under the QR, else in the text column
+    # The printed code goes under the QR, clear of its quiet zone (printed into that white square, a
+    # code on a dark cover was half white), and down into the card's padding to 1 mm from its edge: a
+    # code is capitals and digits, nothing below the baseline. Else it goes whole in the text column.
+    below = h - (q - bleed) + pad - 1 * mm
+    code_size = min(code_size, max(6, below / CODE_DROP // 0.25 * 0.25))
+    under = code_size * CODE_DROP <= below
     if q - 2 * bleed > h or q > w * 0.62:  # a QR too small to scan is worse than none: the layout gives it room
         raise ValueError(f"a voucher card of {w / mm:.0f} × {h / mm:.0f} mm has no room for a {q / mm:.1f} mm code")
     qx, qy = x + w - q + bleed, y + h - q + bleed
     qr.draw(c, code, qx, qy, q)
+    ink, muted = ON_DARK if card.tier == 1 else (INK, MUTED)
     if under:
-        c.setFillColorRGB(*INK)
-        fonts.draw(c, qx + q / 2, qy - code_size * 1.12 + bleed, code_lines[0], MONO, code_size, align="center")
+        c.setFillColorRGB(*ink)
+        fonts.draw(c, qx + q / 2, qy - code_size * CODE_DROP, code_lines[0], MONO, code_size, align="center")
     tw = w - q - 2.6 * mm * min(scale, 1.5)
     s = scale if scale < 1 else min(scale, 1.6)
     es, gn = card.texts.get("es", {}), card.texts.get("gn", {})
     accent = style.accent
     # What a card must show whole, top down; the validity lines sit at the bottom. Sizes come down
     # together until they fit the card's height, each text to its floor.
-    head = [(card.advertiser.upper(), BOLD, 5.6, 4.5, 1, MUTED, 1.2), (card.discount, BOLD, 13, 6, 1, accent, 1.15),
-            (es.get("title", ""), BOLD, 7.2, 5, 2, INK, 1.2),
-            (gn.get("title", ""), REGULAR, 6.8, 5, 2, accent if card.tier > 1 else MUTED, 1.2)]
-    foot = [(card.validity.get(lang, ""), REGULAR, 5.4, 4.5, 1, INK, 1.25) for lang in ("es", "gn")]
+    head = [(card.advertiser.upper(), BOLD, 5.6, 4.5, 1, muted, 1.2), (card.discount, BOLD, 13, 6, 1, accent, 1.15),
+            (es.get("title", ""), BOLD, 7.2, 5, 2, ink, 1.2),
+            (gn.get("title", ""), REGULAR, 6.8, 5, 2, accent if card.tier > 1 else muted, 1.2)]
+    foot = [(card.validity.get(lang, ""), REGULAR, 5.4, 4.5, 1, ink, 1.25) for lang in ("es", "gn")]
     if not under:
-        foot.insert(0, (card.code, MONO, min(15 * scale, 22) / s, 6 / s, 1, INK, 1.15))
+        foot.insert(0, (card.code, MONO, min(15 * scale, 22) / s, 6 / s, 1, ink, 1.15))
     for shrink in (1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4):
         placed = [(fit(t, f, size * s * shrink, floor, tw, n), color, lead) + (f,)
                   for t, f, size, floor, n, color, lead in head + foot if t]
@@ -180,7 +189,7 @@ def _voucher(c, card: Card, style: Style, x, y, w, h, scale, codes, pad: float) 
     body = max(4.5, 5.6 * s * shrink)
     for lang in ("es", "gn"):  # the terms take the room left, cut if they must
         room = int((top - bottom) // (body * 1.2))
-        top = _lines(c, card.texts.get(lang, {}).get("body", ""), REGULAR, body, x, top, tw, min(3, room), MUTED)
+        top = _lines(c, card.texts.get(lang, {}).get("body", ""), REGULAR, body, x, top, tw, min(3, room), muted)
 
 
 def _draw_lines(c, lines, font: str, size: float, x: float, top: float, color, leading: float) -> float:
