@@ -48,6 +48,7 @@ def real_store(path: Path, key, unsynced: int = 3) -> list[str]:
         store.save_enrollment({"device_id": "dev-1", "device_token": "device-secret", "retailer_id": "ret-1",
                                "store_id": "store-1", "keys": catalog(key)["keys"]}, SERVER)
         store.apply_catalog(catalog(key))
+        store.set("language", "gn")  # the till's own choice, from its settings dialog
         for i in range(unsynced):
             verdict, _ = store.redeem_offline("CAFE10", method="printed", now=NOW + i)
             assert verdict.accepted
@@ -134,7 +135,7 @@ def test_a_bad_sector_keeps_the_outbox_readable_exported_and_the_enrollment(tmp_
     try:
         # The fresh store is this till still: it can sync and, once it has, sell.
         assert store.enrolled and store.device_id == "dev-1" and store.device_token == "device-secret"
-        assert store.server_url == SERVER and store.device_name == "Caja 1"
+        assert store.server_url == SERVER and store.device_name == "Caja 1" and store.get("language") == "gn"
         assert store.outbox_size() == 0
     finally:
         store.close()
@@ -315,3 +316,33 @@ def test_the_window_still_appears_on_a_fresh_store_when_the_old_one_was_damaged(
     assert result.stderr.count("warning: The till's data file was damaged") == 1
     assert shot.exists() and shot.stat().st_size > 0  # the window was drawn
     assert [p for p in data.iterdir() if p.name.endswith(".outbox.json")]
+
+
+@pytest.mark.gui
+def test_the_store_dialog_follows_the_language_the_window_reads_from_its_store(qtbot, tmp_path):
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    from pos_app.gui.app import store_dialog
+
+    path = tmp_path / "till.sqlite3"
+    path.write_bytes(b"garbage " * 1000)
+    store, problem = open_store(path)
+    store.close()
+    before = i18n.language()
+    try:
+        i18n.set_language("es")
+        box = store_dialog(problem)
+        qtbot.waitUntil(lambda: len(visible_store_dialogs()) == 1, timeout=3000)
+        with i18n.using("es"):
+            assert box.text() == problem.message()
+        # What TillWindow.set_language does once the store's settings are in.
+        i18n.set_language("pt")
+        for widget in QApplication.allWidgets():
+            QCoreApplication.sendEvent(widget, QEvent(QEvent.Type.LanguageChange))
+        with i18n.using("pt"):
+            assert box.text() == problem.message() and box.windowTitle() == i18n._("The till's data file")
+        assert "arquivo de dados" in box.text()
+        box.close()
+    finally:
+        i18n.set_language(before)

@@ -90,8 +90,16 @@ def store_dialog(problem, parent=None):
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QMessageBox
 
+    from .retranslate import Retranslating
+
+    class StoreDialog(Retranslating, QMessageBox):
+        # The window reads the till's language from its store after it is shown: the dialog follows.
+        def retranslate(self) -> None:
+            self.setWindowTitle(_("The till's data file"))
+            self.setText(problem.message())
+
     icon = QMessageBox.Icon.Critical if problem.fatal else QMessageBox.Icon.Warning
-    box = QMessageBox(icon, _("The till's data file"), problem.message(), parent=parent)
+    box = StoreDialog(icon, _("The till's data file"), problem.message(), parent=parent)
     box.setObjectName("storeDialog")
     box.setDetailedText(f"{problem.code}: {problem.reason}")
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

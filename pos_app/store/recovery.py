@@ -38,8 +38,10 @@ COMPANIONS = ("-wal", "-shm", "-journal")
 # aside for it.
 _DAMAGED_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
 _UNREADABLE_CODES = {3, 8, 10, 14, 23}  # PERM, READONLY, IOERR, CANTOPEN, AUTH
-# The settings that make a store this till: carried into the fresh store when still readable.
+# The settings that make a store this till, and the till's own choices (the window's settings
+# dialog): carried into the fresh store when still readable.
 _ENROLLMENT = ("device_id", "device_token", "retailer_id", "store_id")
+_PREFERENCES = ("language", "camera", "decoder", "online_timeout_s", "verdict_hold_s", "sound")
 _SHM_KEPT_MAX = 64 << 20  # a wal-index beyond this is no real one: not held in memory
 
 DAMAGED_TEXT = N_("The till's data file was damaged and could not be used. It was kept, unchanged, as {kept}, "
@@ -304,7 +306,9 @@ def _enrollment(conn: sqlite3.Connection) -> dict | None:
     if not all(isinstance(settings.get(name), str) and settings[name] for name in (*_ENROLLMENT, "server_url")):
         return None
     return {"answer": {**{name: settings[name] for name in _ENROLLMENT}, "keys": keys},
-            "server_url": settings["server_url"], "name": settings.get("device_name") or None}
+            "server_url": settings["server_url"], "name": settings.get("device_name") or None,
+            "preferences": {name: settings[name] for name in _PREFERENCES
+                            if isinstance(settings.get(name), (str, int, float))}}
 
 
 def _carry_enrollment(store: TillStore, enrollment: dict | None) -> bool:
@@ -312,6 +316,8 @@ def _carry_enrollment(store: TillStore, enrollment: dict | None) -> bool:
         return False
     try:
         store.save_enrollment(enrollment["answer"], enrollment["server_url"], name=enrollment["name"])
+        for name, value in enrollment["preferences"].items():
+            store.set(name, value)
     except (ValueError, TypeError, sqlite3.Error) as exc:  # a damaged token or key is no enrollment
         log.warning("the damaged store's enrollment could not be carried over: %s", exc)
         return False
