@@ -250,3 +250,29 @@ def test_what_a_card_must_show_stands_out_from_it(cards, name):
         low, high = np.percentile(lum, 3), np.percentile(lum, 97)
         ratio = (high + 0.05) / (low + 0.05)
         assert ratio >= 3, f"{name}: {word.text!r} has a contrast of {ratio:.1f}:1 with its card"
+
+
+def test_the_refusals_of_a_voucher_placement_are_documented(module_api):
+    """outside_month and voucher_too_small, as the API answers them, are named in openapi.json's 422 of the
+    operation that gave them (create an edition; add a placement)."""
+    import json
+
+    api = module_api
+    doc = json.loads((Path(__file__).resolve().parents[1] / "server_stub" / "openapi.json").read_text("utf-8"))
+    expired = api.voucher("printed", valid_until=int(datetime.datetime(2031, 3, 1, tzinfo=ZONE).timestamp()))
+    api.backend.create_printed_code(expired["id"], "VENCIDO2031")
+    fresh = api.voucher("printed")
+    api.backend.create_printed_code(fresh["id"], "NUEVO2031")
+    cases = {"outside_month": ("A5", "single", expired["id"]), "voucher_too_small": ("A6", "quarter", fresh["id"])}
+    for code, (paper, size, voucher_id) in cases.items():
+        placement = {"size": size, "content": "voucher", "voucher_id": voucher_id}
+        refused = api.client.post("/booklets", headers=api.admin,
+                                  json={"month": MONTH, "paper": paper, "placements": [placement]})
+        edition = api.ok(api.client.post("/booklets", headers=api.admin, json={"month": MONTH, "paper": paper}), 201)
+        added = api.client.post(f"/booklets/{edition['id']}/placements", headers=api.admin, json=placement)
+        for answer, path in ((refused, "/api/v1/booklets"), (added, "/api/v1/booklets/{edition_id}/placements")):
+            assert answer.status_code == 422 and answer.json()["error"]["code"] == code, answer.text
+            documented = doc["paths"][path]["post"]["responses"]["422"]
+            if "$ref" in documented:  # a shared answer: components/responses/…
+                documented = doc["components"]["responses"][documented["$ref"].rsplit("/", 1)[1]]
+            assert f"`{code}`" in documented["description"], f"{path}: 422 {code} is not documented"
