@@ -301,6 +301,7 @@ def test_the_window_ends_non_zero_after_saying_its_store_cannot_be_read(tmp_path
     result = run_cli("--data", str(data), "--quit-after", "1", env=env)
     assert result.returncode == 1, result.stderr
     assert "cannot open its data file" in result.stderr and "Traceback" not in result.stderr
+    assert "store dialog shown (store_unreadable)" in (data / "till.log").read_text()
 
 
 @pytest.mark.gui
@@ -315,6 +316,7 @@ def test_the_window_still_appears_on_a_fresh_store_when_the_old_one_was_damaged(
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("warning: The till's data file was damaged") == 1
     assert shot.exists() and shot.stat().st_size > 0  # the window was drawn
+    assert "store dialog shown (store_damaged)" in (data / "till.log").read_text()  # and the dialog over it
     assert [p for p in data.iterdir() if p.name.endswith(".outbox.json")]
 
 

@@ -6,6 +6,7 @@ pytest-qt application, and so `--demo` can set up its backend first.
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -102,6 +103,7 @@ def store_dialog(problem, parent=None):
     box = StoreDialog(icon, _("The till's data file"), problem.message(), parent=parent)
     box.setObjectName("storeDialog")
     box.setDetailedText(f"{problem.code}: {problem.reason}")
+    logging.getLogger(__name__).warning("store dialog shown (%s)", problem.code)  # what the cashier was told
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     _error_dialogs.append(box)
     box.finished.connect(lambda _result, box=box: _error_dialogs.remove(box))
