@@ -50,7 +50,7 @@ def real_store(path: Path, key, unsynced: int = 3) -> list[str]:
         store.apply_catalog(catalog(key))
         store.set("language", "gn")  # the till's own choice, from its settings dialog
         for i in range(unsynced):
-            verdict, _ = store.redeem_offline("CAFE10", method="printed", now=NOW + i)
+            verdict, _ = store.redeem_offline("CAFE10", method="printed", now=NOW + 120 * i)
             assert verdict.accepted
         return [entry["key"] for entry in store.outbox_batch()]
 
@@ -142,13 +142,33 @@ def test_a_bad_sector_keeps_the_outbox_readable_exported_and_the_enrollment(tmp_
     assert problem.code == "store_damaged" and problem.reason.startswith("quick_check")
     assert problem.kept.read_bytes() == damaged
     exported = json.loads(problem.outbox.read_text())
-    assert [entry["key"] for entry in exported["entries"]] == unsynced
+    assert [entry["key"] for entry in exported["entries"]] == unsynced and exported["complete"] is True
     assert all(entry["payload"]["code"] == "CAFE10" and entry["payload"]["accepted"] for entry in exported["entries"])
     assert stat.S_IMODE(problem.outbox.stat().st_mode) == 0o600
     assert problem.exported == 3 and problem.enrolled
     text = english(problem)
     assert f"Redemptions not yet sent to the backend: 3, saved to {problem.outbox}." in text
     assert "still enrolled" in text
+
+
+def test_an_outbox_read_up_to_a_damaged_page_is_exported_as_incomplete(tmp_path, key):
+    path = tmp_path / "till.sqlite3"
+    unsynced = real_store(path, key, unsynced=60)
+    conn = sqlite3.connect(path)
+    pages = conn.execute("SELECT pageno FROM dbstat WHERE name = 'outbox' AND pagetype = 'leaf' ORDER BY path").fetchall()
+    page_size, = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    assert len(pages) > 2
+    last, = pages[-1]
+    data = bytearray(path.read_bytes())
+    data[(last - 1) * page_size:last * page_size] = os.urandom(page_size)
+    path.write_bytes(bytes(data))
+    store, problem = open_store(path)
+    store.close()
+    exported = json.loads(problem.outbox.read_text())
+    keys = [entry["key"] for entry in exported["entries"]]
+    assert exported["complete"] is False and 0 < len(keys) < 60 and keys == unsynced[:len(keys)]
+    assert problem.exported == len(keys)
 
 
 def test_damage_twice_in_one_second_keeps_both(tmp_path):

@@ -239,12 +239,13 @@ def _set_aside(path: Path, damage: str, shm: bytes | None) -> tuple[StoreProblem
     for file in [kept, *(Path(f"{kept}{suffix}") for suffix in COMPANIONS)]:
         if file.exists():
             os.chmod(file, 0o600)
-    entries, enrollment = _read_what_is_left(kept)
+    (entries, complete), enrollment = _read_what_is_left(kept)
     outbox = None
     if entries is not None:
         outbox = Path(f"{kept}.outbox.json")
+        # `complete` false: reading stopped at a damaged page, later entries may be missing.
         _write_private(outbox, {"store": kept.name, "damage": damage, "exported_at": time.time(),
-                                "entries": entries})
+                                "complete": complete, "entries": entries})
     problem = StoreProblem(StoreProblem.DAMAGED, path, damage, kept=kept, outbox=outbox,
                            exported=None if entries is None else len(entries))
     return problem, enrollment
@@ -260,7 +261,7 @@ def _free_name(path: Path) -> Path:
     raise FileExistsError(f"no free name beside {path}")
 
 
-def _read_what_is_left(kept: Path) -> tuple[list[dict] | None, dict | None]:
+def _read_what_is_left(kept: Path) -> tuple[tuple[list[dict] | None, bool], dict | None]:
     """The outbox's entries and the enrollment, read from a copy (SQLite may write beside what it
     reads, and the kept files stay as they were); None for what cannot be read. Never raises."""
     try:
@@ -276,10 +277,11 @@ def _read_what_is_left(kept: Path) -> tuple[list[dict] | None, dict | None]:
                 conn.close()
     except (sqlite3.Error, OSError) as exc:
         log.warning("nothing could be read from the damaged store %s: %s", kept, exc)
-        return None, None
+        return (None, False), None
 
 
-def _outbox_rows(conn: sqlite3.Connection) -> list[dict] | None:
+def _outbox_rows(conn: sqlite3.Connection) -> tuple[list[dict] | None, bool]:
+    """The outbox's entries as far as they can be read, and whether that was all of them."""
     names = ("seq", "key", "payload", "created_at", "tries", "last_error", "parked_reason")
     rows: list[dict] = []
     try:
@@ -293,8 +295,8 @@ def _outbox_rows(conn: sqlite3.Connection) -> list[dict] | None:
             rows.append(entry)
     except sqlite3.Error as exc:
         log.warning("reading the damaged store's outbox stopped after %d entries: %s", len(rows), exc)
-        return rows or None
-    return rows
+        return rows or None, False
+    return rows, True
 
 
 def _enrollment(conn: sqlite3.Connection) -> dict | None:
