@@ -121,12 +121,11 @@ def demo_feed(demo: DemoSetup) -> list[FeedItem]:
 
 def run_headless_demo(out: TextIO) -> int:
     """A scripted walk through the spine, told step by step."""
-    import shlex
     import shutil
-    import sys
 
     from . import i18n
     from .__main__ import client_for, open_store
+    from .relaunch import till_command
     from .redemption import redeem
     from .sync import sync_once
 
@@ -174,7 +173,7 @@ def run_headless_demo(out: TextIO) -> int:
         finally:
             store.close()
         say("That was the till's work, end to end. To see it in the cashier's window: "
-            f"{shlex.join([sys.executable, '-m', 'pos_app', '--demo'])}")
+            f"{till_command('--demo')}")
     finally:
         demo.stop()
         shutil.rmtree(demo.root, ignore_errors=True)

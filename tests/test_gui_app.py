@@ -115,3 +115,31 @@ def test_a_camera_unplugged_mid_shift_is_said_and_picked_up_again(qtbot, tmp_pat
     finally:
         feed.stop()
     qtbot.waitUntil(lambda: states[-1] == "stopped", timeout=2000)
+
+
+def test_commands_told_to_a_person_fit_a_venv_and_a_bundle():
+    from pos_app.relaunch import till_command
+
+    assert till_command("--demo", executable="/opt/pika till/python", frozen=False) == \
+        "'/opt/pika till/python' -m pos_app --demo"
+    # A PyInstaller bundle's executable is the till itself: it takes the arguments directly.
+    assert till_command("--demo", "--headless", executable="/opt/pika-till/pika-till", frozen=True) == \
+        "/opt/pika-till/pika-till --demo --headless"
+
+
+def test_the_window_uses_the_fonts_the_till_ships(tmp_path):
+    """On a machine with no DejaVu (fontconfig told of no font folder at all) the window still has it."""
+    conf = tmp_path / "fonts.conf"
+    conf.write_text('<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd">'
+                    f"<fontconfig><cachedir>{tmp_path / 'cache'}</cachedir></fontconfig>")
+    probe = ("from PySide6.QtGui import QFontDatabase, QFontInfo\n"
+             "from pos_app.gui.app import make_application\n"
+             "app = make_application()\n"
+             "print(sorted({'DejaVu Sans', 'DejaVu Sans Mono'} & set(QFontDatabase.families())),"
+             " QFontInfo(app.font()).family())\n")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "FONTCONFIG_FILE": str(conf)}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("]")[0] + "]" == "['DejaVu Sans', 'DejaVu Sans Mono']", out.stdout
+    assert out.stdout.strip().endswith("DejaVu Sans"), out.stdout

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import shutil
 import sys
 from pathlib import Path
 
 from ..i18n import _
+from ..relaunch import till_command
 
 NO_DISPLAY = """\
 error: there is no display to show the till's window on.
@@ -22,12 +22,6 @@ error: there is no display to show the till's window on.
   or run it without showing anything:      QT_QPA_PLATFORM=offscreen {cmd}
   or walk through the demo in text:        {headless}
 """
-
-
-def till_command(*args: str) -> str:
-    """The command that runs this till again, as it can be pasted from any folder: this interpreter
-    (the install's venv, not whatever `python` a shell finds first), quoted for a POSIX shell."""
-    return shlex.join([sys.executable, "-m", "pos_app", *args])
 
 
 def no_display_message(*args: str) -> str:
@@ -50,9 +44,23 @@ def make_application(argv: list[str] | None = None):
     app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
     app.setApplicationName("Pika Till")
     app.setOrganizationName("Pika")
+    _add_shipped_fonts()
     app.setFont(QFont("DejaVu Sans", 12))
     app.setStyleSheet(STYLE_SHEET)
     return app
+
+
+def _add_shipped_fonts() -> None:
+    """The fonts the till ships (assets/fonts, or the package's own), so the window looks the same on a
+    machine without DejaVu (Windows, macOS, a bare Linux) as the PDFs do."""
+    from PySide6.QtGui import QFontDatabase
+
+    from .. import resources
+
+    folder = resources.directory("fonts")
+    for font in sorted(folder.glob("*.ttf")) if folder.is_dir() else ():
+        if QFontDatabase.addApplicationFont(str(font)) < 0:
+            logging.getLogger(__name__).warning("Qt could not load the font %s", font)
 
 
 _error_dialogs: list = []
