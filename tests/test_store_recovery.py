@@ -136,7 +136,9 @@ def test_a_bad_sector_keeps_the_outbox_readable_exported_and_the_enrollment(tmp_
         # The fresh store is this till still: it can sync and, once it has, sell.
         assert store.enrolled and store.device_id == "dev-1" and store.device_token == "device-secret"
         assert store.server_url == SERVER and store.device_name == "Caja 1" and store.get("language") == "gn"
-        assert store.outbox_size() == 0
+        # Its unsent redemptions are back in its outbox, keys and all, and their uses counted.
+        assert [entry["key"] for entry in store.outbox_batch()] == unsynced
+        assert store.printed_uses("v-print", "store-1", "2026-09-21")[1] == 3
     finally:
         store.close()
     assert problem.code == "store_damaged" and problem.reason.startswith("quick_check")
@@ -145,10 +147,30 @@ def test_a_bad_sector_keeps_the_outbox_readable_exported_and_the_enrollment(tmp_
     assert [entry["key"] for entry in exported["entries"]] == unsynced and exported["complete"] is True
     assert all(entry["payload"]["code"] == "CAFE10" and entry["payload"]["accepted"] for entry in exported["entries"])
     assert stat.S_IMODE(problem.outbox.stat().st_mode) == 0o600
-    assert problem.exported == 3 and problem.enrolled
+    assert problem.exported == 3 and problem.enrolled and problem.requeued == 3
     text = english(problem)
     assert f"Redemptions not yet sent to the backend: 3, saved to {problem.outbox}." in text
+    assert "go to the backend at its next sync" in text
     assert "still enrolled" in text
+
+
+def test_requeued_entries_are_sent_as_they_were_and_their_codes_stay_used(tmp_path, key):
+    store = TillStore(tmp_path / "fresh.sqlite3", device_name="Caja 1", asset_keys_dir=None)
+    try:
+        good = {"key": "k" * 32, "at": NOW, "accepted": True, "reason": None, "kind": "personal",
+                "voucher_id": "v1", "jti": "j-used-before", "code": None, "method": "camera",
+                "staff_id": None, "decided": "offline"}
+        void = {"type": "void", "key": "v" * 32, "at": NOW + 5, "redemption_key": "k" * 32,
+                "void_reason": "error", "staff_id": "s1"}
+        hostile = [None, "text", {"payload": "text"}, {"payload": {**good, "key": "x"}},
+                   {"payload": {**good, "key": "h" * 32, "extra": 1}},
+                   {"payload": {**good, "key": "n" * 32, "at": float("nan")}},
+                   {"payload": {**void, "key": "w" * 32, "redemption_key": 5}}]
+        assert store.requeue([{"payload": good}, {"payload": void}, *hostile, {"payload": good}]) == 2
+        assert store.outbox_batch() == [good, void]
+        assert store.used("j-used-before") is not None  # refused offline until the backend has it
+    finally:
+        store.close()
 
 
 def test_an_outbox_read_up_to_a_damaged_page_is_exported_as_incomplete(tmp_path, key):

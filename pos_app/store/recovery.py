@@ -51,6 +51,8 @@ UNREADABLE_TEXT = N_("The till cannot open its data file {path}: {reason}. Nothi
                      "it can start.")
 # One form for any count: the catalogs hold no plurals.
 EXPORTED_TEXT = N_("Redemptions not yet sent to the backend: {count}, saved to {outbox}.")
+REQUEUED_TEXT = N_("They are back in the till's list to send and go to the backend at its next sync "
+                   "(it keeps each one only once).")
 NOTHING_UNSENT_TEXT = N_("It held no redemptions waiting to be sent to the backend (list: {outbox}).")
 NOT_EXPORTED_TEXT = N_("The redemptions not yet sent to the backend could not be read from it; the kept file "
                        "still holds whatever is left of them.")
@@ -68,9 +70,11 @@ class StoreProblem(Exception):
     UNREADABLE = "store_unreadable"
 
     def __init__(self, code: str, path: Path, reason: str, *, kept: Path | None = None,
-                 outbox: Path | None = None, exported: int | None = None, enrolled: bool = False):
+                 outbox: Path | None = None, exported: int | None = None, enrolled: bool = False,
+                 requeued: int = 0):
         self.code, self.path, self.reason = code, Path(path), reason
         self.kept, self.outbox, self.exported, self.enrolled = kept, outbox, exported, enrolled
+        self.requeued = requeued  # exported entries put back in the fresh store's outbox
         super().__init__(code, str(path), reason)
 
     def __str__(self) -> str:
@@ -92,6 +96,8 @@ class StoreProblem(Exception):
             parts.append(_(NOTHING_UNSENT_TEXT).format(outbox=self.outbox))
         else:
             parts.append(_(EXPORTED_TEXT).format(count=self.exported, outbox=self.outbox))
+            if self.requeued:
+                parts.append(_(REQUEUED_TEXT))
         parts.append(_(ENROLLED_TEXT if self.enrolled else NOT_ENROLLED_TEXT))
         return " ".join(parts)
 
@@ -99,7 +105,8 @@ class StoreProblem(Exception):
         return {"code": self.code, "message": self.message(), "path": str(self.path),
                 "kept": None if self.kept is None else str(self.kept),
                 "outbox": None if self.outbox is None else str(self.outbox),
-                "exported": self.exported, "enrolled": self.enrolled, "reason": self.reason}
+                "exported": self.exported, "requeued": self.requeued, "enrolled": self.enrolled,
+                "reason": self.reason}
 
 
 def open_store(path: str | Path, **store_args) -> tuple[TillStore, StoreProblem | None]:
@@ -125,12 +132,15 @@ def open_store(path: str | Path, **store_args) -> tuple[TillStore, StoreProblem 
     else:
         raise StoreProblem(StoreProblem.UNREADABLE, path, "the file kept changing while it was checked")
     try:
-        problem, enrollment = _set_aside(path, damage, shm)
+        problem, enrollment, entries = _set_aside(path, damage, shm)
     except OSError as exc:  # a folder the till may not rename in: reported, left as it is
         log.error("the damaged store %s could not be moved aside: %s", path, exc)
         raise StoreProblem(StoreProblem.UNREADABLE, path, f"{damage}; {exc.strerror or exc}") from exc
     store = TillStore(path, **store_args)
     problem.enrolled = _carry_enrollment(store, enrollment)
+    if problem.enrolled and entries:
+        # The same till (its device and keys carried over) sends them itself: nothing is lost.
+        problem.requeued = store.requeue(entries)
     log.error("the till's store %s was damaged (%s): kept as %s, unsynced redemptions: %s, enrolled again: %s",
               path, damage, problem.kept, problem.outbox or "not readable", problem.enrolled)
     return store, problem
@@ -226,7 +236,7 @@ def _classify(exc: sqlite3.DatabaseError, path: Path) -> str:
     raise exc
 
 
-def _set_aside(path: Path, damage: str, shm: bytes | None) -> tuple[StoreProblem, dict | None]:
+def _set_aside(path: Path, damage: str, shm: bytes | None) -> tuple[StoreProblem, dict | None, list[dict] | None]:
     """Move the file and its companions to a free sibling name; export what can still be read."""
     kept = _free_name(path)
     os.rename(path, kept)
@@ -248,7 +258,7 @@ def _set_aside(path: Path, damage: str, shm: bytes | None) -> tuple[StoreProblem
                                 "complete": complete, "entries": entries})
     problem = StoreProblem(StoreProblem.DAMAGED, path, damage, kept=kept, outbox=outbox,
                            exported=None if entries is None else len(entries))
-    return problem, enrollment
+    return problem, enrollment, entries
 
 
 def _free_name(path: Path) -> Path:

@@ -48,6 +48,7 @@ ENTRY_FIELDS = ("key", "at", "accepted", "reason", "kind", "voucher_id", "jti", 
                 "method", "staff_id", "decided")
 # A measured skew below this is the request's own latency, not a wrong clock.
 SKEW_NOISE_S = 1.0
+MAX_REQUEUED = 1_000_000  # entries put back from a damaged store: far past any real outbox
 MAX_LIMIT = 1_000_000_000  # a remembered limit beyond any real one is a broken answer: ignored
 # Attempts sampled for the delay percentiles: the recent past, at a bounded cost.
 DELAY_SAMPLE = 1000
@@ -645,6 +646,37 @@ class TillStore:
 
     # --- outbox -------------------------------------------------------------------
 
+    def requeue(self, entries: list[Mapping[str, Any]], *, now: float | None = None) -> int:
+        """Put back outbox entries exported from this till's damaged store (store/recovery.py); returns how many.
+
+        Each goes to the outbox as it was, key and all: the backend keeps a key it already has only once
+        (`duplicate`), so sending one twice is harmless, while not sending it would lose a redemption. An
+        accepted personal code is marked used here and a printed code's use counted, so the fresh store
+        does not redeem them again offline before the backend has them. An entry that is not one this
+        till could have written (the file was damaged) is left out; the exported file keeps it."""
+        now = time.time() if now is None else float(now)
+        put = 0
+        with self._transaction():
+            for entry in entries[:MAX_REQUEUED]:
+                payload = entry.get("payload") if isinstance(entry, Mapping) else None
+                if not _requeueable(payload):
+                    continue
+                added = self._conn.execute(
+                    "INSERT OR IGNORE INTO outbox (key, payload, created_at) VALUES (?, ?, ?)",
+                    (payload["key"], json.dumps(payload), now)).rowcount
+                put += added
+                if not added or payload.get("type") == "void" or payload.get("accepted") is not True:
+                    continue
+                if payload.get("kind") == "personal" and isinstance(payload.get("jti"), str):
+                    self._conn.execute(
+                        "INSERT OR IGNORE INTO used_tokens (jti, at, till, store_id, origin)"
+                        " VALUES (?, ?, ?, ?, 'local')", (payload["jti"], payload["at"], self.device_name,
+                                                          self.store_id))
+                elif payload.get("kind") == "printed" and isinstance(payload.get("voucher_id"), str):
+                    self._count_printed_use(payload["voucher_id"], self.store_id,
+                                            local_day(payload["at"], self.store_timezone))
+        return put
+
     def outbox_batch(self, limit: int = 500) -> list[dict]:
         """The next sync Entries to send, oldest first, parked ones left out."""
         cursor = self._conn.execute(
@@ -1046,3 +1078,19 @@ def _parse_event(event: Any) -> tuple[int, str | None, Any]:
     if parser is None:
         return seq, None, None  # a newer backend's event: nothing this till must act on
     return seq, kind, parser(event.get("data"))
+
+
+_VOID_FIELDS = ("type", "key", "at", "redemption_key", "void_reason", "staff_id")
+
+
+def _requeueable(payload: Any) -> bool:
+    """An outbox entry of the shape this till writes (a redemption's ENTRY_FIELDS, or a void's)."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("key"), str) \
+            or not _KEY_SHAPE.match(payload["key"]):
+        return False
+    at = payload.get("at")
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or at <= 0:
+        return False
+    if payload.get("type") == "void":
+        return set(payload) <= set(_VOID_FIELDS) and isinstance(payload.get("redemption_key"), str)
+    return set(payload) <= set(ENTRY_FIELDS) and isinstance(payload.get("method"), str)
