@@ -24,9 +24,20 @@ log = logging.getLogger("pos_app")
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """Log files are created 0600: they name staff and tills (never PINs or tokens)."""
 
+    _warned = False
+
     def _open(self):
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        # A folder the till may not write to (the store says so itself, in plain words): one line on
+        # stderr, not a traceback for every record.
+        if not self._warned:
+            self._warned = True
+            kind, value = sys.exc_info()[:2]
+            sys.stderr.write(f"warning: the till cannot write its log {self.baseFilename}: "
+                             f"{getattr(value, 'strerror', None) or value or kind}\n")
 
 
 def configure(data_dir: str | Path, *, level: int = logging.INFO) -> Path:

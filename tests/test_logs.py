@@ -91,3 +91,14 @@ def test_the_cli_logs_into_the_tills_folder(tmp_path, clean_logging):
     open_store(str(tmp_path / "till"), must_be_enrolled=False).close()
     logging.getLogger("pos_app.cli").warning("enroll refused: %s", "invalid_code")
     assert "enroll refused: invalid_code" in (tmp_path / "till" / "till.log").read_text()
+
+
+def test_a_log_the_till_may_not_write_is_one_line_on_stderr_not_a_traceback_each_time(tmp_path, clean_logging,
+                                                                                          capsys):
+    folder = tmp_path / "till"
+    logs.configure(folder)
+    (folder / "till.log").mkdir()  # what the till finds in its place: it cannot open it
+    for i in range(3):
+        logging.getLogger("pos_app.sync").warning("round %d failed", i)
+    err = capsys.readouterr().err
+    assert err.count("warning: the till cannot write its log") == 1 and "Traceback" not in err, err
