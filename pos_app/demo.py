@@ -119,6 +119,17 @@ def demo_feed(demo: DemoSetup) -> list[FeedItem]:
             FeedItem("https://example.com/menu", (i18n._("Our menu"),), "malformed")]
 
 
+def write_demo_feed(demo: DemoSetup, folder: Path) -> tuple[str, list[FeedItem]]:
+    """The demo feed's frames written into `folder` (its cv2 pattern), captions drawn in the till's font."""
+    from . import resources
+    from .scan.sample_feed import write_sample_feed
+
+    items = demo_feed(demo)
+    pattern = write_sample_feed([item.text for item in items], folder, captions=[item.caption for item in items],
+                                font=resources.path("fonts", "DejaVuSans.ttf"))
+    return pattern, items
+
+
 def run_headless_demo(out: TextIO) -> int:
     """A scripted walk through the spine, told step by step."""
     import shutil

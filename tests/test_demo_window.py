@@ -9,9 +9,8 @@ import shutil
 import pytest
 from babel import numbers
 
-from pos_app import i18n, resources
-from pos_app.demo import OTHER_TILL, demo_feed, prepare_demo, voucher_caption
-from pos_app.scan.sample_feed import write_sample_feed
+from pos_app import i18n
+from pos_app.demo import OTHER_TILL, prepare_demo, voucher_caption, write_demo_feed
 
 pytestmark = pytest.mark.gui
 
@@ -39,9 +38,7 @@ def test_the_demo_feed_shows_acceptances_a_printed_code_and_a_refusal_from_the_o
     from pos_app.gui.main_window import TillWindow
 
     i18n.set_language("es")
-    items = demo_feed(demo)
-    feed = write_sample_feed([item.text for item in items], demo.root / "camera", captions=[i.caption for i in items],
-                             font=resources.path("fonts", "DejaVuSans.ttf"))
+    feed, items = write_demo_feed(demo, demo.root / "camera")
     make_application()
     window = TillWindow(demo.till_data / "till.sqlite3", camera=feed, sounds=False)
     qtbot.addWidget(window)

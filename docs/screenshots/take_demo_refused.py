@@ -2,7 +2,7 @@
 
     xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python docs/screenshots/take_demo_refused.py
 
-The demo's own feed (`pos_app.demo.demo_feed`) runs through the real camera
+The demo's own feed (`pos_app.demo.write_demo_feed`) runs through the real camera
 pipeline; the screen is grabbed while the refusal, with where and when, is shown.
 """
 
@@ -17,11 +17,9 @@ from PySide6.QtGui import QGuiApplication
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from pos_app import resources  # noqa: E402
-from pos_app.demo import OTHER_TILL, demo_feed, prepare_demo  # noqa: E402
+from pos_app.demo import OTHER_TILL, prepare_demo, write_demo_feed  # noqa: E402
 from pos_app.gui.app import make_application  # noqa: E402
 from pos_app.gui.main_window import TillWindow  # noqa: E402
-from pos_app.scan.sample_feed import write_sample_feed  # noqa: E402
 from take_screenshots import pump, wait_for  # noqa: E402
 
 
@@ -29,9 +27,7 @@ def main() -> int:
     app = make_application()
     demo = prepare_demo()
     try:
-        items = demo_feed(demo)
-        feed = write_sample_feed([i.text for i in items], demo.root / "camera", captions=[i.caption for i in items],
-                                 font=resources.path("fonts", "DejaVuSans.ttf"))
+        feed, _items = write_demo_feed(demo, demo.root / "camera")
         window = TillWindow(demo.till_data / "till.sqlite3", camera=feed, sounds=False)
         window.setGeometry(0, 0, 1280, 800)
         cashier = next(s for s in demo.info["staff"] if s["role"] == "cashier")

@@ -159,10 +159,8 @@ def run_demo(*, quit_after_s: float | None = None, screenshot: str | None = None
     if display_problem():
         sys.stderr.write(no_display_message("--demo"))
         return 2
-    from .. import resources
     from ..__main__ import StoreError
-    from ..demo import demo_feed, prepare_demo
-    from ..scan.sample_feed import write_sample_feed
+    from ..demo import prepare_demo, write_demo_feed
     from .main_window import TillWindow
 
     app = make_application()
@@ -176,9 +174,7 @@ def run_demo(*, quit_after_s: float | None = None, screenshot: str | None = None
         personal = [v for v in demo.info["vouchers"] if v["kind"] == "personal"]
         printed = next(v for v in demo.info["vouchers"] if v["kind"] == "printed")
         typed = demo.backend.create_claim(personal[0]["id"], "demo-customer-typed")
-        items = demo_feed(demo)
-        feed = write_sample_feed([item.text for item in items], demo.root / "camera",
-                                 captions=[item.caption for item in items], font=resources.path("fonts", "DejaVuSans.ttf"))
+        feed, _items = write_demo_feed(demo, demo.root / "camera")
         window = TillWindow(demo.till_data / "till.sqlite3", camera=feed, camera_loop=True)
         cashier = next(s for s in demo.info["staff"] if s["role"] == "cashier")
         manager = next(s for s in demo.info["staff"] if s["role"] == "manager")
