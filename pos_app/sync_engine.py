@@ -1,7 +1,7 @@
 """The till's background sync: rounds of `sync_once` on a schedule, never on the GUI's thread.
 
-apscheduler keeps time (a feed tick every `feed_interval_s`, a retry after a
-back-off); its jobs only wake one worker thread, which owns the engine's own
+apscheduler keeps the feed's time (a tick every `feed_interval_s`); its job only
+wakes one worker thread, whose own wait ends a back-off, and which owns the engine's own
 store connection and HTTP client and runs every round. So rounds never
 overlap, the store's connection stays with one thread, and nothing here
 touches a widget: `on_status(dict)` is called from the worker thread and the
@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 from typing import Callable
 
@@ -144,7 +144,14 @@ class SyncEngine:
             return dict(self._status)
 
     def _next_reasons(self) -> set[str]:
-        reasons = {self._wake.get()}
+        # The back-off ends when this wait times out. A one-shot scheduler job
+        # would do the same, but apscheduler 3 raises in its own thread when it
+        # removes a fired one-shot job while being shut down.
+        timeout = None if self._retry_at is None else max(0.0, self._retry_at - time.monotonic())
+        try:
+            reasons = {self._wake.get(timeout=timeout)}
+        except queue.Empty:
+            reasons = {_RETRY}
         while True:  # everything that came meanwhile is served by one round
             try:
                 reasons.add(self._wake.get_nowait())
@@ -203,7 +210,6 @@ class SyncEngine:
             delay = self.backoff.next_delay()
             self._retry_at = time.monotonic() + delay
             next_retry = self.clock() + delay
-            self._schedule_retry(delay)
         try:
             figures = store_status(store)
         except Exception as exc:  # the store cannot even be read: the round's own result still shows
@@ -220,17 +226,6 @@ class SyncEngine:
             snapshot = dict(self._status)
             self._done.notify_all()
         self._publish(snapshot)
-
-    def _schedule_retry(self, delay: float) -> None:
-        scheduler = self._scheduler
-        if scheduler is None or self._stopping.is_set():
-            return
-        run_date = datetime.fromtimestamp(time.time() + delay, timezone.utc)
-        try:
-            scheduler.add_job(self._wake.put, "date", args=[_RETRY], run_date=run_date, id="retry",
-                              replace_existing=True)
-        except Exception:  # the scheduler is shutting down
-            log.debug("retry not scheduled", exc_info=True)
 
     def _publish(self, snapshot: dict) -> None:
         if self.on_status is None:

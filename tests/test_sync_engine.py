@@ -265,3 +265,23 @@ def test_skew_is_measured_flagged_and_used_for_token_times(world):
     ctx = store.context(time.time() + 600)
     assert abs(ctx.now - time.time()) < 5
     assert redeem(store, claim["token"], method=Method.CAMERA, clock=lambda: time.time() + 600).verdict.accepted
+
+
+def test_stopping_while_a_back_off_ends_raises_nowhere(tmp_path):
+    """Stopped at any moment of quick back-offs, no thread dies of an error (a
+    fired one-shot scheduler job removed during shutdown once did)."""
+    store = TillStore(tmp_path / "till.sqlite3")  # not enrolled: every round fails and backs off
+    store.close()
+    died = []
+    before = threading.excepthook
+    threading.excepthook = lambda args: died.append(args.exc_value)
+    try:
+        for i in range(300):
+            eng = SyncEngine(store.path, feed_interval_s=60,
+                             backoff=Backoff(base_s=0.001, cap_s=0.001, floor_s=0.001))
+            eng.start()
+            time.sleep(0.002 + (i % 7) * 0.001)
+            eng.stop()
+    finally:
+        threading.excepthook = before
+    assert died == []
