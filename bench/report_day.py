@@ -5,7 +5,7 @@
 One till's store and one backend, both real SQLite files in a temporary
 folder, filled with the same generated attempts (a mix of statuses, methods,
 staff, online and offline; attempt rows as large as real ones). The till
-report is `pos_app.till_report.day_report` on a fresh store connection; the
+report is `pos_app.store.report.day_report` on a fresh store connection; the
 backend's is `GET /api/v1/reports/daily` through the real WSGI app
 (in-process), answered as JSON. Prints one JSON line. The machine is shared:
 timings are noisy.
@@ -27,11 +27,11 @@ from typing import NamedTuple
 
 import httpx
 
-from pos_app.backend_client import BackendClient
+from pos_app.sync.client import BackendClient
 from pos_app.core.report import window
 from pos_app.store import TillStore
-from pos_app.sync import sync_once
-from pos_app.till_report import day_report
+from pos_app.sync.round import sync_once
+from pos_app.store.report import day_report
 from server_stub.app import API, App
 from server_stub.backend import Backend
 from server_stub.datadir import DataDir

@@ -4,7 +4,7 @@
 
 The same generated store as bench/report_day.py (its `build_world`):
 one till's store and one backend, real SQLite files in a temporary folder.
-At the till: `till_report.day_report` on a fresh store connection, then
+At the till: `store.report.day_report` on a fresh store connection, then
 `pos_app.pdf.day_report.render` (what `python -m pos_app report --format pdf`
 does); from the backend: `GET /api/v1/reports/daily?format=pdf` through the
 real WSGI app in-process, with the admin token. The first run includes
@@ -27,7 +27,7 @@ from report_day import build_world, parse_args, timed
 
 from pos_app.pdf.day_report import render
 from pos_app.store import TillStore
-from pos_app.till_report import day_report
+from pos_app.store.report import day_report
 from server_stub.app import API
 
 

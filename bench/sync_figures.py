@@ -23,12 +23,12 @@ import sync_kill_soak as harness  # noqa: E402  (backend process and world set-u
 
 import httpx  # noqa: E402
 
-from pos_app.backend_client import BackendClient  # noqa: E402
+from pos_app.sync.client import BackendClient  # noqa: E402
 from pos_app.core.domain import Method  # noqa: E402
-from pos_app.redemption import redeem  # noqa: E402
+from pos_app.sync.redeem import redeem  # noqa: E402
 from pos_app.store import TillStore  # noqa: E402
-from pos_app.sync import sync_once  # noqa: E402
-from pos_app.sync_engine import DEFAULT_MAX_REQUESTS_PER_S, SyncEngine  # noqa: E402
+from pos_app.sync.round import sync_once  # noqa: E402
+from pos_app.sync.engine import DEFAULT_MAX_REQUESTS_PER_S, SyncEngine  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -31,11 +31,11 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from pos_app.backend_client import BackendClient  # noqa: E402
+from pos_app.sync.client import BackendClient  # noqa: E402
 from pos_app.core.domain import Method  # noqa: E402
-from pos_app.redemption import NotRecorded, redeem  # noqa: E402
+from pos_app.sync.redeem import NotRecorded, redeem  # noqa: E402
 from pos_app.store import TillStore  # noqa: E402
-from pos_app.sync import sync_once  # noqa: E402
+from pos_app.sync.round import sync_once  # noqa: E402
 from server_stub.datadir import DB_NAME  # noqa: E402
 
 

@@ -137,7 +137,7 @@ def main() -> int:
     parser.add_argument("--report-every", type=float, default=5.0, help="simulated minutes between RSS samples")
     args = parser.parse_args()
 
-    from pos_app.demo import prepare_demo
+    from pos_app.cli.demo import prepare_demo
 
     demo = prepare_demo()
     try:

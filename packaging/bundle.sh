@@ -57,7 +57,7 @@ done
 ! grep -q Traceback window.err || { cat window.err; echo "bundle: the window raised" >&2; exit 1; }
 echo "bundle: window ok (offscreen and xcb)"
 # A Guaraní day report from an enrolled till (made by .venv: the bundle has no python to script it).
-"$ROOT/.venv/bin/python" -c "import sys; from pathlib import Path; from pos_app.demo import prepare_demo
+"$ROOT/.venv/bin/python" -c "import sys; from pathlib import Path; from pos_app.cli.demo import prepare_demo
 d = prepare_demo(Path(sys.argv[1])); d.stop()" "$SMOKE/demo"
 "$TILL" report --data demo/till --date "$(TZ=America/Asuncion date +%F)" --format pdf --lang gn --out report.pdf
 pdftotext -enc UTF-8 report.pdf - | grep -q "ÁRA MARANDU" || { echo "bundle: no Guaraní in the report" >&2; exit 1; }

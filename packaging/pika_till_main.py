@@ -2,7 +2,7 @@
 
 import sys
 
-from pos_app.__main__ import main
+from pos_app.cli.commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from api_fixtures import Api, api_template, copy_backend  # noqa: F401
-from pos_app import i18n
-from pos_app.backend_client import BackendClient
+from pos_app.words import i18n
+from pos_app.sync.client import BackendClient
 from pos_app.store import TillStore
-from pos_app.sync import sync_once
+from pos_app.sync.round import sync_once
 
 class LoopGaps:
     """How long the event loop went without running a 10 ms timer, while in the `with` block."""

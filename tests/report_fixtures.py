@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from api_fixtures import close_backend
-from pos_app.__main__ import STORE_NAME
-from pos_app.backend_client import BackendClient
-from pos_app.redemption import redeem
+from pos_app.cli.commands import STORE_NAME
+from pos_app.sync.client import BackendClient
+from pos_app.sync.redeem import redeem
 from pos_app.store import TillStore
-from pos_app.sync import sync_once
+from pos_app.sync.round import sync_once
 from server_stub.app import API, App
 from server_stub.backend import Backend
 from server_stub.datadir import DataDir

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pos_app.backend_client import BackendClient, Refused
+from pos_app.sync.client import BackendClient, Refused
 from server_stub.booklet import schedule
 from server_stub.booklet.editions import Booklets
 from api_fixtures import BASE_URL, api, api_template, close_backend  # noqa: F401

@@ -9,8 +9,8 @@ import shutil
 import pytest
 from babel import numbers
 
-from pos_app import i18n
-from pos_app.demo import OTHER_TILL, prepare_demo, voucher_caption, write_demo_feed
+from pos_app.words import i18n
+from pos_app.cli.demo import OTHER_TILL, prepare_demo, voucher_caption, write_demo_feed
 
 pytestmark = pytest.mark.gui
 

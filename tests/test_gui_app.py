@@ -78,7 +78,7 @@ def test_window_on_a_till_that_is_not_enrolled_is_refused_before_any_window(tmp_
 
 
 def test_a_camera_unplugged_mid_shift_is_said_and_picked_up_again(qtbot, tmp_path):
-    from pos_app import i18n
+    from pos_app.words import i18n
     from pos_app.gui.camera import CameraFeed, CameraView
     from pos_app.scan.frames import CameraUnavailable, CaptureSource
     from pos_app.scan.sample_feed import write_sample_feed

@@ -3,7 +3,7 @@
 The day is made as in test_report_day: real redemptions at two tills against
 the real backend (in process) on one settable clock, then synced; the window
 opens on a copy of Caja 1's store. What the view shows is checked against
-`till_report.day_report` of the same store.
+`store.report.day_report` of the same store.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QApplication
 
-from pos_app import i18n
-from pos_app.__main__ import STORE_NAME
+from pos_app.words import i18n
+from pos_app.cli.commands import STORE_NAME
 from pos_app.core import report as core_report
 from pos_app.core.domain import Discount, Method, Voucher
 from pos_app.gui import report_models as models
 from pos_app.store import TillStore
-from pos_app.till_report import day_report
+from pos_app.store.report import day_report
 from gui_fixtures import LoopGaps
 from report_fixtures import World, local
 

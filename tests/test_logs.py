@@ -86,7 +86,7 @@ def test_a_slot_that_raises_is_logged_and_shown_and_the_window_keeps_running(qtb
 
 
 def test_the_cli_logs_into_the_tills_folder(tmp_path, clean_logging):
-    from pos_app.__main__ import open_store
+    from pos_app.cli.commands import open_store
 
     open_store(str(tmp_path / "till"), must_be_enrolled=False).close()
     logging.getLogger("pos_app.cli").warning("enroll refused: %s", "invalid_code")

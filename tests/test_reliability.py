@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from pos_app.backend_client import BackendClient
-from pos_app.backoff import Backoff
+from pos_app.sync.client import BackendClient
+from pos_app.sync.backoff import Backoff
 from pos_app.core.domain import Method
-from pos_app.redemption import NotRecorded, redeem
+from pos_app.sync.redeem import NotRecorded, redeem
 from pos_app.store import TillStore
-from pos_app.sync import sync_once
-from pos_app.sync_engine import SyncEngine
+from pos_app.sync.round import sync_once
+from pos_app.sync.engine import SyncEngine
 from server_stub.datadir import DB_NAME
 
 ROOT = Path(__file__).resolve().parents[1]

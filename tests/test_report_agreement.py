@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 
 from pos_app.core.domain import Method
-from pos_app.till_report import day_csv, day_report
+from pos_app.store.report import day_csv, day_report
 from report_fixtures import World, local
 
 FIRST = date(2024, 7, 9)

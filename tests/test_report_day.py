@@ -11,10 +11,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from pos_app.__main__ import EXIT_USAGE, main
+from pos_app.cli.commands import EXIT_USAGE, main
 from pos_app.core import report
 from pos_app.core.domain import Method
-from pos_app.till_report import day_csv, day_report
+from pos_app.store.report import day_csv, day_report
 from report_fixtures import World, local
 
 D = date(2025, 3, 14)  # a Friday; Asunción is at UTC−3 all year since October 2024

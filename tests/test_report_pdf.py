@@ -19,12 +19,12 @@ from babel import dates as babel_dates
 from PIL import Image
 from report_fixtures import World, local
 
-from pos_app.__main__ import EXIT_OK, EXIT_USAGE, main
+from pos_app.cli.commands import EXIT_OK, EXIT_USAGE, main
 from pos_app.core import report
 from pos_app.core.domain import Discount, Method, Voucher
 from pos_app.pdf import chart
 from pos_app.pdf.day_report import MARGIN, render
-from pos_app.till_report import day_report
+from pos_app.store.report import day_report
 
 D = date(2025, 3, 14)
 A4_PT = (595.28, 841.89)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pos_app import i18n
+from pos_app.words import i18n
 from pos_app.core import tokens
 from pos_app.store import TillStore
 from pos_app.store.recovery import StoreProblem, open_store

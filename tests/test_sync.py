@@ -8,11 +8,11 @@ import time
 import httpx
 import pytest
 
-from pos_app.backend_client import BackendClient
+from pos_app.sync.client import BackendClient
 from pos_app.core.domain import Method
-from pos_app.redemption import redeem
+from pos_app.sync.redeem import redeem
 from pos_app.store import TillStore
-from pos_app.sync import sync_once
+from pos_app.sync.round import sync_once
 from server_stub.app import App
 from server_stub.backend import Backend
 from server_stub.datadir import DataDir

@@ -11,13 +11,13 @@ import time
 import httpx
 import pytest
 
-from pos_app.backend_client import BackendClient
-from pos_app.backoff import Backoff
+from pos_app.sync.client import BackendClient
+from pos_app.sync.backoff import Backoff
 from pos_app.core.domain import Method
-from pos_app.redemption import redeem
+from pos_app.sync.redeem import redeem
 from pos_app.store import TillStore
-from pos_app.sync import sync_once
-from pos_app.sync_engine import SyncEngine
+from pos_app.sync.round import sync_once
+from pos_app.sync.engine import SyncEngine
 from server_stub.app import App
 from server_stub.backend import Backend
 from server_stub.datadir import DataDir
@@ -196,7 +196,7 @@ def test_hostile_answers_change_nothing_and_the_engine_goes_on(world, path, body
 def test_oversize_answer_is_refused_unread(world, monkeypatch):
     backend, info, switch, till = world
     store, factory = till()
-    monkeypatch.setattr("pos_app.backend_client.MAX_ANSWER_BYTES", 1000)
+    monkeypatch.setattr("pos_app.sync.client.MAX_ANSWER_BYTES", 1000)
     switch.answer = ("/feed", json.dumps({"events": [], "cursor": 0, "pad": "x" * 5000}).encode())
     with factory(store) as client:
         summary = sync_once(store, client)

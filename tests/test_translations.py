@@ -15,7 +15,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from pos_app import i18n
+from pos_app.words import i18n
 from pos_app.core.domain import Discount
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ import pytest
 from pos_app.core.domain import Method
 from pos_app.core.voids import MAX_REASON, VoidError
 from pos_app.store import TillStore
-from pos_app.till_report import day_csv, day_report
+from pos_app.store.report import day_csv, day_report
 from report_fixtures import Till, World, local
 
 D = date(2025, 3, 14)

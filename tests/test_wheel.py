@@ -36,8 +36,8 @@ _PREPARE = textwrap.dedent(
     import json, sys
     from pathlib import Path
     import pos_app, server_stub
-    from pos_app import i18n
-    from pos_app.demo import prepare_demo
+    from pos_app.words import i18n
+    from pos_app.cli.demo import prepare_demo
     from pos_app.gui import sounds
     from pos_app.pdf import fonts
     from pos_app.store import till_store

@@ -2,7 +2,7 @@
 
     xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python docs/screenshots/take_demo_refused.py
 
-The demo's own feed (`pos_app.demo.write_demo_feed`) runs through the real camera
+The demo's own feed (`pos_app.cli.demo.write_demo_feed`) runs through the real camera
 pipeline; the screen is grabbed while the refusal, with where and when, is shown.
 """
 
@@ -17,7 +17,7 @@ from PySide6.QtGui import QGuiApplication
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from pos_app.demo import OTHER_TILL, prepare_demo, write_demo_feed  # noqa: E402
+from pos_app.cli.demo import OTHER_TILL, prepare_demo, write_demo_feed  # noqa: E402
 from pos_app.gui.app import make_application  # noqa: E402
 from pos_app.gui.main_window import TillWindow  # noqa: E402
 from take_screenshots import pump, wait_for  # noqa: E402

@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from pos_app.core.domain import Method  # noqa: E402
-from pos_app.demo import prepare_demo  # noqa: E402
+from pos_app.cli.demo import prepare_demo  # noqa: E402
 from pos_app.gui import report_models as models  # noqa: E402
 from pos_app.gui.app import make_application  # noqa: E402
 from pos_app.gui.main_window import TillWindow  # noqa: E402

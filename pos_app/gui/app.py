@@ -1,18 +1,17 @@
-"""Starting the till's window: the Qt application, the display check, the demo.
+"""Starting the till's window: the Qt application, the display check, the dialogs before it.
 
 Kept apart from the window so the window can be built in tests on the
-pytest-qt application, and so `--demo` can set up its backend first.
+pytest-qt application, and so `--demo` (cli/demo.py) can set up its backend first.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 from pathlib import Path
 
-from ..i18n import _
+from ..words.i18n import _
 from ..relaunch import till_command
 
 NO_DISPLAY = """\
@@ -119,7 +118,7 @@ def store_dialog(problem, parent=None):
     return box
 
 
-def _refuse_to_start(app, problem, quit_after_s: float | None) -> None:
+def refuse_to_start(app, problem, quit_after_s: float | None) -> None:
     """No store to sell with: the dialog, and the till ends (non-zero) once it is closed."""
     from PySide6.QtCore import QTimer
 
@@ -128,7 +127,7 @@ def _refuse_to_start(app, problem, quit_after_s: float | None) -> None:
     if quit_after_s is not None:  # scripted runs close it themselves
         QTimer.singleShot(int(quit_after_s * 1000), box.reject)
     app.exec()
-    _leave(1)
+    leave(1)
 
 
 def run_window(store_path: Path, *, camera: str | None = None, quit_after_s: float | None = None,
@@ -142,60 +141,19 @@ def run_window(store_path: Path, *, camera: str | None = None, quit_after_s: flo
 
     app = make_application()
     if store_problem is not None and store_problem.fatal:
-        _refuse_to_start(app, store_problem, quit_after_s)
+        refuse_to_start(app, store_problem, quit_after_s)
     install_error_dialog(Path(store_path).parent)
     window = TillWindow(store_path, camera=camera)
     window.show()
     if store_problem is not None:
         store_dialog(store_problem, parent=window)
-    _schedule_exit(app, window, quit_after_s, screenshot)
+    schedule_exit(app, window, quit_after_s, screenshot)
     code = app.exec()
     window.shutdown()
-    _leave(code)
+    leave(code)
 
 
-def run_demo(*, quit_after_s: float | None = None, screenshot: str | None = None) -> int:
-    """The till on an embedded backend with demo data, fed by a sample camera feed."""
-    if display_problem():
-        sys.stderr.write(no_display_message("--demo"))
-        return 2
-    from ..__main__ import StoreError
-    from ..demo import prepare_demo, write_demo_feed
-    from .main_window import TillWindow
-
-    app = make_application()
-    try:
-        demo = prepare_demo()  # its till's folder is always new: only an unwritable one can fail here
-    except StoreError as exc:
-        _refuse_to_start(app, exc.problem, quit_after_s)
-    install_error_dialog(demo.till_data)
-    window = None
-    try:
-        personal = [v for v in demo.info["vouchers"] if v["kind"] == "personal"]
-        printed = next(v for v in demo.info["vouchers"] if v["kind"] == "printed")
-        typed = demo.backend.create_claim(personal[0]["id"], "demo-customer-typed")
-        feed, _items = write_demo_feed(demo, demo.root / "camera")
-        window = TillWindow(demo.till_data / "till.sqlite3", camera=feed, camera_loop=True)
-        cashier = next(s for s in demo.info["staff"] if s["role"] == "cashier")
-        manager = next(s for s in demo.info["staff"] if s["role"] == "manager")
-        window.log_in_as({k: cashier[k] for k in ("id", "name", "role")})
-        window.set_demo_note(_("Demo: the camera plays a sample feed of vouchers. Type {short} (a customer's "
-                               "short code) or use the printed code {printed}. Lock with Ctrl+L; PINs: "
-                               "{cashier} {cpin}, {manager} {mpin} (manager: the day's report with F6).").format(
-            short=typed["short_code"], printed=printed["code"], cashier=cashier["name"], cpin=cashier["pin"],
-            manager=manager["name"], mpin=manager["pin"]))
-        window.show()
-        _schedule_exit(app, window, quit_after_s, screenshot)
-        code = app.exec()
-    finally:
-        if window is not None:
-            window.shutdown()
-        demo.stop()
-        shutil.rmtree(demo.root, ignore_errors=True)
-    _leave(code)
-
-
-def _leave(code: int) -> None:
+def leave(code: int) -> None:
     """Exit once everything is stopped and saved, before the interpreter tears Qt down.
 
     By then every thread is joined and every store closed; what is left is
@@ -208,7 +166,7 @@ def _leave(code: int) -> None:
     os._exit(code)
 
 
-def _schedule_exit(app, window, quit_after_s: float | None, screenshot: str | None) -> None:
+def schedule_exit(app, window, quit_after_s: float | None, screenshot: str | None) -> None:
     """For scripted runs (screenshots, smoke tests): grab the window, then quit."""
     if quit_after_s is None:
         return

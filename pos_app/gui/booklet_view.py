@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..i18n import _
+from ..words.i18n import _
 from .retranslate import Retranslating
 from .tasks import TaskPool
 

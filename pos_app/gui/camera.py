@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
-from ..i18n import _
+from ..words.i18n import _
 from .retranslate import Retranslating
 
 log = logging.getLogger(__name__)

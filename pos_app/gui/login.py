@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.domain import LANGUAGES
-from ..i18n import LANGUAGE_NAMES, _
+from ..words.i18n import LANGUAGE_NAMES, _
 from .retranslate import Retranslating
 
 MAX_ID, MAX_PIN = 64, 32

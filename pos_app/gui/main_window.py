@@ -31,11 +31,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .. import i18n
+from ..words import i18n
 from ..core.domain import LANGUAGES, Method
 from ..core.verdict import MAX_INPUT_CHARS
-from ..i18n import LANGUAGE_NAMES, _, format_number, format_when
-from ..redemption import Outcome
+from ..words.i18n import LANGUAGE_NAMES, _, format_number, format_when
+from ..sync.redeem import Outcome
 from . import qt_translations
 from .booklet_view import BookletView
 from .camera import CameraFeed, CameraView
@@ -92,7 +92,7 @@ class TillWindow(Retranslating, QMainWindow):
         QTimer.singleShot(0, self.sounds.load)
         self.sync_engine = None
         if background_sync:
-            from ..sync_engine import DEFAULT_FEED_INTERVAL_S, SyncEngine
+            from ..sync.engine import DEFAULT_FEED_INTERVAL_S, SyncEngine
             # Its own thread and store connection: a slow backend never delays a redemption.
             self.sync_engine = SyncEngine(store_path, client_factory=open_client, on_status=self._engine_status.emit,
                                           feed_interval_s=feed_interval_s or DEFAULT_FEED_INTERVAL_S, clock=clock)
@@ -352,7 +352,7 @@ class TillWindow(Retranslating, QMainWindow):
         ask_backend = self.sync_engine is None or self.sync_engine.online is not False
 
         def decide(store):
-            from ..redemption import redeem
+            from ..sync.redeem import redeem
             client = store_thread.client if ask_backend else None
             return redeem(store, text, method=method, staff_id=staff_id, client=client)
 
@@ -499,7 +499,7 @@ class TillWindow(Retranslating, QMainWindow):
             return
 
         def run(store):
-            from ..sync import sync_once
+            from ..sync.round import sync_once
             if self.store.client is None:
                 raise RuntimeError("this till has no backend")
             sync_once(store, self.store.client)
@@ -604,7 +604,7 @@ def _button(name: str, on_click) -> QPushButton:
 
 def _default_client(store):
     """The backend client of the store's thread, if this till has a backend."""
-    from ..backend_client import DEFAULT_TIMEOUT_S, BackendClient
+    from ..sync.client import DEFAULT_TIMEOUT_S, BackendClient
 
     if not store.enrolled:
         return None
@@ -625,8 +625,8 @@ class _Credentials:
 
 
 def _status_of(store) -> dict:
-    from ..i18n import language
-    from ..sync_status import store_status
+    from ..words.i18n import language
+    from ..sync.status import store_status
     status = store_status(store)
     entries = store.conflicts(50)
     for entry in entries:

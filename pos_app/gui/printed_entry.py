@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..i18n import _
+from ..words.i18n import _
 from .retranslate import Retranslating
 
 MAX_CODE = 64

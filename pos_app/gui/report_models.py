@@ -18,8 +18,8 @@ from PySide6.QtGui import QBrush, QColor
 
 from ..core.domain import Discount, Method
 from ..core.report import Row
-from ..i18n import N_, _, format_date, format_discount, format_money, format_number, format_share, format_time
-from ..reasons import headline
+from ..words.i18n import N_, _, format_date, format_discount, format_money, format_number, format_share, format_time
+from ..words.reasons import headline
 from .theme import CAUTION, REFUSED
 
 LONG_TEXT = 28  # characters; longer cells get their whole text as a tooltip
@@ -192,7 +192,7 @@ def _money(amount) -> str:
 # --- the tables ------------------------------------------------------------------------------
 
 def attempts_model(parent=None) -> RecordsModel:
-    """Every attempt of the days (`till_report.rows`, as plain tuples), one a row."""
+    """Every attempt of the days (`store.report`'s rows, as plain tuples), one a row."""
     def flag(a):
         return "refused" if a[STATUS] == "refused" else "caution" if a[STATUS] == "conflict" or a[VOIDED] else None
 

@@ -1,6 +1,6 @@
 """The manager's day report at the till: a day (or a range of days) in figures, a chart and tables.
 
-The report is `pos_app.till_report`'s, computed on the store's thread; this
+The report is `pos_app.store.report`'s, computed on the store's thread; this
 view only asks for a day and shows what comes back. Each request carries a
 number, so a day clicked past quickly never overwrites the day asked last.
 """
@@ -37,9 +37,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .. import i18n
+from ..words import i18n
 from ..core.voids import VOID_ROLES, VoidError
-from ..i18n import _, format_date, format_money, format_number, format_share
+from ..words.i18n import _, format_date, format_money, format_number, format_share
 from . import report_models as models
 from .report_chart import HourChart
 from .retranslate import Retranslating
@@ -72,7 +72,7 @@ def compute(store, first: date, last: date, language: str) -> dict:
 
     The days' attempts are read once, a batch at a time, for both the report and the table.
     """
-    from ..till_report import day_report, row_batches
+    from ..store.report import day_report, row_batches
 
     zone = ZoneInfo(store.store_timezone)
     attempts: list = []
@@ -582,7 +582,7 @@ class ReportView(Retranslating, QDialog):
     # --- exports ---------------------------------------------------------------------------
 
     def export_csv(self, path: str | None = None) -> None:
-        """The days' attempts as CSV (`till_report.day_csv`); `path` skips the dialog (tests)."""
+        """The days' attempts as CSV (`store.report.day_csv`); `path` skips the dialog (tests)."""
         first, last, language = self.first, self.last, i18n.language()
         if path is None:
             name = f"report-{first.isoformat()}" + (f"-{last.isoformat()}" if last != first else "") + ".csv"
@@ -598,7 +598,7 @@ class ReportView(Retranslating, QDialog):
                            self._export_failed)
 
         def job(store):
-            from ..till_report import day_csv
+            from ..store.report import day_csv
             return day_csv(store, first, last, language=language)
         self.store.submit(job, write, self._export_failed)
 

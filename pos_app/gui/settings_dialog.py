@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..i18n import _
+from ..words.i18n import _
 from .retranslate import Retranslating
 
 DECODER_NAMES = {"zxing": "zxing-cpp", "zbar": "ZBar (pyzbar)"}

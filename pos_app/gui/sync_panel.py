@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..i18n import _, format_number, format_share, format_when
+from ..words.i18n import _, format_number, format_share, format_when
 from .retranslate import Retranslating
 
 

@@ -11,9 +11,9 @@ import time
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from .. import reasons
+from ..words import reasons
 from ..core.domain import Verdict
-from ..i18n import _, format_discount
+from ..words.i18n import _, format_discount
 from .retranslate import Retranslating
 
 SYMBOLS = {"ready": "", "working": "…", "accepted": "✓", "caution": "!", "refused": "✕"}
@@ -114,7 +114,7 @@ class VerdictPanel(Retranslating, QFrame):
         elif self._showing_message:
             texts["headline"], texts["details"] = self._message
         elif v is not None:
-            from ..i18n import language
+            from ..words.i18n import language
             lang = language()
             if v.accepted:
                 texts["headline"] = _("Accepted: give the discount")

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.voids import MAX_REASON, VoidError, check_reason
-from ..i18n import N_, _, format_date, format_number, format_time
+from ..words.i18n import N_, _, format_date, format_number, format_time
 from . import report_models as models
 from .retranslate import Retranslating
 from .theme import CAUTION, REFUSED

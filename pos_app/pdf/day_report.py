@@ -21,9 +21,9 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from .. import reasons
+from ..words import reasons
 from ..core.domain import Discount, Method
-from ..i18n import (
+from ..words.i18n import (
     _,
     format_discount,
     format_locale,

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from pos_app.i18n import N_, _
+from pos_app.words.i18n import N_, _
 
 from .till_store import TillStore
 

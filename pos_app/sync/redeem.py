@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .backend_client import DEFAULT_TIMEOUT_S, BackendClient, Refused, Unreachable, verdict_from_answer
-from .core import verdict
-from .core.domain import Method, Reason, Verdict
+from .client import DEFAULT_TIMEOUT_S, BackendClient, Refused, Unreachable, verdict_from_answer
+from ..core import verdict
+from ..core.domain import Method, Reason, Verdict
 
 
 class NotRecorded(sqlite3.OperationalError):

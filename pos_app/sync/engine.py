@@ -21,11 +21,11 @@ from typing import Callable
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .backend_client import BackendClient
+from .client import BackendClient
 from .backoff import Backoff
-from .store import TillStore
-from .sync import sync_once
-from .sync_status import store_status
+from ..store import TillStore
+from .round import sync_once
+from .status import store_status
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from babel import dates as _dates
 from babel import numbers as _numbers
 from babel.support import NullTranslations, Translations
 
-from . import resources
-from .core.domain import LANGUAGES, Discount
+from .. import resources
+from ..core.domain import LANGUAGES, Discount
 
 DOMAIN = "pika"
 DEFAULT_LANGUAGE = "es"

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from datetime import date
 
-from .core import report
+from ..core import report
 
 
 def row_batches(store, first: date, last: date) -> Iterator[list[report.Row]]:

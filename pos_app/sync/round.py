@@ -3,7 +3,7 @@
 Push the outbox (FIFO, batches of at most 500, an entry leaves only when the
 backend confirmed it), settle attempts a crash left pending, then pull the
 feed (and the catalog when the feed says it changed). The background engine
-(`sync_engine.py`) runs rounds on a schedule; `python -m pos_app sync` runs one.
+(`engine.py`) runs rounds on a schedule; `python -m pos_app sync` runs one.
 Whatever the backend answers, a round ends with a summary, never a crash:
 garbage is an error to retry, and nothing of it reaches the store.
 """
@@ -15,7 +15,7 @@ import sqlite3
 import time
 from typing import Any, Callable
 
-from .backend_client import BackendClient, BadAnswer, Refused, Unreachable, server_time, verdict_from_answer
+from .client import BackendClient, BadAnswer, Refused, Unreachable, server_time, verdict_from_answer
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ translated.
 
 from __future__ import annotations
 
-from .core.domain import Reason, Verdict
+from ..core.domain import Reason, Verdict
 from .i18n import N_, _, format_when
 
 HEADLINES = {

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from .core.domain import UsedToken, Verdict
-from .store.till_store import parse_voucher
+from ..core.domain import UsedToken, Verdict
+from ..store.till_store import parse_voucher
 
 API = "/api/v1"
 DEFAULT_TIMEOUT_S = 1.5
@@ -234,3 +234,8 @@ def server_time(body: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         return None
     return float(value)
+
+
+def client_for(store, *, timeout: float | None = None):
+    return BackendClient(store.get("server_url"), store.get("device_token"),
+                         timeout=timeout or float(store.get("online_timeout_s", DEFAULT_TIMEOUT_S)))

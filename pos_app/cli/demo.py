@@ -6,6 +6,8 @@ sees the whole flow with no set-up and nothing secret is ever shipped.
 
 from __future__ import annotations
 
+import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .core.domain import Discount, Method
+from ..core.domain import Discount, Method
 
 OTHER_TILL = "Caja 2"  # the demo store's other till, where one customer's code was already used
 OTHER_TILL_MINUTES_AGO = 25
@@ -40,9 +42,9 @@ def prepare_demo(root: Path | None = None, till_name: str = "Caja 1") -> DemoSet
     from server_stub.demo import add_demo_data
     from server_stub.serving import EmbeddedServer
 
-    from .__main__ import open_store
-    from .backend_client import BackendClient
-    from .sync import sync_once
+    from .data_folder import open_store
+    from ..sync.client import BackendClient
+    from ..sync.round import sync_once
 
     root = Path(root or tempfile.mkdtemp(prefix="pika-demo-"))
     DataDir(root / "backend").init()
@@ -67,7 +69,7 @@ def redeem_at_other_till(demo: DemoSetup, token: str) -> dict:
 
     Made through the backend's API as that till would, with its own enrollment, so the
     refusal the demo till then shows names a real till and a real time."""
-    from .backend_client import BackendClient
+    from ..sync.client import BackendClient
 
     with BackendClient(demo.server.url, timeout=10) as anonymous:
         enrolled = anonymous.enroll(demo.info["enrollment_codes"][1], OTHER_TILL)
@@ -81,7 +83,7 @@ def redeem_at_other_till(demo: DemoSetup, token: str) -> dict:
 
 def voucher_caption(voucher: dict, language: str = "es") -> tuple[str, ...]:
     """What a customer's phone shows under a voucher's code: its discount (as the till words it) and title."""
-    from . import i18n
+    from ..words import i18n
 
     d = voucher["discount"]
     discount = i18n.format_discount(Discount(d["kind"], d["value"], d.get("currency") or "PYG"))
@@ -102,7 +104,7 @@ def demo_feed(demo: DemoSetup) -> list[FeedItem]:
     at the other till (refused with when and where), a second customer, and a phone with a web link (no
     voucher). Each phone's caption is its voucher's own discount. (The first customer shown again would
     only show its acceptance again: the till takes a code seen twice for one still in view.)"""
-    from . import i18n
+    from ..words import i18n
 
     vouchers = {v["id"]: demo.backend.get_voucher(v["id"]) for v in demo.info["vouchers"]}
     personal = [v for v in demo.info["vouchers"] if v["kind"] == "personal"]
@@ -121,8 +123,8 @@ def demo_feed(demo: DemoSetup) -> list[FeedItem]:
 
 def write_demo_feed(demo: DemoSetup, folder: Path) -> tuple[str, list[FeedItem]]:
     """The demo feed's frames written into `folder` (its cv2 pattern), captions drawn in the till's font."""
-    from . import resources
-    from .scan.sample_feed import write_sample_feed
+    from .. import resources
+    from ..scan.sample_feed import write_sample_feed
 
     items = demo_feed(demo)
     pattern = write_sample_feed([item.text for item in items], folder, captions=[item.caption for item in items],
@@ -132,13 +134,12 @@ def write_demo_feed(demo: DemoSetup, folder: Path) -> tuple[str, list[FeedItem]]
 
 def run_headless_demo(out: TextIO) -> int:
     """A scripted walk through the spine, told step by step."""
-    import shutil
-
-    from . import i18n
-    from .__main__ import client_for, open_store
-    from .relaunch import till_command
-    from .redemption import redeem
-    from .sync import sync_once
+    from ..words import i18n
+    from ..sync.client import client_for
+    from .data_folder import open_store
+    from ..relaunch import till_command
+    from ..sync.redeem import redeem
+    from ..sync.round import sync_once
 
     demo = prepare_demo()
     say = lambda text: out.write(text + "\n")  # noqa: E731
@@ -189,3 +190,47 @@ def run_headless_demo(out: TextIO) -> int:
         demo.stop()
         shutil.rmtree(demo.root, ignore_errors=True)
     return 0
+
+
+def run_window_demo(*, quit_after_s: float | None = None, screenshot: str | None = None) -> int:
+    """The till on an embedded backend with demo data, fed by a sample camera feed."""
+    from ..gui.app import display_problem, install_error_dialog, leave, make_application, no_display_message
+    from ..gui.app import refuse_to_start, schedule_exit
+    from ..gui.main_window import TillWindow
+    from ..words.i18n import _
+    from .data_folder import StoreError
+
+    if display_problem():
+        sys.stderr.write(no_display_message("--demo"))
+        return 2
+
+    app = make_application()
+    try:
+        demo = prepare_demo()  # its till's folder is always new: only an unwritable one can fail here
+    except StoreError as exc:
+        refuse_to_start(app, exc.problem, quit_after_s)
+    install_error_dialog(demo.till_data)
+    window = None
+    try:
+        personal = [v for v in demo.info["vouchers"] if v["kind"] == "personal"]
+        printed = next(v for v in demo.info["vouchers"] if v["kind"] == "printed")
+        typed = demo.backend.create_claim(personal[0]["id"], "demo-customer-typed")
+        feed, _items = write_demo_feed(demo, demo.root / "camera")
+        window = TillWindow(demo.till_data / "till.sqlite3", camera=feed, camera_loop=True)
+        cashier = next(s for s in demo.info["staff"] if s["role"] == "cashier")
+        manager = next(s for s in demo.info["staff"] if s["role"] == "manager")
+        window.log_in_as({k: cashier[k] for k in ("id", "name", "role")})
+        window.set_demo_note(_("Demo: the camera plays a sample feed of vouchers. Type {short} (a customer's "
+                               "short code) or use the printed code {printed}. Lock with Ctrl+L; PINs: "
+                               "{cashier} {cpin}, {manager} {mpin} (manager: the day's report with F6).").format(
+            short=typed["short_code"], printed=printed["code"], cashier=cashier["name"], cpin=cashier["pin"],
+            manager=manager["name"], mpin=manager["pin"]))
+        window.show()
+        schedule_exit(app, window, quit_after_s, screenshot)
+        code = app.exec()
+    finally:
+        if window is not None:
+            window.shutdown()
+        demo.stop()
+        shutil.rmtree(demo.root, ignore_errors=True)
+    leave(code)

@@ -1,0 +1,334 @@
+"""`python -m pos_app`: the till, and its headless commands (JSON on stdout).
+
+Exit codes: 0 done / accepted, 3 refused, 2 usage error, 1 failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+from ..core.domain import LANGUAGES, Method
+from ..scan import DECODERS
+from ..sync.client import client_for
+from .data_folder import STORE_NAME, StoreError, UsageError, in_english, open_checked, open_store, store_error_line
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+def _print(data) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+def cmd_enroll(args) -> int:
+    from ..sync.client import BackendClient, Refused, Unreachable
+    from ..sync.round import sync_once
+
+    store = open_store(args.data, must_be_enrolled=False)
+    try:
+        if store.enrolled:
+            raise UsageError("this till is enrolled already")
+        name = args.name or f"till-{Path(args.data).resolve().name}"
+        try:
+            with BackendClient(args.server, timeout=10) as client:
+                answer = client.enroll(args.code, name)
+        except Refused as exc:
+            sys.stderr.write(f"error: enrollment refused: {exc}\n")
+            return EXIT_FAILED
+        except Unreachable as exc:
+            sys.stderr.write(f"error: cannot reach {args.server}: {exc}\n")
+            return EXIT_FAILED
+        store.save_enrollment(answer, args.server)
+        with client_for(store, timeout=10) as client:
+            summary = sync_once(store, client)
+        _print({"device_id": answer["device_id"], "retailer_id": answer["retailer_id"],
+                "store_id": answer["store_id"], "name": name, "sync": summary})
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+def cmd_redeem(args) -> int:
+    from ..sync.redeem import redeem
+
+    if (args.input is None) == (args.image is None):
+        raise UsageError("give one code to redeem: a token, short code or printed code, or --image FILE")
+    if args.image is not None:
+        if args.printed:
+            raise UsageError("--printed is for typed booklet codes; a booklet QR in an image is read as scanned")
+        found = _code_in_image(args.image, args.decoder)
+        if isinstance(found, int):
+            return found
+    store = open_store(args.data)
+    try:
+        if args.staff and store.staff_member(args.staff) is None:
+            raise UsageError(f"no staff member {args.staff} at this till")
+        if args.image is not None:
+            text, method = found, Method.IMAGE
+        else:
+            text = args.input
+            if text == "-":
+                text = sys.stdin.buffer.read(1 << 20)
+            method = Method.PRINTED if args.printed else args.method
+        client = None if args.offline else client_for(store)
+        try:
+            outcome = redeem(store, text, method=method, staff_id=args.staff, client=client)
+        finally:
+            if client is not None:
+                client.close()
+        _print(outcome.to_json())
+        return EXIT_OK if outcome.verdict.accepted else EXIT_REFUSED
+    finally:
+        store.close()
+
+
+def _code_in_image(path: str, decoder_name: str) -> str | int:
+    """The one code in an image file, or the exit code after saying why there is none."""
+    from ..scan.decoders import DecoderUnavailable, make_decoder
+    from ..scan.pipeline import ImageUnreadable, scan_image_file
+
+    try:
+        texts = scan_image_file(path, make_decoder(decoder_name))
+    except (ImageUnreadable, DecoderUnavailable) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FAILED
+    if not texts:
+        _print({"accepted": False, "reason": "no_code", "message": f"no QR code found in {path}", "file": path})
+        return EXIT_REFUSED
+    if len(texts) > 1:
+        raise UsageError(f"{path} holds {len(texts)} QR codes: crop it to the one to redeem")
+    return texts[0]
+
+
+def cmd_decode(args) -> int:
+    import time
+
+    from ..scan.decoders import DecoderUnavailable, make_decoder
+    from ..scan.pipeline import ImageUnreadable, scan_image_file
+
+    try:
+        decoder = make_decoder(args.decoder)
+    except DecoderUnavailable as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FAILED
+    failed = False
+    for path in args.images:
+        started = time.perf_counter()
+        line: dict = {"file": path}
+        try:
+            line["texts"] = scan_image_file(path, decoder)
+        except ImageUnreadable as exc:  # said on its line; the other images are still read
+            line.update(texts=[], error=str(exc))
+            failed = True
+        line["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        _print(line)
+        sys.stdout.flush()
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_sync(args) -> int:
+    from ..sync.round import sync_once
+
+    if args.watch:
+        return _sync_watch(args)
+    store = open_store(args.data)
+    try:
+        with client_for(store, timeout=10) as client:
+            summary = sync_once(store, client)
+        _print(summary)
+        return EXIT_OK if summary["error"] is None else EXIT_FAILED
+    finally:
+        store.close()
+
+
+def _sync_watch(args) -> int:
+    """The sync engine without a window, until SIGTERM or SIGINT; one JSON status line per round."""
+    import signal
+    import threading
+
+    from ..sync.engine import SyncEngine
+
+    open_store(args.data).close()  # enrolled, and a usable store, before anything starts
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    engine = SyncEngine(Path(args.data) / STORE_NAME, feed_interval_s=args.interval,
+                        on_status=lambda status: _print(_watch_line(status)))
+    engine.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        engine.stop()
+    return EXIT_OK
+
+
+def _watch_line(status: dict) -> dict:
+    keep = ("state", "online", "outbox", "parked", "pending_online", "last_sync", "error", "clock_skew_s",
+            "clock_skew_flagged", "conflicts", "next_retry_at")
+    return {name: status.get(name) for name in keep}
+
+
+def cmd_status(args) -> int:
+    from ..sync.status import store_status
+
+    store = open_store(args.data, must_be_enrolled=False)
+    try:
+        status = store_status(store)
+        status["enrolled"] = store.enrolled
+        status["conflict_list"] = store.conflicts(limit=args.conflicts)
+        _print(status)
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+def cmd_report(args) -> int:
+    from ..core.report import ReportError, parse_day
+    from ..store.report import day_csv, day_report
+
+    try:
+        first = parse_day(args.date, "--date")
+        last = parse_day(args.to, "--to") if args.to else first
+        store = open_store(args.data)
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    if args.format == "pdf" and not args.out and sys.stdout.isatty():
+        store.close()
+        raise UsageError("a PDF is not for a terminal: give --out FILE, or redirect standard output to a file")
+    try:
+        if args.format == "csv":
+            data = day_csv(store, first, last, language=args.lang).encode("utf-8")
+        elif args.format == "pdf":
+            from ..pdf.day_report import render
+
+            data = render(day_report(store, first, last, language=args.lang), language=args.lang)
+        else:
+            data = (json.dumps(day_report(store, first, last, language=args.lang), ensure_ascii=False, indent=1)
+                    + "\n").encode("utf-8")
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+    if args.out:
+        # Bytes, so the CSV keeps its CRLF line ends on every platform.
+        Path(args.out).write_bytes(data)
+    elif args.format == "pdf":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    if args.headless:
+        from .demo import run_headless_demo
+
+        return run_headless_demo(sys.stdout)
+    from .demo import run_window_demo
+
+    return run_window_demo(quit_after_s=args.quit_after, screenshot=args.screenshot)
+
+
+def cmd_window(args) -> int:
+    from ..gui.app import run_window
+
+    try:
+        store, problem = open_checked(args.data, must_be_enrolled=True)  # before any window
+    except StoreError as exc:
+        # No store to sell with: the window's dialog says why, then the till ends (non-zero).
+        sys.stderr.write(store_error_line(args, exc.problem))
+        return run_window(Path(args.data) / STORE_NAME, store_problem=exc.problem, quit_after_s=args.quit_after)
+    path = store.path
+    store.close()
+    return run_window(path, camera=args.camera, quit_after_s=args.quit_after, screenshot=args.screenshot,
+                      store_problem=problem)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pos_app", description="Pika Till: redeem Pika vouchers.")
+    parser.add_argument("--demo", action="store_true", help="run the till on an embedded backend with demo data")
+    parser.add_argument("--headless", action="store_true", help="with --demo: a scripted walk in the terminal")
+    parser.add_argument("--data", dest="window_data", metavar="DIR", help="open the till's window on this data folder")
+    parser.add_argument("--camera", help="frames from this device number, video file or image sequence")
+    parser.add_argument("--quit-after", type=float, metavar="S", help=argparse.SUPPRESS)
+    parser.add_argument("--screenshot", metavar="PNG", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser("enroll", help="enroll this till with a backend")
+    p.add_argument("--data", required=True, help="the till's data folder")
+    p.add_argument("--server", required=True, help="the backend's URL")
+    p.add_argument("--code", required=True, help="a one-time enrollment code")
+    p.add_argument("--name", help="this till's name, shown to other tills")
+    p.set_defaults(func=cmd_enroll)
+    p = sub.add_parser("redeem", help="redeem one code (online unless --offline)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--offline", action="store_true", help="decide here without asking the backend")
+    p.add_argument("--staff", help="the staff member redeeming")
+    p.add_argument("--method", default=Method.TYPED, choices=[m for m in Method.ALL if m != Method.PRINTED])
+    p.add_argument("--printed", action="store_true", help="a printed booklet code (its own entry point)")
+    p.add_argument("input", nargs="?", help="a token, short code or printed code; - reads standard input")
+    p.add_argument("--image", metavar="FILE", help="redeem the QR code in this picture (a customer's screenshot)")
+    p.add_argument("--decoder", default="zxing", choices=DECODERS, help="QR decoder for --image")
+    p.set_defaults(func=cmd_redeem)
+    p = sub.add_parser("decode", help="print the QR codes in pictures, one JSON line per file")
+    p.add_argument("--decoder", default="zxing", choices=DECODERS)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, WebP or BMP files")
+    p.set_defaults(func=cmd_decode)
+    p = sub.add_parser("sync", help="push the outbox and pull catalog and feed once (or --watch)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--watch", action="store_true", help="keep syncing in the background until SIGTERM/SIGINT")
+    p.add_argument("--interval", type=float, default=2.0, help="with --watch: seconds between feed pulls")
+    p.set_defaults(func=cmd_sync)
+    p = sub.add_parser("status", help="sync figures: queue, parked entries, last sync, clock skew, conflicts")
+    p.add_argument("--data", required=True)
+    p.add_argument("--conflicts", type=int, default=20, help="how many recent conflicts to list")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("report", help="the store's day report of this till (JSON, CSV or PDF)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--date", required=True, help="the store's local day, YYYY-MM-DD")
+    p.add_argument("--to", help="last day of a range (YYYY-MM-DD), for a summary of several days")
+    p.add_argument("--format", default="json", choices=("json", "csv", "pdf"),
+                   help="pdf: one or two A4 pages with the hour chart (needs --out or a redirected output)")
+    p.add_argument("--lang", default="es", choices=LANGUAGES, help="language of voucher titles (and of the PDF)")
+    p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.demo:
+        return cmd_demo(args)
+    if args.window_data and not args.command:
+        args.data = args.window_data
+        args.func = cmd_window
+    elif not args.command:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write("error: name a command, or --demo\n")
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except StoreError as exc:
+        # The JSON commands say it on stdout too, in the shape the backend's errors have.
+        if args.func is not cmd_window and getattr(args, "format", "json") == "json":
+            _print({"error": in_english(exc.problem, as_json=True)})
+        sys.stderr.write(store_error_line(args, exc.problem))
+        return EXIT_FAILED
+    except sqlite3.DatabaseError as exc:  # a damaged file, a full disk: said plainly, no traceback
+        sys.stderr.write(f"error: the till's store in {getattr(args, 'data', '?')} cannot be used: {exc}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
