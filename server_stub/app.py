@@ -7,8 +7,9 @@ operation and returns its answer. `make_app(data_dir)` is what servers load.
 from __future__ import annotations
 
 import json
-import re
 from importlib import resources
+
+from pos_app.core.domain import IDEMPOTENCY_KEY
 
 from .backend import FEED_LIMIT_MAX, SYNC_BATCH_MAX, VALID_METHODS, Backend
 from .booklet import placements as booklet_bodies
@@ -19,7 +20,6 @@ from .staff_auth import require_admin_or_staff
 from .validation import BOOL, DICT, INT, LIST, NONE, NUM, STR, check
 
 API = "/api/v1"
-_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _ID = 64  # longest id or name field we take
 _NAME = 200
 
@@ -192,7 +192,7 @@ class App:
     def redeem(self, request):
         device = self.backend.require_device(request.bearer())
         key = request.headers.get("idempotency-key", "")
-        if not _KEY.match(key):
+        if not IDEMPOTENCY_KEY.match(key):
             raise ApiError(400, "invalid_value", "an Idempotency-Key header of 8 to 64 [A-Za-z0-9_-] is required")
         body = check(request.json(), {"input": (STR, True, 8192), "method": (STR, True, 16),
                                       "staff_id": (STR + NONE, False, _ID), "at": (NUM + NONE, False, None)})
@@ -202,14 +202,14 @@ class App:
 
     def void_redemption(self, request):
         caller = require_admin_or_staff(self.backend, request, ("manager", "admin"))
-        if not _KEY.match(request.params["key"]):
+        if not IDEMPOTENCY_KEY.match(request.params["key"]):
             raise ApiError(400, "invalid_value", "malformed idempotency key")
         body = check(request.json(), {"reason": (STR, True, _VOID_REASON)})
         return 201, self.backend.void(caller, request.params["key"], body["reason"])
 
     def lookup_redemption(self, request):
         device = self.backend.require_device(request.bearer())
-        if not _KEY.match(request.params["key"]):
+        if not IDEMPOTENCY_KEY.match(request.params["key"]):
             raise ApiError(400, "invalid_value", "malformed idempotency key")
         return self.backend.lookup_redemption(device, request.params["key"])
 
@@ -219,7 +219,7 @@ class App:
         seen = set()
         for i, entry in enumerate(body["entries"]):
             check(entry, _SYNC_ENTRY, f"entries[{i}]")
-            if not _KEY.match(entry["key"]) or entry["key"] in seen:
+            if not IDEMPOTENCY_KEY.match(entry["key"]) or entry["key"] in seen:
                 raise ApiError(400, "invalid_value", f"entries[{i}].key is malformed or repeated")
             seen.add(entry["key"])
             if _entry_fields(entry, i) == "void":
@@ -313,7 +313,7 @@ def _entry_fields(entry: dict, i: int) -> str:
     for name in refused:
         if name in entry:
             raise ApiError(400, "unknown_field", f"entries[{i}] ({kind}) has the field {name!r}")
-    if kind == "void" and (not isinstance(entry["staff_id"], str) or not _KEY.match(entry["redemption_key"])):
+    if kind == "void" and (not isinstance(entry["staff_id"], str) or not IDEMPOTENCY_KEY.match(entry["redemption_key"])):
         raise ApiError(400, "invalid_value", f"entries[{i}]: a void names its staff_id and a redemption_key")
     return kind
 

@@ -6,8 +6,14 @@ travel through SQLite rows, HTTP bodies and the GUI unchanged.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NamedTuple
+
+
+# An idempotency key: a till's redemption, void or sync entry, the same at the
+# till and the backend (a till makes them with uuid4().hex).
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
 class Reason:

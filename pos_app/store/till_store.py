@@ -16,7 +16,6 @@ import bisect
 import json
 import logging
 import math
-import re
 import sqlite3
 import time
 import uuid
@@ -26,7 +25,7 @@ from typing import Any, Iterator, Mapping
 
 from pos_app import resources
 from pos_app.core import codes, migrate, pins, tokens, voids as void_rules
-from pos_app.core.domain import Claim, Method, UsedToken, Verdict, Voucher
+from pos_app.core.domain import IDEMPOTENCY_KEY, Claim, Method, UsedToken, Verdict, Voucher
 from pos_app.core.verdict import (DEFAULT_VELOCITY_LIMIT, STORE_DAY_LIMIT, Context, decide, is_timezone, local_day,
                                   printed_form, reached_limit)
 
@@ -40,7 +39,6 @@ ASSET_KEYS_DIR = resources.directory("keys")
 MAX_INPUT_STORED = 4096
 # Accepted attempt times kept in memory for the scan-velocity check.
 _RECENT_KEPT = 1024
-_KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _VOUCHER_KINDS = ("personal", "printed")
 _DISCOUNT_KINDS = ("percent", "amount")
 # The fields of a sync Entry (docs/api.md); the backend refuses any other.
@@ -788,7 +786,7 @@ class TillStore:
         return rows
 
     def report_rows(self, since: float, until: float, *, batch: int = 5000) -> Iterator[list[tuple]]:
-        """Finished attempts with since <= at < until, as tuples for the day report (`pos_app.till_report`):
+        """Finished attempts with since <= at < until, as tuples for the day report (`pos_app.store.report`):
         key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at, conflict,
         then its void's reason, staff_id and at (None when not voided), and the limit the backend said its use
         went past (`over_limit`, or None).
@@ -893,7 +891,7 @@ def _check_method(method: str) -> None:
 
 
 def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not _KEY_SHAPE.match(key):
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
         raise ValueError("an idempotency key is 8 to 64 of A-Z a-z 0-9 _ -")
 
 
@@ -1086,7 +1084,7 @@ _VOID_FIELDS = ("type", "key", "at", "redemption_key", "void_reason", "staff_id"
 def _requeueable(payload: Any) -> bool:
     """An outbox entry of the shape this till writes (a redemption's ENTRY_FIELDS, or a void's)."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("key"), str) \
-            or not _KEY_SHAPE.match(payload["key"]):
+            or not IDEMPOTENCY_KEY.match(payload["key"]):
         return False
     at = payload.get("at")
     if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or at <= 0:
