@@ -1,7 +1,9 @@
 """WSGI plumbing: requests in, JSON out, errors as `{"error": {code, message}}`.
 
-Handlers raise ApiError; this module is the one place that turns any
-exception into a JSON answer with the right status.
+Operations raise the domain errors of `errors.py`, which know no HTTP; this
+module maps each kind to its status (`STATUS`) and is the one place that turns
+any exception into a JSON answer. `ApiError` is for what only HTTP has: a body
+that is no JSON, a method or media type not served, a missing length.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
+from .errors import Busy, Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unprocessable
+
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_048_576  # a sync batch of 500 entries is ~200 KB
@@ -23,6 +27,20 @@ _STATUS_TEXT = {
     413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
     500: "Internal Server Error", 503: "Service Unavailable",
 }
+
+
+STATUS: dict[type[DomainError], int] = {
+    Invalid: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413,
+    Unprocessable: 422, Busy: 503,
+}
+
+
+def status_of(exc: DomainError) -> int:
+    """The HTTP status of a domain error: its own kind's, or the nearest kind it derives from."""
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 400
 
 
 class ApiError(Exception):
@@ -208,6 +226,9 @@ def serve_request(router: Router, environ: dict, start_response) -> list[bytes]:
         return respond(start_response, status, body)
     except ApiError as exc:
         return respond(start_response, exc.status, exc.body())
+    except DomainError as exc:
+        return respond(start_response, status_of(exc), {"error": {"code": exc.code, "message": exc.message},
+                                                        **exc.extra})
     except Exception:  # a bug: log it, answer calmly
         log.exception("unhandled error for %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
         return respond(start_response, 500, {"error": {"code": "internal", "message": "internal error"}})
