@@ -17,10 +17,11 @@ from typing import Any
 import httpx
 
 from ..core.domain import UsedToken, Verdict
+from ..store import settings
 from ..store.till_store import parse_voucher
 
 API = "/api/v1"
-DEFAULT_TIMEOUT_S = 1.5
+DEFAULT_TIMEOUT_S = settings.SETTINGS["online_timeout_s"].default
 # Larger answers are refused unread: a broken or hostile server must not fill the till's memory.
 MAX_ANSWER_BYTES = 32 << 20
 
@@ -236,6 +237,16 @@ def server_time(body: Any) -> float | None:
     return float(value)
 
 
-def client_for(store, *, timeout: float | None = None):
-    return BackendClient(store.get("server_url"), store.get("device_token"),
-                         timeout=timeout or float(store.get("online_timeout_s", DEFAULT_TIMEOUT_S)))
+def client_for(store, *, timeout: float | None = None, min_interval_s: float = 0.0,
+               transport: httpx.BaseTransport | None = None) -> BackendClient:
+    """The one way the till makes its backend client (the headless commands, the sync engine, the window).
+
+    `store` is anything with `.get(name)`: a TillStore, or a mapping holding
+    `server_url` and `device_token` (what the window knows of its store, for a
+    client made off the store's thread). The request timeout is `timeout`,
+    else the setting `online_timeout_s`.
+    """
+    if timeout is None:
+        timeout = settings.value(store, "online_timeout_s")
+    return BackendClient(store.get("server_url") or "", store.get("device_token") or None, timeout=timeout,
+                         transport=transport, min_interval_s=min_interval_s)

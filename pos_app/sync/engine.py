@@ -21,7 +21,7 @@ from typing import Callable
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .client import BackendClient
+from .client import BackendClient, client_for
 from .backoff import Backoff
 from ..store import TillStore
 from .round import sync_once
@@ -135,8 +135,9 @@ class SyncEngine:
     # --- the worker ------------------------------------------------------------------
 
     def _default_client(self, store: TillStore) -> BackendClient:
-        return BackendClient(store.server_url, store.device_token, timeout=self.request_timeout_s,
-                             min_interval_s=1.0 / self.max_requests_per_s if self.max_requests_per_s > 0 else 0.0)
+        # The engine's requests may wait longer than a redemption's, but are spaced out.
+        return client_for(store, timeout=self.request_timeout_s,
+                          min_interval_s=1.0 / self.max_requests_per_s if self.max_requests_per_s > 0 else 0.0)
 
     def _set_status(self, **fields) -> dict:
         with self._lock:

@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .client import DEFAULT_TIMEOUT_S, BackendClient, Refused, Unreachable, verdict_from_answer
+from .client import BackendClient, Refused, Unreachable, verdict_from_answer
 from ..core import verdict
 from ..core.domain import Method, Reason, Verdict
+from ..store import settings
 
 
 class NotRecorded(sqlite3.OperationalError):
@@ -63,13 +64,6 @@ def redeem(store, text: str | bytes, *, method: str = Method.TYPED, staff_id: st
         raise NotRecorded(exc) from exc
 
 
-def _online_timeout(store) -> float:
-    value = store.get("online_timeout_s", DEFAULT_TIMEOUT_S)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 30:
-        return DEFAULT_TIMEOUT_S
-    return float(value)
-
-
 def _redeem(store, text: str | bytes, *, method: str, staff_id: str | None,
             client: BackendClient | None, clock: Callable[[], float]) -> Outcome:
     now = clock()
@@ -87,7 +81,7 @@ def _redeem(store, text: str | bytes, *, method: str, staff_id: str | None,
             key = store.begin_online(reading.text, method=method, staff_id=staff_id, now=now)
             try:
                 status, body = client.redeem(key, input=reading.text, method=method, staff_id=staff_id, at=now,
-                                             timeout=_online_timeout(store))
+                                             timeout=settings.value(store, "online_timeout_s"))
                 v = verdict_from_answer(body)
             except (Unreachable, Refused) as exc:  # BadAnswer is Unreachable: garbage is no verdict
                 v, _ = store.redeem_offline(reading.text, method=method, staff_id=staff_id, now=now,
