@@ -26,7 +26,7 @@ from pos_app.words import i18n
 from pos_app.cli.commands import STORE_NAME
 from pos_app.core import report as core_report
 from pos_app.core.domain import Discount, Method, Voucher
-from pos_app.gui import report_models as models
+from pos_app.gui.report import models
 from pos_app.store import TillStore
 from pos_app.store.report import day_report
 from gui_fixtures import LoopGaps
@@ -332,7 +332,7 @@ def test_language_switch_retranslates_headers_chart_and_money(qtbot, open_window
 
 
 def test_a_closed_view_computes_nothing_when_the_language_changes(qtbot, open_window, monkeypatch):
-    from pos_app.gui import report_view
+    from pos_app.gui.report import view as report_view
 
     window = open_window()
     view = manager_view(qtbot, window)

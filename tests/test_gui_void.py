@@ -22,9 +22,9 @@ from shiboken6 import isValid
 from pos_app.words import i18n
 from pos_app.core.domain import Method
 from pos_app.core.voids import MAX_REASON, VoidError
-from pos_app.gui import report_models as models
-from pos_app.gui.report_view import REDEMPTIONS_TAB, ReportView
-from pos_app.gui.void_dialog import QUICK_REASONS, void_error_text
+from pos_app.gui.report import models
+from pos_app.gui.report.view import REDEMPTIONS_TAB, ReportView
+from pos_app.gui.report.void_dialog import QUICK_REASONS, void_error_text
 from pos_app.store import TillStore
 from pos_app.store.report import day_report
 

@@ -22,10 +22,10 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from pos_app.core.domain import Method  # noqa: E402
 from pos_app.cli.demo import prepare_demo  # noqa: E402
-from pos_app.gui import report_models as models  # noqa: E402
+from pos_app.gui.report import models  # noqa: E402
 from pos_app.gui.app import make_application  # noqa: E402
 from pos_app.gui.main_window import TillWindow  # noqa: E402
-from pos_app.gui.report_view import REDEMPTIONS_TAB  # noqa: E402
+from pos_app.gui.report.view import REDEMPTIONS_TAB  # noqa: E402
 from pos_app.scan.sample_feed import write_sample_feed  # noqa: E402
 
 

@@ -51,7 +51,7 @@ from .tasks import TaskPool
 from .verdict_panel import VerdictPanel
 
 if TYPE_CHECKING:
-    from .report_view import ReportView
+    from .report.view import ReportView
 
 log = logging.getLogger(__name__)
 
@@ -467,7 +467,7 @@ class TillWindow(Retranslating, QMainWindow):
         if self.staff is None or self.staff["role"] not in MANAGER_ROLES:
             return None
         # QtCharts and the report's modules are loaded when a report is first asked for, not at start-up.
-        from .report_view import ReportView
+        from .report.view import ReportView
 
         if self.report_view is not None:
             self.report_view.close()

@@ -11,8 +11,8 @@ from PySide6.QtCharts import QBarCategoryAxis, QBarSeries, QBarSet, QChart, QCha
 from PySide6.QtCore import QMargins, Qt
 from PySide6.QtGui import QColor, QFont, QPainter
 
-from ..words.i18n import _, format_number
-from .retranslate import Retranslating
+from ...words.i18n import _, format_number
+from ..retranslate import Retranslating
 
 BAR = "#1565c0"
 

@@ -16,11 +16,11 @@ from typing import Any, Callable, Sequence
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from ..core.domain import Discount, Method
-from ..core.report import Row
-from ..words.i18n import N_, _, format_date, format_discount, format_money, format_number, format_share, format_time
-from ..words.reasons import headline
-from .theme import CAUTION, REFUSED
+from ...core.domain import Discount, Method
+from ...core.report import Row
+from ...words.i18n import N_, _, format_date, format_discount, format_money, format_number, format_share, format_time
+from ...words.reasons import headline
+from ..theme import CAUTION, REFUSED
 
 LONG_TEXT = 28  # characters; longer cells get their whole text as a tooltip
 

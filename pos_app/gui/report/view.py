@@ -37,13 +37,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..words import i18n
-from ..core.voids import VOID_ROLES, VoidError
-from ..words.i18n import _, format_date, format_money, format_number, format_share
-from . import report_models as models
-from .report_chart import HourChart
-from .retranslate import Retranslating
-from .tasks import TaskPool
+from ...words import i18n
+from ...core.voids import VOID_ROLES, VoidError
+from ...words.i18n import _, format_date, format_money, format_number, format_share
+from . import models
+from .chart import HourChart
+from ..retranslate import Retranslating
+from ..tasks import TaskPool
 from .void_dialog import VoidDialog, void_error_text
 
 TILES = ("count", "discount", "attempts", "refused", "offline", "conflicts", "voids")
@@ -72,7 +72,7 @@ def compute(store, first: date, last: date, language: str) -> dict:
 
     The days' attempts are read once, a batch at a time, for both the report and the table.
     """
-    from ..store.report import day_report, row_batches
+    from ...store.report import day_report, row_batches
 
     zone = ZoneInfo(store.store_timezone)
     attempts: list = []
@@ -598,7 +598,7 @@ class ReportView(Retranslating, QDialog):
                            self._export_failed)
 
         def job(store):
-            from ..store.report import day_csv
+            from ...store.report import day_csv
             return day_csv(store, first, last, language=language)
         self.store.submit(job, write, self._export_failed)
 
@@ -617,7 +617,7 @@ class ReportView(Retranslating, QDialog):
         self.message.setText(_("Saving…"))
 
         def job() -> None:
-            from ..pdf.day_report import render
+            from ...pdf.day_report import render
             Path(path).write_bytes(render(report, language=language))
         self.tasks.run(job, lambda _none: self._saved(path), self._export_failed)
 

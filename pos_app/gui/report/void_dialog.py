@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.voids import MAX_REASON, VoidError, check_reason
-from ..words.i18n import N_, _, format_date, format_number, format_time
-from . import report_models as models
-from .retranslate import Retranslating
-from .theme import CAUTION, REFUSED
+from ...core.voids import MAX_REASON, VoidError, check_reason
+from ...words.i18n import N_, _, format_date, format_number, format_time
+from . import models
+from ..retranslate import Retranslating
+from ..theme import CAUTION, REFUSED
 
 # Reasons a till needs most; a tap fills the field, which stays editable.
 QUICK_REASONS = (N_("Customer returned the goods"), N_("Scanned by mistake"), N_("Wrong voucher"),
