@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo-data", help="add a demo retailer, store, vouchers, staff and enrollment codes")
     p.add_argument("--data", required=True)
     p = sub.add_parser("booklet", help="the monthly voucher booklet: render, list, billing")
-    from .booklet.command import add_arguments, run_booklet
+    from .commands.booklet import add_arguments, run_booklet
     add_arguments(p)
     args = parser.parse_args(argv)
 

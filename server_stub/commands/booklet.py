@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from ..http import ApiError
-from . import placements
+from ..booklet import placements
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +50,7 @@ def run_booklet(args) -> int:
     """Exit status 0, or 1 with the reason on stderr."""
     from .. import __main__ as cli
     from ..backend import Backend
-    from .editions import Booklets
+    from ..booklet.editions import Booklets
 
     try:
         if args.booklet_command == "render":
