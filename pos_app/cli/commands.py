@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..core.domain import LANGUAGES, Method
 from ..scan import DECODERS
+from ..store.settings import SETTINGS
 from ..sync.client import client_for
 from .data_folder import STORE_NAME, StoreError, UsageError, in_english, open_checked, open_store, store_error_line
 
@@ -273,10 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--printed", action="store_true", help="a printed booklet code (its own entry point)")
     p.add_argument("input", nargs="?", help="a token, short code or printed code; - reads standard input")
     p.add_argument("--image", metavar="FILE", help="redeem the QR code in this picture (a customer's screenshot)")
-    p.add_argument("--decoder", default="zxing", choices=DECODERS, help="QR decoder for --image")
+    p.add_argument("--decoder", default=SETTINGS["decoder"].default, choices=DECODERS, help="QR decoder for --image")
     p.set_defaults(func=cmd_redeem)
     p = sub.add_parser("decode", help="print the QR codes in pictures, one JSON line per file")
-    p.add_argument("--decoder", default="zxing", choices=DECODERS)
+    p.add_argument("--decoder", default=SETTINGS["decoder"].default, choices=DECODERS)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, WebP or BMP files")
     p.set_defaults(func=cmd_decode)
     p = sub.add_parser("sync", help="push the outbox and pull catalog and feed once (or --watch)")

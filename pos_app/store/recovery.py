@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from pos_app.words.i18n import N_, _
 
+from .settings import PREFERENCES
 from .till_store import TillStore
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ _UNREADABLE_CODES = {3, 8, 10, 14, 23}  # PERM, READONLY, IOERR, CANTOPEN, AUTH
 # The settings that make a store this till, and the till's own choices (the window's settings
 # dialog): carried into the fresh store when still readable.
 _ENROLLMENT = ("device_id", "device_token", "retailer_id", "store_id")
-_PREFERENCES = ("language", "camera", "decoder", "online_timeout_s", "verdict_hold_s", "sound")
 _SHM_KEPT_MAX = 64 << 20  # a wal-index beyond this is no real one: not held in memory
 
 DAMAGED_TEXT = N_("The till's data file was damaged and could not be used. It was kept, unchanged, as {kept}, "
@@ -319,7 +319,7 @@ def _enrollment(conn: sqlite3.Connection) -> dict | None:
         return None
     return {"answer": {**{name: settings[name] for name in _ENROLLMENT}, "keys": keys},
             "server_url": settings["server_url"], "name": settings.get("device_name") or None,
-            "preferences": {name: settings[name] for name in _PREFERENCES
+            "preferences": {name: settings[name] for name in PREFERENCES
                             if isinstance(settings.get(name), (str, int, float))}}
 
 

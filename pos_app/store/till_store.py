@@ -26,9 +26,10 @@ from typing import Any, Iterator, Mapping
 from pos_app import resources
 from pos_app.core import codes, migrate, pins, tokens, voids as void_rules
 from pos_app.core.domain import IDEMPOTENCY_KEY, Claim, Method, UsedToken, Verdict, Voucher
-from pos_app.core.verdict import (DEFAULT_VELOCITY_LIMIT, STORE_DAY_LIMIT, Context, decide, is_timezone, local_day,
+from pos_app.core.verdict import (STORE_DAY_LIMIT, Context, decide, is_timezone, local_day,
                                   printed_form, reached_limit)
 
+from . import settings
 from .schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -352,10 +353,10 @@ class TillStore:
         # Token and voucher times are the backend's: judge them on its clock.
         now = (time.time() if now is None else float(now)) - self.clock_skew()
         if leeway is None:
-            leeway = float(self.get("leeway_s", tokens.DEFAULT_LEEWAY_S))
+            leeway = settings.value(self, "leeway_s")
         return Context(trust=self.trust_set(), retailer_id=self.retailer_id, store_id=self.store_id,
                        now=now, day=local_day(now, self.store_timezone), leeway=leeway,
-                       velocity_limit=int(self.get("velocity_limit", DEFAULT_VELOCITY_LIMIT)))
+                       velocity_limit=settings.value(self, "velocity_limit"))
 
     def clock_skew(self) -> float:
         """This till's clock minus the backend's, as last measured; 0 when unknown or within noise."""
