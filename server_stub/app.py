@@ -15,7 +15,8 @@ from .backend import FEED_LIMIT_MAX, SYNC_BATCH_MAX, VALID_METHODS, Backend
 from .booklet import placements as booklet_bodies
 from .booklet.editions import Booklets
 from . import reports
-from .http import ApiError, Download, Request, Router, serve_request
+from .errors import Invalid
+from .http import Download, Request, Router, serve_request
 from .staff_auth import require_admin_or_staff
 from .validation import BOOL, DICT, INT, LIST, NONE, NUM, STR, check
 
@@ -29,7 +30,7 @@ def _query_int(request: Request, name: str, default: int, lo: int, hi: int) -> i
     if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise ApiError(400, "invalid_value", f"{name} must be a whole number")
+        raise Invalid("invalid_value", f"{name} must be a whole number")
     return max(lo, min(hi, int(raw)))
 
 
@@ -91,6 +92,10 @@ class App:
         return 200, self._openapi
 
     # --- admin -----------------------------------------------------------------
+
+    def _admin_or_staff(self, request, roles: tuple[str, ...]):
+        return require_admin_or_staff(self.backend, request.bearer(), request.headers.get("x-pika-staff"),
+                                      request.headers.get("x-pika-pin", ""), roles)
 
     def _admin(self, request) -> None:
         self.backend.require_admin(request.bearer())
@@ -164,14 +169,14 @@ class App:
         body = check(request.json(), {"store_id": (STR, True, _ID), "ttl_s": (INT, False, None)})
         ttl = body.get("ttl_s", 7 * 24 * 3600)
         if not 60 <= ttl <= 90 * 24 * 3600:
-            raise ApiError(400, "invalid_value", "ttl_s is between a minute and 90 days")
+            raise Invalid("invalid_value", "ttl_s is between a minute and 90 days")
         return 201, self.backend.create_enrollment_code(body["store_id"], ttl)
 
     def create_claim(self, request):
         self._admin(request)
         body = check(request.json(), {"voucher_id": (STR, True, _ID), "customer_id": (STR, True, 128)})
         if not body["customer_id"].strip():
-            raise ApiError(400, "invalid_value", "customer_id is empty")
+            raise Invalid("invalid_value", "customer_id is empty")
         return 201, self.backend.create_claim(body["voucher_id"], body["customer_id"])
 
     def revoke_claim(self, request):
@@ -183,7 +188,7 @@ class App:
     def enroll(self, request):
         body = check(request.json(), {"code": (STR, True, 64), "name": (STR, True, _NAME)})
         if not body["name"].strip():
-            raise ApiError(400, "invalid_value", "name is empty")
+            raise Invalid("invalid_value", "name is empty")
         return 201, self.backend.enroll(body["code"], body["name"].strip())
 
     def catalog(self, request):
@@ -193,24 +198,24 @@ class App:
         device = self.backend.require_device(request.bearer())
         key = request.headers.get("idempotency-key", "")
         if not IDEMPOTENCY_KEY.match(key):
-            raise ApiError(400, "invalid_value", "an Idempotency-Key header of 8 to 64 [A-Za-z0-9_-] is required")
+            raise Invalid("invalid_value", "an Idempotency-Key header of 8 to 64 [A-Za-z0-9_-] is required")
         body = check(request.json(), {"input": (STR, True, 8192), "method": (STR, True, 16),
                                       "staff_id": (STR + NONE, False, _ID), "at": (NUM + NONE, False, None)})
         if body["method"] not in VALID_METHODS:
-            raise ApiError(400, "invalid_value", f"method is one of {', '.join(VALID_METHODS)}")
+            raise Invalid("invalid_value", f"method is one of {', '.join(VALID_METHODS)}")
         return self.backend.redeem(device, key, body)
 
     def void_redemption(self, request):
-        caller = require_admin_or_staff(self.backend, request, ("manager", "admin"))
+        caller = self._admin_or_staff(request, ("manager", "admin"))
         if not IDEMPOTENCY_KEY.match(request.params["key"]):
-            raise ApiError(400, "invalid_value", "malformed idempotency key")
+            raise Invalid("invalid_value", "malformed idempotency key")
         body = check(request.json(), {"reason": (STR, True, _VOID_REASON)})
         return 201, self.backend.void(caller, request.params["key"], body["reason"])
 
     def lookup_redemption(self, request):
         device = self.backend.require_device(request.bearer())
         if not IDEMPOTENCY_KEY.match(request.params["key"]):
-            raise ApiError(400, "invalid_value", "malformed idempotency key")
+            raise Invalid("invalid_value", "malformed idempotency key")
         return self.backend.lookup_redemption(device, request.params["key"])
 
     def sync(self, request):
@@ -220,20 +225,20 @@ class App:
         for i, entry in enumerate(body["entries"]):
             check(entry, _SYNC_ENTRY, f"entries[{i}]")
             if not IDEMPOTENCY_KEY.match(entry["key"]) or entry["key"] in seen:
-                raise ApiError(400, "invalid_value", f"entries[{i}].key is malformed or repeated")
+                raise Invalid("invalid_value", f"entries[{i}].key is malformed or repeated")
             seen.add(entry["key"])
             if _entry_fields(entry, i) == "void":
                 continue
             if entry["decided"] not in ("online", "offline") or entry["method"] not in VALID_METHODS:
-                raise ApiError(400, "invalid_value", f"entries[{i}] has an unknown method or decided")
+                raise Invalid("invalid_value", f"entries[{i}] has an unknown method or decided")
             if entry.get("kind") not in (None, "personal", "printed"):
-                raise ApiError(400, "invalid_value", f"entries[{i}].kind is personal or printed")
+                raise Invalid("invalid_value", f"entries[{i}].kind is personal or printed")
         return 200, self.backend.sync(device, body["entries"])
 
     # --- the booklet ---------------------------------------------------------------
 
     def _booklet_admin(self, request) -> None:
-        require_admin_or_staff(self.backend, request, ("admin",))
+        self._admin_or_staff(request, ("admin",))
 
     def create_booklet(self, request):
         self._booklet_admin(request)
@@ -274,8 +279,9 @@ class App:
     # --- reports -------------------------------------------------------------------
 
     def daily_report(self, request):
-        caller = require_admin_or_staff(self.backend, request, ("manager", "admin"))
-        return 200, reports.daily(self.backend, caller, request.query)
+        caller = self._admin_or_staff(request, ("manager", "admin"))
+        answer = reports.daily(self.backend, caller, request.query)
+        return 200, Download(*answer) if isinstance(answer, reports.File) else answer
 
     def feed(self, request):
         device = self.backend.require_device(request.bearer())
@@ -306,15 +312,15 @@ def _entry_fields(entry: dict, i: int) -> str:
     elif kind == "redemption":
         required, refused = ("accepted", "method", "decided"), ("redemption_key", "void_reason")
     else:
-        raise ApiError(400, "invalid_value", f"entries[{i}].type is redemption or void")
+        raise Invalid("invalid_value", f"entries[{i}].type is redemption or void")
     for name in required:
         if name not in entry:
-            raise ApiError(400, "missing_field", f"entries[{i}] ({kind}) needs the field {name!r}")
+            raise Invalid("missing_field", f"entries[{i}] ({kind}) needs the field {name!r}")
     for name in refused:
         if name in entry:
-            raise ApiError(400, "unknown_field", f"entries[{i}] ({kind}) has the field {name!r}")
+            raise Invalid("unknown_field", f"entries[{i}] ({kind}) has the field {name!r}")
     if kind == "void" and (not isinstance(entry["staff_id"], str) or not IDEMPOTENCY_KEY.match(entry["redemption_key"])):
-        raise ApiError(400, "invalid_value", f"entries[{i}]: a void names its staff_id and a redemption_key")
+        raise Invalid("invalid_value", f"entries[{i}]: a void names its staff_id and a redemption_key")
     return kind
 
 

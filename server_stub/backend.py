@@ -23,7 +23,7 @@ from pos_app.core.domain import LANGUAGES, Method, Reason, VoucherStatus
 from pos_app.core.migrate import open_database
 
 from .datadir import DataDir, NotInitialised, token_hash
-from .http import ApiError
+from .errors import Busy, Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized, Unprocessable
 from .state import VOUCHER_COLUMNS, BackendState, VoucherCache, voucher_from_row
 from .writer import Writer
 
@@ -75,12 +75,12 @@ def _answer(v: verdict.Verdict, now: float) -> dict:
     return {"error": {"code": v.reason, "message": v.message}, "verdict": v.to_json(), "server_time": now}
 
 
-_VOID_STATUS = {"not_found": 404, "not_accepted": 422, "already_voided": 409, "invalid_value": 400,
-                "forbidden": 403}
+_VOID_ERROR = {"not_found": NotFound, "not_accepted": Unprocessable, "already_voided": Conflict,
+               "invalid_value": Invalid, "forbidden": Forbidden}
 
 
-def _void_api_error(exc: void_rules.VoidError) -> ApiError:
-    return ApiError(_VOID_STATUS[exc.code], exc.code, exc.message)
+def _void_error(exc: void_rules.VoidError) -> DomainError:
+    return _VOID_ERROR[exc.code](exc.code, exc.message)
 
 
 class Backend:
@@ -122,13 +122,13 @@ class Backend:
 
     def require_admin(self, token: str | None) -> None:
         if not token:
-            raise ApiError(401, "unauthorized", "an admin token is required")
+            raise Unauthorized("unauthorized", "an admin token is required")
         if self._one("SELECT 1 FROM admin_tokens WHERE token_hash = ?", (token_hash(token),)) is None:
-            raise ApiError(401, "unauthorized", "the admin token is not valid")
+            raise Unauthorized("unauthorized", "the admin token is not valid")
 
     def require_device(self, token: str | None) -> dict:
         if not token:
-            raise ApiError(401, "unauthorized", "a device token is required")
+            raise Unauthorized("unauthorized", "a device token is required")
         digest = token_hash(token)
         device = self._devices.get(digest)
         if device is None:
@@ -137,7 +137,7 @@ class Backend:
                 "JOIN stores s ON s.id = d.store_id WHERE d.token_hash = ?", (digest,)
             )
             if row is None:
-                raise ApiError(401, "unauthorized", "the device token is not valid")
+                raise Unauthorized("unauthorized", "the device token is not valid")
             device = dict(zip(("id", "retailer_id", "store_id", "name", "timezone"), row))
             self._devices[digest] = device
         return device
@@ -154,18 +154,18 @@ class Backend:
 
     def _retailer(self, retailer_id: str) -> None:
         if self._one("SELECT 1 FROM retailers WHERE id = ?", (retailer_id,)) is None:
-            raise ApiError(404, "not_found", "no such retailer")
+            raise NotFound("not_found", "no such retailer")
 
     def _store(self, store_id: str) -> dict:
         row = self._one("SELECT id, retailer_id, name, timezone FROM stores WHERE id = ?", (store_id,))
         if row is None:
-            raise ApiError(404, "not_found", "no such store")
+            raise NotFound("not_found", "no such store")
         return dict(zip(("id", "retailer_id", "name", "timezone"), row))
 
     def create_store(self, retailer_id: str, name: str, timezone: str = "America/Asuncion") -> dict:
         self._retailer(retailer_id)
         if not verdict.is_timezone(timezone):
-            raise ApiError(400, "invalid_value", "timezone is not a known IANA time zone")
+            raise Invalid("invalid_value", "timezone is not a known IANA time zone")
         row = {"id": new_id("sto"), "retailer_id": retailer_id, "name": name, "timezone": timezone,
                "created_at": self.clock()}
         self.writer.submit(lambda db: db["stores"].insert(row))
@@ -180,11 +180,11 @@ class Backend:
     def create_staff(self, retailer_id: str, name: str, role: str, pin: str, store_id: str | None = None) -> dict:
         self._retailer(retailer_id)
         if store_id is not None and self._store(store_id)["retailer_id"] != retailer_id:
-            raise ApiError(400, "invalid_value", "the store belongs to another retailer")
+            raise Invalid("invalid_value", "the store belongs to another retailer")
         if role not in ROLES:
-            raise ApiError(400, "invalid_value", f"role must be one of {', '.join(ROLES)}")
+            raise Invalid("invalid_value", f"role must be one of {', '.join(ROLES)}")
         if not pins.valid_pin(pin):
-            raise ApiError(400, "invalid_value", "a PIN is 4 to 12 digits")
+            raise Invalid("invalid_value", "a PIN is 4 to 12 digits")
         row = {"id": new_id("stf"), "retailer_id": retailer_id, "store_id": store_id, "name": name,
                "role": role, "pin_hash": pins.hash_pin(pin), "created_at": self.clock()}
 
@@ -213,28 +213,28 @@ class Backend:
     def create_voucher(self, body: dict) -> dict:
         self._retailer(body["retailer_id"])
         if body["kind"] not in ("personal", "printed"):
-            raise ApiError(400, "invalid_value", "kind is personal or printed")
+            raise Invalid("invalid_value", "kind is personal or printed")
         discount = body["discount"]
         if discount.get("kind") not in ("percent", "amount") or not isinstance(discount.get("value"), int) \
                 or isinstance(discount.get("value"), bool) or discount["value"] <= 0 \
                 or (discount["kind"] == "percent" and discount["value"] > 100):
-            raise ApiError(400, "invalid_value", "discount is {kind: percent|amount, value: positive whole number}")
+            raise Invalid("invalid_value", "discount is {kind: percent|amount, value: positive whole number}")
         currency = discount.get("currency", "PYG")
         if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
-            raise ApiError(400, "invalid_value", "currency is an ISO 4217 code")
+            raise Invalid("invalid_value", "currency is an ISO 4217 code")
         texts = body["texts"]
         for lang, entry in texts.items():
             if lang not in LANGUAGES or not isinstance(entry, dict) or not set(entry) <= {"title", "terms"} \
                     or not all(isinstance(v, str) and len(v) <= 500 for v in entry.values()):
-                raise ApiError(400, "invalid_value", f"texts are {{{'|'.join(LANGUAGES)}: {{title, terms}}}}")
+                raise Invalid("invalid_value", f"texts are {{{'|'.join(LANGUAGES)}: {{title, terms}}}}")
         if not any(entry.get("title") for entry in texts.values()):
-            raise ApiError(400, "invalid_value", "a voucher needs a title in at least one language")
+            raise Invalid("invalid_value", "a voucher needs a title in at least one language")
         for name in ("total_limit", "store_day_limit", "claim_ttl_s"):
             if body.get(name) is not None and body[name] <= 0:
-                raise ApiError(400, "invalid_value", f"{name} must be positive")
+                raise Invalid("invalid_value", f"{name} must be positive")
         if body.get("valid_from") is not None and body.get("valid_until") is not None \
                 and body["valid_from"] >= body["valid_until"]:
-            raise ApiError(400, "invalid_value", "valid_from must come before valid_until")
+            raise Invalid("invalid_value", "valid_from must come before valid_until")
         now = self.clock()
         row = {
             "id": new_id("vch"), "retailer_id": body["retailer_id"], "kind": body["kind"],
@@ -269,7 +269,7 @@ class Backend:
     def get_voucher(self, voucher_id: str) -> dict:
         data = self._voucher_json(self.read().conn, voucher_id)
         if data is None:
-            raise ApiError(404, "not_found", "no such voucher")
+            raise NotFound("not_found", "no such voucher")
         return data
 
     def list_vouchers(self, retailer_id: str | None) -> list[dict]:
@@ -284,9 +284,9 @@ class Backend:
         def write(db):
             row = db.execute("SELECT status FROM vouchers WHERE id = ?", (voucher_id,)).fetchone()
             if row is None:
-                raise ApiError(404, "not_found", "no such voucher")
+                raise NotFound("not_found", "no such voucher")
             if row[0] not in allowed:
-                raise ApiError(409, "conflict", f"a {row[0]} voucher cannot be {target}")
+                raise Conflict("conflict", f"a {row[0]} voucher cannot be {target}")
             db.execute("UPDATE vouchers SET status = ?, updated_at = ? WHERE id = ?", (target, self.clock(), voucher_id))
             return self._voucher_event(db, voucher_id)
         return self._changed_voucher(self.writer.submit(write))
@@ -294,22 +294,22 @@ class Backend:
     def create_printed_code(self, voucher_id: str, code_text: str) -> dict:
         voucher = self.get_voucher(voucher_id)
         if voucher["kind"] != "printed":
-            raise ApiError(400, "invalid_value", "printed codes belong to printed vouchers")
+            raise Invalid("invalid_value", "printed codes belong to printed vouchers")
         code = verdict.printed_form(code_text)
         if code is None:
-            raise ApiError(400, "invalid_value", "a printed code is 3 to 24 letters and digits")
+            raise Invalid("invalid_value", "a printed code is 3 to 24 letters and digits")
         if codes.looks_like_short_code(code):
             try:
                 codes.parse_short_code(code)
             except codes.ShortCodeError:
                 pass
             else:
-                raise ApiError(400, "invalid_value", "this code reads as a customer's short code; pick another")
+                raise Invalid("invalid_value", "this code reads as a customer's short code; pick another")
         row = {"code": code, "retailer_id": voucher["retailer_id"], "voucher_id": voucher_id, "created_at": self.clock()}
 
         def write(db):
             if db.execute("SELECT 1 FROM printed_codes WHERE code = ?", (code,)).fetchone():
-                raise ApiError(409, "conflict", "this printed code exists already")
+                raise Conflict("conflict", "this printed code exists already")
             db["printed_codes"].insert(row)
             self._event(db, voucher["retailer_id"], "printed_code", {"code": code, "voucher_id": voucher_id})
         self.writer.submit(write)
@@ -327,7 +327,7 @@ class Backend:
             "SELECT v.id, v.retailer_id, v.valid_until FROM printed_codes p JOIN vouchers v ON v.id = p.voucher_id "
             "WHERE p.code = ?", (code,))
         if row is None:
-            raise ApiError(404, "not_found", "no such printed code")
+            raise NotFound("not_found", "no such printed code")
         now = int(self.clock())
         exp = row[2] if row[2] is not None else now + 366 * 24 * 3600
         return tokens.issue_static(self._signing_key, iss=self.config["issuer"], aud=row[1], vid=row[0],
@@ -339,7 +339,7 @@ class Backend:
         now = self.clock()
         data = self._voucher_json(self.read().conn, voucher_id)
         if data is None:
-            raise ApiError(404, "not_found", "no such voucher")
+            raise NotFound("not_found", "no such voucher")
         refusal = None
         if data["kind"] != "personal":
             refusal = (Reason.UNKNOWN_CODE, "printed vouchers are not claimed")
@@ -350,7 +350,7 @@ class Backend:
         elif data["valid_until"] is not None and now >= data["valid_until"]:
             refusal = (Reason.EXPIRED, "the voucher has ended")
         if refusal:
-            raise ApiError(422, *refusal)
+            raise Unprocessable(*refusal)
         ttl = self._one("SELECT claim_ttl_s FROM vouchers WHERE id = ?", (voucher_id,))[0] or self.config["claim_ttl_s"]
         exp = int(now + ttl)
         if data["valid_until"] is not None:
@@ -367,7 +367,7 @@ class Backend:
                         and db.execute("SELECT 1 FROM printed_codes WHERE code = ?", (short,)).fetchone() is None:
                     break
             else:
-                raise ApiError(503, "busy", "could not find a free short code; try again")
+                raise Busy("busy", "could not find a free short code; try again")
             db["claims"].insert({"jti": jti, "retailer_id": data["retailer_id"], "voucher_id": voucher_id,
                                  "customer_id": customer_id, "short_code": short, "issued_at": now,
                                  "expires_at": exp, "revoked_at": None})
@@ -381,7 +381,7 @@ class Backend:
         def write(db):
             row = db.execute("SELECT retailer_id FROM claims WHERE jti = ?", (jti,)).fetchone()
             if row is None:
-                raise ApiError(404, "not_found", "no such claim")
+                raise NotFound("not_found", "no such claim")
             db.execute("UPDATE claims SET revoked_at = ? WHERE jti = ?", (self.clock(), jti))
             self._event(db, row[0], "revocation", {"jti": jti})
         self.writer.submit(write)
@@ -393,7 +393,7 @@ class Backend:
         try:
             code = codes.parse_short_code(code_text)
         except codes.ShortCodeError:
-            raise ApiError(403, "invalid_enrollment_code", "the enrollment code is unknown, used or expired") from None
+            raise Forbidden("invalid_enrollment_code", "the enrollment code is unknown, used or expired") from None
         device_token = secrets.token_urlsafe(32)
         device_id = new_id("dev")
         now = self.clock()
@@ -403,7 +403,7 @@ class Backend:
                 "SELECT retailer_id, store_id, expires_at, used_at FROM enrollment_codes WHERE code_hash = ?",
                 (token_hash(code),)).fetchone()
             if row is None or row[3] is not None or row[2] < now:
-                raise ApiError(403, "invalid_enrollment_code", "the enrollment code is unknown, used or expired")
+                raise Forbidden("invalid_enrollment_code", "the enrollment code is unknown, used or expired")
             db.execute("UPDATE enrollment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?",
                        (now, device_id, token_hash(code)))
             db["devices"].insert({"id": device_id, "retailer_id": row[0], "store_id": row[1], "name": name,
@@ -496,7 +496,7 @@ class Backend:
         """The answer once given for a key, so a till that crashed mid-call learns it."""
         stored = self._stored_answer(self.read().conn, device, key)
         if stored is None:
-            raise ApiError(404, "not_found", "no redemption was made with this key")
+            raise NotFound("not_found", "no redemption was made with this key")
         return 200, {"status": stored[0], "answer": stored[1]}
 
     @staticmethod
@@ -505,9 +505,9 @@ class Backend:
         if row is None:
             return None
         if row[1] != device["id"]:
-            raise ApiError(409, "conflict", "this idempotency key belongs to another till")
+            raise Conflict("conflict", "this idempotency key belongs to another till")
         if row[2] is None:
-            raise ApiError(409, "conflict", "this key was used to sync an offline redemption, not to redeem online")
+            raise Conflict("conflict", "this key was used to sync an offline redemption, not to redeem online")
         status, answer = json.loads(row[2])
         if answer.get("accepted"):
             answer["redemption_id"] = row[0]
@@ -627,7 +627,7 @@ class Backend:
         try:
             text = void_rules.check_reason(reason)
         except void_rules.VoidError as exc:
-            raise _void_api_error(exc) from None
+            raise _void_error(exc) from None
         now = self.clock()
 
         def write(db):
@@ -637,7 +637,7 @@ class Backend:
                     raise void_rules.VoidError(void_rules.VoidError.FORBIDDEN,
                                                "staff of one store void only that store's redemptions")
             except void_rules.VoidError as exc:
-                raise _void_api_error(exc) from None
+                raise _void_error(exc) from None
             return self._insert_void(db, target, key=uuid.uuid4().hex, device_id=None, staff_id=caller.staff_id,
                                      reason=text, at=now, now=now)
         return self.writer.submit(write)

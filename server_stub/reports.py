@@ -11,11 +11,12 @@ zones differ, and `scope.stores` gives each store's.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from pos_app.core import report
 from pos_app.core.domain import LANGUAGES
 
-from .http import ApiError, Download
+from .errors import Forbidden, Invalid
 from .staff_auth import Caller
 from .state import VOUCHER_COLUMNS, voucher_from_row
 
@@ -24,25 +25,32 @@ FORMATS = ("json", "csv", "pdf")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def daily(backend, caller: Caller, query: dict[str, str]) -> Download | dict:
+class File(NamedTuple):
+    """A report as a file (CSV, PDF): the web layer sends it as a download."""
+
+    data: bytes
+    content_type: str
+
+
+def daily(backend, caller: Caller, query: dict[str, str]) -> File | dict:
     """The report (JSON) or its CSV for one store, or all of a retailer's, over a local day or a range of days."""
     unknown = sorted(set(query) - set(QUERY))
     if unknown:
-        raise ApiError(400, "unknown_field", f"unknown query parameter {unknown[0][:40]!r}")
+        raise Invalid("unknown_field", f"unknown query parameter {unknown[0][:40]!r}")
     if "date" not in query:
-        raise ApiError(400, "missing_field", "date is required (YYYY-MM-DD, the store's local day)")
+        raise Invalid("missing_field", "date is required (YYYY-MM-DD, the store's local day)")
     try:
         first = report.parse_day(query["date"], "date")
         last = report.parse_day(query["to"], "to") if "to" in query else first
         report.check_range(first, last)
     except report.ReportError as exc:
-        raise ApiError(400, exc.code, str(exc)) from None
+        raise Invalid(exc.code, str(exc)) from None
     fmt = query.get("format", "json")
     if fmt not in FORMATS:
-        raise ApiError(400, "invalid_value", f"format is one of {', '.join(FORMATS)}")
+        raise Invalid("invalid_value", f"format is one of {', '.join(FORMATS)}")
     language = query.get("lang", "es")
     if language not in LANGUAGES:
-        raise ApiError(400, "invalid_value", f"lang is one of {', '.join(LANGUAGES)}")
+        raise Invalid("invalid_value", f"lang is one of {', '.join(LANGUAGES)}")
     db = backend.read()
     if "retailer" in query:
         store, rows, scope = _retailer_rows(db, caller, query, first, last)
@@ -58,7 +66,7 @@ def daily(backend, caller: Caller, query: dict[str, str]) -> Download | dict:
     if fmt == "csv":
         text = report.to_csv(rows, first=first, last=last, tz_name=store["timezone"] or report.UTC, vouchers=vouchers,
                              staff=staff, language=language)
-        return Download(text.encode("utf-8"), "text/csv; charset=utf-8")
+        return File(text.encode("utf-8"), "text/csv; charset=utf-8")
     answer = report.build(rows, first=first, last=last, tz_name=store["timezone"] or report.UTC, vouchers=vouchers,
                           staff=staff, language=language, scope=scope)
     if store["timezone"] is None:
@@ -66,7 +74,7 @@ def daily(backend, caller: Caller, query: dict[str, str]) -> Download | dict:
     if fmt == "pdf":  # one or two A4 pages in the language asked; reportlab is loaded only for them
         from pos_app.pdf.day_report import render
 
-        return Download(render(answer, language=language), "application/pdf")
+        return File(render(answer, language=language), "application/pdf")
     return answer
 
 
@@ -75,16 +83,16 @@ def _store(db, caller: Caller, store_id: str | None) -> dict:
     store, for staff who belong to one)."""
     if store_id is None:
         if caller.kind != "staff":
-            raise ApiError(400, "missing_field", "store is required")
+            raise Invalid("missing_field", "store is required")
         store_id = caller.store_id
     if not _ID.match(store_id):
-        raise ApiError(400, "invalid_value", "store is an id of 1 to 64 [A-Za-z0-9_-]")
+        raise Invalid("invalid_value", "store is an id of 1 to 64 [A-Za-z0-9_-]")
     row = db.execute("SELECT id, retailer_id, name, timezone FROM stores WHERE id = ?", (store_id,)).fetchone()
     if row is None or (caller.kind == "staff" and row[1] != caller.retailer_id):
         # Another retailer's store is answered like a missing one: its existence is not this caller's business.
-        raise ApiError(400, "invalid_value", "no such store")
+        raise Invalid("invalid_value", "no such store")
     if caller.kind == "staff" and row[0] != caller.store_id and not caller.retailer_wide:
-        raise ApiError(403, "forbidden", "staff of one store see only that store's report")
+        raise Forbidden("forbidden", "staff of one store see only that store's report")
     return dict(zip(("id", "retailer_id", "name", "timezone"), row))
 
 
@@ -92,7 +100,7 @@ def _retailer_rows(db, caller: Caller, query: dict[str, str], first, last) -> tu
     """A retailer's report: (a store-like {id, name, retailer_id, timezone} for the rest of `daily`,
     the rows of all its stores, the scope). `timezone` is None when the stores' zones differ."""
     if "store" in query:
-        raise ApiError(400, "invalid_value", "ask for a store or a retailer, not both")
+        raise Invalid("invalid_value", "ask for a store or a retailer, not both")
     retailer = _retailer(db, caller, query["retailer"])
     stores = [dict(zip(("id", "name", "timezone"), r)) for r in db.execute(
         "SELECT id, name, timezone FROM stores WHERE retailer_id = ? ORDER BY name, id", (retailer["id"],))]
@@ -113,12 +121,12 @@ def _retailer(db, caller: Caller, retailer_id: str) -> dict:
     """The retailer asked for, if this caller may see all its stores: the admin any; staff their own
     retailer's, if they belong to no single store."""
     if not _ID.match(retailer_id):
-        raise ApiError(400, "invalid_value", "retailer is an id of 1 to 64 [A-Za-z0-9_-]")
+        raise Invalid("invalid_value", "retailer is an id of 1 to 64 [A-Za-z0-9_-]")
     row = db.execute("SELECT id, name FROM retailers WHERE id = ?", (retailer_id,)).fetchone()
     if row is None or (caller.kind == "staff" and row[0] != caller.retailer_id):
-        raise ApiError(400, "invalid_value", "no such retailer")
+        raise Invalid("invalid_value", "no such retailer")
     if caller.kind == "staff" and not caller.retailer_wide:
-        raise ApiError(403, "forbidden", "staff of one store see only that store's report")
+        raise Forbidden("forbidden", "staff of one store see only that store's report")
     return {"id": row[0], "name": row[1]}
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pos_app.core import pins
 
-from .http import ApiError, Request
+from .errors import Forbidden, Unauthorized
 
 MAX_FAILURES = 5  # wrong PINs for one staff member at one till before a pause
 FAILURE_WINDOW_S = 300
@@ -102,28 +102,27 @@ _failures = _Failures()
 _verified = _Verified()
 
 
-def require_admin_or_staff(backend, request: Request, roles: tuple[str, ...] = ("admin",)) -> Caller:
-    """The caller if it is the admin token, or a device token with a staff member of an allowed role."""
-    token = request.bearer()
-    staff_id = request.headers.get("x-pika-staff")
+def require_admin_or_staff(backend, token: str | None, staff_id: str | None, pin: str,
+                           roles: tuple[str, ...] = ("admin",)) -> Caller:
+    """The caller if `token` is the admin token, or a device token with a staff member of an allowed role
+    (`staff_id`, `pin`: the request's X-Pika-Staff and X-Pika-Pin, read by the web layer)."""
     if staff_id is None:
         backend.require_admin(token)  # 401 for a device token alone, too
         return Caller("admin")
     device = backend.require_device(token)
-    pin = request.headers.get("x-pika-pin", "")
     key = (device["id"], staff_id[:64])
     now = time.monotonic()
     if _failures.blocked(key, now):
-        raise ApiError(401, "unauthorized", "too many wrong PINs: wait a few minutes")
+        raise Unauthorized("unauthorized", "too many wrong PINs: wait a few minutes")
     row = backend.read().execute(
         "SELECT id, role, pin_hash, store_id FROM staff WHERE id = ? AND retailer_id = ?",
         (staff_id[:64], device["retailer_id"])).fetchone()
     if (row is None or (row[3] is not None and row[3] != device["store_id"])
             or not _verified.check(device["id"], row[0], pin, row[2], now)):
         _failures.add(key, now)
-        raise ApiError(401, "unauthorized", "the staff member or PIN is not valid at this till")
+        raise Unauthorized("unauthorized", "the staff member or PIN is not valid at this till")
     _failures.clear(key)
     if row[1] not in roles:
-        raise ApiError(403, "forbidden", f"this needs the role {' or '.join(roles)}")
+        raise Forbidden("forbidden", f"this needs the role {' or '.join(roles)}")
     return Caller("staff", device["retailer_id"], device["store_id"], device["id"], row[0], row[1],
                   retailer_wide=row[3] is None)
