@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
 
-from ..http import ApiError
+from ..errors import Conflict, DomainError, Invalid, NotFound, Unprocessable
 from .layout import SIZES, LayoutError, Placement, lay_out
 from .model import MIN_VOUCHER_SIZE, Card, EditionInfo, default_price, tier_label, tier_of
 from .months import month_es
@@ -67,7 +67,7 @@ class Booklets:
         row = conn.execute(f"SELECT {', '.join(_EDITION_COLUMNS)} FROM booklet_editions WHERE id = ?",
                            (edition_id,)).fetchone()
         if row is None:
-            raise ApiError(404, "not_found", "no such booklet edition")
+            raise NotFound("not_found", "no such booklet edition")
         return dict(zip(_EDITION_COLUMNS, row))
 
     @staticmethod
@@ -111,22 +111,22 @@ class Booklets:
     # --- editing ----------------------------------------------------------------
 
     def _resolve_voucher(self, conn, p: dict, month: str) -> None:
-        """A voucher placement's printed code and advertiser, or 400/404; 422 `outside_month` when
-        the voucher is not valid on any day of the edition's month (a February booklet must not
-        sell a coupon that expired in January)."""
+        """A voucher placement's printed code and advertiser, or Invalid/NotFound; Unprocessable
+        `outside_month` when the voucher is not valid on any day of the edition's month (a February
+        booklet must not sell a coupon that expired in January)."""
         row = conn.execute("SELECT v.kind, r.name, v.valid_from, v.valid_until FROM vouchers v "
                            "JOIN retailers r ON r.id = v.retailer_id WHERE v.id = ?", (p["voucher_id"],)).fetchone()
         if row is None:
-            raise ApiError(404, "not_found", f"no voucher {p['voucher_id'][:64]}")
+            raise NotFound("not_found", f"no voucher {p['voucher_id'][:64]}")
         if row[0] != "printed":
-            raise ApiError(400, "invalid_value", "a booklet prints printed vouchers, not personal ones")
+            raise Invalid("invalid_value", "a booklet prints printed vouchers, not personal ones")
         start, end = month_bounds(month, self.timezone)
         if (row[2] is not None and row[2] >= end) or (row[3] is not None and row[3] <= start):
-            raise ApiError(422, "outside_month", f"the voucher is not valid during {month}")
+            raise Unprocessable("outside_month", f"the voucher is not valid during {month}")
         code = conn.execute("SELECT code FROM printed_codes WHERE voucher_id = ? ORDER BY created_at, code LIMIT 1",
                             (p["voucher_id"],)).fetchone()
         if code is None:
-            raise ApiError(400, "invalid_value", "the voucher has no printed code to print")
+            raise Invalid("invalid_value", "the voucher has no printed code to print")
         p["code"] = code[0]
         p["advertiser"] = p["advertiser"] or row[1]
 
@@ -134,7 +134,7 @@ class Booklets:
         if p["content"] == "voucher":
             smallest = MIN_VOUCHER_SIZE[edition["paper"]]
             if SIZES[p["size"]] < SIZES[smallest]:
-                raise ApiError(422, "voucher_too_small", f"on {edition['paper']} a voucher takes at least a "
+                raise Unprocessable("voucher_too_small", f"on {edition['paper']} a voucher takes at least a "
                                                          f"{smallest} slot, so its QR code scans")
             self._resolve_voucher(db.conn, p, edition["month"])
         pid = _new_id("plc")
@@ -149,11 +149,11 @@ class Booklets:
         return pid
 
     def _check_layout(self, conn, edition_id: str, pages: int | None) -> None:
-        """Refuse (422 with the layout's code) a set of placements no layout can hold."""
+        """Refuse (Unprocessable, with the layout's code) a set of placements no layout can hold."""
         try:
             lay_out(self._layout_input(conn, edition_id), edition_id, pages=pages)
         except LayoutError as exc:
-            raise ApiError(422, exc.code, exc.message) from None
+            raise Unprocessable(exc.code, exc.message) from None
 
     @staticmethod
     def _layout_input(conn, edition_id: str) -> list[Placement]:
@@ -164,7 +164,7 @@ class Booklets:
     def _editable(self, conn, edition_id: str) -> dict:
         row = self._edition_row(conn, edition_id)
         if row["status"] in ("rendering", "done"):
-            raise ApiError(409, "conflict", f"the edition is {row['status']}: make a new edition to change it")
+            raise Conflict("conflict", f"the edition is {row['status']}: make a new edition to change it")
         return row
 
     def create(self, body: dict, origin: str = "admin") -> dict:
@@ -198,14 +198,14 @@ class Booklets:
     def lock(self, edition_id: str, placement_id: str, page: int | None, position: int | None) -> dict:
         """Lock a placement to a page and position (both null: unlock)."""
         if (page is None) != (position is None):
-            raise ApiError(400, "invalid_value", "give both page and position, or neither to unlock")
+            raise Invalid("invalid_value", "give both page and position, or neither to unlock")
 
         def write(db):
             row = self._editable(db.conn, edition_id)
             changed = db.execute("UPDATE booklet_placements SET lock_page = ?, lock_position = ? "
                                  "WHERE id = ? AND edition_id = ?", (page, position, placement_id, edition_id))
             if changed.rowcount == 0:
-                raise ApiError(404, "not_found", "no such placement in this edition")
+                raise NotFound("not_found", "no such placement in this edition")
             self._check_layout(db.conn, edition_id, row["pages"])
         self.backend.writer.submit(write)
         return self._placement(edition_id, placement_id)
@@ -230,13 +230,13 @@ class Booklets:
         return now if self.backend.writer.submit(write) == 1 else None
 
     def render(self, edition_id: str, force: bool = False) -> dict:
-        """Render now (an admin's request): 409 if it is rendering, or done and not forced."""
+        """Render now (an admin's request): Conflict if it is rendering, or done and not forced."""
         row = self._edition_row(self.backend.read().conn, edition_id)
         stamp = self.claim(edition_id, force)
         if stamp is None:
             row = self._edition_row(self.backend.read().conn, edition_id)
             hint = " (send force to render it again)" if row["status"] == "done" else ""
-            raise ApiError(409, "conflict", f"the edition is {row['status']}{hint}")
+            raise Conflict("conflict", f"the edition is {row['status']}{hint}")
         self._render_claimed(row, stamp)
         return self.get(edition_id)
 
@@ -245,14 +245,14 @@ class Booklets:
         try:
             pdf, layout = self.build(row)
         except Exception as exc:
-            message = exc.message if isinstance(exc, (LayoutError, ApiError)) else "the render failed"
-            if not isinstance(exc, (LayoutError, ApiError)):
+            message = exc.message if isinstance(exc, (LayoutError, DomainError)) else "the render failed"
+            if not isinstance(exc, (LayoutError, DomainError)):
                 log.exception("booklet %s failed to render", edition_id)
             self.backend.writer.submit(lambda db: db.execute(
                 "UPDATE booklet_editions SET status = 'failed', error = ? WHERE id = ? AND render_started_at = ?",
                 (message, edition_id, stamp)))
             if isinstance(exc, LayoutError):
-                raise ApiError(422, exc.code, exc.message) from None
+                raise Unprocessable(exc.code, exc.message) from None
             raise
         now = self.backend.clock()
 
@@ -262,7 +262,7 @@ class Booklets:
                 "render_count = render_count + 1 WHERE id = ? AND status = 'rendering' AND render_started_at = ?",
                 (json.dumps(layout, ensure_ascii=False), now, edition_id, stamp))
             if cur.rowcount != 1:  # our claim went stale and another render took over: theirs stands
-                raise ApiError(409, "conflict", "another render of this edition took over")
+                raise Conflict("conflict", "another render of this edition took over")
             db.execute("INSERT OR REPLACE INTO booklet_pdfs (edition_id, pdf, sha256, rendered_at) VALUES (?, ?, ?, ?)",
                        (edition_id, pdf, hashlib.sha256(pdf).hexdigest(), now))
         self.backend.writer.submit(write)
@@ -343,7 +343,7 @@ class Booklets:
         self._edition_row(conn, edition_id)
         row = conn.execute("SELECT pdf FROM booklet_pdfs WHERE edition_id = ?", (edition_id,)).fetchone()
         if row is None:
-            raise ApiError(409, "conflict", "the edition has not been rendered yet")
+            raise Conflict("conflict", "the edition has not been rendered yet")
         return bytes(row[0])
 
     def billing_csv(self, edition_id: str) -> str:
@@ -352,7 +352,7 @@ class Booklets:
         row = self._edition_row(conn, edition_id)
         layout = conn.execute("SELECT layout FROM booklet_editions WHERE id = ?", (edition_id,)).fetchone()[0]
         if not layout:
-            raise ApiError(409, "conflict", "the edition has not been rendered yet")
+            raise Conflict("conflict", "the edition has not been rendered yet")
         out = io.StringIO()
         writer = csv.DictWriter(out, BILLING_FIELDS, lineterminator="\r\n", extrasaction="ignore")
         writer.writeheader()

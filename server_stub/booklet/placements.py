@@ -11,7 +11,7 @@ import binascii
 import io
 import re
 
-from ..http import ApiError
+from ..errors import Invalid, TooLarge
 from ..validation import BOOL, DICT, INT, LIST, NONE, STR
 from ..validation import check as _check
 from .layout import COVERS, MAX_PAGES, SIZES
@@ -36,9 +36,9 @@ _TEXT_LIMITS = {"title": 120, "body": 400}
 
 
 def month(value: str) -> str:
-    """A month as YYYY-MM (2000–2099), else 400."""
+    """A month as YYYY-MM (2000–2099), else Invalid."""
     if not isinstance(value, str) or not _MONTH.match(value):
-        raise ApiError(400, "invalid_value", "month is YYYY-MM")
+        raise Invalid("invalid_value", "month is YYYY-MM")
     return value
 
 
@@ -49,9 +49,9 @@ def edition(body, check=_check) -> dict:
            "paper": body.get("paper", "A5"), "pages": body.get("pages"),
            "placements": [placement(p, f"placements[{i}]", check) for i, p in enumerate(body.get("placements", []))]}
     if out["paper"] not in PAPERS:
-        raise ApiError(400, "invalid_value", f"paper is one of {', '.join(PAPERS)}")
+        raise Invalid("invalid_value", f"paper is one of {', '.join(PAPERS)}")
     if out["pages"] is not None and not 2 <= out["pages"] <= MAX_PAGES:
-        raise ApiError(400, "invalid_value", f"pages is between 2 and {MAX_PAGES}")
+        raise Invalid("invalid_value", f"pages is between 2 and {MAX_PAGES}")
     return out
 
 
@@ -62,28 +62,28 @@ def placement(body, where: str = "body", check=_check) -> dict:
          "price": body.get("price"), "lock_page": body.get("lock_page"), "lock_position": body.get("lock_position"),
          "cover": body.get("cover"), "texts": _texts(body.get("texts", {}), where), "image": None}
     if p["size"] not in SIZES:
-        raise ApiError(400, "invalid_value", f"{where}.size is one of {', '.join(SIZES)}")
+        raise Invalid("invalid_value", f"{where}.size is one of {', '.join(SIZES)}")
     if p["content"] not in CONTENT_KINDS:
-        raise ApiError(400, "invalid_value", f"{where}.content is one of {', '.join(CONTENT_KINDS)}")
+        raise Invalid("invalid_value", f"{where}.content is one of {', '.join(CONTENT_KINDS)}")
     if p["cover"] is not None and p["cover"] not in COVERS:
-        raise ApiError(400, "invalid_value", f"{where}.cover is one of {', '.join(COVERS)}")
+        raise Invalid("invalid_value", f"{where}.cover is one of {', '.join(COVERS)}")
     if p["price"] is not None and not 0 <= p["price"] <= MAX_PRICE:
-        raise ApiError(400, "invalid_value", f"{where}.price is a whole number of guaraníes, 0 or more")
+        raise Invalid("invalid_value", f"{where}.price is a whole number of guaraníes, 0 or more")
     if p["content"] == "voucher":
         if not p["voucher_id"]:
-            raise ApiError(400, "invalid_value", f"{where}: a voucher placement needs voucher_id")
+            raise Invalid("invalid_value", f"{where}: a voucher placement needs voucher_id")
     elif p["voucher_id"] is not None:
-        raise ApiError(400, "invalid_value", f"{where}: only a voucher placement names a voucher_id")
+        raise Invalid("invalid_value", f"{where}: only a voucher placement names a voucher_id")
     if p["content"] in ("ad", "sponsored") and not p["texts"].get("es", {}).get("title"):
-        raise ApiError(400, "invalid_value", f"{where}: an ad needs texts.es.title")
+        raise Invalid("invalid_value", f"{where}: an ad needs texts.es.title")
     if p["content"] in ("ad", "sponsored", "image") and not p["advertiser"]:
-        raise ApiError(400, "invalid_value", f"{where}: name the advertiser")
+        raise Invalid("invalid_value", f"{where}: name the advertiser")
     if p["content"] == "image":
         if "image_base64" not in body:
-            raise ApiError(400, "invalid_value", f"{where}: an image placement needs image_base64 (PNG or JPEG)")
+            raise Invalid("invalid_value", f"{where}: an image placement needs image_base64 (PNG or JPEG)")
         p["image"] = _image(body["image_base64"], where)
     elif "image_base64" in body:
-        raise ApiError(400, "invalid_value", f"{where}: only an image placement carries an image")
+        raise Invalid("invalid_value", f"{where}: only an image placement carries an image")
     return p
 
 
@@ -96,11 +96,11 @@ def _texts(texts: dict, where: str) -> dict:
     out = {}
     for lang, entry in texts.items():
         if lang not in LANGUAGES or not isinstance(entry, dict) or not set(entry) <= set(_TEXT_LIMITS):
-            raise ApiError(400, "invalid_value", f"{where}.texts are {{es|gn: {{title, body}}}}")
+            raise Invalid("invalid_value", f"{where}.texts are {{es|gn: {{title, body}}}}")
         for key, value in entry.items():
             if not isinstance(value, str) or len(value) > _TEXT_LIMITS[key] or "\x00" in value:
-                raise ApiError(400, "invalid_value", f"{where}.texts.{lang}.{key} is text of at most "
-                                                     f"{_TEXT_LIMITS[key]} characters")
+                raise Invalid("invalid_value", f"{where}.texts.{lang}.{key} is text of at most "
+                                               f"{_TEXT_LIMITS[key]} characters")
         out[lang] = {k: " ".join(v.split()) for k, v in entry.items()}
     return out
 
@@ -109,16 +109,16 @@ def _image(text: str, where: str) -> bytes:
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(400, "invalid_value", f"{where}.image_base64 is not base64") from None
+        raise Invalid("invalid_value", f"{where}.image_base64 is not base64") from None
     if len(data) > MAX_IMAGE_BYTES:
-        raise ApiError(413, "payload_too_large", f"{where}: an image is at most {MAX_IMAGE_BYTES} bytes")
+        raise TooLarge("payload_too_large", f"{where}: an image is at most {MAX_IMAGE_BYTES} bytes")
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.format not in ("PNG", "JPEG") or max(image.size) > 6000:
-                raise ApiError(400, "invalid_value", f"{where}: the image is a PNG or JPEG up to 6000 px")
+                raise Invalid("invalid_value", f"{where}: the image is a PNG or JPEG up to 6000 px")
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise ApiError(400, "invalid_value", f"{where}: the image cannot be read") from None
+        raise Invalid("invalid_value", f"{where}: the image cannot be read") from None
     return data

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..http import ApiError
+from ..errors import DomainError, Invalid
 from ..booklet import placements
 
 
@@ -33,7 +33,7 @@ def _write_atomically(path: str, data: bytes) -> None:
     """The whole file or none: written beside its target, then renamed over it."""
     target = Path(path)
     if not target.parent.is_dir():
-        raise ApiError(400, "invalid_value", f"no folder {target.parent} for --out")
+        raise Invalid("invalid_value", f"no folder {target.parent} for --out")
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -56,9 +56,9 @@ def run_booklet(args) -> int:
         if args.booklet_command == "render":
             placements.month(args.month)
             if Path(args.out).is_dir():
-                raise ApiError(400, "invalid_value", "--out is a folder, not a file")
+                raise Invalid("invalid_value", "--out is a folder, not a file")
         backend = Backend(args.data)
-    except ApiError as exc:
+    except DomainError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
         return 1
     try:
@@ -78,13 +78,13 @@ def run_booklet(args) -> int:
                                               "placements": []})["id"]
             edition = booklets.get(edition_id)
             if edition["month"] != args.month:
-                raise ApiError(400, "invalid_value", f"edition {edition_id} is of {edition['month']}")
+                raise Invalid("invalid_value", f"edition {edition_id} is of {edition['month']}")
             if edition["status"] != "done" or args.force:
                 edition = booklets.render(edition_id, force=args.force)
             _write_atomically(args.out, booklets.pdf(edition_id))
             cli._print({"edition": edition_id, "pages": edition["layout"]["pages"], "out": args.out,
                         "bytes": edition["pdf"]["bytes"]})
-    except ApiError as exc:
+    except DomainError as exc:
         sys.stderr.write(f"error: {exc.message} ({exc.code})\n")
         return 1
     finally:
