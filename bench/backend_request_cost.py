@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from backend_redemptions import prepare  # noqa: E402
 from pos_app.core import tokens  # noqa: E402
-from server_stub import writer as writer_module  # noqa: E402
+from server_stub.storage import writer as writer_module  # noqa: E402
 from server_stub.app import make_app  # noqa: E402
 
 WARM_UP = 50

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server_stub.writer import Writer  # noqa: E402
+from server_stub.storage.writer import Writer  # noqa: E402
 
 
 def main() -> int:

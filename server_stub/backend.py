@@ -24,8 +24,8 @@ from pos_app.core.migrate import open_database
 
 from .datadir import DataDir, NotInitialised, token_hash
 from .errors import Busy, Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthorized, Unprocessable
-from .state import VOUCHER_COLUMNS, BackendState, VoucherCache, voucher_from_row
-from .writer import Writer
+from .storage.state import VOUCHER_COLUMNS, BackendState, VoucherCache, voucher_from_row
+from .storage.writer import Writer
 
 ROLES = ("cashier", "manager", "admin")
 VALID_METHODS = Method.ALL

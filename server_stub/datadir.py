@@ -16,7 +16,7 @@ from pathlib import Path
 from pos_app.core import tokens
 from pos_app.core.migrate import apply, open_database
 
-from .schema import MIGRATIONS
+from .storage.schema import MIGRATIONS
 
 DB_NAME = "backend.sqlite3"
 KEYS_DIR = "keys"

@@ -18,7 +18,7 @@ from pos_app.core.domain import LANGUAGES
 
 from .errors import Forbidden, Invalid
 from .staff_auth import Caller
-from .state import VOUCHER_COLUMNS, voucher_from_row
+from .storage.state import VOUCHER_COLUMNS, voucher_from_row
 
 QUERY = ("date", "to", "store", "retailer", "format", "lang")
 FORMATS = ("json", "csv", "pdf")

@@ -15,7 +15,7 @@ import pytest
 from server_stub.backend import Backend
 from server_stub.datadir import DB_NAME, DataDir
 from server_stub.demo import add_demo_data
-from server_stub.writer import Writer
+from server_stub.storage.writer import Writer
 
 ROOT = Path(__file__).resolve().parent.parent
 

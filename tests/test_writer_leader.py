@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from server_stub.writer import Writer
+from server_stub.storage.writer import Writer
 
 
 @pytest.fixture
