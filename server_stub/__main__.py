@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                 from .serving import EmbeddedServer
                 server = EmbeddedServer(make_app(args.data), args.host, args.port)
                 sys.stderr.write(f"serving on {server.url} (standard library)\n")
-                server._server.serve_forever()
+                server.serve_forever()
             else:
                 from .serving import serve_granian
                 serve_granian(args.data, args.host, args.port, threads=args.threads, workers=args.workers)

@@ -56,6 +56,10 @@ class EmbeddedServer:
         self._thread.start()
         return self
 
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted: `serve --stdlib`, where nothing else runs."""
+        self._server.serve_forever()
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
