@@ -1,8 +1,8 @@
 """Fixtures for the HTTP API tests: a real backend in a temporary folder, with
 demo data, answered in-process through the real WSGI app.
 
-Test modules import what they use (pytest finds fixtures in a module's
-namespace): `from api_fixtures import Api, api  # noqa: F401`.
+Registered as a pytest plugin in conftest.py: tests name the fixtures (`api`,
+`module_api`) and import only the helpers they call (`Api`, `bearer`, `new_key`).
 
 Making a backend costs half a second (a signing key, three PIN hashes), so
 one is made per session and each test gets a copy of its folder.

@@ -19,6 +19,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from pos_app.core import tokens
 
+# The fixture modules, registered once for every test module (and for
+# x11_scanner_inner.py, which runs in a pytest of its own from this folder):
+# a test names the fixture it needs and nothing imports it. The other
+# *_fixtures.py modules hold helpers only, imported where they are used.
+pytest_plugins = ["api_fixtures", "gui_fixtures"]
+
 # CI runs the same examples every time, so a red run is never a roll of the
 # dice; property tests still explore freely on a developer's machine.
 settings.register_profile("ci", derandomize=True)

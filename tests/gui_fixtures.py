@@ -1,6 +1,7 @@
 """Fixtures for the window's tests: a real backend (in process), an enrolled till, the real window.
 
-Import what you use: `from gui_fixtures import till_env, window  # noqa: F401`.
+Registered as a pytest plugin in conftest.py: tests name the fixtures (`till_env`,
+`make_window`) and import only the helpers they call (`LoopGaps`, `scanner_types`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api_fixtures import Api, api_template, copy_backend  # noqa: F401
+from api_fixtures import Api, copy_backend
 from pos_app.words import i18n
 from pos_app.sync.client import BackendClient
 from pos_app.store import TillStore
@@ -111,7 +112,7 @@ class TillEnv:
 
     def open_client(self, store):
         """A backend client for the window's threads (its store thread, its sync engine)."""
-        client = BackendClient("http://till-test", store.device_token, timeout=5.0,
+        client = BackendClient("http://till-test", store.get("device_token"), timeout=5.0,
                                transport=SwitchableTransport(self))
         self.clients.append(client)
         return client

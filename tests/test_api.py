@@ -25,7 +25,7 @@ from server_stub.app import API, App
 from server_stub.backend import SYNC_BATCH_MAX
 from server_stub.http import MAX_BODY_BYTES
 from server_stub.serving import EmbeddedServer
-from api_fixtures import Api, api, api_template, bearer, module_api, new_key  # noqa: F401
+from api_fixtures import Api, bearer, new_key
 
 OPEN = {("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/devices/enroll")}
 DEVICE = {("GET", "/catalog"), ("POST", "/redemptions"), ("GET", "/redemptions/{key}"), ("POST", "/sync"),

@@ -12,7 +12,7 @@ import pytest
 from pos_app.sync.client import BackendClient, Refused
 from server_stub.booklet import schedule
 from server_stub.booklet.editions import Booklets
-from api_fixtures import BASE_URL, api, api_template, close_backend  # noqa: F401
+from api_fixtures import BASE_URL, close_backend
 
 
 def _staff(api, role):

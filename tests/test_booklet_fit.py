@@ -35,7 +35,6 @@ from server_stub.booklet.layout import COVERS, SIZES, Slot
 from server_stub.booklet.model import MIN_VOUCHER_SIZE, PAPERS
 from server_stub.booklet.qr_symbol import symbol
 from server_stub.booklet.render import Geometry
-from api_fixtures import api_template, module_api  # noqa: F401
 
 MONTH = "2031-03"
 ZONE = ZoneInfo("America/Asuncion")

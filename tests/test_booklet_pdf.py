@@ -15,7 +15,6 @@ from PIL import Image
 
 from pos_app.core import tokens
 from server_stub.booklet.qr_symbol import symbol
-from api_fixtures import api, api_template  # noqa: F401
 from booklet_fixtures import DATES, dated_api, moment
 
 A5_PT = (419.53, 595.28)  # 148 × 210 mm

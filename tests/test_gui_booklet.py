@@ -7,8 +7,6 @@ import subprocess
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from api_fixtures import api_template  # noqa: F401
-from gui_fixtures import make_window, till_env  # noqa: F401
 
 pytestmark = pytest.mark.gui
 

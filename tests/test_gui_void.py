@@ -14,8 +14,6 @@ import time
 from datetime import date
 
 import pytest
-from api_fixtures import api_template  # noqa: F401
-from gui_fixtures import make_window, till_env  # noqa: F401
 from PySide6.QtWidgets import QApplication
 from shiboken6 import isValid
 

@@ -8,8 +8,7 @@ import pytest
 from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QLabel
 
-from gui_fixtures import LoopGaps, make_window, scanner_types, till_env  # noqa: F401
-from api_fixtures import api_template  # noqa: F401
+from gui_fixtures import LoopGaps, scanner_types
 from pos_app.core.domain import Method, Reason
 from pos_app.gui.main_window import MAX_WAITING
 

@@ -25,7 +25,7 @@ import server_stub.app as app_module
 from server_stub import validation
 from server_stub.app import API
 from server_stub.http import MAX_BODY_BYTES
-from api_fixtures import api, api_template, bearer, new_key  # noqa: F401
+from api_fixtures import bearer, new_key
 from booklet_fixtures import exercise_booklet_endpoints
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "server_stub" / "openapi.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api_fixtures import Api, api, api_template, bearer  # noqa: F401
+from api_fixtures import Api
 
 
 def refused_untouched(api: Api, request, status: int, code: str) -> dict:

@@ -9,8 +9,6 @@ import subprocess
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from gui_fixtures import make_window, till_env  # noqa: F401
-from api_fixtures import api_template  # noqa: F401
 
 
 def xdo(*args: str) -> None:
