@@ -187,7 +187,7 @@ def test_manager_opens_the_report_and_it_shows_the_days_report_exactly(qtbot, op
     assert table_texts(view.printed, 1) == ["CAFE50 × 13", "PAN2 × 2"]
     assert table_texts(view.printed, 0)[1] == "Pan dulce" and table_texts(view.printed, 3) == ["200", "2"]
     assert dict(view.methods.records) == want["by_method"]
-    assert table_texts(view.methods, 0)[:4] == ["Cámara", "Lector USB", "Tecleado", "Código impreso"]
+    assert table_texts(view.methods, 0)[:4] == ["Cámara", "Lector de códigos", "Código tecleado", "Código impreso"]
     assert dict(view.decided.records) == want["decided"]
     assert dict(view.reasons.records) == want["refused"]["by_reason"]
     assert set(table_texts(view.reasons, 0)) == {"Ya canjeado", "No es un código de cupón"}

@@ -10,32 +10,24 @@ the tests) sort in a tenth of a second instead of many seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from ...core.domain import Discount, Method
+from ...core.domain import Discount
 from ...core.report import Row
 from ...words.i18n import N_, _, format_date, format_discount, format_money, format_number, format_share, format_time
+from ...words.labels import decided_name, kind_name, method_name
 from ...words.reasons import headline
 from ..theme import CAUTION, REFUSED
+from .compute import Context
 
 LONG_TEXT = 28  # characters; longer cells get their whole text as a tooltip
 
 NUMERIC = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 TEXT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-
-
-@dataclass
-class Context:
-    """What the cells need besides the record: names of the day's vouchers and staff, the store's zone."""
-
-    timezone: str | None = None
-    titles: dict = field(default_factory=dict)  # voucher id -> title in the report's language
-    staff: dict = field(default_factory=dict)  # staff id -> name
-    total: int = 0  # what shares are shares of
 
 
 @dataclass(frozen=True)
@@ -128,26 +120,6 @@ class RecordsModel(QAbstractTableModel):
 def _sort_key(column: Column, record, context: Context):
     value = column.key(record, context) if column.key is not None else column.text(record, context).casefold()
     return (value is None, value if value is not None else 0)
-
-
-# --- words for the report's codes ------------------------------------------------------------
-
-METHOD_NAMES = {Method.CAMERA: N_("Camera"), Method.SCANNER: N_("USB scanner"), Method.TYPED: N_("Typed"),
-           Method.PRINTED: N_("Printed code"), Method.IMAGE: N_("Picture")}
-KIND_NAMES = {"personal": N_("Personal"), "printed": N_("Printed")}
-DECIDED_NAMES = {"online": N_("Online"), "offline": N_("Offline")}
-
-
-def method_name(method: str | None) -> str:
-    return _(METHOD_NAMES[method]) if method in METHOD_NAMES else (method or "—")
-
-
-def kind_name(kind: str | None) -> str:
-    return _(KIND_NAMES[kind]) if kind in KIND_NAMES else (kind or "—")
-
-
-def decided_name(decided: str | None) -> str:
-    return _(DECIDED_NAMES[decided]) if decided in DECIDED_NAMES else (decided or "—")
 
 
 # The attempts table keeps each attempt as a plain tuple in `Row`'s field order:

@@ -1,35 +1,26 @@
 """The manager's day report at the till: a day (or a range of days) in figures, a chart and tables.
 
-The report is `pos_app.store.report`'s, computed on the store's thread; this
-view only asks for a day and shows what comes back. Each request carries a
-number, so a day clicked past quickly never overwrites the day asked last.
+The report is `pos_app.store.report`'s, computed on the store's thread
+(`compute.py`); this view only asks for a day and shows what comes back. Each
+request carries a number, so a day clicked past quickly never overwrites the
+day asked last. Voiding a redemption (`voiding.py`) and saving the report
+(`exports.py`) are controllers of their own that the view hands its buttons to.
 """
 
 from __future__ import annotations
 
-import gc
 import time
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDate, Qt, Signal
-from shiboken6 import isValid
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QDateEdit,
     QDialog,
-    QFileDialog,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMenu,
-    QPushButton,
-    QScrollArea,
     QStackedWidget,
     QTableView,
     QTabWidget,
@@ -38,79 +29,21 @@ from PySide6.QtWidgets import (
 )
 
 from ...words import i18n
-from ...core.voids import VOID_ROLES, VoidError
 from ...words.i18n import _, format_date, format_money, format_number, format_share
-from . import models
-from .chart import HourChart
 from ..retranslate import Retranslating
 from ..tasks import TaskPool
-from .void_dialog import VoidDialog, void_error_text
+from . import models, widgets
+from .chart import HourChart
+from .compute import ComputedReport, compute
+from .exports import ExportController
+from .void_dialog import VoidDialog
+from .voiding import VoidController
 
 TILES = ("count", "discount", "attempts", "refused", "offline", "conflicts", "voids")
 REDEMPTIONS_TAB, FRAUD_TAB, DAYS_TAB = 1, 4, 7  # of the tabs: by hour, redemptions, vouchers, cashiers, refused, conflicts, KPIs, days
 KPIS = ("offline_share", "camera_share", "typed_share", "conflict_rate", "refusal_rate", "processing",
         "sync_success_rate")
 
-STYLE = """
-QFrame#reportTile { background: #f2f4f7; border: 1px solid #d0d5dc; border-radius: 10px; }
-QLabel#tileValue { font-size: 28px; font-weight: bold; }
-QLabel#tileCaption { font-size: 15px; color: #4a5561; }
-QLabel#reportTitle { font-size: 22px; font-weight: bold; }
-QLabel#reportState { color: #4a5561; }
-QLabel#reportEmpty { font-size: 24px; color: #4a5561; }
-QLabel#sectionTitle { font-size: 16px; font-weight: bold; }
-QLabel#voidHint { color: #4a5561; }
-QDateEdit { min-height: 48px; padding: 0 8px; font-size: 18px; }
-QTableView { font-size: 16px; }
-QHeaderView::section { font-size: 15px; padding: 4px 6px; }
-QTabBar::tab { min-height: 44px; padding: 0 12px; font-size: 16px; }
-"""
-
-
-def compute(store, first: date, last: date, language: str) -> dict:
-    """The report, its attempts oldest first and the names they need (runs on the store's thread).
-
-    The days' attempts are read once, a batch at a time, for both the report and the table.
-    """
-    from ...store.report import day_report, row_batches
-
-    zone = ZoneInfo(store.store_timezone)
-    attempts: list = []
-    kept: list[tuple] = []
-    with _collector_paused():
-        for batch in row_batches(store, first, last):
-            attempts.extend(batch)
-            kept.extend(tuple(r) for r in batch if first <= datetime.fromtimestamp(r.at, zone).date() <= last)
-            # A young-generation pass over this batch only: the table's plain tuples leave the collector's
-            # care here, a few thousand at a time, rather than all at once when it resumes.
-            gc.collect(0)
-        report = day_report(store, first, last, language=language, attempts=attempts)
-        del attempts  # the Rows go by reference counting, before the collector resumes
-    context = models.Context(timezone=store.store_timezone,
-                             titles={v.id: v.text("title", language) for v in store.vouchers()},
-                             staff={s["id"]: s["name"] for s in store.staff_members()})
-    return {"report": report, "rows": kept, "context": context, "language": language}
-
-
-@contextmanager
-def _collector_paused():
-    """No automatic garbage collection while a report is made.
-
-    A busy day makes hundreds of thousands of objects that live until the
-    report is done (`Row`s are namedtuples, which the collector never stops
-    tracking). Left on, the collector would promote them and then run a full
-    pass over the whole process's heap, holding the GIL for a tenth of a
-    second or more while the GUI thread waits. Paused, only `compute`'s own
-    small young-generation passes run; reference counting still frees what
-    the report drops, and the collector resumes with little left to see.
-    """
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 class ReportView(Retranslating, QDialog):
@@ -128,7 +61,7 @@ class ReportView(Retranslating, QDialog):
                  staff: dict | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("reportView")
-        self.setStyleSheet(STYLE)
+        self.setStyleSheet(widgets.STYLE)
         self.setMinimumSize(960, 600)
         self.resize(1280, 800)
         self.store, self.clock = store, clock
@@ -140,17 +73,18 @@ class ReportView(Retranslating, QDialog):
         self._serial = 0  # the request being waited for; older answers are dropped
         self._language = ""  # of the report on screen (voucher titles come in it)
         self.staff = staff
-        self.can_void = bool(staff) and staff.get("role") in VOID_ROLES
-        self.void_dialog: VoidDialog | None = None
+        self.voiding = VoidController(self, staff)
+        self.can_void = self.voiding.allowed
+        self.exports = ExportController(self)
         self._select_after: tuple[int, str] | None = None  # (request, attempt key) to select when it shows
 
         self._build_bar()
         self._build_tiles()
         self._build_body()
         self.message = QLabel(objectName="reportMessage", wordWrap=True)
-        self.csv_button = _button("exportCsv", lambda: self.export_csv())
-        self.pdf_button = _button("exportPdf", lambda: self.export_pdf())
-        self.close_button = _button("closeReport", self.accept)
+        self.csv_button = widgets.button("exportCsv", lambda: self.export_csv())
+        self.pdf_button = widgets.button("exportPdf", lambda: self.export_pdf())
+        self.close_button = widgets.button("closeReport", self.accept)
         bottom = QHBoxLayout()
         bottom.addWidget(self.message, 1)
         bottom.addWidget(self.csv_button)
@@ -169,16 +103,16 @@ class ReportView(Retranslating, QDialog):
     # --- building ---------------------------------------------------------------------
 
     def _build_bar(self) -> None:
-        self.previous_button = _button("previousDay", lambda: self.step(-1))
-        self.next_button = _button("nextDay", lambda: self.step(1))
-        self.from_edit = _date_edit("fromDate")
-        self.to_edit = _date_edit("toDate")
+        self.previous_button = widgets.button("previousDay", lambda: self.step(-1))
+        self.next_button = widgets.button("nextDay", lambda: self.step(1))
+        self.from_edit = widgets.date_edit("fromDate")
+        self.to_edit = widgets.date_edit("toDate")
         self.dash = QLabel("–")
-        self.range_button = _button("rangeButton", None)
+        self.range_button = widgets.button("rangeButton", None)
         self.range_button.setCheckable(True)
         self.range_button.toggled.connect(self.set_range_mode)
-        self.today_button = _button("todayButton", lambda: self.show_days(self.today()))
-        self.refresh_button = _button("refreshReport", self.refresh)
+        self.today_button = widgets.button("todayButton", lambda: self.show_days(self.today()))
+        self.refresh_button = widgets.button("refreshReport", self.refresh)
         self.title = QLabel(objectName="reportTitle")
         self.state = QLabel(objectName="reportState")
         self.from_edit.dateChanged.connect(self._picked)
@@ -229,9 +163,9 @@ class ReportView(Retranslating, QDialog):
         self.attempts_table = self._table("attempts", self.attempts, stretch=1, sort_by=0)
         self.attempts_table.selectionModel().selectionChanged.connect(self._attempt_selection)
         self.attempts_table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.attempts_table.customContextMenuRequested.connect(self._attempt_menu_requested)
+        self.attempts_table.customContextMenuRequested.connect(self.voiding.menu_requested)
         self.void_hint = QLabel(objectName="voidHint", wordWrap=True)
-        self.void_button = _button("voidButton", lambda: self.open_void_dialog())
+        self.void_button = widgets.button("voidButton", lambda: self.open_void_dialog())
         redemptions = QWidget()
         box = QVBoxLayout(redemptions)
         box.setContentsMargins(0, 0, 0, 0)
@@ -262,25 +196,7 @@ class ReportView(Retranslating, QDialog):
         self.content = self.tabs
 
     def _table(self, name: str, model: models.RecordsModel, *, stretch: int, sort_by: int = -1) -> QTableView:
-        table = SampledTable(objectName=f"{name}Table")
-        table.setModel(model)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setAlternatingRowColors(True)
-        table.setWordWrap(False)
-        table.verticalHeader().hide()
-        table.verticalHeader().setDefaultSectionSize(40)  # a row a finger can pick
-        table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        header = table.horizontalHeader()
-        header.setResizeContentsPrecision(0)  # columns fit the rows in view: a busy day has 100,000
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
-        header.setHighlightSections(False)
-        # -1: the report's own order (busiest first) until a header is tapped.
-        header.setSortIndicator(sort_by, Qt.SortOrder.AscendingOrder)
-        table.setSortingEnabled(True)
-        self.tables[name] = table
+        self.tables[name] = table = widgets.table(name, model, stretch=stretch, sort_by=sort_by)
         return table
 
     def _page(self, *parts) -> QWidget:
@@ -296,16 +212,7 @@ class ReportView(Retranslating, QDialog):
 
     def _kpi_page(self) -> QWidget:
         self.kpi_rows = {name: (QLabel(), QLabel(objectName=f"kpi_{name}")) for name in KPIS}
-        inner = QWidget()
-        form = QFormLayout(inner)
-        form.setVerticalSpacing(14)
-        for label, value in self.kpi_rows.values():
-            form.addRow(label, value)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(inner)
-        return scroll
+        return widgets.scrolling_form(self.kpi_rows.values())
 
     # --- which days -------------------------------------------------------------------
 
@@ -368,20 +275,20 @@ class ReportView(Retranslating, QDialog):
             edit.blockSignals(False)
         self.next_button.setEnabled(self.last < self.today())
         if self.first == self.last:
-            self.title.setText(_format_day(self.first))
+            self.title.setText(widgets.format_day(self.first))
         else:
             self.title.setText(_("{first} to {last}").format(first=format_date(self.first),
                                                              last=format_date(self.last)))
 
     # --- showing ------------------------------------------------------------------------
 
-    def _arrived(self, serial: int, result: dict | None) -> None:
+    def _arrived(self, serial: int, result: ComputedReport | None) -> None:
         if serial != self._serial or result is None:
             return
-        report, context = result["report"], result["context"]
-        self.report, self._language = report, result["language"]
+        report, context = result.report, result.context
+        self.report, self._language = report, result.language
         self.state.clear()
-        self.attempts.set_records(result["rows"], context)
+        self.attempts.set_records(result.rows, context)
         self._resort(self.attempts_table)
         by_voucher = report["by_voucher"]
         tables = ((self.personal, by_voucher["personal"]), (self.printed, by_voucher["printed"]),
@@ -406,7 +313,7 @@ class ReportView(Retranslating, QDialog):
         wanted, self._select_after = self._select_after, None
         if wanted is not None and wanted[0] == serial and self.select_attempt(wanted[1]):
             self.attempts_table.scrollTo(self.attempts_table.currentIndex())
-        self._show_void_action()
+        self.voiding.show_action()
         self.report_shown.emit(report)
 
     def _failed(self, serial: int, exc: BaseException) -> None:
@@ -472,167 +379,30 @@ class ReportView(Retranslating, QDialog):
         rows = self.attempts_table.selectionModel().selectedRows()
         return self.attempts.record(rows[0].row()) if rows else None
 
-    def voidable_attempt(self) -> tuple | None:
-        """The selected attempt if a void may be asked for it: an accepted redemption not voided yet.
-
-        Every row is this till's own attempt (the till reports from its own store); a conflict's loser stays
-        the conflict it is, and a refusal gave nothing.
-        """
-        attempt = self.selected_attempt()
-        if attempt is None or attempt[models.STATUS] != "accepted" or attempt[models.VOIDED]:
-            return None
-        return attempt
-
     def _attempt_selection(self) -> None:
-        self._show_void_action()
+        self.voiding.show_action()
         self.attempt_selected.emit(self.selected_attempt_key() or "")
 
-    def _show_void_action(self) -> None:
-        attempt = self.selected_attempt()
-        self.void_button.setEnabled(self.can_void and self.voidable_attempt() is not None)
-        if attempt is None:
-            hint = _("Select an accepted redemption to void it.")
-        elif attempt[models.VOIDED] and attempt[models.STATUS] == "accepted":
-            hint = _("This redemption is voided.")
-        elif attempt[models.STATUS] != "accepted":
-            hint = _("Only an accepted redemption can be voided.")
-        else:
-            hint = ""
-        self.void_hint.setText(hint)
+    # --- voiding and exports: their controllers' -----------------------------------------
 
-    # --- voiding -------------------------------------------------------------------------------
+    @property
+    def void_dialog(self) -> VoidDialog | None:
+        return self.voiding.dialog
 
     def attempt_menu(self) -> QMenu:
-        """The redemptions table's context menu for the selected row."""
-        menu = QMenu(self)
-        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        action = menu.addAction(_("Void…"))
-        action.setObjectName("voidAction")
-        action.setEnabled(self.voidable_attempt() is not None)
-        action.triggered.connect(lambda: self.open_void_dialog())
-        return menu
-
-    def _attempt_menu_requested(self, pos) -> None:
-        index = self.attempts_table.indexAt(pos)
-        if not self.can_void or not index.isValid():
-            return
-        self.attempts_table.selectRow(index.row())
-        self.attempt_menu().popup(self.attempts_table.viewport().mapToGlobal(pos))
+        return self.voiding.attempt_menu()
 
     def open_void_dialog(self) -> VoidDialog | None:
-        """The void dialog for the selected redemption (window-modal; returns at once), or None."""
-        attempt = self.voidable_attempt() if self.can_void else None
-        if attempt is None:
-            return None
-        dialog = VoidDialog(attempt, self.attempts.context, self)
-        dialog.confirmed.connect(lambda reason: self.void(attempt[models.KEY], reason, dialog))
-        dialog.finished.connect(lambda _result: self._void_dialog_closed(dialog))
-        self.void_dialog = dialog
-        dialog.open()
-        return dialog
+        return self.voiding.open_dialog()
 
     def void(self, key: str, reason: str, dialog: VoidDialog | None = None) -> None:
-        """Void the attempt `key` as the logged-in manager, on the store's thread; the report follows."""
-        if not self.can_void:
-            return
-        staff_id, now = self.staff["id"], self.clock()
-
-        def job(store):
-            try:
-                return store.void(key, reason=reason, staff_id=staff_id, now=now)
-            except VoidError as exc:  # a refusal the manager is told of, not a bug to log
-                return exc
-        self.store.submit(job, lambda result: self._void_answered(key, result, dialog),
-                          lambda exc: self._void_failed(exc, dialog))
-
-    def _void_answered(self, key: str, result, dialog: VoidDialog | None) -> None:
-        if not isValid(self):
-            # The view was closed and replaced while the store worked: the void is kept and queued all the
-            # same, and the sync engine's next round sends it; there is nothing left here to show it on.
-            return
-        if isinstance(result, VoidError):
-            if result.code in (VoidError.ALREADY_VOIDED, VoidError.NOT_ACCEPTED, VoidError.NOT_FOUND):
-                self.refresh(select=key)  # the row changed since it was shown (another manager, a sync)
-            self._tell_void(void_error_text(result.code), dialog)
-            self.void_refused.emit(result.code)
-            return
-        if dialog is not None and dialog is self.void_dialog:
-            dialog.done_ok()
-        self.refresh(select=key)
-        self.message.setText(_("Redemption voided. It goes to the backend with the next sync."))
-        self.voided.emit(result)
-
-    def _void_failed(self, exc: BaseException, dialog: VoidDialog | None) -> None:
-        if not isValid(self):  # closed and replaced meanwhile; the store's thread logged the failure
-            return
-        self._tell_void(_("The void could not be saved: {error}").format(error=exc), dialog)
-        self.void_refused.emit("error")
-
-    def _tell_void(self, text: str, dialog: VoidDialog | None) -> None:
-        if dialog is not None and dialog is self.void_dialog:
-            dialog.show_error(text)  # the reason stays typed for another try
-        else:
-            self.message.setText(text)
-
-    def _void_dialog_closed(self, dialog: VoidDialog) -> None:
-        if dialog is self.void_dialog:
-            self.void_dialog = None
-        dialog.deleteLater()
-
-    # --- exports ---------------------------------------------------------------------------
+        self.voiding.void(key, reason, dialog)
 
     def export_csv(self, path: str | None = None) -> None:
-        """The days' attempts as CSV (`store.report.day_csv`); `path` skips the dialog (tests)."""
-        first, last, language = self.first, self.last, i18n.language()
-        if path is None:
-            name = f"report-{first.isoformat()}" + (f"-{last.isoformat()}" if last != first else "") + ".csv"
-            path, _filter = QFileDialog.getSaveFileName(self, _("Save the report as CSV"), name,
-                                                        _("CSV files (*.csv)"))
-            if not path:
-                return
-        self.csv_button.setEnabled(False)
-        self.message.setText(_("Saving…"))
-
-        def write(text: str) -> None:
-            self.tasks.run(lambda: Path(path).write_bytes(text.encode("utf-8")), lambda _none: self._saved(path),
-                           self._export_failed)
-
-        def job(store):
-            from ...store.report import day_csv
-            return day_csv(store, first, last, language=language)
-        self.store.submit(job, write, self._export_failed)
+        self.exports.export_csv(path)
 
     def export_pdf(self, path: str | None = None) -> None:
-        """The report on screen as a PDF (`pos_app.pdf.day_report`), rendered on a worker thread."""
-        report, language = self.report, i18n.language()
-        if report is None:
-            return
-        if path is None:
-            name = f"report-{report['from']}" + (f"-{report['to']}" if report["to"] != report["from"] else "")
-            path, _filter = QFileDialog.getSaveFileName(self, _("Save the report as PDF"), name + ".pdf",
-                                                        "PDF (*.pdf)")
-            if not path:
-                return
-        self.pdf_button.setEnabled(False)
-        self.message.setText(_("Saving…"))
-
-        def job() -> None:
-            from ...pdf.day_report import render
-            Path(path).write_bytes(render(report, language=language))
-        self.tasks.run(job, lambda _none: self._saved(path), self._export_failed)
-
-    def _saved(self, path: str) -> None:
-        self.csv_button.setEnabled(True)
-        self.pdf_button.setEnabled(True)
-        self.message.setText(_("Saved {path}").format(path=path))
-        self.exported.emit(path)
-
-    def _export_failed(self, exc: BaseException) -> None:
-        self.csv_button.setEnabled(True)
-        self.pdf_button.setEnabled(True)
-        text = _("The file could not be saved: {error}").format(error=exc)
-        self.message.setText(text)
-        self.failed.emit(text)
+        self.exports.export_pdf(path)
 
     # --- languages ---------------------------------------------------------------------------
 
@@ -645,7 +415,7 @@ class ReportView(Retranslating, QDialog):
         self.from_edit.setToolTip(_("Day"))
         self.to_edit.setToolTip(_("Last day"))
         for edit in (self.from_edit, self.to_edit):
-            edit.setDisplayFormat(_date_format())
+            edit.setDisplayFormat(widgets.date_format())
         self.today_button.setText(_("Today"))
         self.range_button.setText(_("Several days"))
         self.refresh_button.setText(_("Refresh"))
@@ -682,7 +452,7 @@ class ReportView(Retranslating, QDialog):
             model.retranslate()
         self._show_dates()
         self._show_figures()
-        self._show_void_action()
+        self.voiding.show_action()
         if self.report is not None and self._language != i18n.language():
             self.refresh()  # voucher titles come in the report's language
 
@@ -692,56 +462,3 @@ class ReportView(Retranslating, QDialog):
         # closing never waits for a PDF being rendered. Its idle thread ends with the view.
         self._serial += 1
         super().done(result)
-
-
-class SampledTable(QTableView):
-    """A table whose columns fit the rows in view, or its first rows while it is hidden.
-
-    Qt's own measure reads every row of a table that is not on screen (the
-    redemptions tab behind the chart, a closed window being restyled): a busy
-    day's 100,000 rows, each through Python, froze the window for seconds.
-    """
-
-    SAMPLE = 60
-
-    def sizeHintForColumn(self, column: int) -> int:
-        model = self.model()
-        rows = model.rowCount() if model is not None else 0
-        if rows == 0 or column < 0:
-            return -1
-        top = max(0, self.rowAt(0)) if self.isVisible() else 0
-        option_width = 0
-        for row in range(top, min(rows, top + self.SAMPLE)):
-            if not self.isRowHidden(row):
-                option_width = max(option_width, self.sizeHintForIndex(model.index(row, column)).width())
-        return option_width + (1 if self.showGrid() else 0)
-
-
-def _button(name: str, on_click) -> QPushButton:
-    button = QPushButton(objectName=name)
-    if on_click is not None:
-        button.clicked.connect(on_click)
-    return button
-
-
-def _date_edit(name: str) -> QDateEdit:
-    edit = QDateEdit(objectName=name)
-    edit.setCalendarPopup(True)
-    edit.setMinimumWidth(170)
-    return edit
-
-
-def _date_format() -> str:
-    """Qt's pattern for a short date in the UI's locale: babel's, with the year written in full."""
-    import re
-
-    from babel import Locale
-
-    return re.sub("y+", "yyyy", Locale.parse(i18n.format_locale()).date_formats["short"].pattern)
-
-
-def _format_day(day: date) -> str:
-    from babel.dates import format_date as babel_date
-
-    text = babel_date(day, "full", locale=i18n.format_locale())
-    return text[:1].upper() + text[1:]  # "viernes, 14 de marzo" starts a title; capitalize() would lower "March"

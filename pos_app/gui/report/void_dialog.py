@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from ...core.voids import MAX_REASON, VoidError, check_reason
 from ...words.i18n import N_, _, format_date, format_number, format_time
+from ...words.labels import decided_name, method_name
 from . import models
 from ..retranslate import Retranslating
 from ..theme import CAUTION, REFUSED
@@ -215,8 +216,8 @@ class VoidDialog(Retranslating, QDialog):
             self.summary_names[name].setText(text)
         values = {"time": _("{date}, {time}").format(date=format_date(a[models.AT], c.timezone),
                                                      time=format_time(a[models.AT], c.timezone)), "voucher": models.voucher_text(a, c),
-                  "cashier": models.staff_name(a[models.STAFF_ID], c), "method": models.method_name(a[models.METHOD]),
-                  "decided": models.decided_name(a[models.DECIDED])}
+                  "cashier": models.staff_name(a[models.STAFF_ID], c), "method": method_name(a[models.METHOD]),
+                  "decided": decided_name(a[models.DECIDED])}
         for name, text in values.items():
             self.summary[name].setText(text)
         self.note.setText(_("The redemption stays in the records and its code stays used; the void takes it out "
