@@ -23,7 +23,8 @@ from pos_app.cli.commands import EXIT_OK, EXIT_USAGE, main
 from pos_app.core import report
 from pos_app.core.domain import Discount, Method, Voucher
 from pos_app.pdf import chart
-from pos_app.pdf.day_report import MARGIN, render
+from pos_app.pdf.blocks import MARGIN
+from pos_app.pdf.day_report import render
 from pos_app.store.report import day_report
 
 D = date(2025, 3, 14)
