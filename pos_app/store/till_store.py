@@ -23,28 +23,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from pos_app import resources
-from pos_app.core import codes, migrate, pins, tokens, voids as void_rules
-from pos_app.core.domain import IDEMPOTENCY_KEY, Claim, Method, UsedToken, Verdict, Voucher
-from pos_app.core.verdict import (STORE_DAY_LIMIT, Context, decide, is_timezone, local_day,
-                                  printed_form, reached_limit)
+from .. import resources
+from ..core import migrate, pins, tokens, voids as void_rules
+from ..core.domain import IDEMPOTENCY_KEY, Claim, Method, UsedToken, Verdict, Voucher
+from ..core.verdict import STORE_DAY_LIMIT, Context, decide, local_day, reached_limit
 
-from . import settings
+from . import settings, wire
+from .wire import DEFAULT_TIMEZONE
 from .schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEZONE = "America/Asuncion"
 # Public keys shipped with the till (assets/keys in a checkout, the package's own copy when installed).
 ASSET_KEYS_DIR = resources.directory("keys")
 MAX_INPUT_STORED = 4096
 # Accepted attempt times kept in memory for the scan-velocity check.
 _RECENT_KEPT = 1024
-_VOUCHER_KINDS = ("personal", "printed")
-_DISCOUNT_KINDS = ("percent", "amount")
-# The fields of a sync Entry (docs/api.md); the backend refuses any other.
-ENTRY_FIELDS = ("key", "at", "accepted", "reason", "kind", "voucher_id", "jti", "code",
-                "method", "staff_id", "decided")
 # A measured skew below this is the request's own latency, not a wrong clock.
 SKEW_NOISE_S = 1.0
 MAX_REQUEUED = 1_000_000  # entries put back from a damaged store: far past any real outbox
@@ -183,11 +177,7 @@ class TillStore:
 
         `name` is the name the till enrolled with (the answer does not repeat it).
         """
-        where = "enrollment"
-        _mapping(enroll_json, where)
-        facts = {name: _text(enroll_json, name, where)
-                 for name in ("device_id", "device_token", "retailer_id", "store_id")}
-        keys = _parse_keys(enroll_json.get("keys", []), where)
+        facts, keys = wire.parse_enrollment(enroll_json)
         name = name or enroll_json.get("name") or self._default_device_name
         with self._transaction():
             self._put("server_url", str(server_url))
@@ -208,51 +198,32 @@ class TillStore:
 
     def apply_catalog(self, catalog: Mapping[str, Any]) -> None:
         """Replace the catalog with `GET /catalog`'s answer; ValueError if malformed."""
-        where = "catalog"
-        _mapping(catalog, where)
-        retailer = _mapping(catalog.get("retailer"), "catalog retailer")
-        store = _mapping(catalog.get("store"), "catalog store")
-        retailer_id = _text(retailer, "id", "catalog retailer")
-        store_id = _text(store, "id", "catalog store")
-        timezone = _timezone(store.get("timezone", DEFAULT_TIMEZONE), "catalog store")
-        for known, given, what in ((self.retailer_id, retailer_id, "retailer"),
-                                   (self.store_id, store_id, "store")):
-            if known and known != given:
-                raise ValueError(f"the catalog is for another {what} ({given}, not {known})")
-        keys = _parse_keys(_list(catalog, "keys", where), where)
-        vouchers = [_parse_voucher(v) for v in _list(catalog, "vouchers", where)]
-        printed = [_parse_printed_code(p) for p in _list(catalog, "printed_codes", where)]
-        claims = [_parse_claim(c) for c in _list(catalog, "claims", where)]
-        staff = [_parse_staff(s) for s in _list(catalog, "staff", where)]
-        revoked = _list(catalog, "revoked", where)
-        if not all(isinstance(jti, str) and jti for jti in revoked):
-            raise ValueError("catalog revoked: every entry must be a token id")
-
+        parsed = wire.parse_catalog(catalog, known_retailer=self.retailer_id, known_store=self.store_id)
         with self._transaction():
             for table in ("keys", "vouchers", "printed_codes", "claims", "staff", "revoked"):
                 self._conn.execute(f"DELETE FROM {table}")
-            self._conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", keys)
+            self._conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", parsed.keys)
             self._conn.executemany(
                 "INSERT OR REPLACE INTO vouchers (id, data, kind, status) VALUES (?, ?, ?, ?)",
-                [_voucher_row(v) for v in vouchers])
+                [_voucher_row(v) for v in parsed.vouchers])
             self._conn.executemany(
-                "INSERT OR REPLACE INTO printed_codes (code, voucher_id) VALUES (?, ?)", printed)
+                "INSERT OR REPLACE INTO printed_codes (code, voucher_id) VALUES (?, ?)", parsed.printed_codes)
             self._conn.executemany(
                 "INSERT OR REPLACE INTO claims (short_code, jti, voucher_id, expires_at)"
-                " VALUES (?, ?, ?, ?)", claims)
+                " VALUES (?, ?, ?, ?)", parsed.claims)
             self._conn.executemany(
                 "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id)"
-                " VALUES (?, ?, ?, ?, ?)", staff)
+                " VALUES (?, ?, ?, ?, ?)", parsed.staff)
             self._conn.executemany("INSERT OR IGNORE INTO revoked (jti) VALUES (?)",
-                                   [(jti,) for jti in revoked])
-            self._put("retailer_id", retailer_id)
-            self._put("retailer_name", str(retailer.get("name") or ""))
-            self._put("store_id", store_id)
-            self._put("store_name", str(store.get("name") or ""))
-            self._put("store_timezone", timezone)
+                                   [(jti,) for jti in parsed.revoked])
+            self._put("retailer_id", parsed.retailer_id)
+            self._put("retailer_name", parsed.retailer_name)
+            self._put("store_id", parsed.store_id)
+            self._put("store_name", parsed.store_name)
+            self._put("store_timezone", parsed.timezone)
             self._put("catalog_at", time.time())
-            if catalog.get("server_time") is not None:
-                self._put("catalog_server_time", catalog["server_time"])
+            if parsed.server_time is not None:
+                self._put("catalog_server_time", parsed.server_time)
         self._load_settings()
         self._load_catalog_caches()
         self._trust = None
@@ -262,11 +233,7 @@ class TillStore:
 
         Re-applying a page changes nothing; unknown event types are skipped.
         """
-        if not isinstance(events, list):
-            raise ValueError("feed events must be a list")
-        if isinstance(cursor, bool) or not isinstance(cursor, int):
-            raise ValueError("the feed cursor must be a whole number")
-        parsed = [_parse_event(e) for e in events]
+        parsed = wire.parse_feed(events, cursor)
         timezone = self.store_timezone
         with self._transaction():
             for seq, kind, data in parsed:
@@ -497,7 +464,7 @@ class TillStore:
             entry = dict(attempt, key=key, at=at, method=method, staff_id=staff_id, decided="offline")
             self._conn.execute(
                 "INSERT INTO outbox (key, payload, created_at) VALUES (?, ?, ?)",
-                (key, json.dumps({name: entry[name] for name in ENTRY_FIELDS}), now))
+                (key, json.dumps({name: entry[name] for name in wire.ENTRY_FIELDS}), now))
         if verdict.accepted:
             self._note_accept(at)
         return verdict, attempt_id
@@ -658,7 +625,7 @@ class TillStore:
         with self._transaction():
             for entry in entries[:MAX_REQUEUED]:
                 payload = entry.get("payload") if isinstance(entry, Mapping) else None
-                if not _requeueable(payload):
+                if not wire.is_outbox_entry(payload):
                     continue
                 added = self._conn.execute(
                     "INSERT OR IGNORE INTO outbox (key, payload, created_at) VALUES (?, ?, ?)",
@@ -915,181 +882,3 @@ def _attempt_values(verdict: Verdict) -> dict:
 
 def _voucher_row(voucher: Voucher) -> tuple[str, str, str, str]:
     return voucher.id, json.dumps(voucher.to_json()), voucher.kind, voucher.status
-
-
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{where}: expected an object")
-    return value
-
-
-def _list(data: Mapping[str, Any], name: str, where: str) -> list:
-    value = data.get(name, [])
-    if not isinstance(value, list):
-        raise ValueError(f"{where}: {name} must be a list")
-    return value
-
-
-def _text(data: Mapping[str, Any], name: str, where: str) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{where}: {name} must be a non-empty text")
-    return value
-
-
-def _optional_text(data: Mapping[str, Any], name: str, where: str) -> str | None:
-    value = data.get(name)
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{where}: {name} must be a text")
-    return value
-
-
-def _optional_int(data: Mapping[str, Any], name: str, where: str) -> int | None:
-    value = data.get(name)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError(f"{where}: {name} must be a whole number")
-    return value
-
-
-def _number(data: Mapping[str, Any], name: str, where: str) -> float:
-    value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where}: {name} must be a number")
-    return value
-
-
-def _timezone(value: Any, where: str) -> str:
-    if not is_timezone(value):
-        raise ValueError(f"{where}: unknown timezone {value!r}")
-    return value
-
-
-def _parse_keys(keys: Any, where: str) -> list[tuple[str, str]]:
-    if not isinstance(keys, list):
-        raise ValueError(f"{where}: keys must be a list")
-    rows = []
-    for key in keys:
-        key = _mapping(key, f"{where} key")
-        kid, pem = _text(key, "kid", f"{where} key"), _text(key, "pem", f"{where} key")
-        tokens.TrustSet.from_pems([pem])  # ValueError for anything but a P-256 public key
-        rows.append((kid, pem))
-    return rows
-
-
-def _parse_voucher(data: Any) -> Voucher:
-    where = "voucher"
-    data = _mapping(data, where)
-    voucher_id = _text(data, "id", where)
-    where = f"voucher {voucher_id}"
-    _text(data, "retailer_id", where)
-    _text(data, "status", where)
-    if data.get("kind") not in _VOUCHER_KINDS:
-        raise ValueError(f"{where}: kind must be one of {_VOUCHER_KINDS}")
-    discount = _mapping(data.get("discount"), f"{where} discount")
-    if discount.get("kind") not in _DISCOUNT_KINDS or _optional_int(discount, "value", where) is None:
-        raise ValueError(f"{where}: a discount is a kind ({_DISCOUNT_KINDS}) and a whole value")
-    _optional_text(discount, "currency", where)
-    texts = data.get("texts") or {}
-    if not (isinstance(texts, Mapping) and all(
-            isinstance(lang, str) and isinstance(fields, Mapping)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
-            for lang, fields in texts.items())):
-        raise ValueError(f"{where}: texts must map languages to texts by name")
-    for name in ("valid_from", "valid_until", "total_limit", "store_day_limit"):
-        _optional_int(data, name, where)
-    _optional_text(data, "retailer_name", where)
-    try:
-        return Voucher.from_json({**data, "discount": dict(discount), "retailer_name": data.get("retailer_name") or ""})
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{where}: {exc}") from exc
-
-
-def parse_voucher(data: Any) -> Voucher:
-    """A voucher from JSON the backend sent; ValueError unless it has the API's shape."""
-    return _parse_voucher(data)
-
-
-def _parse_printed_code(data: Any) -> tuple[str, str]:
-    where = "printed code"
-    data = _mapping(data, where)
-    code = _text(data, "code", where)
-    # Stored in the form decide() looks it up with.
-    return printed_form(code) or code, _text(data, "voucher_id", where)
-
-
-def _parse_claim(data: Any) -> tuple[str, str, str, float]:
-    where = "claim"
-    data = _mapping(data, where)
-    return (codes.normalize(_text(data, "short_code", where)), _text(data, "jti", where),
-            _text(data, "voucher_id", where), _number(data, "expires_at", where))
-
-
-def _parse_staff(data: Any) -> tuple[str, str, str, str, str | None]:
-    where = "staff"
-    data = _mapping(data, where)
-    return (_text(data, "id", where), _text(data, "name", where), _text(data, "role", where),
-            _text(data, "pin_hash", where), _optional_text(data, "store_id", where))
-
-
-def _parse_redemption(data: Any) -> Mapping[str, Any]:
-    where = "feed redemption"
-    data = _mapping(data, where)
-    _text(data, "voucher_id", where)
-    _number(data, "at", where)
-    for name in ("jti", "kind", "code", "store_id", "till"):
-        _optional_text(data, name, where)
-    return data
-
-
-def _parse_void(data: Any) -> Mapping[str, Any]:
-    where = "feed void"
-    data = _mapping(data, where)
-    for name in ("id", "redemption_key", "reason"):
-        _text(data, name, where)
-    _optional_text(data, "staff_id", where)
-    _number(data, "at", where)
-    return data
-
-
-def _parse_revocation(data: Any) -> str:
-    return _text(_mapping(data, "feed revocation"), "jti", "feed revocation")
-
-
-_EVENT_PARSERS = {
-    "redemption": _parse_redemption,
-    "voucher": _parse_voucher,
-    "claim": _parse_claim,
-    "printed_code": _parse_printed_code,
-    "revocation": _parse_revocation,
-    "staff": _parse_staff,
-    "void": _parse_void,
-}
-
-
-def _parse_event(event: Any) -> tuple[int, str | None, Any]:
-    """(seq, type, parsed data); the type is None for types this till does not know."""
-    event = _mapping(event, "feed event")
-    seq = _optional_int(event, "seq", "feed event")
-    kind = event.get("type")
-    if seq is None or not isinstance(kind, str):
-        raise ValueError("feed event: seq and type are required")
-    parser = _EVENT_PARSERS.get(kind)
-    if parser is None:
-        return seq, None, None  # a newer backend's event: nothing this till must act on
-    return seq, kind, parser(event.get("data"))
-
-
-_VOID_FIELDS = ("type", "key", "at", "redemption_key", "void_reason", "staff_id")
-
-
-def _requeueable(payload: Any) -> bool:
-    """An outbox entry of the shape this till writes (a redemption's ENTRY_FIELDS, or a void's)."""
-    if not isinstance(payload, Mapping) or not isinstance(payload.get("key"), str) \
-            or not IDEMPOTENCY_KEY.match(payload["key"]):
-        return False
-    at = payload.get("at")
-    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or at <= 0:
-        return False
-    if payload.get("type") == "void":
-        return set(payload) <= set(_VOID_FIELDS) and isinstance(payload.get("redemption_key"), str)
-    return set(payload) <= set(ENTRY_FIELDS) and isinstance(payload.get("method"), str)

@@ -1,0 +1,266 @@
+"""The backend's wire shapes as the till reads them, checked (docs/api.md).
+
+The enrollment answer, the catalog, the feed's events and a voucher are
+parsed and checked here before anything is written, so a malformed answer is
+one ValueError and never half a catalog; the client (`pos_app.sync.client`)
+reads a verdict's voucher with the same `parse_voucher`. Also the shape of
+the sync Entries the till itself sends, so an entry put back from a damaged
+store is checked against what this till could have written.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..core import codes, tokens
+from ..core.domain import IDEMPOTENCY_KEY, Voucher
+from ..core.verdict import is_timezone, printed_form
+
+DEFAULT_TIMEZONE = "America/Asuncion"
+VOUCHER_KINDS = ("personal", "printed")
+DISCOUNT_KINDS = ("percent", "amount")
+# The fields of a sync Entry (docs/api.md); the backend refuses any other.
+ENTRY_FIELDS = ("key", "at", "accepted", "reason", "kind", "voucher_id", "jti", "code",
+                "method", "staff_id", "decided")
+VOID_FIELDS = ("type", "key", "at", "redemption_key", "void_reason", "staff_id")
+ENROLLMENT_FACTS = ("device_id", "device_token", "retailer_id", "store_id")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """`GET /catalog`'s answer, checked: rows ready for the store's tables."""
+
+    retailer_id: str
+    retailer_name: str
+    store_id: str
+    store_name: str
+    timezone: str
+    keys: list[tuple[str, str]]
+    vouchers: list[Voucher]
+    printed_codes: list[tuple[str, str]]
+    claims: list[tuple[str, str, str, float]]
+    staff: list[tuple[str, str, str, str, str | None]]
+    revoked: list[str]
+    server_time: Any
+
+
+def parse_enrollment(answer: Any) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """`POST /devices/enroll`'s answer: the till's identity facts and its keys (kid, pem)."""
+    where = "enrollment"
+    _mapping(answer, where)
+    facts = {name: _text(answer, name, where) for name in ENROLLMENT_FACTS}
+    return facts, parse_keys(answer.get("keys", []), where)
+
+
+def parse_catalog(catalog: Any, *, known_retailer: str = "", known_store: str = "") -> Catalog:
+    """`GET /catalog`'s answer; ValueError if malformed or for another retailer or store than the known ones."""
+    where = "catalog"
+    _mapping(catalog, where)
+    retailer = _mapping(catalog.get("retailer"), "catalog retailer")
+    store = _mapping(catalog.get("store"), "catalog store")
+    retailer_id = _text(retailer, "id", "catalog retailer")
+    store_id = _text(store, "id", "catalog store")
+    timezone = _timezone(store.get("timezone", DEFAULT_TIMEZONE), "catalog store")
+    for known, given, what in ((known_retailer, retailer_id, "retailer"), (known_store, store_id, "store")):
+        if known and known != given:
+            raise ValueError(f"the catalog is for another {what} ({given}, not {known})")
+    keys = parse_keys(_list(catalog, "keys", where), where)
+    vouchers = [parse_voucher(v) for v in _list(catalog, "vouchers", where)]
+    printed = [_parse_printed_code(p) for p in _list(catalog, "printed_codes", where)]
+    claims = [_parse_claim(c) for c in _list(catalog, "claims", where)]
+    staff = [_parse_staff(s) for s in _list(catalog, "staff", where)]
+    revoked = _list(catalog, "revoked", where)
+    if not all(isinstance(jti, str) and jti for jti in revoked):
+        raise ValueError("catalog revoked: every entry must be a token id")
+    return Catalog(retailer_id=retailer_id, retailer_name=str(retailer.get("name") or ""), store_id=store_id,
+                   store_name=str(store.get("name") or ""), timezone=timezone, keys=keys, vouchers=vouchers,
+                   printed_codes=printed, claims=claims, staff=staff, revoked=revoked,
+                   server_time=catalog.get("server_time"))
+
+
+def parse_feed(events: Any, cursor: Any) -> list[tuple[int, str | None, Any]]:
+    """A page of `GET /feed`: each event as (seq, type, parsed data)."""
+    if not isinstance(events, list):
+        raise ValueError("feed events must be a list")
+    if isinstance(cursor, bool) or not isinstance(cursor, int):
+        raise ValueError("the feed cursor must be a whole number")
+    return [parse_event(e) for e in events]
+
+
+def parse_keys(keys: Any, where: str) -> list[tuple[str, str]]:
+    if not isinstance(keys, list):
+        raise ValueError(f"{where}: keys must be a list")
+    rows = []
+    for key in keys:
+        key = _mapping(key, f"{where} key")
+        kid, pem = _text(key, "kid", f"{where} key"), _text(key, "pem", f"{where} key")
+        tokens.TrustSet.from_pems([pem])  # ValueError for anything but a P-256 public key
+        rows.append((kid, pem))
+    return rows
+
+
+def parse_voucher(data: Any) -> Voucher:
+    """A voucher from JSON the backend sent; ValueError unless it has the API's shape."""
+    where = "voucher"
+    data = _mapping(data, where)
+    voucher_id = _text(data, "id", where)
+    where = f"voucher {voucher_id}"
+    _text(data, "retailer_id", where)
+    _text(data, "status", where)
+    if data.get("kind") not in VOUCHER_KINDS:
+        raise ValueError(f"{where}: kind must be one of {VOUCHER_KINDS}")
+    discount = _mapping(data.get("discount"), f"{where} discount")
+    if discount.get("kind") not in DISCOUNT_KINDS or _optional_int(discount, "value", where) is None:
+        raise ValueError(f"{where}: a discount is a kind ({DISCOUNT_KINDS}) and a whole value")
+    _optional_text(discount, "currency", where)
+    texts = data.get("texts") or {}
+    if not (isinstance(texts, Mapping) and all(
+            isinstance(lang, str) and isinstance(fields, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
+            for lang, fields in texts.items())):
+        raise ValueError(f"{where}: texts must map languages to texts by name")
+    for name in ("valid_from", "valid_until", "total_limit", "store_day_limit"):
+        _optional_int(data, name, where)
+    _optional_text(data, "retailer_name", where)
+    try:
+        return Voucher.from_json({**data, "discount": dict(discount), "retailer_name": data.get("retailer_name") or ""})
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+
+
+def parse_event(event: Any) -> tuple[int, str | None, Any]:
+    """(seq, type, parsed data); the type is None for types this till does not know."""
+    event = _mapping(event, "feed event")
+    seq = _optional_int(event, "seq", "feed event")
+    kind = event.get("type")
+    if seq is None or not isinstance(kind, str):
+        raise ValueError("feed event: seq and type are required")
+    parser = _EVENT_PARSERS.get(kind)
+    if parser is None:
+        return seq, None, None  # a newer backend's event: nothing this till must act on
+    return seq, kind, parser(event.get("data"))
+
+
+def is_outbox_entry(payload: Any) -> bool:
+    """An outbox entry of the shape this till writes (a redemption's ENTRY_FIELDS, or a void's)."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("key"), str) \
+            or not IDEMPOTENCY_KEY.match(payload["key"]):
+        return False
+    at = payload.get("at")
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or at <= 0:
+        return False
+    if payload.get("type") == "void":
+        return set(payload) <= set(VOID_FIELDS) and isinstance(payload.get("redemption_key"), str)
+    return set(payload) <= set(ENTRY_FIELDS) and isinstance(payload.get("method"), str)
+
+
+# --- the small checks --------------------------------------------------------------
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected an object")
+    return value
+
+
+def _list(data: Mapping[str, Any], name: str, where: str) -> list:
+    value = data.get(name, [])
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: {name} must be a list")
+    return value
+
+
+def _text(data: Mapping[str, Any], name: str, where: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{where}: {name} must be a non-empty text")
+    return value
+
+
+def _optional_text(data: Mapping[str, Any], name: str, where: str) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{where}: {name} must be a text")
+    return value
+
+
+def _optional_int(data: Mapping[str, Any], name: str, where: str) -> int | None:
+    value = data.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{where}: {name} must be a whole number")
+    return value
+
+
+def _number(data: Mapping[str, Any], name: str, where: str) -> float:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}: {name} must be a number")
+    return value
+
+
+def _timezone(value: Any, where: str) -> str:
+    if not is_timezone(value):
+        raise ValueError(f"{where}: unknown timezone {value!r}")
+    return value
+
+
+# --- the catalog's rows and the feed's events ----------------------------------------
+
+
+def _parse_printed_code(data: Any) -> tuple[str, str]:
+    where = "printed code"
+    data = _mapping(data, where)
+    code = _text(data, "code", where)
+    # Stored in the form decide() looks it up with.
+    return printed_form(code) or code, _text(data, "voucher_id", where)
+
+
+def _parse_claim(data: Any) -> tuple[str, str, str, float]:
+    where = "claim"
+    data = _mapping(data, where)
+    return (codes.normalize(_text(data, "short_code", where)), _text(data, "jti", where),
+            _text(data, "voucher_id", where), _number(data, "expires_at", where))
+
+
+def _parse_staff(data: Any) -> tuple[str, str, str, str, str | None]:
+    where = "staff"
+    data = _mapping(data, where)
+    return (_text(data, "id", where), _text(data, "name", where), _text(data, "role", where),
+            _text(data, "pin_hash", where), _optional_text(data, "store_id", where))
+
+
+def _parse_redemption(data: Any) -> Mapping[str, Any]:
+    where = "feed redemption"
+    data = _mapping(data, where)
+    _text(data, "voucher_id", where)
+    _number(data, "at", where)
+    for name in ("jti", "kind", "code", "store_id", "till"):
+        _optional_text(data, name, where)
+    return data
+
+
+def _parse_void(data: Any) -> Mapping[str, Any]:
+    where = "feed void"
+    data = _mapping(data, where)
+    for name in ("id", "redemption_key", "reason"):
+        _text(data, name, where)
+    _optional_text(data, "staff_id", where)
+    _number(data, "at", where)
+    return data
+
+
+def _parse_revocation(data: Any) -> str:
+    return _text(_mapping(data, "feed revocation"), "jti", "feed revocation")
+
+
+_EVENT_PARSERS = {
+    "redemption": _parse_redemption,
+    "voucher": parse_voucher,
+    "claim": _parse_claim,
+    "printed_code": _parse_printed_code,
+    "revocation": _parse_revocation,
+    "staff": _parse_staff,
+    "void": _parse_void,
+}
