@@ -325,7 +325,7 @@ def test_a_cashier_has_no_void_action(qtbot, make_window, till_env):
     assert not window.report_button.isVisible() and window.open_report() is None
     # Even a report view made for a cashier (none is: the window opens it for managers) has no action.
     cashier = till_env.staff["cashier"]
-    view = ReportView(window.store, timezone=window.info["timezone"], staff={k: cashier[k] for k in ("id", "name", "role")},
+    view = ReportView(window.store, timezone=window.info.timezone, staff={k: cashier[k] for k in ("id", "name", "role")},
                       parent=window)
     qtbot.addWidget(view)
     view.show()
@@ -346,7 +346,7 @@ def test_a_manager_demoted_since_login_is_refused_by_the_store(qtbot, make_windo
     assert redeem(qtbot, window, till_env.claim(customer="c")["token"]).verdict.accepted
     # The window believes a manager is logged in, but the store knows this person as a cashier.
     cashier = till_env.staff["cashier"]
-    view = ReportView(window.store, timezone=window.info["timezone"], staff={"id": cashier["id"],
+    view = ReportView(window.store, timezone=window.info.timezone, staff={"id": cashier["id"],
                       "name": cashier["name"], "role": "manager"}, parent=window)
     qtbot.addWidget(view)
     view.show()

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QLabel
 
 from gui_fixtures import LoopGaps, scanner_types
 from pos_app.core.domain import Method, Reason
-from pos_app.gui.main_window import MAX_WAITING
+from pos_app.scan.gate import MAX_WAITING
 
 pytestmark = pytest.mark.gui
 
@@ -255,7 +255,7 @@ def test_a_flood_of_scans_is_bounded_and_the_window_survives(qtbot, make_window,
     window.verdict_shown.connect(shown.append)
     for i in range(50):
         window.submit(f"NOT-A-CODE-{i:03d}-XXXXXXXXXXXX", Method.SCANNER)
-    qtbot.waitUntil(lambda: not window._deciding, timeout=10000)
+    qtbot.waitUntil(lambda: not window.gate.in_flight, timeout=10000)
     decided = [o for o in shown if o is not None]
     assert len(decided) <= MAX_WAITING + 1
     assert any(o is None for o in shown)  # the cashier was told to slow down

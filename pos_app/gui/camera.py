@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
+from ..store.settings import SETTINGS
 from ..words.i18n import _
 from .retranslate import Retranslating
 
@@ -30,7 +31,7 @@ class CameraFeed(QObject):
     decoded = Signal(str)
     state_changed = Signal(str, str)  # state, detail: running / lost / unavailable / ended / stopped
 
-    def __init__(self, spec: str | int, *, decoder: str = "zxing", loop: bool = False,
+    def __init__(self, spec: str | int, *, decoder: str = SETTINGS["decoder"].default, loop: bool = False,
                  preview_fps: float = 25.0, preview_width: int = 640, realtime: bool = True,
                  opener: Callable | None = None, parent: QObject | None = None):
         super().__init__(parent)

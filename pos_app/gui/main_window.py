@@ -35,6 +35,8 @@ from ..words import i18n
 from ..core.domain import LANGUAGES, Method
 from ..core.verdict import MAX_INPUT_CHARS
 from ..words.i18n import LANGUAGE_NAMES, _, format_number, format_when
+from ..scan.gate import Admission, ScanGate
+from ..store.settings import value
 from ..sync.redeem import Outcome
 from . import qt_translations
 from .booklet_view import BookletView
@@ -48,6 +50,7 @@ from .sounds import VerdictSounds
 from .store_thread import StoreThread
 from .sync_panel import SyncPanel
 from .tasks import TaskPool
+from .till_info import TillInfo, backend_client, load_info, status_of
 from .verdict_panel import VerdictPanel
 
 if TYPE_CHECKING:
@@ -55,7 +58,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_WAITING = 3  # redemptions queued behind the one being decided; more is a stuck scanner or a prank
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MANAGER_ROLES = ("manager", "admin")
 
@@ -72,19 +74,16 @@ class TillWindow(Retranslating, QMainWindow):
                  background_sync: bool = True, feed_interval_s: float | None = None,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        from ..scan.repeat import RepeatFilter
-
         self.clock = clock
         self.camera_override, self.camera_loop = camera, camera_loop
         self.staff: dict | None = None
         self.settings: dict = {}
         self.status: dict = {}
-        self.info: dict = {}
-        self.repeats = RepeatFilter(hold_s=4.0)
-        self._deciding: list[str] = []  # inputs handed to the store thread, oldest first
+        self.info: TillInfo | None = None  # until the store's thread has read it
+        self.gate = ScanGate(clock=clock)
         self.camera_feed: CameraFeed | None = None
         self.tasks = TaskPool(self)
-        self._open_client = open_client or _default_client
+        self._open_client = open_client or backend_client
         self._pin = ""  # the logged-in admin's PIN, kept in memory only, for the booklet's staff credentials
         self.store = StoreThread(store_path, open_client=self._open_client, parent=self)
         self.store.start()
@@ -123,7 +122,7 @@ class TillWindow(Retranslating, QMainWindow):
         self._status_timer = QTimer(self, interval=5000)
         self._status_timer.timeout.connect(self.refresh_status)
         self._status_timer.start()
-        self.store.submit(_load_info, self._info_loaded, self._store_failed)
+        self.store.submit(load_info, self._info_loaded, self._store_failed)
         self.retranslate()
 
     # --- building -------------------------------------------------------------------
@@ -206,15 +205,15 @@ class TillWindow(Retranslating, QMainWindow):
 
     # --- start-up, login, lock ------------------------------------------------------
 
-    def _info_loaded(self, info: dict) -> None:
+    def _info_loaded(self, info: TillInfo) -> None:
         self.info = info
-        self.settings = info["settings"]
-        self.panel.timezone = self.sync_panel.timezone = info["timezone"] or None
-        self.panel.hold_s = float(self.settings.get("verdict_hold_s") or 6.0)
-        self.sounds.enabled = self.sounds.enabled and self.settings.get("sound", "1") != "0"
-        self.login.set_staff(info["staff"])
-        self.set_language(self.settings.get("language") or i18n.DEFAULT_LANGUAGE, save=False)
-        self.show_status(info["status"])
+        self.settings = dict(info.settings)
+        self.panel.timezone = self.sync_panel.timezone = info.timezone or None
+        self.panel.hold_s = value(self.settings, "verdict_hold_s")
+        self.sounds.enabled = self.sounds.enabled and value(self.settings, "sound") != "0"
+        self.login.set_staff(info.staff)
+        self.set_language(value(self.settings, "language"), save=False)
+        self.show_status(info.status)
         self.start_camera()
         if self.sync_engine is not None:
             self.sync_engine.start()
@@ -298,7 +297,7 @@ class TillWindow(Retranslating, QMainWindow):
         from ..scan.decoders import make_decoder
         from ..scan.pipeline import scan_image_file
 
-        decoder_name = self.settings.get("decoder") or "zxing"
+        decoder_name = value(self.settings, "decoder")
         self.panel.show_working()
         self.tasks.run(lambda: scan_image_file(path, make_decoder(decoder_name)), self._image_read,
                        lambda exc: self._show_message("caution", _("Picture not readable"), str(exc)))
@@ -330,21 +329,18 @@ class TillWindow(Retranslating, QMainWindow):
         """Every input ends here: show a repeat, refuse a flood, or decide it on the store's thread."""
         if self.staff is None:
             return
-        now = self.clock()
-        if method in (Method.CAMERA, Method.SCANNER, Method.IMAGE):
-            seen = self.repeats.lookup(text, now)  # a sighting renews the hold
-            if seen is not None:
-                # Still in view (or scanned twice): the same verdict, never a second redemption.
-                if self.panel.verdict is not seen.verdict:
-                    self._show_outcome(seen, repeat=True)
-                return
-            if text in self._deciding:
-                return
-        if len(self._deciding) > MAX_WAITING:
+        answer = self.gate.admit(text, method)
+        if answer.admission is Admission.SHOW_AGAIN:
+            # Still in view (or scanned twice): the same verdict, never a second redemption.
+            if self.panel.verdict is not answer.outcome.verdict:
+                self._show_outcome(answer.outcome, repeat=True)
+            return
+        if answer.admission is Admission.IGNORE:
+            return
+        if answer.admission is Admission.FLOOD:
             self._show_message("caution", _("Too many scans at once"),
                                _("Scan one voucher at a time, and wait for the verdict."))
             return
-        self._deciding.append(text)
         self.panel.show_working()
         staff_id = self.staff["id"]
         store_thread = self.store
@@ -360,9 +356,7 @@ class TillWindow(Retranslating, QMainWindow):
                           lambda exc: self._failed(text, exc))
 
     def _decided(self, text: str, method: str, outcome: Outcome) -> None:
-        self._forget(text)
-        if method in (Method.CAMERA, Method.SCANNER, Method.IMAGE):
-            self.repeats.remember(text, outcome, self.clock())
+        self.gate.decided(text, method, outcome)
         if outcome.decided == "online" or outcome.note:  # a local refusal of garbage says nothing of the network
             self.status["online"] = outcome.decided == "online"
         self._show_outcome(outcome, printed_hint=outcome.verdict.kind == "printed")
@@ -371,7 +365,7 @@ class TillWindow(Retranslating, QMainWindow):
         self.refresh_status()
 
     def _failed(self, text: str, exc: BaseException) -> None:
-        self._forget(text)
+        self.gate.done(text)
         if isinstance(exc, sqlite3.Error):
             # Nothing was shown as accepted: the cashier must not give the discount.
             self._show_message("refused", _("Not recorded: do not give the discount"),
@@ -379,10 +373,6 @@ class TillWindow(Retranslating, QMainWindow):
                                  "or call support; the code was not used.").format(error=exc))
         else:
             self._show_message("refused", _("Something went wrong: do not give the discount"), str(exc))
-
-    def _forget(self, text: str) -> None:
-        if text in self._deciding:
-            self._deciding.remove(text)
 
     def _show_outcome(self, outcome: Outcome, *, printed_hint: bool = False, repeat: bool = False) -> None:
         self.panel.show_verdict(outcome.verdict, decided=outcome.decided, printed_hint=printed_hint, repeat=repeat)
@@ -407,11 +397,11 @@ class TillWindow(Retranslating, QMainWindow):
 
     def start_camera(self) -> None:
         self.stop_camera()
-        spec = self.camera_override or self.settings.get("camera") or ""
+        spec = self.camera_override or value(self.settings, "camera")
         if not spec:
             self.camera_view.set_state("off")
             return
-        self.camera_feed = CameraFeed(spec, decoder=self.settings.get("decoder") or "zxing", loop=self.camera_loop)
+        self.camera_feed = CameraFeed(spec, decoder=value(self.settings, "decoder"), loop=self.camera_loop)
         self.camera_feed.preview.connect(self.camera_view.show_frame)
         self.camera_feed.decoded.connect(self._camera_text)
         self.camera_feed.state_changed.connect(self.camera_view.set_state)
@@ -447,7 +437,7 @@ class TillWindow(Retranslating, QMainWindow):
                 store.set(key, value)
             if self.store.client is not None:  # the new timeout takes effect with a new client
                 self.store.client.close()
-                self.store.client = _default_client(store)
+                self.store.client = backend_client(store)
         self.store.submit(save)
         if camera_changed:
             self.camera_override = None
@@ -456,8 +446,8 @@ class TillWindow(Retranslating, QMainWindow):
     def open_booklet(self) -> BookletView | None:
         if self.staff is None or self.staff["role"] != "admin":
             return None
-        credentials = _Credentials(self.info)
-        view = BookletView(lambda: self._open_client(credentials), (self.staff["id"], self._pin), self)
+        backend = self.info.backend() if self.info else {}
+        view = BookletView(lambda: self._open_client(backend), (self.staff["id"], self._pin), self)
         view.setModal(True)
         view.show()
         return view
@@ -472,7 +462,7 @@ class TillWindow(Retranslating, QMainWindow):
         if self.report_view is not None:
             self.report_view.close()
             self.report_view.deleteLater()
-        self.report_view = ReportView(self.store, timezone=self.info.get("timezone") or None, clock=self.clock,
+        self.report_view = ReportView(self.store, timezone=self.info.timezone if self.info else None, clock=self.clock,
                                       staff=self.staff, parent=self)
         self.report_view.voided.connect(self._voided)
         self.report_view.setModal(True)
@@ -503,12 +493,12 @@ class TillWindow(Retranslating, QMainWindow):
             if self.store.client is None:
                 raise RuntimeError("this till has no backend")
             sync_once(store, self.store.client)
-            return _status_of(store)
+            return status_of(store)
         self.store.submit(run, self.show_status, lambda exc: self.show_status({**self.status, "last_error": str(exc)}))
 
     def refresh_status(self) -> None:
         if self.store.pending() == 0:
-            self.store.submit(_status_of, self.show_status)
+            self.store.submit(status_of, self.show_status)
 
     def show_status(self, status: dict) -> None:
         kept = {k: self.status[k] for k in ("online", "conflict_entries") if k in self.status}
@@ -535,8 +525,8 @@ class TillWindow(Retranslating, QMainWindow):
 
     def retranslate(self) -> None:
         self.setWindowTitle(_("Pika Till"))
-        device = self.info.get("device_name") or ""
-        store_name = self.info.get("store_name") or ""
+        device = self.info.device_name if self.info else ""
+        store_name = self.info.store_name if self.info else ""
         self.till_name.setText(" · ".join(x for x in (store_name, device) if x) or _("Pika Till"))
         if self.staff:
             roles = {"cashier": _("cashier"), "manager": _("manager"), "admin": _("admin")}
@@ -600,51 +590,3 @@ def _button(name: str, on_click) -> QPushButton:
     button = QPushButton(objectName=name)
     button.clicked.connect(on_click)
     return button
-
-
-def _default_client(store):
-    """The backend client of the store's thread, if this till has a backend."""
-    from ..sync.client import DEFAULT_TIMEOUT_S, BackendClient
-
-    if not store.enrolled:
-        return None
-    return BackendClient(store.server_url, store.device_token,
-                         timeout=float(store.get("online_timeout_s") or DEFAULT_TIMEOUT_S))
-
-
-class _Credentials:
-    """What a backend client needs of the store, for clients made outside the store's thread."""
-
-    def __init__(self, info: dict):
-        self.enrolled = bool(info.get("server_url"))
-        self.server_url = info.get("server_url") or ""
-        self.device_token = info.get("device_token") or ""
-
-    def get(self, key: str, default=None):
-        return default
-
-
-def _status_of(store) -> dict:
-    from ..words.i18n import language
-    from ..sync.status import store_status
-    status = store_status(store)
-    entries = store.conflicts(50)
-    for entry in entries:
-        voucher = store.voucher(entry["voucher_id"]) if entry.get("voucher_id") else None
-        entry["voucher"] = voucher.text("title", language()) if voucher else entry.get("voucher_id")
-    status["conflict_entries"] = entries
-    return status
-
-
-def _load_info(store) -> dict:
-    keys = ("language", "camera", "decoder", "online_timeout_s", "verdict_hold_s", "sound")
-    return {
-        "device_name": store.device_name,
-        "server_url": store.server_url if store.enrolled else "",
-        "device_token": store.device_token if store.enrolled else "",
-        "store_name": store.get("store_name") or "",
-        "timezone": store.store_timezone,
-        "staff": store.staff_members(),
-        "settings": {k: store.get(k) for k in keys if store.get(k) is not None},
-        "status": _status_of(store),
-    }

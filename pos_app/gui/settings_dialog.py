@@ -19,10 +19,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..store.settings import SETTINGS, value
 from ..words.i18n import _
 from .retranslate import Retranslating
 
 DECODER_NAMES = {"zxing": "zxing-cpp", "zbar": "ZBar (pyzbar)"}
+# The backend timeout a manager may pick: inside the setting's bounds but narrower (the dialog's range
+# since it was first written), as every scan decided offline first waits this long, one at a time.
+TIMEOUT_OFFERED = (max(0.2, SETTINGS["online_timeout_s"].minimum), min(10.0, SETTINGS["online_timeout_s"].maximum))
 
 
 class SettingsDialog(Retranslating, QDialog):
@@ -35,7 +39,7 @@ class SettingsDialog(Retranslating, QDialog):
         for index in cameras:
             self.camera.addItem("", str(index))
         self.camera_path = QLineEdit(objectName="cameraPath", maxLength=4096)
-        current = str(settings.get("camera") or "")
+        current = value(settings, "camera")
         found = self.camera.findData(current)
         if found >= 0:
             self.camera.setCurrentIndex(found)
@@ -44,14 +48,16 @@ class SettingsDialog(Retranslating, QDialog):
         self.decoder = QComboBox(objectName="decoderChoice")
         for name, shown in DECODER_NAMES.items():
             self.decoder.addItem(shown, name)
-        self.decoder.setCurrentIndex(max(0, self.decoder.findData(settings.get("decoder", "zxing"))))
-        self.timeout = QDoubleSpinBox(objectName="onlineTimeout", minimum=0.2, maximum=10.0, singleStep=0.1,
-                                      decimals=1)
-        self.timeout.setValue(float(settings.get("online_timeout_s", 1.5)))
-        self.hold = QDoubleSpinBox(objectName="verdictHold", minimum=1.0, maximum=60.0, singleStep=0.5, decimals=1)
-        self.hold.setValue(float(settings.get("verdict_hold_s", 6.0)))
+        self.decoder.setCurrentIndex(max(0, self.decoder.findData(value(settings, "decoder"))))
+        self.timeout = QDoubleSpinBox(objectName="onlineTimeout", minimum=TIMEOUT_OFFERED[0],
+                                      maximum=TIMEOUT_OFFERED[1], singleStep=0.1, decimals=1)
+        self.timeout.setValue(value(settings, "online_timeout_s"))
+        hold = SETTINGS["verdict_hold_s"]
+        self.hold = QDoubleSpinBox(objectName="verdictHold", minimum=hold.minimum, maximum=hold.maximum, singleStep=0.5,
+                                   decimals=1)
+        self.hold.setValue(value(settings, "verdict_hold_s"))
         self.sound = QCheckBox(objectName="soundOn")
-        self.sound.setChecked(str(settings.get("sound", "1")) not in ("0", "false", "False"))
+        self.sound.setChecked(value(settings, "sound") != "0")
         self.labels = [QLabel() for _ in range(6)]
         form = QFormLayout()
         for label, field in zip(self.labels, (self.camera, self.camera_path, self.decoder, self.timeout,
