@@ -14,7 +14,7 @@ from pos_app.core.domain import IDEMPOTENCY_KEY
 from .backend import FEED_LIMIT_MAX, SYNC_BATCH_MAX, VALID_METHODS, Backend
 from .booklet import placements as booklet_bodies
 from .booklet.editions import Booklets
-from . import reports
+from .operations import reports
 from .errors import Invalid
 from .http import Download, Request, Router, serve_request
 from .staff_auth import require_admin_or_staff

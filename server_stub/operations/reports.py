@@ -16,9 +16,9 @@ from typing import NamedTuple
 from pos_app.core import report
 from pos_app.core.domain import LANGUAGES
 
-from .errors import Forbidden, Invalid
-from .staff_auth import Caller
-from .storage.state import VOUCHER_COLUMNS, voucher_from_row
+from ..errors import Forbidden, Invalid
+from ..staff_auth import Caller
+from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
 
 QUERY = ("date", "to", "store", "retailer", "format", "lang")
 FORMATS = ("json", "csv", "pdf")
