@@ -7,27 +7,17 @@ people typed (titles, names, till names) are cleaned of control characters and c
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 
-from ..core.domain import Discount, Method
+from ..core.domain import Method
 from ..words import reasons
-from ..words.i18n import (
-    _,
-    format_discount,
-    format_locale,
-    format_money,
-    format_number,
-    format_share,
-    format_time,
-    format_when,
-    using,
-)
+from ..words.i18n import _, format_locale, format_number, format_when, using
 from . import fonts
+from . import report_cells as cell
 from .blocks import Block, Chart, Column, Header, Side, Table, Tiles, clean, document
 
 MAX_PAGES = 2  # the CSV holds every line; paper is for a glance
@@ -35,93 +25,6 @@ MAX_PAGES = 2  # the CSV holds every line; paper is for a glance
 # Caps per table; the last page may cut further so the report always fits.
 LIMITS = {"stores": 12, "personal": 10, "printed": 8, "cashiers": 10, "tills": 10, "fraud": 8, "voids": 8,
           "conflicts": 8}
-
-
-class _Context:
-    """What every section needs: how to write a moment, and names of staff and vouchers."""
-
-    def __init__(self, report: dict):
-        # A retailer's report over stores in several zones has none: moments are then told in UTC, except
-        # items' own local times (each store's wall clock).
-        self.tz = report.get("timezone") or "UTC"
-        try:
-            ZoneInfo(self.tz)
-        except (KeyError, ValueError, TypeError):  # not a zone this machine knows: say UTC rather than fail
-            self.tz = "UTC"
-        self.utc_note = "" if report.get("timezone") else " UTC"
-        self.single_day = bool(report.get("date")) or report.get("from") == report.get("to")
-        self.staff = {e.get("staff_id"): e.get("name") for e in report.get("by_cashier") or [] if e.get("staff_id")}
-        by_voucher = report.get("by_voucher") or {}
-        self.titles = {e.get("voucher_id"): e.get("title") for kind in ("personal", "printed")
-                       for e in by_voucher.get(kind) or []}
-
-    def when(self, at: object) -> str:
-        """A moment of the report: the time alone on a one-day report, else date and time."""
-        if isinstance(at, str):
-            try:
-                at = datetime.fromisoformat(at).timestamp()
-            except ValueError:
-                return clean(at, 40)
-        if not isinstance(at, (int, float)) or isinstance(at, bool) or not math.isfinite(at):
-            return "—"
-        try:
-            return (format_time(at, self.tz) if self.single_day else format_when(at, self.tz)) + self.utc_note
-        except (OverflowError, OSError, ValueError):
-            return "—"
-
-    def item_when(self, item: dict) -> str:
-        """When a listed redemption happened, on its store's clock."""
-        local = item.get("local_time")
-        if isinstance(local, str):
-            try:
-                moment = datetime.fromisoformat(local)
-            except ValueError:
-                moment = None
-            if moment is not None and moment.tzinfo is not None:
-                style = babel_dates.format_time if self.single_day else babel_dates.format_datetime
-                return style(moment, "short", locale=format_locale())
-        return self.when(item.get("at"))
-
-    def person(self, staff_id: object, name: object = None) -> str:
-        if name:
-            return clean(name)
-        if staff_id:
-            return clean(self.staff.get(staff_id) or staff_id)
-        return _("No cashier logged in")
-
-    def voucher(self, voucher_id: object, title: object = None) -> str:
-        return clean(title or self.titles.get(voucher_id) or voucher_id or "—")
-
-
-def _code(item: dict) -> str:
-    if item.get("code"):
-        return clean(item["code"], 40)
-    jti = clean(item.get("jti"), 40)
-    return jti[:8] + "…" if len(jti) > 9 else jti or "—"
-
-
-def _money(amount: object, currency: str) -> str:
-    try:
-        return format_money(int(amount or 0), currency)
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return clean(amount, 30)
-
-
-def _discount(data: object) -> str:
-    if not isinstance(data, dict):
-        return "—"
-    try:
-        return format_discount(Discount(data["kind"], int(data["value"]), data.get("currency") or "PYG"))
-    except (KeyError, ValueError, TypeError, AttributeError):
-        return "—"
-
-
-def _share(value: object) -> str:
-    return format_share(value if isinstance(value, (int, float)) else None)
-
-
-def _n(value: object) -> str:
-    return format_number(value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0)
 
 
 def _method_names() -> dict[str, str]:
@@ -160,7 +63,7 @@ def _generated(at: float, tz: str) -> str:
 
 def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
     """The report's pieces in reading order, and the line under every page."""
-    ctx = _Context(report)
+    ctx = cell.Context(report)
     header, tiles, running = _headline(report, ctx, generated_at)
     by_method, by_decided, key_figures = _how(report)
     personal, printed = _vouchers(report, ctx)
@@ -177,7 +80,7 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
     ], running
 
 
-def _headline(report: dict, ctx: _Context, generated_at: float) -> tuple[Header, Tiles, str]:
+def _headline(report: dict, ctx: cell.Context, generated_at: float) -> tuple[Header, Tiles, str]:
     scope = report.get("scope") or {}
     title, period = _period(report)
     store = clean(scope.get("store_name") or scope.get("retailer_name"), 120) or "—"
@@ -197,29 +100,29 @@ def _headline(report: dict, ctx: _Context, generated_at: float) -> tuple[Header,
     notes = []
     if report.get("discount_unpriced"):
         notes.append(_("Not in the discount total: {n} redemptions of percentage vouchers (the amount depends on "
-                       "the sale).").format(n=_n(report["discount_unpriced"])))
+                       "the sale).").format(n=cell.count(report["discount_unpriced"])))
     others = report.get("discount_other_currencies") or {}
     if others:
         notes.append(_("Discounts in other currencies: {amounts}").format(
-            amounts=", ".join(_money(a, c) for c, a in list(others.items())[:6])))
+            amounts=", ".join(cell.money(a, c) for c, a in list(others.items())[:6])))
     currency = (report.get("discount_total") or {}).get("currency") or "PYG"
     tiles = Tiles([
-        (_("Redemptions"), _n(report.get("count")), "", False),
-        (_("Discount given"), _money((report.get("discount_total") or {}).get("amount"), currency), "", False),
-        (_("Attempts"), _n(report.get("attempts")), _("scans and typed codes"), False),
-        (_("Refusals"), _n((report.get("refused") or {}).get("count")),
-         _("{share} of attempts").format(share=_share(kpis.get("refusal_rate"))), False),
-        (_("Decided offline"), _share(kpis.get("offline_share")), _("of attempts"), False),
-        (_("Conflicts"), _n(conflicts.get("count")),
-         _("{share} of accepted").format(share=_share(kpis.get("conflict_rate"))), bool(conflicts.get("count"))),
-        (_("Voided"), _n((report.get("voids") or {}).get("count")), "", False),
-        (_("Fraud signals"), _n(flagged), _("flagged") if flagged else _("none flagged"), bool(flagged)),
+        (_("Redemptions"), cell.count(report.get("count")), "", False),
+        (_("Discount given"), cell.money((report.get("discount_total") or {}).get("amount"), currency), "", False),
+        (_("Attempts"), cell.count(report.get("attempts")), _("scans and typed codes"), False),
+        (_("Refusals"), cell.count((report.get("refused") or {}).get("count")),
+         _("{share} of attempts").format(share=cell.share(kpis.get("refusal_rate"))), False),
+        (_("Decided offline"), cell.share(kpis.get("offline_share")), _("of attempts"), False),
+        (_("Conflicts"), cell.count(conflicts.get("count")),
+         _("{share} of accepted").format(share=cell.share(kpis.get("conflict_rate"))), bool(conflicts.get("count"))),
+        (_("Voided"), cell.count((report.get("voids") or {}).get("count")), "", False),
+        (_("Fraud signals"), cell.count(flagged), _("flagged") if flagged else _("none flagged"), bool(flagged)),
     ], notes)
 
     return header, tiles, f"{store}  ·  {period}"
 
 
-def _charts(report: dict, ctx: _Context) -> Block:
+def _charts(report: dict, ctx: cell.Context) -> Block:
     hours = [int(v) if isinstance(v, (int, float)) else 0 for v in (report.get("by_hour") or [0] * 24)][:24]
     no_data = _("No redemptions")
     if ctx.single_day:
@@ -241,15 +144,15 @@ def _how(report: dict) -> tuple[Table, Table, Table]:
     count = report.get("count") or 0
     methods = report.get("by_method") or {}
     names = _method_names()
-    method_rows = [(names.get(m, clean(m, 30)), _n(n), _share(round(n / count, 4) if count else None))
+    method_rows = [(names.get(m, clean(m, 30)), cell.count(n), cell.share(round(n / count, 4) if count else None))
                    for m, n in methods.items() if isinstance(n, (int, float))]
     by_method = Table(_("By method"), [Column(_("Method"), 3), Column(_("Redemptions"), 1.6, "right"),
                                        Column(_("Share"), 1.2, "right")], method_rows)
     decided = report.get("decided") or {}
-    decided_rows = [(_("Online: the backend decided"), _n(decided.get("online")),
-                     _share(round((decided.get("online") or 0) / count, 4) if count else None)),
-                    (_("Offline: the till decided alone"), _n(decided.get("offline")),
-                     _share(round((decided.get("offline") or 0) / count, 4) if count else None))]
+    decided_rows = [(_("Online: the backend decided"), cell.count(decided.get("online")),
+                     cell.share(round((decided.get("online") or 0) / count, 4) if count else None)),
+                    (_("Offline: the till decided alone"), cell.count(decided.get("offline")),
+                     cell.share(round((decided.get("offline") or 0) / count, 4) if count else None))]
     by_decided = Table(_("Online and offline"), [Column(_("Decided"), 3), Column(_("Redemptions"), 1.6, "right"),
                                                  Column(_("Share"), 1.2, "right")], decided_rows)
 
@@ -259,12 +162,12 @@ def _how(report: dict) -> tuple[Table, Table, Table]:
     kpi_rows = [
         (_("Scan to verdict, median"), ms(kpis.get("processing_ms_p50"))),
         (_("Scan to verdict, 95 % within"), ms(kpis.get("processing_ms_p95"))),
-        (_("Redeemed with the camera"), _share(kpis.get("camera_share"))),
-        (_("Redeemed with a typed code"), _share(kpis.get("typed_share"))),
-        (_("Attempts decided offline"), _share(kpis.get("offline_share"))),
-        (_("Successful syncs"), _share(kpis.get("sync_success_rate"))),
-        (_("Conflict rate"), _share(kpis.get("conflict_rate"))),
-        (_("Refusal rate"), _share(kpis.get("refusal_rate"))),
+        (_("Redeemed with the camera"), cell.share(kpis.get("camera_share"))),
+        (_("Redeemed with a typed code"), cell.share(kpis.get("typed_share"))),
+        (_("Attempts decided offline"), cell.share(kpis.get("offline_share"))),
+        (_("Successful syncs"), cell.share(kpis.get("sync_success_rate"))),
+        (_("Conflict rate"), cell.share(kpis.get("conflict_rate"))),
+        (_("Refusal rate"), cell.share(kpis.get("refusal_rate"))),
     ]
     key_figures = Table(_("Key figures"), [Column(_("Figure"), 3.2), Column(_("Value"), 1.4, "right")], kpi_rows,
                         note=_("— : nothing measured"))
@@ -272,7 +175,7 @@ def _how(report: dict) -> tuple[Table, Table, Table]:
     return by_method, by_decided, key_figures
 
 
-def _vouchers(report: dict, ctx: _Context) -> tuple[Table, Table]:
+def _vouchers(report: dict, ctx: cell.Context) -> tuple[Table, Table]:
     currency = (report.get("discount_total") or {}).get("currency") or "PYG"
     by_voucher = report.get("by_voucher") or {}
     personal = by_voucher.get("personal") or []
@@ -280,8 +183,9 @@ def _vouchers(report: dict, ctx: _Context) -> tuple[Table, Table]:
         _("Personal vouchers"),
         [Column(_("Voucher"), 6), Column(_("Discount"), 1.6, "right"), Column(_("Redemptions"), 1.5, "right"),
          Column(_("Discount total"), 1.9, "right")],
-        [(ctx.voucher(e.get("voucher_id"), e.get("title")), _discount(e.get("discount")), _n(e.get("count")),
-          _money(e.get("discount_total"), currency)) for e in personal[:LIMITS["personal"]]],
+        [(ctx.voucher(e.get("voucher_id"), e.get("title")), cell.discount(e.get("discount")),
+          cell.count(e.get("count")), cell.money(e.get("discount_total"), currency))
+         for e in personal[:LIMITS["personal"]]],
         total=len(personal))
     printed = by_voucher.get("printed") or []
     printed_table = Table(
@@ -289,15 +193,16 @@ def _vouchers(report: dict, ctx: _Context) -> tuple[Table, Table]:
         [Column(_("Voucher"), 4.2), Column(_("Codes used"), 2.6), Column(_("Daily limit"), 1.4, "right"),
          Column(_("Discount"), 1.4, "right"), Column(_("Redemptions"), 1.5, "right"),
          Column(_("Discount total"), 1.9, "right")],
-        [(ctx.voucher(e.get("voucher_id"), e.get("title")), _codes(e.get("codes")),
-          _n(e["store_day_limit"]) if e.get("store_day_limit") else "—", _discount(e.get("discount")),
-          _n(e.get("count")), _money(e.get("discount_total"), currency)) for e in printed[:LIMITS["printed"]]],
+        [(ctx.voucher(e.get("voucher_id"), e.get("title")), cell.codes(e.get("codes")),
+          cell.count(e["store_day_limit"]) if e.get("store_day_limit") else "—", cell.discount(e.get("discount")),
+          cell.count(e.get("count")), cell.money(e.get("discount_total"), currency))
+         for e in printed[:LIMITS["printed"]]],
         total=len(printed))
 
     return personal_table, printed_table
 
 
-def _where_and_who(report: dict, ctx: _Context) -> tuple[Table | None, Table, Table]:
+def _where_and_who(report: dict, ctx: cell.Context) -> tuple[Table | None, Table, Table]:
     currency = (report.get("discount_total") or {}).get("currency") or "PYG"
     stores = report.get("by_store") or []
     store_table = Table(
@@ -305,30 +210,30 @@ def _where_and_who(report: dict, ctx: _Context) -> tuple[Table | None, Table, Ta
                         Column(_("Discount"), 1.9, "right"), Column(_("Refusals"), 1.4, "right"),
                         Column(_("Conflicts"), 1.5, "right"), Column(_("Voided"), 1.4, "right"),
                         Column(_("Offline"), 1.5, "right")],
-        [(clean(e.get("name"), 80) or clean(e.get("store_id"), 64) or "—", _n(e.get("count")),
-          _money(e.get("discount"), currency), _n(e.get("refused")), _n(e.get("conflicts")), _n(e.get("voids")),
-          _n(e.get("offline"))) for e in stores[:LIMITS["stores"]]],
+        [(clean(e.get("name"), 80) or clean(e.get("store_id"), 64) or "—", cell.count(e.get("count")),
+          cell.money(e.get("discount"), currency), cell.count(e.get("refused")), cell.count(e.get("conflicts")),
+          cell.count(e.get("voids")), cell.count(e.get("offline"))) for e in stores[:LIMITS["stores"]]],
         total=len(stores)) if stores else None
     cashiers = report.get("by_cashier") or []
     cashier_table = Table(
         _("By cashier"), [Column(_("Cashier"), 3), Column(_("Redemptions"), 1.7, "right"),
                           Column(_("Refusals"), 1.4, "right"), Column(_("Discount"), 1.9, "right")],
-        [(ctx.person(e.get("staff_id"), e.get("name")), _n(e.get("count")), _n(e.get("refused")),
-          _money(e.get("discount"), currency)) for e in cashiers[:LIMITS["cashiers"]]],
+        [(ctx.person(e.get("staff_id"), e.get("name")), cell.count(e.get("count")), cell.count(e.get("refused")),
+          cell.money(e.get("discount"), currency)) for e in cashiers[:LIMITS["cashiers"]]],
         total=len(cashiers))
     tills = report.get("by_till") or []
     till_table = Table(
         _("By till"), [Column(_("Till"), 2.0), Column(_("Redemptions"), 1.5, "right"),
                        Column(_("Refusals"), 1.4, "right"), Column(_("Conflicts"), 1.5, "right"),
                        Column(_("Offline"), 1.8, "right")],
-        [(clean(e.get("till"), 60) or "—", _n(e.get("count")), _n(e.get("refused")), _n(e.get("conflicts")),
-          _n(e.get("offline"))) for e in tills[:LIMITS["tills"]]],
+        [(clean(e.get("till"), 60) or "—", cell.count(e.get("count")), cell.count(e.get("refused")),
+          cell.count(e.get("conflicts")), cell.count(e.get("offline"))) for e in tills[:LIMITS["tills"]]],
         total=len(tills))
 
     return store_table, cashier_table, till_table
 
 
-def _trouble(report: dict, ctx: _Context) -> tuple[Table, Table, Table, Table]:
+def _trouble(report: dict, ctx: cell.Context) -> tuple[Table, Table, Table, Table]:
     """Refusals by reason, fraud signals, voids and conflicts."""
     refused = report.get("refused") or {}
     voids = report.get("voids") or {}
@@ -338,8 +243,8 @@ def _trouble(report: dict, ctx: _Context) -> tuple[Table, Table, Table, Table]:
     reason_table = Table(
         _("Refused, by reason"), [Column(_("Reason"), 4), Column(_("Attempts"), 1.4, "right"),
                                   Column(_("Share"), 1.2, "right")],
-        [(reasons.headline(None if r == "unknown" else r), _n(n),
-          _share(round(n / attempts, 4) if attempts and isinstance(n, (int, float)) else None))
+        [(reasons.headline(None if r == "unknown" else r), cell.count(n),
+          cell.share(round(n / attempts, 4) if attempts and isinstance(n, (int, float)) else None))
          for r, n in by_reason.items()],
         empty=_("No refused attempts."))
 
@@ -355,7 +260,7 @@ def _trouble(report: dict, ctx: _Context) -> tuple[Table, Table, Table, Table]:
         [Column(_("When"), 1.4), Column(_("Till"), 1.4), Column(_("Voucher"), 2.6), Column(_("Code"), 1.2),
          Column(_("Voided by"), 1.6), Column(_("Voided at"), 1.4), Column(_("Reason"), 4.2)],
         [(ctx.item_when(e), clean(e.get("till"), 60), ctx.voucher(e.get("voucher_id"), e.get("title")),
-          _code(e), ctx.person(e["void_staff_id"]) if e.get("void_staff_id") else "—",
+          cell.code(e), ctx.person(e["void_staff_id"]) if e.get("void_staff_id") else "—",
           ctx.when(e["void_at"]) if e.get("void_at") is not None else "—",
           clean(e.get("void_reason")) or "—") for e in void_items[:LIMITS["voids"]]],
         total=voids.get("count") if isinstance(voids.get("count"), int) else len(void_items),
@@ -367,35 +272,21 @@ def _trouble(report: dict, ctx: _Context) -> tuple[Table, Table, Table, Table]:
         [Column(_("When"), 1.5), Column(_("Till"), 1.8), Column(_("Voucher"), 3.6), Column(_("Code"), 1.3),
          Column(_("Redeemed first"), 3.6)],
         [(ctx.item_when(e), clean(e.get("till"), 60), ctx.voucher(e.get("voucher_id"), e.get("title")),
-          _code(e), _first(e.get("winner"), ctx)) for e in conflict_items[:LIMITS["conflicts"]]],
+          cell.code(e), _first(e.get("winner"), ctx)) for e in conflict_items[:LIMITS["conflicts"]]],
         total=conflicts.get("count") if isinstance(conflicts.get("count"), int) else len(conflict_items),
         empty=_("No conflicts."))
 
     return reason_table, fraud_table, void_table, conflict_table
 
 
-def _codes(codes: object) -> str:
-    if not isinstance(codes, dict) or not codes:
-        return "—"
-    ranked = sorted(codes.items(), key=lambda item: -item[1] if isinstance(item[1], (int, float)) else 0)
-    return ", ".join(f"{clean(code, 24) or '—'} × {_n(n)}" for code, n in ranked[:6])
-
-
-def _day(text: object) -> str:
-    try:
-        return babel_dates.format_date(date.fromisoformat(str(text)), "medium", locale=format_locale())
-    except ValueError:
-        return clean(text, 12) or "—"
-
-
-def _first(winner: object, ctx: _Context) -> str:
+def _first(winner: object, ctx: cell.Context) -> str:
     if not isinstance(winner, dict) or not winner:
         return "—"
     return _("{till}, {when}").format(till=clean(winner.get("till"), 60) or _("another till"),
                                       when=ctx.when(winner.get("at")))
 
 
-def _fraud_rows(fraud: dict, ctx: _Context, limit: int) -> tuple[list[tuple[str, str, str]], list[bool], int]:
+def _fraud_rows(fraud: dict, ctx: cell.Context, limit: int) -> tuple[list[tuple[str, str, str]], list[bool], int]:
     """Up to `limit` lines of signals worth a look (flagged first, the kinds taking turns so each shows),
     their flags, and how many there are in all."""
     kinds = [
@@ -416,29 +307,30 @@ def _fraud_rows(fraud: dict, ctx: _Context, limit: int) -> tuple[list[tuple[str,
     return rows, [bool(e.get("flagged", True)) for _kind, e in chosen], sum(len(kind) for kind in kinds)
 
 
-def _fraud_row(kind: str, e: dict, ctx: _Context) -> tuple[str, str, str]:
+def _fraud_row(kind: str, e: dict, ctx: cell.Context) -> tuple[str, str, str]:
     if kind == "velocity":
         details = _("{n} redemptions within a minute, from {when}").format(
-            n=_n(e.get("peak_per_minute")), when=ctx.when(e.get("peak_at")))
+            n=cell.count(e.get("peak_per_minute")), when=ctx.when(e.get("peak_at")))
         if e.get("rate_limited"):
-            details += "; " + _("{n} refused as too fast").format(n=_n(e["rate_limited"]))
+            details += "; " + _("{n} refused as too fast").format(n=cell.count(e["rate_limited"]))
         return _("Fast redemptions"), clean(e.get("till"), 60), details
     if kind == "repeated":
-        why = ", ".join(f"{reasons.headline(None if r == 'unknown' else r)} × {_n(n)}"
+        why = ", ".join(f"{reasons.headline(None if r == 'unknown' else r)} × {cell.count(n)}"
                         for r, n in list((e.get("reasons") or {}).items())[:4])
         details = _("{n} refusals ({why}) at {tills}, {first} to {last}").format(
-            n=_n(e.get("refusals")), why=why, tills=", ".join(clean(t, 40) for t in (e.get("tills") or [])[:3]),
+            n=cell.count(e.get("refusals")), why=why, tills=", ".join(clean(t, 40) for t in (e.get("tills") or [])[:3]),
             first=ctx.when(e.get("first_at")), last=ctx.when(e.get("last_at")))
-        return _("Code tried again and again"), _code(e), details
+        return _("Code tried again and again"), cell.code(e), details
     if kind == "over_total":
         details = _("{n} past its limit of {limit} in all, at {tills}").format(
-            n=_n(e.get("uses_over")), limit=_n(e.get("total_limit")) if e.get("total_limit") is not None else "—",
+            n=cell.count(e.get("uses_over")),
+            limit=cell.count(e.get("total_limit")) if e.get("total_limit") is not None else "—",
             tills=", ".join(clean(t, 40) for t in (e.get("tills") or [])[:3]))
         return _("Printed, past its total limit"), ctx.voucher(e.get("voucher_id")), details
     over = bool(e.get("flagged"))
     signal = _("Printed, over its daily limit") if over else _("Printed, at its daily limit")
     details = _("{uses} uses, limit {limit} a day, on {day}").format(
-        uses=_n(e.get("uses")), limit=_n(e.get("store_day_limit")), day=_day(e.get("date")))
+        uses=cell.count(e.get("uses")), limit=cell.count(e.get("store_day_limit")), day=cell.day(e.get("date")))
     return signal, ctx.voucher(e.get("voucher_id")), details
 
 
