@@ -25,6 +25,15 @@ from pos_app.core import tokens
 # *_fixtures.py modules hold helpers only, imported where they are used.
 pytest_plugins = ["api_fixtures", "gui_fixtures"]
 
+# Markers follow from what a test uses or where it lives, so a new test gets
+# them without anyone remembering to: `gui` for Qt in this process (pytest-qt's
+# qtbot or qapp, also through make_window) and for the window's own modules,
+# whose other tests run the window or Qt in a child process; `slow` for the
+# modules that start servers, kill processes or build and install a wheel.
+GUI_FIXTURES = {"qtbot", "qapp"}
+GUI_MODULES = ("test_gui_", "test_demo_window")
+SLOW_MODULES = {"test_end_to_end", "test_reliability", "test_wheel"}
+
 # CI runs the same examples every time, so a red run is never a roll of the
 # dice; property tests still explore freely on a developer's machine.
 settings.register_profile("ci", derandomize=True)
@@ -147,3 +156,14 @@ def trust(signing_key) -> tokens.TrustSet:
 @pytest.fixture(scope="session")
 def jws(signing_key) -> JWS:
     return JWS(signing_key)
+
+
+# First, so that `-m gui` / `-m "not slow"` select on these markers too.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.stem
+        if GUI_FIXTURES & set(getattr(item, "fixturenames", ())) or module.startswith(GUI_MODULES):
+            item.add_marker(pytest.mark.gui)
+        if module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

@@ -12,8 +12,6 @@ from babel import numbers
 from pos_app.words import i18n
 from pos_app.cli.demo import OTHER_TILL, prepare_demo, voucher_caption, write_demo_feed
 
-pytestmark = pytest.mark.gui
-
 
 @pytest.fixture
 def demo(tmp_path):

@@ -18,7 +18,6 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
 
 
 def run(*args: str, expect: int = 0) -> dict:

@@ -14,7 +14,6 @@ import pytest
 from pos_app.gui.app import display_problem
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.gui
 
 
 def run_till(*args, env_changes=None, timeout=90):

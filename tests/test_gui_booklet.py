@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
 from PySide6.QtWidgets import QApplication
-
-
-pytestmark = pytest.mark.gui
 
 
 def pdf_pages(path) -> int:

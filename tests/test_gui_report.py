@@ -32,8 +32,6 @@ from pos_app.store.report import day_report
 from gui_fixtures import LoopGaps
 from report_fixtures import World, local
 
-pytestmark = pytest.mark.gui
-
 D = date(2025, 3, 14)  # a Friday; Asunción is at UTC−3 all year since October 2024
 BEFORE, AFTER = D - timedelta(days=1), D + timedelta(days=1)
 

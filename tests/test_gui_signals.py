@@ -12,9 +12,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
-pytestmark = pytest.mark.gui
 
 CHILD = textwrap.dedent("""
     import sys, threading

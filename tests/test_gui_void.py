@@ -26,8 +26,6 @@ from pos_app.gui.report.void_dialog import QUICK_REASONS, void_error_text
 from pos_app.store import TillStore
 from pos_app.store.report import day_report
 
-pytestmark = pytest.mark.gui
-
 COFFEE = 12_000  # the demo's personal voucher, in guaraníes
 TILL_ONLY = ("processing_ms_p50", "processing_ms_p95", "sync_success_rate")
 STATUS = 6  # the redemptions table's Status column

@@ -12,8 +12,6 @@ from gui_fixtures import LoopGaps, scanner_types
 from pos_app.core.domain import Method, Reason
 from pos_app.scan.gate import MAX_WAITING
 
-pytestmark = pytest.mark.gui
-
 
 def wait_verdict(qtbot, window, timeout=5000):
     with qtbot.waitSignal(window.verdict_shown, timeout=timeout) as blocker:

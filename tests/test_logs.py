@@ -59,7 +59,6 @@ def test_an_uncaught_error_in_another_thread_is_logged_with_its_traceback(tmp_pa
     assert "Traceback" in text and "in broken" in text
 
 
-@pytest.mark.gui
 @pytest.mark.qt_no_exception_capture
 def test_a_slot_that_raises_is_logged_and_shown_and_the_window_keeps_running(qtbot, tmp_path, clean_logging):
     from pos_app.gui.app import install_error_dialog

@@ -31,7 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 import sync_kill_soak as soak  # noqa: E402
 
-pytestmark = pytest.mark.slow
 RACE_CODES = 30
 
 

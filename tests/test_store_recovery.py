@@ -312,7 +312,6 @@ def visible_store_dialogs():
             if isinstance(w, QMessageBox) and w.objectName() == "storeDialog" and w.isVisible()]
 
 
-@pytest.mark.gui
 @pytest.mark.parametrize("language", ["es", "gn", "pt"])
 def test_the_store_dialog_says_it_in_the_tills_language(qtbot, tmp_path, key, language):
     from pos_app.gui.app import store_dialog
@@ -335,6 +334,7 @@ def test_the_store_dialog_says_it_in_the_tills_language(qtbot, tmp_path, key, la
     qtbot.waitUntil(lambda: not visible_store_dialogs(), timeout=3000)
 
 
+# the window in a process of its own: no fixture says it is a gui test
 @pytest.mark.gui
 def test_the_window_ends_non_zero_after_saying_its_store_cannot_be_read(tmp_path):
     data = tmp_path / "till"
@@ -346,6 +346,7 @@ def test_the_window_ends_non_zero_after_saying_its_store_cannot_be_read(tmp_path
     assert "store dialog shown (store_unreadable)" in (data / "till.log").read_text()
 
 
+# the window in a process of its own: no fixture says it is a gui test
 @pytest.mark.gui
 def test_the_window_still_appears_on_a_fresh_store_when_the_old_one_was_damaged(tmp_path, key):
     data = tmp_path / "till"
@@ -362,7 +363,6 @@ def test_the_window_still_appears_on_a_fresh_store_when_the_old_one_was_damaged(
     assert [p for p in data.iterdir() if p.name.endswith(".outbox.json")]
 
 
-@pytest.mark.gui
 def test_the_store_dialog_follows_the_language_the_window_reads_from_its_store(qtbot, tmp_path):
     from PySide6.QtCore import QCoreApplication, QEvent
     from PySide6.QtWidgets import QApplication

@@ -25,8 +25,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "pos_app", "server_stub", "assets", "translations")
 
