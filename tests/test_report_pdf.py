@@ -26,6 +26,8 @@ from pos_app.pdf import chart
 from pos_app.pdf.blocks import MARGIN
 from pos_app.pdf.day_report import render
 from pos_app.store.report import day_report
+from pos_app.words import labels
+from pos_app.words.i18n import using
 
 D = date(2025, 3, 14)
 A4_PT = (595.28, 841.89)
@@ -162,7 +164,7 @@ def test_spanish_pdf_has_the_day_figures_and_fonts(day, tmp_path):
                   "Todas las cajas de la sucursal", "Zona horaria: America/Asuncion", "Canjes por hora",
                   "Cupones personales", "Cafe gratis con tu desayuno".replace("Cafe", "Café"), "Gs. 12.000",
                   "Cocido de la tarde", "KAAY × 5", "Gs. 35.000", "Ana Benítez", "Sin cajero identificado",
-                  "No es un código de cupón", "QR por cámara", "Código impreso", "Lector de códigos",
+                  "No es un código de cupón", "Cámara", "Código impreso", "Lector de códigos",
                   "Conflictos: canjeado antes en otra caja", f"Caja 1, {_babel('short time', D, 14)}", "Canjes anulados",
                   "No se anuló ningún canje.", "Señales de fraude"):
         assert words in text, words
@@ -317,6 +319,26 @@ def test_a_printed_voucher_past_its_total_limit_is_in_the_pdf(tmp_path):
 
 HOSTILE = ("\u202e\u0627\u0644\u0639\u0631\u0628\u064a\u0629 \u05e2\u05d1\u05e8\u05d9\u05ea 🎉🧉\x00\x07\x1b[31m"
            "\ud800\r\n\t" + "W" * 10_000 + " ")
+
+
+@pytest.mark.parametrize("lang", ["es", "gn", "en", "pt"])
+def test_the_pdf_names_methods_as_the_screen_does(tmp_path, lang):
+    """One vocabulary: each row of "By method" starts with words/labels.py's name for it, then its count."""
+    vouchers = {"v1": Voucher(id="v1", retailer_id="r", kind="personal", status="published",
+                              discount=Discount(kind="amount", value=5000, currency="PYG"),
+                              texts={"es": {"title": "Café"}})}
+    counts = {method: n for n, method in enumerate(Method.ALL, 1)}  # each method its own count, to tell rows apart
+    rows = [report.Row(key=f"{method}{i}", at=local(D, 9, i), status="accepted", decided="online", method=method,
+                       till="Caja 1", kind="personal", voucher_id="v1", jti=f"{method}{i}")
+            for method, n in counts.items() for i in range(n)]
+    built = report.build(rows, first=D, last=D, tz_name="America/Asuncion", vouchers=vouchers, staff={},
+                         scope={"source": "backend", "store_id": "s", "store_name": "Café Pika", "till": None})
+    text = _text(_save(tmp_path, render(built, language=lang)), "-layout", "-l", "1")
+    with using(lang):
+        names = {method: labels.method_name(method) for method in Method.ALL}
+    assert len(set(names.values())) == len(names)
+    for method, n in counts.items():
+        assert re.search(rf"^\s*{re.escape(names[method])}\s{{2,}}{n}\s", text, re.M), (method, names[method])
 
 
 def test_hostile_texts_stay_inside_the_page(tmp_path):

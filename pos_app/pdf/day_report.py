@@ -13,8 +13,7 @@ from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 
-from ..core.domain import Method
-from ..words import reasons
+from ..words import labels, reasons
 from ..words.i18n import _, format_locale, format_number, format_when, using
 from . import fonts
 from . import report_cells as cell
@@ -25,11 +24,6 @@ MAX_PAGES = 2  # the CSV holds every line; paper is for a glance
 # Caps per table; the last page may cut further so the report always fits.
 LIMITS = {"stores": 12, "personal": 10, "printed": 8, "cashiers": 10, "tills": 10, "fraud": 8, "voids": 8,
           "conflicts": 8}
-
-
-def _method_names() -> dict[str, str]:
-    return {Method.CAMERA: _("Camera QR"), Method.SCANNER: _("Barcode scanner"), Method.TYPED: _("Typed code"),
-            Method.PRINTED: _("Printed code"), Method.IMAGE: _("Picture of a code")}
 
 
 def _period(report: dict) -> tuple[str, str]:
@@ -143,8 +137,9 @@ def _how(report: dict) -> tuple[Table, Table, Table]:
     kpis = report.get("kpis") or {}
     count = report.get("count") or 0
     methods = report.get("by_method") or {}
-    names = _method_names()
-    method_rows = [(names.get(m, clean(m, 30)), cell.count(n), cell.share(round(n / count, 4) if count else None))
+    # The words of the screen and the backend (words/labels.py); a method this till does not know, as it came.
+    method_rows = [(labels.method_name(m) if m in labels.METHODS else clean(m, 30), cell.count(n),
+                    cell.share(round(n / count, 4) if count else None))
                    for m, n in methods.items() if isinstance(n, (int, float))]
     by_method = Table(_("By method"), [Column(_("Method"), 3), Column(_("Redemptions"), 1.6, "right"),
                                        Column(_("Share"), 1.2, "right")], method_rows)
