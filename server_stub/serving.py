@@ -63,4 +63,5 @@ class EmbeddedServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:  # not started when its owner ran serve_forever instead
+            self._thread.join(timeout=5)

@@ -1,0 +1,68 @@
+"""The backend's entry point and its commands package, in this process: how a
+command's output and refusals are said, and the standard library server served
+from the caller's own thread (`serve --stdlib`)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+from server_stub.__main__ import build_parser, main
+from server_stub.booklet.editions import Booklets
+from server_stub.commands.output import print_error, print_json
+from server_stub.serving import EmbeddedServer
+
+
+def test_a_result_is_one_json_line_that_keeps_its_letters(capsys):
+    print_json({"title": "Cupones de año nuevo", "pages": 3})
+    out = capsys.readouterr().out
+    assert out == '{"title": "Cupones de año nuevo", "pages": 3}\n'
+    assert json.loads(out) == {"title": "Cupones de año nuevo", "pages": 3}
+    print_error("no such booklet edition (not_found)")
+    assert capsys.readouterr().err == "error: no such booklet edition (not_found)\n"
+
+
+def test_a_bad_argument_is_refused_before_any_database_is_opened(tmp_path, capsys):
+    code = main(["booklet", "render", "--data", str(tmp_path / "nothing"), "--month", "2031-13",
+                 "--out", str(tmp_path / "x.pdf")])
+    assert code == 1
+    assert capsys.readouterr().err == "error: month is YYYY-MM (invalid_value)\n"
+
+
+def test_a_refusal_from_the_booklet_is_one_line_with_its_code_and_exit_1(api, capsys):
+    draft = Booklets(api.backend).create({"month": "2031-05", "title": "", "paper": "A5", "pages": None,
+                                          "placements": []})
+    assert main(["booklet", "billing", "--data", str(api.path), "--edition", "bk_nope"]) == 1
+    assert capsys.readouterr().err == "error: no such booklet edition (not_found)\n"
+    assert main(["booklet", "billing", "--data", str(api.path), "--edition", draft["id"]]) == 1
+    assert capsys.readouterr() == ("", "error: the edition has not been rendered yet (conflict)\n")
+
+
+def test_every_command_has_its_runner():
+    parser = build_parser()
+    for argv in (["init", "--data", "d"], ["serve", "--data", "d"], ["demo-data", "--data", "d"],
+                 ["booklet", "list", "--data", "d"], ["booklet", "billing", "--data", "d", "--edition", "e"],
+                 ["booklet", "render", "--data", "d", "--month", "2031-05", "--out", "x.pdf"]):
+        assert callable(parser.parse_args(argv).run), argv
+
+
+def _app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+
+
+def test_the_embedded_server_serves_from_the_callers_thread_and_stops():
+    server = EmbeddedServer(_app)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    with urllib.request.urlopen(server.url + "/", timeout=5) as answer:
+        assert answer.read() == b"ok"
+    server.stop()
+    serving.join(timeout=5)
+    assert not serving.is_alive()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(server.url + "/", timeout=2)
