@@ -18,48 +18,38 @@ from PySide6.QtCore import QCoreApplication, QEvent, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
-    QFileDialog,
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
     QMainWindow,
-    QPushButton,
     QStackedWidget,
-    QVBoxLayout,
     QWidget,
 )
 
 from ..words import i18n
 from ..core.domain import LANGUAGES, Method
-from ..core.verdict import MAX_INPUT_CHARS
-from ..words.i18n import LANGUAGE_NAMES, _, format_number, format_when
+from ..words.i18n import _
 from ..scan.gate import Admission, ScanGate
 from ..store.settings import value
 from ..sync.redeem import Outcome
 from . import qt_translations
 from .booklet_view import BookletView
-from .camera import CameraFeed, CameraView
+from .camera import CameraFeed
 from .login import LoginScreen
+from .pictures import Pictures
 from .printed_entry import PrintedCodeDialog
 from .retranslate import Retranslating
+from .scan_screen import MANAGER_ROLES, ScanScreen
 from .scanner_input import ScannerListener
-from .settings_dialog import SettingsDialog
+from .settings_flow import SettingsFlow
 from .sounds import VerdictSounds
+from .status_line import StatusLine
 from .store_thread import StoreThread
 from .sync_panel import SyncPanel
 from .tasks import TaskPool
 from .till_info import TillInfo, backend_client, load_info, status_of
-from .verdict_panel import VerdictPanel
 
 if TYPE_CHECKING:
     from .report.view import ReportView
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-MANAGER_ROLES = ("manager", "admin")
 
 
 class TillWindow(Retranslating, QMainWindow):
@@ -83,6 +73,7 @@ class TillWindow(Retranslating, QMainWindow):
         self.gate = ScanGate(clock=clock)
         self.camera_feed: CameraFeed | None = None
         self.tasks = TaskPool(self)
+        self.pictures, self.settings_flow = Pictures(self), SettingsFlow(self)
         self._open_client = open_client or backend_client
         self._pin = ""  # the logged-in admin's PIN, kept in memory only, for the booklet's staff credentials
         self.store = StoreThread(store_path, open_client=self._open_client, parent=self)
@@ -106,7 +97,8 @@ class TillWindow(Retranslating, QMainWindow):
         self.pages.addWidget(self.login)
         self.pages.addWidget(self.scan_screen)
         self.setCentralWidget(self.pages)
-        self._build_status_bar()
+        self.status_line = StatusLine(self.statusBar())
+        self.online_badge, self.outbox_label = self.status_line.online_badge, self.status_line.outbox_label
         self.sync_panel = SyncPanel(self)
         self.sync_panel.sync_requested.connect(self.sync_now)
         self.report_view: ReportView | None = None
@@ -127,71 +119,26 @@ class TillWindow(Retranslating, QMainWindow):
 
     # --- building -------------------------------------------------------------------
 
-    def _build_scan_screen(self) -> QWidget:
-        screen = QWidget()
-        top = QFrame(objectName="topBar")
-        self.till_name = QLabel(objectName="tillName")
-        self.staff_name = QLabel(objectName="staffName")
-        self.language = QComboBox(objectName="language")
-        for code in LANGUAGES:
-            self.language.addItem(LANGUAGE_NAMES[code], code)
+    def _build_scan_screen(self) -> ScanScreen:
+        screen = ScanScreen()
+        self.language, self.entry, self.panel, self.camera_view = (screen.language, screen.entry, screen.panel,
+                                                                   screen.camera_view)
+        self.sync_button, self.settings_button, self.booklet_button, self.report_button, self.lock_button = (
+            screen.sync_button, screen.settings_button, screen.booklet_button, screen.report_button,
+            screen.lock_button)
+        self.redeem_button, self.printed_button, self.image_button, self.demo_note = (
+            screen.redeem_button, screen.printed_button, screen.image_button, screen.demo_note)
         self.language.activated.connect(lambda i: self.set_language(self.language.itemData(i)))
-        self.sync_button = _button("syncButton", self.open_sync_panel)
-        self.settings_button = _button("settingsButton", self.open_settings)
-        self.booklet_button = _button("bookletButton", self.open_booklet)
-        self.report_button = _button("reportButton", self.open_report)
-        self.lock_button = _button("lockButton", self.lock)
-        bar = QHBoxLayout(top)
-        bar.setContentsMargins(12, 6, 12, 6)
-        bar.addWidget(self.till_name)
-        bar.addStretch(1)
-        for widget in (self.staff_name, self.language, self.sync_button, self.report_button, self.booklet_button,
-                       self.settings_button, self.lock_button):
-            bar.addWidget(widget)
-
-        self.camera_view = CameraView()
-        self.entry = QLineEdit(objectName="codeEntry", maxLength=MAX_INPUT_CHARS)
+        for button, action in ((self.sync_button, self.open_sync_panel), (self.settings_button, self.open_settings),
+                               (self.booklet_button, self.open_booklet), (self.report_button, self.open_report),
+                               (self.lock_button, self.lock)):
+            button.clicked.connect(action)
         self.entry.returnPressed.connect(self._typed)
-        self.redeem_button = _button("primary", self._typed)
-        self.printed_button = _button("printedButton", self.open_printed_entry)
-        self.image_button = _button("imageButton", self.open_image)
-        self.demo_note = QLabel(objectName="demoNote", wordWrap=True)
-        self.demo_note.hide()
-        entry_row = QHBoxLayout()
-        entry_row.addWidget(self.entry, 1)
-        entry_row.addWidget(self.redeem_button)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.printed_button, 1)
-        buttons.addWidget(self.image_button, 1)
-        left = QVBoxLayout()
-        left.addWidget(self.camera_view, 1)
-        left.addLayout(entry_row)
-        left.addLayout(buttons)
-        left.addWidget(self.demo_note)
-
-        self.panel = VerdictPanel()
+        for button, action in ((self.redeem_button, self._typed), (self.printed_button, self.open_printed_entry),
+                               (self.image_button, self.open_image)):
+            button.clicked.connect(action)
         self.panel.returned_to_ready.connect(self._ready_again)
-        body = QHBoxLayout()
-        body.setContentsMargins(12, 12, 12, 12)
-        body.setSpacing(16)
-        body.addLayout(left, 9)
-        body.addWidget(self.panel, 11)
-        outer = QVBoxLayout(screen)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(top)
-        outer.addLayout(body, 1)
         return screen
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.online_badge = QLabel(objectName="onlineBadge")
-        self.outbox_label = QLabel(objectName="outboxLabel")
-        self.last_sync_label = QLabel(objectName="lastSyncLabel")
-        self.skew_badge = QLabel(objectName="skewBadge")
-        self.staff_status = QLabel(objectName="staffStatus")
-        for widget in (self.online_badge, self.outbox_label, self.last_sync_label, self.skew_badge):
-            bar.addWidget(widget)
-        bar.addPermanentWidget(self.staff_status)
 
     def _shortcuts(self) -> None:
         for keys, action in ((QKeySequence("F2"), self.open_printed_entry),
@@ -284,37 +231,15 @@ class TillWindow(Retranslating, QMainWindow):
         self.entry.setFocus()
 
     def open_image(self) -> None:
-        if self.staff is None:
-            return
-        path, _filter = QFileDialog.getOpenFileName(
-            self, _("Open a picture of a voucher"), "", _("Images ({patterns})").format(
-                patterns=" ".join("*" + s for s in IMAGE_SUFFIXES)))
-        if path:
-            self.scan_image(path)
+        if self.staff is not None:
+            self.pictures.choose()
 
     def scan_image(self, path: str) -> None:
         """Decode a picture (a customer's screenshot) off the GUI thread, then redeem what it holds."""
-        from ..scan.decoders import make_decoder
-        from ..scan.pipeline import scan_image_file
-
-        decoder_name = value(self.settings, "decoder")
-        self.panel.show_working()
-        self.tasks.run(lambda: scan_image_file(path, make_decoder(decoder_name)), self._image_read,
-                       lambda exc: self._show_message("caution", _("Picture not readable"), str(exc)))
-
-    def _image_read(self, texts: list[str]) -> None:
-        if not texts:
-            self._show_message("caution", _("No code in the picture"),
-                               _("No QR code was found. Ask for a sharper picture, or type the code."))
-        elif len(texts) > 1:
-            self._show_message("caution", _("Several codes in the picture"),
-                               _("Ask the customer to show one voucher at a time."))
-        else:
-            self.submit(texts[0], Method.IMAGE)
+        self.pictures.scan(path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        urls = event.mimeData().urls()
-        if self.staff is not None and len(urls) == 1 and urls[0].toLocalFile().lower().endswith(IMAGE_SUFFIXES):
+        if self.staff is not None and self.pictures.accepts([u.toLocalFile() for u in event.mimeData().urls()]):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
@@ -338,7 +263,7 @@ class TillWindow(Retranslating, QMainWindow):
         if answer.admission is Admission.IGNORE:
             return
         if answer.admission is Admission.FLOOD:
-            self._show_message("caution", _("Too many scans at once"),
+            self.show_message("caution", _("Too many scans at once"),
                                _("Scan one voucher at a time, and wait for the verdict."))
             return
         self.panel.show_working()
@@ -368,11 +293,11 @@ class TillWindow(Retranslating, QMainWindow):
         self.gate.done(text)
         if isinstance(exc, sqlite3.Error):
             # Nothing was shown as accepted: the cashier must not give the discount.
-            self._show_message("refused", _("Not recorded: do not give the discount"),
+            self.show_message("refused", _("Not recorded: do not give the discount"),
                                _("The till could not save this redemption ({error}). Free some space "
                                  "or call support; the code was not used.").format(error=exc))
         else:
-            self._show_message("refused", _("Something went wrong: do not give the discount"), str(exc))
+            self.show_message("refused", _("Something went wrong: do not give the discount"), str(exc))
 
     def _show_outcome(self, outcome: Outcome, *, printed_hint: bool = False, repeat: bool = False) -> None:
         self.panel.show_verdict(outcome.verdict, decided=outcome.decided, printed_hint=printed_hint, repeat=repeat)
@@ -380,7 +305,7 @@ class TillWindow(Retranslating, QMainWindow):
             self.sounds.play(outcome.verdict.accepted)
         self.verdict_shown.emit(outcome)
 
-    def _show_message(self, severity: str, headline: str, detail: str) -> None:
+    def show_message(self, severity: str, headline: str, detail: str) -> None:
         self.panel.show_message(severity, headline, detail)
         self.sounds.play(False)
         self.verdict_shown.emit(None)
@@ -415,33 +340,8 @@ class TillWindow(Retranslating, QMainWindow):
     # --- settings, sync, status -----------------------------------------------------
 
     def open_settings(self) -> None:
-        if self.staff is None or self.staff["role"] not in MANAGER_ROLES:
-            return
-        from ..scan.frames import list_cameras
-        self.tasks.run(list_cameras, self._settings_with_cameras, lambda exc: self._settings_with_cameras([]))
-
-    def _settings_with_cameras(self, cameras: list[int]) -> None:
-        dialog = SettingsDialog(self.settings, cameras, self)
-        if not dialog.exec():
-            return
-        values = dialog.values()
-        camera_changed = (values["camera"], values["decoder"]) != (self.settings.get("camera"),
-                                                                   self.settings.get("decoder"))
-        self.settings.update(values)
-        self.panel.hold_s = float(values["verdict_hold_s"])
-        self.sounds.enabled = values["sound"] == "1"
-        self.sounds.load()
-
-        def save(store):
-            for key, value in values.items():
-                store.set(key, value)
-            if self.store.client is not None:  # the new timeout takes effect with a new client
-                self.store.client.close()
-                self.store.client = backend_client(store)
-        self.store.submit(save)
-        if camera_changed:
-            self.camera_override = None
-            self.start_camera()
+        if self.staff is not None and self.staff["role"] in MANAGER_ROLES:
+            self.settings_flow.open()
 
     def open_booklet(self) -> BookletView | None:
         if self.staff is None or self.staff["role"] != "admin":
@@ -505,7 +405,7 @@ class TillWindow(Retranslating, QMainWindow):
         self.status = {**kept, **status}
         if self.sync_panel.isVisible():
             self.sync_panel.show_status(self.status)
-        self._retranslate_status()
+        self._show_status_line()
         self.status_changed.emit(self.status)
 
     # --- languages ------------------------------------------------------------------
@@ -525,49 +425,12 @@ class TillWindow(Retranslating, QMainWindow):
 
     def retranslate(self) -> None:
         self.setWindowTitle(_("Pika Till"))
-        device = self.info.device_name if self.info else ""
-        store_name = self.info.store_name if self.info else ""
-        self.till_name.setText(" · ".join(x for x in (store_name, device) if x) or _("Pika Till"))
-        if self.staff:
-            roles = {"cashier": _("cashier"), "manager": _("manager"), "admin": _("admin")}
-            self.staff_name.setText(_("{name} ({role})").format(name=self.staff["name"],
-                                                                 role=roles.get(self.staff["role"], "")))
-        self.staff_name.setVisible(self.staff is not None)
-        self.settings_button.setVisible(bool(self.staff) and self.staff["role"] in MANAGER_ROLES)
-        self.booklet_button.setVisible(bool(self.staff) and self.staff["role"] == "admin")
-        self.booklet_button.setText(_("Booklet"))
-        self.report_button.setVisible(bool(self.staff) and self.staff["role"] in MANAGER_ROLES)
-        self.report_button.setText(_("Report"))
-        self.report_button.setToolTip(_("The day's report (F6)"))
-        self.sync_button.setText(_("Sync"))
-        self.settings_button.setText(_("Settings"))
-        self.lock_button.setText(_("Lock"))
-        self.lock_button.setToolTip(_("Lock the till (Ctrl+L)"))
-        self.entry.setPlaceholderText(_("Type or scan a code"))
-        self.redeem_button.setText(_("Redeem"))
-        self.printed_button.setText(_("Printed voucher (F2)"))
-        self.image_button.setText(_("Open picture (Ctrl+O)"))
-        self.language.setToolTip(_("Language"))
-        self._retranslate_status()
+        names = (self.info.store_name, self.info.device_name) if self.info else ()
+        self.scan_screen.retranslate(self.staff, " · ".join(x for x in names if x))
+        self._show_status_line()
 
-    def _retranslate_status(self) -> None:
-        s, now = self.status, self.clock()
-        online = s.get("online")
-        self.online_badge.setProperty("online", "true" if online else "false")
-        self.online_badge.style().unpolish(self.online_badge)
-        self.online_badge.style().polish(self.online_badge)
-        self.online_badge.setText(_("● Online") if online else _("● Offline") if online is False
-                                  else _("● Not connected yet"))
-        self.outbox_label.setText(_("To send: {n}").format(n=format_number(int(s.get("outbox") or 0))))
-        last = s.get("last_sync")
-        self.last_sync_label.setText(_("Last sync: {when}").format(
-            when=format_when(float(last), self.panel.timezone, now) if last else _("never")))
-        skew = s.get("clock_skew_s")
-        off = bool(s.get("clock_skew_flagged")) and skew is not None
-        self.skew_badge.setText(_("Clock off by {seconds} s").format(seconds=format_number(round(float(skew))))
-                                if off else "")
-        self.skew_badge.setVisible(off)
-        self.staff_status.setText(self.staff["name"] if self.staff else _("Nobody logged in"))
+    def _show_status_line(self) -> None:
+        self.status_line.show(self.status, self.staff, self.panel.timezone, self.clock())
 
     # --- shutting down --------------------------------------------------------------
 
@@ -584,9 +447,3 @@ class TillWindow(Retranslating, QMainWindow):
             self.sync_engine = None
         self.store.stop()
         self.tasks.shutdown()
-
-
-def _button(name: str, on_click) -> QPushButton:
-    button = QPushButton(objectName=name)
-    button.clicked.connect(on_click)
-    return button
