@@ -316,8 +316,8 @@ def test_recent_accepts_counts_this_tills_accepted_attempts(store):
 
 def test_velocity_count_matches_the_attempts_table(db_path, store, monkeypatch):
     """The in-memory count of recent accepts agrees with SQL, however many there are."""
-    from pos_app.store import till_store
-    monkeypatch.setattr(till_store, "_RECENT_KEPT", 2)
+    from pos_app.store import uses
+    monkeypatch.setattr(uses, "RECENT_KEPT", 2)
 
     def sql(since):
         return store.db.execute(

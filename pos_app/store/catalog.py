@@ -1,0 +1,194 @@
+"""What the backend tells the till: its enrollment, the catalog and the feed, applied
+to the store; and the caches of them that every offline verdict reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from .. import resources
+from ..core import tokens
+from ..core.domain import Claim, Voucher
+from ..core.verdict import local_day
+from . import wire
+
+log = logging.getLogger(__name__)
+
+# Public keys shipped with the till (assets/keys in a checkout, the package's own copy when installed).
+ASSET_KEYS_DIR = resources.directory("keys")
+
+
+class Catalog:
+    """The TillStore's catalog and feed (a part of TillStore: needs StoreBase and Uses)."""
+
+    def __init__(self, path: str | Path, *, asset_keys_dir: Path | None = ASSET_KEYS_DIR, **options: Any):
+        super().__init__(path, **options)
+        self._asset_keys_dir = asset_keys_dir
+        self._trust: tokens.TrustSet | None = None
+        # Decoded caches: the verdict reads these on every scan, so they must
+        # cost a dict lookup, not a query and a JSON decode.
+        self._vouchers: dict[str, Voucher] = {}
+        self._printed: dict[str, str] = {}
+        self._revoked: set[str] = set()
+        self._load_catalog_caches()
+
+    def save_enrollment(self, enroll_json: Mapping[str, Any], server_url: str, *,
+                        name: str | None = None) -> None:
+        """Keep the answer of `POST /devices/enroll`: identity, token and keys.
+
+        `name` is the name the till enrolled with (the answer does not repeat it).
+        """
+        facts, keys = wire.parse_enrollment(enroll_json)
+        name = name or enroll_json.get("name") or self.default_device_name
+        with self.transaction():
+            self.write_setting("server_url", str(server_url))
+            for setting, value in facts.items():
+                self.write_setting(setting, value)
+            self.write_setting("device_name", str(name))
+            self.conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", keys)
+        self.reload_settings()
+        self._trust = None
+
+    def _load_catalog_caches(self) -> None:
+        self._vouchers = {vid: Voucher.from_json(json.loads(data))
+                          for vid, data in self.conn.execute("SELECT id, data FROM vouchers")}
+        self._printed = dict(self.conn.execute("SELECT code, voucher_id FROM printed_codes"))
+        self._revoked = {jti for (jti,) in self.conn.execute("SELECT jti FROM revoked")}
+
+    def apply_catalog(self, catalog: Mapping[str, Any]) -> None:
+        """Replace the catalog with `GET /catalog`'s answer; ValueError if malformed."""
+        parsed = wire.parse_catalog(catalog, known_retailer=self.retailer_id, known_store=self.store_id)
+        with self.transaction():
+            for table in ("keys", "vouchers", "printed_codes", "claims", "staff", "revoked"):
+                self.conn.execute(f"DELETE FROM {table}")
+            self.conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", parsed.keys)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO vouchers (id, data, kind, status) VALUES (?, ?, ?, ?)",
+                [_voucher_row(v) for v in parsed.vouchers])
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO printed_codes (code, voucher_id) VALUES (?, ?)", parsed.printed_codes)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO claims (short_code, jti, voucher_id, expires_at)"
+                " VALUES (?, ?, ?, ?)", parsed.claims)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id)"
+                " VALUES (?, ?, ?, ?, ?)", parsed.staff)
+            self.conn.executemany("INSERT OR IGNORE INTO revoked (jti) VALUES (?)",
+                                  [(jti,) for jti in parsed.revoked])
+            self.write_setting("retailer_id", parsed.retailer_id)
+            self.write_setting("retailer_name", parsed.retailer_name)
+            self.write_setting("store_id", parsed.store_id)
+            self.write_setting("store_name", parsed.store_name)
+            self.write_setting("store_timezone", parsed.timezone)
+            self.write_setting("catalog_at", time.time())
+            if parsed.server_time is not None:
+                self.write_setting("catalog_server_time", parsed.server_time)
+        self.reload_settings()
+        self._load_catalog_caches()
+        self._trust = None
+
+    def apply_feed(self, events: list[Mapping[str, Any]], cursor: int) -> None:
+        """Apply a page of `GET /feed` and keep its cursor, in one transaction.
+
+        Re-applying a page changes nothing; unknown event types are skipped.
+        """
+        parsed = wire.parse_feed(events, cursor)
+        timezone = self.store_timezone
+        with self.transaction():
+            for seq, kind, data in parsed:
+                if kind == "redemption":
+                    self._feed_redemption(seq, data, timezone)
+                elif kind == "voucher":
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO vouchers (id, data, kind, status) VALUES (?, ?, ?, ?)",
+                        _voucher_row(data))
+                elif kind == "claim":
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO claims (short_code, jti, voucher_id, expires_at)"
+                        " VALUES (?, ?, ?, ?)", data)
+                elif kind == "printed_code":
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO printed_codes (code, voucher_id) VALUES (?, ?)", data)
+                elif kind == "revocation":
+                    self.conn.execute("INSERT OR IGNORE INTO revoked (jti) VALUES (?)", (data,))
+                elif kind == "staff":
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id)"
+                        " VALUES (?, ?, ?, ?, ?)", data)
+                elif kind == "void":
+                    self._feed_void(data)
+            self.write_setting("feed_cursor", cursor)
+        self.keep_setting("feed_cursor", cursor)
+        if any(kind in ("voucher", "printed_code", "revocation") for _, kind, _ in parsed):
+            self._load_catalog_caches()
+
+    def _feed_redemption(self, seq: int, data: Mapping[str, Any], timezone: str) -> None:
+        seen = self.conn.execute("INSERT OR IGNORE INTO feed_seen (seq) VALUES (?)", (seq,))
+        if seen.rowcount == 0:
+            return
+        at = float(data["at"])
+        if data.get("kind") == "printed":
+            # Counted on our store's calendar: only our store's per-day count
+            # is ever checked here, and the total ignores days.
+            self.count_printed_use(data["voucher_id"], data.get("store_id") or "",
+                                   local_day(at, timezone))
+        elif data.get("jti"):
+            # The first redemption we heard of stays: it is what the cashier is told.
+            self.conn.execute(
+                "INSERT OR IGNORE INTO used_tokens (jti, at, till, store_id, origin)"
+                " VALUES (?, ?, ?, ?, 'feed')",
+                (data["jti"], at, str(data.get("till") or ""), str(data.get("store_id") or "")))
+
+    def _feed_void(self, data: Mapping[str, Any]) -> None:
+        """A void made at the backend (a manager there, or another till) of one of this till's
+        redemptions, kept so this till's report agrees with the backend's. Voids of other tills'
+        redemptions change nothing here: their codes stay used (see `void`)."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO voids (id, redemption_key, reason, staff_id, at, origin, synced_at)"
+            " SELECT ?, key, ?, ?, ?, 'feed', ? FROM attempts WHERE key = ?",
+            (data["id"], data["reason"], data.get("staff_id"), float(data["at"]), float(data["at"]),
+             data["redemption_key"]))
+
+    def trust_set(self) -> tokens.TrustSet:
+        """The keys tokens may be signed with: enrolled/catalog keys plus bundled ones."""
+        if self._trust is None:
+            pems = [pem for (pem,) in self.conn.execute("SELECT pem FROM keys")]
+            if self._asset_keys_dir is not None and self._asset_keys_dir.is_dir():
+                for file in sorted(self._asset_keys_dir.glob("*.pem")):
+                    try:
+                        pem = file.read_text()
+                        tokens.TrustSet.from_pems([pem])
+                    except (ValueError, OSError):
+                        # One bad bundled file must not stop the till trusting the others.
+                        log.error("ignoring unusable key file %s", file)
+                        continue
+                    pems.append(pem)
+            self._trust = tokens.TrustSet.from_pems(pems)
+        return self._trust
+
+    def voucher(self, voucher_id: str) -> Voucher | None:
+        return self._vouchers.get(voucher_id)
+
+    def vouchers(self) -> list[Voucher]:
+        return list(self._vouchers.values())
+
+    def printed_voucher(self, code: str) -> Voucher | None:
+        voucher_id = self._printed.get(code)
+        return None if voucher_id is None else self._vouchers.get(voucher_id)
+
+    def claim(self, short_code: str) -> Claim | None:
+        row = self.conn.execute(
+            "SELECT jti, voucher_id, expires_at FROM claims WHERE short_code = ?", (short_code,)
+        ).fetchone()
+        return None if row is None else Claim(short_code, row[0], row[1], row[2])
+
+    def revoked(self, jti: str) -> bool:
+        return jti in self._revoked
+
+
+def _voucher_row(voucher: Voucher) -> tuple[str, str, str, str]:
+    return voucher.id, json.dumps(voucher.to_json()), voucher.kind, voucher.status

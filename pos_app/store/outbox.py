@@ -1,0 +1,113 @@
+"""The sync outbox: what this till must still tell the backend, oldest first, until the
+backend confirms it (docs/sync.md); entries refused for good are parked, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Mapping
+
+from ..core.verdict import local_day
+from . import wire
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEUED = 1_000_000  # entries put back from a damaged store: far past any real outbox
+
+
+class Outbox:
+    """A part of TillStore (needs StoreBase and Uses)."""
+
+    def requeue(self, entries: list[Mapping[str, Any]], *, now: float | None = None) -> int:
+        """Put back outbox entries exported from this till's damaged store (store/recovery.py); returns how many.
+
+        Each goes to the outbox as it was, key and all: the backend keeps a key it already has only once
+        (`duplicate`), so sending one twice is harmless, while not sending it would lose a redemption. An
+        accepted personal code is marked used here and a printed code's use counted, so the fresh store
+        does not redeem them again offline before the backend has them. An entry that is not one this
+        till could have written (the file was damaged) is left out; the exported file keeps it."""
+        now = time.time() if now is None else float(now)
+        put = 0
+        with self.transaction():
+            for entry in entries[:MAX_REQUEUED]:
+                payload = entry.get("payload") if isinstance(entry, Mapping) else None
+                if not wire.is_outbox_entry(payload):
+                    continue
+                added = self.conn.execute(
+                    "INSERT OR IGNORE INTO outbox (key, payload, created_at) VALUES (?, ?, ?)",
+                    (payload["key"], json.dumps(payload), now)).rowcount
+                put += added
+                if not added or payload.get("type") == "void" or payload.get("accepted") is not True:
+                    continue
+                if payload.get("kind") == "personal" and isinstance(payload.get("jti"), str):
+                    self.conn.execute(
+                        "INSERT OR IGNORE INTO used_tokens (jti, at, till, store_id, origin)"
+                        " VALUES (?, ?, ?, ?, 'local')", (payload["jti"], payload["at"], self.device_name,
+                                                          self.store_id))
+                elif payload.get("kind") == "printed" and isinstance(payload.get("voucher_id"), str):
+                    self.count_printed_use(payload["voucher_id"], self.store_id,
+                                           local_day(payload["at"], self.store_timezone))
+        return put
+
+    def outbox_batch(self, limit: int = 500) -> list[dict]:
+        """The next sync Entries to send, oldest first, parked ones left out."""
+        cursor = self.conn.execute(
+            "SELECT payload FROM outbox WHERE parked_reason IS NULL ORDER BY seq LIMIT ?", (limit,))
+        return [json.loads(payload) for (payload,) in cursor]
+
+    def outbox_confirm(self, results: list[Mapping[str, Any]], *, now: float | None = None) -> None:
+        """Take the backend's `/sync` results: confirmed entries leave the outbox."""
+        now = time.time() if now is None else float(now)
+        with self.transaction():
+            for result in results:
+                key, status = result.get("key"), result.get("status")
+                if status in ("recorded", "duplicate", "conflict"):
+                    over_limit = result.get("over_limit")
+                    self.conn.execute(
+                        "UPDATE attempts SET synced_at = coalesce(synced_at, ?),"
+                        " over_limit = coalesce(?, over_limit) WHERE key = ?",
+                        (now, over_limit if isinstance(over_limit, str) else None, key))
+                if status in ("recorded", "duplicate"):
+                    self.conn.execute("DELETE FROM outbox WHERE key = ?", (key,))
+                    self.conn.execute("UPDATE voids SET synced_at = coalesce(synced_at, ?) WHERE id = ?",
+                                      (now, key))
+                elif status == "conflict":
+                    winner = result.get("winner") or {}
+                    self.conn.execute("DELETE FROM outbox WHERE key = ?", (key,))
+                    self.conn.execute(
+                        "UPDATE attempts SET status = 'conflict', conflict = ? WHERE key = ?",
+                        (json.dumps(winner), key))
+                    if winner.get("jti"):
+                        # The backend's first redemption is the one every till should tell of.
+                        self.conn.execute(
+                            "INSERT OR REPLACE INTO used_tokens (jti, at, till, store_id, origin)"
+                            " VALUES (?, ?, ?, ?, 'feed')",
+                            (winner["jti"], winner.get("at"), winner.get("till") or "",
+                             winner.get("store_id") or ""))
+                else:
+                    log.warning("sync result %r for %r left in the outbox", status, key)
+
+    def outbox_park(self, key: str, reason: str) -> None:
+        """Set an entry aside that the backend refused for good (a permanent 4xx)."""
+        self.conn.execute("UPDATE outbox SET parked_reason = ? WHERE key = ?", (reason, key))
+
+    def outbox_unpark(self, keys: list[str] | None = None) -> int:
+        """Put parked entries (all, or these keys) back in line, e.g. after the backend was fixed."""
+        with self.transaction():
+            if keys is None:
+                cursor = self.conn.execute("UPDATE outbox SET parked_reason = NULL WHERE parked_reason IS NOT NULL")
+                return cursor.rowcount
+            return sum(self.conn.execute("UPDATE outbox SET parked_reason = NULL WHERE key = ?", (key,)).rowcount
+                       for key in keys)
+
+    def outbox_note_failure(self, keys: list[str], error: str) -> None:
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE outbox SET tries = tries + 1, last_error = ? WHERE key = ?",
+                [(error, key) for key in keys])
+
+    def outbox_size(self) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM outbox WHERE parked_reason IS NULL").fetchone()[0]

@@ -1,0 +1,68 @@
+"""Voids of this till's redemptions: recorded here and queued for the backend, and
+listed with their sync state (a void heard from the feed is applied in catalog.py;
+who may void what is `pos_app.core.voids`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from ..core import voids as void_rules
+
+
+class Voids:
+    """A part of TillStore (needs StoreBase and `staff_member()`)."""
+
+    def void(self, key: str, *, reason: str, staff_id: str, now: float | None = None) -> dict:
+        """Void this till's accepted redemption `key`: the void record, queued for the backend.
+
+        The attempt row is never changed. A voided redemption does not make
+        its code usable again (nor a printed code's use uncounted): the
+        discount was given, and voiding only corrects the accounts.
+        Raises `pos_app.core.voids.VoidError` (codes forbidden, invalid_value,
+        not_found, not_accepted, already_voided).
+        """
+        member = self.staff_member(staff_id) if isinstance(staff_id, str) else None
+        if member is not None and member["store_id"] not in (None, self.store_id):
+            member = None  # another store's staff cannot log in here either
+        void_rules.check_staff(member["role"] if member else None)
+        text = void_rules.check_reason(reason)
+        if not isinstance(key, str):
+            raise void_rules.VoidError(void_rules.VoidError.INVALID_VALUE, "a redemption key is a text")
+        now = time.time() if now is None else float(now)
+        void_id = uuid.uuid4().hex
+        with self.transaction():
+            row = self.conn.execute(
+                "SELECT a.state, a.status, v.id FROM attempts a LEFT JOIN voids v ON v.redemption_key = a.key"
+                " WHERE a.key = ?", (key,)).fetchone()
+            status = None if row is None else (row[1] if row[0] == "done" else "pending")
+            void_rules.check_target(status, voided=row is not None and row[2] is not None)
+            self.conn.execute(
+                "INSERT INTO voids (id, redemption_key, reason, staff_id, at, origin) VALUES (?, ?, ?, ?, ?, 'local')",
+                (void_id, key, text, staff_id, now))
+            entry = {"type": "void", "key": void_id, "at": now, "redemption_key": key, "void_reason": text,
+                     "staff_id": staff_id}
+            self.conn.execute("INSERT INTO outbox (key, payload, created_at) VALUES (?, ?, ?)",
+                              (void_id, json.dumps(entry), now))
+        return self._void_rows("v.id = ?", (void_id,))[0]
+
+    def voids(self, since: float | None = None, until: float | None = None) -> list[dict]:
+        """Voids made with since <= at < until, oldest first, each with its sync state:
+        queued, synced, parked (refused by the backend; `parked_reason` says why)."""
+        return self._void_rows("v.at >= ? AND v.at < ?",
+                               (float("-inf") if since is None else since, float("inf") if until is None else until))
+
+    def _void_rows(self, where: str, params: tuple) -> list[dict]:
+        cursor = self.conn.execute(
+            "SELECT v.id, v.redemption_key, v.reason, v.staff_id, v.at, v.origin, v.synced_at, o.parked_reason,"
+            " o.seq IS NOT NULL FROM voids v LEFT JOIN outbox o ON o.key = v.id"
+            f" WHERE {where} ORDER BY v.at, v.id", params)
+        out = []
+        for void_id, redemption_key, reason, staff_id, at, origin, synced_at, parked, queued in cursor:
+            state = "parked" if parked is not None else ("queued" if queued else "synced")
+            out.append({"id": void_id, "redemption_key": redemption_key, "reason": reason, "staff_id": staff_id,
+                        "at": at, "origin": origin, "synced_at": synced_at, "state": state,
+                        "parked_reason": parked})
+        return out
