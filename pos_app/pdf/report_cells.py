@@ -114,11 +114,12 @@ def count(value: object) -> str:
     return format_number(value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0)
 
 
-def codes(codes: object) -> str:
-    if not isinstance(codes, dict) or not codes:
+def codes(used: object) -> str:
+    """A printed voucher's codes, the most used first: "KAAY × 5, MBA × 2"."""
+    if not isinstance(used, dict) or not used:
         return "—"
-    ranked = sorted(codes.items(), key=lambda item: -item[1] if isinstance(item[1], (int, float)) else 0)
-    return ", ".join(f"{clean(code, 24) or '—'} × {count(n)}" for code, n in ranked[:6])
+    ranked = sorted(used.items(), key=lambda item: -item[1] if isinstance(item[1], (int, float)) else 0)
+    return ", ".join(f"{clean(text, 24) or '—'} × {count(n)}" for text, n in ranked[:6])
 
 
 def day(text: object) -> str:
