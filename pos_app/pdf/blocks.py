@@ -23,7 +23,6 @@ from . import fonts
 from .chart import bar_chart
 from .fonts import BOLD, REGULAR
 
-
 PAGE_W, PAGE_H = A4
 MARGIN = 14 * mm
 WIDTH = PAGE_W - 2 * MARGIN
@@ -40,7 +39,6 @@ TILE = (0.94, 0.96, 0.97)
 ALERT = (0.72, 0.09, 0.09)
 ALERT_BG = (0.99, 0.89, 0.88)
 
-# Caps per table; the last page may cut further so the report always fits.
 _DROPPED = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # controls, bidi overrides, lone surrogates, unassigned
 
 
@@ -317,7 +315,6 @@ def paginate(blocks: Sequence[Block], max_pages: int, width: float = WIDTH) -> l
             y -= fitted.height(width) + GAP
         i += 1
     return [page for page in pages if page]
-
 
 
 def document(blocks: Sequence[Block], *, title: str, footer: str, max_pages: int) -> bytes:

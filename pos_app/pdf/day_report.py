@@ -3,6 +3,9 @@
 Made from the very JSON the API and the CLI give (`pos_app.core.report.build`), so paper and screen agree.
 Long tables end with "and N more": the report never runs past two pages (the CSV holds every line). Texts
 people typed (titles, names, till names) are cleaned of control characters and clipped to their cell.
+
+This module says what the report shows, section by section; the pages are the layout engine's blocks
+(`blocks.py`), and how each value reads in a cell is `report_cells.py`.
 """
 
 from __future__ import annotations
