@@ -83,7 +83,7 @@ def prepare(data: Path, count: int) -> tuple[str, Path]:
         backend.change_voucher(voucher["id"], "publish")
         code = backend.create_enrollment_code(store["id"])["code"]
         device = backend.enroll(code, "bench-till")
-        key = backend._signing_key
+        key = backend.signing_key
     finally:
         backend.close()
     now = int(time.time())

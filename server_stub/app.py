@@ -9,20 +9,23 @@ from __future__ import annotations
 import json
 from importlib import resources
 
-from pos_app.core.domain import IDEMPOTENCY_KEY
+from pos_app.core.domain import IDEMPOTENCY_KEY, Method
 
-from .backend import FEED_LIMIT_MAX, SYNC_BATCH_MAX, VALID_METHODS, Backend
+from .backend import Backend
 from .booklet import placements as booklet_bodies
 from .booklet.editions import Booklets
-from .operations import reports
 from .errors import Invalid
 from .http import Download, Request, Router, serve_request
+from .operations.redemptions import SYNC_BATCH_MAX
+from .operations.reports import File
+from .operations.tills import FEED_LIMIT_MAX
 from .staff_auth import require_admin_or_staff
 from .validation import BOOL, DICT, INT, LIST, NONE, NUM, STR, check
 
 API = "/api/v1"
 _ID = 64  # longest id or name field we take
 _NAME = 200
+VALID_METHODS = Method.ALL
 
 
 def _query_int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -203,7 +206,8 @@ class App:
                                       "staff_id": (STR + NONE, False, _ID), "at": (NUM + NONE, False, None)})
         if body["method"] not in VALID_METHODS:
             raise Invalid("invalid_value", f"method is one of {', '.join(VALID_METHODS)}")
-        return self.backend.redeem(device, key, body)
+        answered = self.backend.redeem(device, key, body)
+        return answered.status, answered.body  # 201, or the refusal's 409 or 422: as recorded with the answer
 
     def void_redemption(self, request):
         caller = self._admin_or_staff(request, ("manager", "admin"))
@@ -216,7 +220,7 @@ class App:
         device = self.backend.require_device(request.bearer())
         if not IDEMPOTENCY_KEY.match(request.params["key"]):
             raise Invalid("invalid_value", "malformed idempotency key")
-        return self.backend.lookup_redemption(device, request.params["key"])
+        return 200, self.backend.lookup_redemption(device, request.params["key"])
 
     def sync(self, request):
         device = self.backend.require_device(request.bearer())
@@ -280,8 +284,8 @@ class App:
 
     def daily_report(self, request):
         caller = self._admin_or_staff(request, ("manager", "admin"))
-        answer = reports.daily(self.backend, caller, request.query)
-        return 200, Download(*answer) if isinstance(answer, reports.File) else answer
+        answer = self.backend.daily_report(caller, request.query)
+        return 200, Download(*answer) if isinstance(answer, File) else answer
 
     def feed(self, request):
         device = self.backend.require_device(request.bearer())

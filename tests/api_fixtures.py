@@ -35,15 +35,6 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def close_backend(backend: Backend) -> None:
-    """Stop the writer and close this thread's read connection."""
-    backend.close()
-    db = getattr(backend._local, "db", None)
-    if db is not None:
-        db.conn.close()
-        backend._local.db = None
-
-
 def make_client(app, **kwargs) -> httpx.Client:
     return httpx.Client(transport=httpx.WSGITransport(app=app), base_url=f"{BASE_URL}{API}", **kwargs)
 
@@ -148,7 +139,7 @@ class Api:
 
     def close(self) -> None:
         self.client.close()
-        close_backend(self.backend)
+        self.backend.close()
 
 
 @pytest.fixture(scope="session")
@@ -160,7 +151,7 @@ def api_template(tmp_path_factory) -> tuple[Path, str, dict]:
     try:
         demo = add_demo_data(backend)
     finally:
-        close_backend(backend)
+        backend.close()
     conn = sqlite3.connect(path / DB_NAME)  # fold the WAL in, so the folder copies as one file
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -51,7 +51,7 @@ def moment(day: str, hour: int = 23, minute: int = 30) -> float:
 
 def dated_api(path, at: float):
     """A backend folder whose demo data (and demo booklet) were made with the clock at `at`."""
-    from api_fixtures import Api, close_backend
+    from api_fixtures import Api
     from server_stub.backend import Backend
     from server_stub.datadir import DataDir
     from server_stub.demo import add_demo_data
@@ -61,5 +61,5 @@ def dated_api(path, at: float):
     try:
         demo = add_demo_data(backend)
     finally:
-        close_backend(backend)
+        backend.close()
     return Api(path, admin_token, demo)

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from api_fixtures import close_backend
 from pos_app.cli.commands import STORE_NAME
 from pos_app.sync.client import BackendClient
 from pos_app.sync.redeem import redeem
@@ -127,4 +126,4 @@ class World:
         for till in self.tills:
             till.close()
         self.http.close()
-        close_backend(self.backend)
+        self.backend.close()

@@ -12,7 +12,7 @@ import pytest
 from pos_app.sync.client import BackendClient, Refused
 from server_stub.booklet import schedule
 from server_stub.booklet.editions import Booklets
-from api_fixtures import BASE_URL, close_backend
+from api_fixtures import BASE_URL
 
 
 def _staff(api, role):
@@ -138,7 +138,7 @@ def _cli(*args):
 
 
 def test_command_line_render_billing_and_bad_arguments(api, tmp_path):
-    close_backend(api.backend)  # the command is its own process: leave the database to it
+    api.backend.close()  # the command is its own process: leave the database to it
     out = tmp_path / "may.pdf"
     done = _cli("render", "--data", str(api.path), "--month", "2031-05", "--out", str(out))
     assert done.returncode == 0, done.stderr

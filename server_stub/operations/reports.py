@@ -19,6 +19,7 @@ from pos_app.core.domain import LANGUAGES
 from ..errors import Forbidden, Invalid
 from ..staff_auth import Caller
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
+from .context import Context
 
 QUERY = ("date", "to", "store", "retailer", "format", "lang")
 FORMATS = ("json", "csv", "pdf")
@@ -32,7 +33,7 @@ class File(NamedTuple):
     content_type: str
 
 
-def daily(backend, caller: Caller, query: dict[str, str]) -> File | dict:
+def daily(ctx: Context, caller: Caller, query: dict[str, str]) -> File | dict:
     """The report (JSON) or its CSV for one store, or all of a retailer's, over a local day or a range of days."""
     unknown = sorted(set(query) - set(QUERY))
     if unknown:
@@ -51,7 +52,7 @@ def daily(backend, caller: Caller, query: dict[str, str]) -> File | dict:
     language = query.get("lang", "es")
     if language not in LANGUAGES:
         raise Invalid("invalid_value", f"lang is one of {', '.join(LANGUAGES)}")
-    db = backend.read()
+    db = ctx.storage.read()
     if "retailer" in query:
         store, rows, scope = _retailer_rows(db, caller, query, first, last)
     else:

@@ -1,0 +1,72 @@
+"""The platform admin's resources: retailers, stores, staff and enrollment codes."""
+
+from __future__ import annotations
+
+from pos_app.core import codes, pins, verdict
+
+from ..datadir import token_hash
+from ..errors import Invalid
+from .common import STORE_FIELDS, add_event, new_id, require_retailer, store_of
+from .context import Context
+
+ROLES = ("cashier", "manager", "admin")
+ENROLLMENT_TTL_S = 7 * 24 * 3600
+
+
+def create_retailer(ctx: Context, name: str) -> dict:
+    row = {"id": new_id("ret"), "name": name, "created_at": ctx.clock()}
+    ctx.storage.submit(lambda db: db["retailers"].insert(row))
+    return {"id": row["id"], "name": name}
+
+
+def list_retailers(ctx: Context) -> list[dict]:
+    return [{"id": i, "name": n}
+            for i, n in ctx.storage.read().execute("SELECT id, name FROM retailers ORDER BY created_at")]
+
+
+def create_store(ctx: Context, retailer_id: str, name: str, timezone: str = "America/Asuncion") -> dict:
+    require_retailer(ctx, retailer_id)
+    if not verdict.is_timezone(timezone):
+        raise Invalid("invalid_value", "timezone is not a known IANA time zone")
+    row = {"id": new_id("sto"), "retailer_id": retailer_id, "name": name, "timezone": timezone,
+           "created_at": ctx.clock()}
+    ctx.storage.submit(lambda db: db["stores"].insert(row))
+    return {k: row[k] for k in STORE_FIELDS}
+
+
+def list_stores(ctx: Context, retailer_id: str | None) -> list[dict]:
+    sql, params = "SELECT id, retailer_id, name, timezone FROM stores", ()
+    if retailer_id:
+        sql, params = sql + " WHERE retailer_id = ?", (retailer_id,)
+    return [dict(zip(STORE_FIELDS, r)) for r in ctx.storage.read().execute(sql, params)]
+
+
+def create_staff(ctx: Context, retailer_id: str, name: str, role: str, pin: str,
+                 store_id: str | None = None) -> dict:
+    require_retailer(ctx, retailer_id)
+    if store_id is not None and store_of(ctx, store_id)["retailer_id"] != retailer_id:
+        raise Invalid("invalid_value", "the store belongs to another retailer")
+    if role not in ROLES:
+        raise Invalid("invalid_value", f"role must be one of {', '.join(ROLES)}")
+    if not pins.valid_pin(pin):
+        raise Invalid("invalid_value", "a PIN is 4 to 12 digits")
+    row = {"id": new_id("stf"), "retailer_id": retailer_id, "store_id": store_id, "name": name,
+           "role": role, "pin_hash": pins.hash_pin(pin), "created_at": ctx.clock()}
+
+    def write(db):
+        db["staff"].insert(row)
+        # Tills hear of new staff, with the PIN's hash, so they check PINs offline.
+        add_event(ctx, db, retailer_id, "staff", {k: row[k] for k in ("id", "name", "role", "pin_hash", "store_id")})
+    ctx.storage.submit(write)
+    return {"id": row["id"], "retailer_id": retailer_id, "store_id": store_id, "name": name, "role": role}
+
+
+def create_enrollment_code(ctx: Context, store_id: str, ttl_s: int = ENROLLMENT_TTL_S) -> dict:
+    store = store_of(ctx, store_id)
+    code = codes.new_short_code()
+    now = ctx.clock()
+    row = {"code_hash": token_hash(code), "retailer_id": store["retailer_id"], "store_id": store_id,
+           "created_at": now, "expires_at": now + ttl_s, "used_at": None, "device_id": None}
+    ctx.storage.submit(lambda db: db["enrollment_codes"].insert(row))
+    return {"code": codes.format_short_code(code), "store_id": store_id,
+            "retailer_id": store["retailer_id"], "expires_at": row["expires_at"]}

@@ -1,0 +1,34 @@
+"""Helpers several resources share: ids, feed events, the retailer and store an operation names."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from ..errors import NotFound
+from .context import Context
+
+STORE_FIELDS = ("id", "retailer_id", "name", "timezone")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def add_event(ctx: Context, db, retailer_id: str, type_: str, data: dict, origin: str | None = None) -> None:
+    """An event in the retailer's ordered log, which tills pull (`GET /feed`); inside the writer's transaction."""
+    db.execute("INSERT INTO events (retailer_id, type, origin_device, data, at) VALUES (?, ?, ?, ?, ?)",
+               (retailer_id, type_, origin, json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+                ctx.clock()))
+
+
+def require_retailer(ctx: Context, retailer_id: str) -> None:
+    if ctx.one("SELECT 1 FROM retailers WHERE id = ?", (retailer_id,)) is None:
+        raise NotFound("not_found", "no such retailer")
+
+
+def store_of(ctx: Context, store_id: str) -> dict:
+    row = ctx.one("SELECT id, retailer_id, name, timezone FROM stores WHERE id = ?", (store_id,))
+    if row is None:
+        raise NotFound("not_found", "no such store")
+    return dict(zip(STORE_FIELDS, row))

@@ -1,0 +1,80 @@
+"""A till's own resources: its enrollment, the catalog it judges offline with, and the feed of other tills' events."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from pos_app.core import codes
+
+from ..datadir import token_hash
+from ..errors import Forbidden
+from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
+from .common import new_id, store_of
+from .context import Context
+
+FEED_LIMIT_MAX = 1000
+CLAIM_GRACE_S = 3600  # the catalog also lists claims that ended less than an hour ago
+
+
+def enroll(ctx: Context, code_text: str, name: str) -> dict:
+    try:
+        code = codes.parse_short_code(code_text)
+    except codes.ShortCodeError:
+        raise Forbidden("invalid_enrollment_code", "the enrollment code is unknown, used or expired") from None
+    device_token = secrets.token_urlsafe(32)
+    device_id = new_id("dev")
+    now = ctx.clock()
+
+    def write(db):
+        row = db.execute(
+            "SELECT retailer_id, store_id, expires_at, used_at FROM enrollment_codes WHERE code_hash = ?",
+            (token_hash(code),)).fetchone()
+        if row is None or row[3] is not None or row[2] < now:
+            raise Forbidden("invalid_enrollment_code", "the enrollment code is unknown, used or expired")
+        db.execute("UPDATE enrollment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?",
+                   (now, device_id, token_hash(code)))
+        db["devices"].insert({"id": device_id, "retailer_id": row[0], "store_id": row[1], "name": name,
+                              "token_hash": token_hash(device_token), "enrolled_at": now})
+        return row[0], row[1]
+    retailer_id, store_id = ctx.storage.submit(write)
+    return {"device_id": device_id, "name": name, "device_token": device_token, "retailer_id": retailer_id,
+            "store_id": store_id, "keys": ctx.public_keys, "server_time": now}
+
+
+def catalog(ctx: Context, device: dict) -> dict:
+    db = ctx.storage.read()
+    retailer_id = device["retailer_id"]
+    with db.conn:  # one snapshot for the whole catalog
+        retailer = db.execute("SELECT id, name FROM retailers WHERE id = ?", (retailer_id,)).fetchone()
+        store = store_of(ctx, device["store_id"])
+        vouchers = [voucher_from_row(r).to_json() for r in db.execute(
+            f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id "
+            "WHERE v.retailer_id = ?", (retailer_id,))]
+        printed = [{"code": c, "voucher_id": v} for c, v in db.execute(
+            "SELECT code, voucher_id FROM printed_codes WHERE retailer_id = ?", (retailer_id,))]
+        claims = [dict(zip(("short_code", "jti", "voucher_id", "expires_at"), r)) for r in db.execute(
+            "SELECT short_code, jti, voucher_id, expires_at FROM claims WHERE retailer_id = ? "
+            "AND expires_at > ? AND revoked_at IS NULL", (retailer_id, ctx.clock() - CLAIM_GRACE_S))]
+        staff = [dict(zip(("id", "name", "role", "pin_hash", "store_id"), r)) for r in db.execute(
+            "SELECT id, name, role, pin_hash, store_id FROM staff WHERE retailer_id = ? "
+            "AND (store_id IS NULL OR store_id = ?)", (retailer_id, device["store_id"]))]
+        revoked = [r[0] for r in db.execute(
+            "SELECT jti FROM claims WHERE retailer_id = ? AND revoked_at IS NOT NULL", (retailer_id,))]
+    return {
+        "retailer": {"id": retailer[0], "name": retailer[1]},
+        "store": {k: store[k] for k in ("id", "name", "timezone")},
+        "keys": ctx.public_keys, "vouchers": vouchers, "printed_codes": printed,
+        "claims": claims, "staff": staff, "revoked": revoked, "server_time": ctx.clock(),
+    }
+
+
+def feed(ctx: Context, device: dict, after: int, limit: int) -> dict:
+    """The retailer's events after `after`, but this till's own; `cursor` moves past those too."""
+    rows = ctx.storage.read().execute(
+        "SELECT seq, type, origin_device, data, at FROM events WHERE retailer_id = ? AND seq > ? "
+        "ORDER BY seq LIMIT ?", (device["retailer_id"], after, limit)).fetchall()
+    events = [{"seq": seq, "type": type_, "data": json.loads(data), "at": at}
+              for seq, type_, origin, data, at in rows if origin != device["id"]]
+    cursor = rows[-1][0] if rows else after
+    return {"events": events, "cursor": cursor, "more": len(rows) == limit, "server_time": ctx.clock()}

@@ -1,0 +1,214 @@
+"""Vouchers and what is made of them: printed codes (with their static tokens) and customers' claims."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from pos_app.core import codes, tokens, verdict
+from pos_app.core.domain import LANGUAGES, Reason, VoucherStatus
+
+from ..errors import Busy, Conflict, Invalid, NotFound, Unprocessable
+from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
+from .common import add_event, new_id, require_retailer
+from .context import Context
+
+TRANSITIONS = {
+    "publish": ({VoucherStatus.NEW, VoucherStatus.UNPUBLISHED, VoucherStatus.PUBLISHED}, VoucherStatus.PUBLISHED),
+    "unpublish": ({VoucherStatus.PUBLISHED, VoucherStatus.UNPUBLISHED}, VoucherStatus.UNPUBLISHED),
+    "revoke": (set(VoucherStatus.ALL), VoucherStatus.REVOKED),
+}
+STATIC_TOKEN_TTL_S = 366 * 24 * 3600  # a printed code's QR, when its voucher has no end
+
+
+def create_voucher(ctx: Context, body: dict) -> dict:
+    require_retailer(ctx, body["retailer_id"])
+    if body["kind"] not in ("personal", "printed"):
+        raise Invalid("invalid_value", "kind is personal or printed")
+    discount = body["discount"]
+    if discount.get("kind") not in ("percent", "amount") or not isinstance(discount.get("value"), int) \
+            or isinstance(discount.get("value"), bool) or discount["value"] <= 0 \
+            or (discount["kind"] == "percent" and discount["value"] > 100):
+        raise Invalid("invalid_value", "discount is {kind: percent|amount, value: positive whole number}")
+    currency = discount.get("currency", "PYG")
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        raise Invalid("invalid_value", "currency is an ISO 4217 code")
+    texts = body["texts"]
+    for lang, entry in texts.items():
+        if lang not in LANGUAGES or not isinstance(entry, dict) or not set(entry) <= {"title", "terms"} \
+                or not all(isinstance(v, str) and len(v) <= 500 for v in entry.values()):
+            raise Invalid("invalid_value", f"texts are {{{'|'.join(LANGUAGES)}: {{title, terms}}}}")
+    if not any(entry.get("title") for entry in texts.values()):
+        raise Invalid("invalid_value", "a voucher needs a title in at least one language")
+    for name in ("total_limit", "store_day_limit", "claim_ttl_s"):
+        if body.get(name) is not None and body[name] <= 0:
+            raise Invalid("invalid_value", f"{name} must be positive")
+    if body.get("valid_from") is not None and body.get("valid_until") is not None \
+            and body["valid_from"] >= body["valid_until"]:
+        raise Invalid("invalid_value", "valid_from must come before valid_until")
+    now = ctx.clock()
+    row = {
+        "id": new_id("vch"), "retailer_id": body["retailer_id"], "kind": body["kind"],
+        "status": VoucherStatus.NEW, "discount_kind": discount["kind"], "discount_value": discount["value"],
+        "currency": currency.upper(), "texts": json.dumps(texts, ensure_ascii=False),
+        "valid_from": body.get("valid_from"), "valid_until": body.get("valid_until"),
+        "total_limit": body.get("total_limit"), "store_day_limit": body.get("store_day_limit"),
+        "claim_ttl_s": body.get("claim_ttl_s"), "created_at": now, "updated_at": now,
+    }
+
+    def write(db):
+        db["vouchers"].insert(row)
+        return _voucher_event(ctx, db, row["id"])
+    return _changed(ctx, ctx.storage.submit(write))
+
+
+def voucher_json(conn, voucher_id: str) -> dict | None:
+    row = conn.execute(
+        f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id WHERE v.id = ?",
+        (voucher_id,),
+    ).fetchone()
+    return voucher_from_row(row).to_json() if row else None
+
+
+def _changed(ctx: Context, data: dict) -> dict:
+    ctx.vouchers.clear()  # after the commit, so no reader caches the old voucher again
+    return data
+
+
+def _voucher_event(ctx: Context, db, voucher_id: str) -> dict:
+    data = voucher_json(db.conn, voucher_id)
+    add_event(ctx, db, data["retailer_id"], "voucher", data)
+    return data
+
+
+def get_voucher(ctx: Context, voucher_id: str) -> dict:
+    data = voucher_json(ctx.storage.read().conn, voucher_id)
+    if data is None:
+        raise NotFound("not_found", "no such voucher")
+    return data
+
+
+def list_vouchers(ctx: Context, retailer_id: str | None) -> list[dict]:
+    sql, params = f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id", ()
+    if retailer_id:
+        sql, params = sql + " WHERE v.retailer_id = ?", (retailer_id,)
+    return [voucher_from_row(r).to_json()
+            for r in ctx.storage.read().execute(sql + " ORDER BY v.created_at", params)]
+
+
+def change_voucher(ctx: Context, voucher_id: str, action: str) -> dict:
+    allowed, target = TRANSITIONS[action]
+
+    def write(db):
+        row = db.execute("SELECT status FROM vouchers WHERE id = ?", (voucher_id,)).fetchone()
+        if row is None:
+            raise NotFound("not_found", "no such voucher")
+        if row[0] not in allowed:
+            raise Conflict("conflict", f"a {row[0]} voucher cannot be {target}")
+        db.execute("UPDATE vouchers SET status = ?, updated_at = ? WHERE id = ?", (target, ctx.clock(), voucher_id))
+        return _voucher_event(ctx, db, voucher_id)
+    return _changed(ctx, ctx.storage.submit(write))
+
+
+# --- printed codes ---------------------------------------------------------------
+
+def create_printed_code(ctx: Context, voucher_id: str, code_text: str) -> dict:
+    voucher = get_voucher(ctx, voucher_id)
+    if voucher["kind"] != "printed":
+        raise Invalid("invalid_value", "printed codes belong to printed vouchers")
+    code = verdict.printed_form(code_text)
+    if code is None:
+        raise Invalid("invalid_value", "a printed code is 3 to 24 letters and digits")
+    if codes.looks_like_short_code(code):
+        try:
+            codes.parse_short_code(code)
+        except codes.ShortCodeError:
+            pass
+        else:
+            raise Invalid("invalid_value", "this code reads as a customer's short code; pick another")
+    row = {"code": code, "retailer_id": voucher["retailer_id"], "voucher_id": voucher_id, "created_at": ctx.clock()}
+
+    def write(db):
+        if db.execute("SELECT 1 FROM printed_codes WHERE code = ?", (code,)).fetchone():
+            raise Conflict("conflict", "this printed code exists already")
+        db["printed_codes"].insert(row)
+        add_event(ctx, db, voucher["retailer_id"], "printed_code", {"code": code, "voucher_id": voucher_id})
+    ctx.storage.submit(write)
+    return {"code": code, "voucher_id": voucher_id, "token": static_token(ctx, code)}
+
+
+def list_printed_codes(ctx: Context, voucher_id: str | None) -> list[dict]:
+    sql, params = "SELECT code, voucher_id FROM printed_codes", ()
+    if voucher_id:
+        sql, params = sql + " WHERE voucher_id = ?", (voucher_id,)
+    return [{"code": c, "voucher_id": v, "token": static_token(ctx, c)}
+            for c, v in ctx.storage.read().execute(sql, params)]
+
+
+def static_token(ctx: Context, code: str) -> str:
+    """The signed token a booklet prints as the QR of a printed code."""
+    row = ctx.one(
+        "SELECT v.id, v.retailer_id, v.valid_until FROM printed_codes p JOIN vouchers v ON v.id = p.voucher_id "
+        "WHERE p.code = ?", (code,))
+    if row is None:
+        raise NotFound("not_found", "no such printed code")
+    now = int(ctx.clock())
+    exp = row[2] if row[2] is not None else now + STATIC_TOKEN_TTL_S
+    return tokens.issue_static(ctx.signing_key, iss=ctx.config["issuer"], aud=row[1], vid=row[0],
+                               code=code, iat=now, exp=exp)
+
+
+# --- claims (the customer app's side) ----------------------------------------------
+
+def create_claim(ctx: Context, voucher_id: str, customer_id: str) -> dict:
+    now = ctx.clock()
+    data = voucher_json(ctx.storage.read().conn, voucher_id)
+    if data is None:
+        raise NotFound("not_found", "no such voucher")
+    refusal = None
+    if data["kind"] != "personal":
+        refusal = (Reason.UNKNOWN_CODE, "printed vouchers are not claimed")
+    elif data["status"] == VoucherStatus.REVOKED:
+        refusal = (Reason.REVOKED, "the voucher was withdrawn")
+    elif data["status"] != VoucherStatus.PUBLISHED:
+        refusal = (Reason.UNPUBLISHED, "the voucher is not published")
+    elif data["valid_until"] is not None and now >= data["valid_until"]:
+        refusal = (Reason.EXPIRED, "the voucher has ended")
+    if refusal:
+        raise Unprocessable(*refusal)
+    ttl = ctx.one("SELECT claim_ttl_s FROM vouchers WHERE id = ?", (voucher_id,))[0] or ctx.config["claim_ttl_s"]
+    exp = int(now + ttl)
+    if data["valid_until"] is not None:
+        exp = min(exp, int(data["valid_until"]))
+    jti = uuid.uuid4().hex
+    nbf = int(now) if data["valid_from"] is None else max(int(now), int(data["valid_from"]))
+    token = tokens.issue_personal(ctx.signing_key, iss=ctx.config["issuer"], aud=data["retailer_id"],
+                                  sub=customer_id, vid=voucher_id, jti=jti, iat=int(now), nbf=nbf, exp=exp)
+
+    def write(db):
+        for _ in range(8):  # 40 random bits: a collision is rare, never fatal
+            short = codes.new_short_code()
+            if db.execute("SELECT 1 FROM claims WHERE short_code = ?", (short,)).fetchone() is None \
+                    and db.execute("SELECT 1 FROM printed_codes WHERE code = ?", (short,)).fetchone() is None:
+                break
+        else:
+            raise Busy("busy", "could not find a free short code; try again")
+        db["claims"].insert({"jti": jti, "retailer_id": data["retailer_id"], "voucher_id": voucher_id,
+                             "customer_id": customer_id, "short_code": short, "issued_at": now,
+                             "expires_at": exp, "revoked_at": None})
+        add_event(ctx, db, data["retailer_id"], "claim",
+                  {"short_code": short, "jti": jti, "voucher_id": voucher_id, "expires_at": exp})
+        return short
+    short = ctx.storage.submit(write)
+    return {"token": token, "short_code": codes.format_short_code(short), "expires_at": exp, "jti": jti}
+
+
+def revoke_claim(ctx: Context, jti: str) -> dict:
+    def write(db):
+        row = db.execute("SELECT retailer_id FROM claims WHERE jti = ?", (jti,)).fetchone()
+        if row is None:
+            raise NotFound("not_found", "no such claim")
+        db.execute("UPDATE claims SET revoked_at = ? WHERE jti = ?", (ctx.clock(), jti))
+        add_event(ctx, db, row[0], "revocation", {"jti": jti})
+    ctx.storage.submit(write)
+    return {"jti": jti, "revoked": True}

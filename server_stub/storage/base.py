@@ -1,0 +1,43 @@
+"""What the backend's operations need of a database, whichever it is.
+
+Operations and reports reach the database only through a `Storage`: reads on
+this thread's connection, writes through the group-commit writer. SQLite is
+the one implementation today (`sqlite.py`); a PostgreSQL one can sit beside
+it without touching operations or routes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Callable, ClassVar, Sequence
+
+from .state import BackendState, VoucherCache
+
+
+class Storage(ABC):
+    """One backend's database: a read connection per thread, one writer for the process."""
+
+    # What a write that breaks a constraint (a unique index) raises: a race another request won.
+    IntegrityError: ClassVar[type[Exception]]
+
+    @abstractmethod
+    def read(self) -> Any:
+        """This thread's read connection (each has one owner: the thread that asked first)."""
+
+    @abstractmethod
+    def submit(self, fn: Callable[[Any], Any]) -> Any:
+        """Run `fn(db)` in the writer's next group commit; its result once durable."""
+
+    @abstractmethod
+    def insert_row(self, table: str, columns: tuple[str, ...], row: Sequence[Any]) -> int:
+        """Insert one row in the next group commit; its id once durable (IntegrityError if it clashes)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Let queued writes commit, then close every connection this storage opened, in any thread."""
+
+    def redemption_state(self, db: Any, device: dict, velocity_cap: int, vouchers: VoucherCache) -> BackendState:
+        """The verdict's questions for one till, answered over `db` (a read connection or the writer's)."""
+        return BackendState(db, retailer_id=device["retailer_id"], store_id=device["store_id"],
+                            device_id=device["id"], store_timezone=device["timezone"],
+                            velocity_cap=velocity_cap, vouchers=vouchers)
