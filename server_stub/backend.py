@@ -17,7 +17,6 @@ from pos_app.core import tokens
 from .datadir import DataDir, NotInitialised
 from .operations import admin, credentials, health, redemptions, reports, tills, vouchers, voids
 from .operations.context import Context
-from .operations.redemptions import SYNC_BATCH_MAX  # noqa: F401  (tests/test_api.py reads the bound here)
 from .storage.sqlite import SQLiteStorage
 
 

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server_stub.app import API, App
-from server_stub.backend import SYNC_BATCH_MAX
+from server_stub.operations.redemptions import SYNC_BATCH_MAX
 from server_stub.http import MAX_BODY_BYTES
 from server_stub.serving import EmbeddedServer
 from api_fixtures import Api, bearer, new_key
