@@ -49,7 +49,7 @@ def drain(world: dict, queued: int) -> dict:
             started = time.perf_counter()
             summary = sync_once(store, client, pull=False)
             drain_s = time.perf_counter() - started
-            assert summary["error"] is None and store.outbox_size() == 0, summary
+            assert summary.error is None and store.outbox_size() == 0, summary
             return {"queued": queued, "queue_build_s": round(queue_s, 2), "drain_s": round(drain_s, 2),
                     "drain_per_s": round(queued / drain_s), "requests": client.requests,
                     "bytes_per_redemption": round((client.bytes_sent + client.bytes_received) / queued, 1),

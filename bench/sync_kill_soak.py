@@ -150,7 +150,7 @@ def settle(store: TillStore, client: BackendClient) -> dict:
     """Sync until nothing is queued or pending (the backend has had time to finish every request)."""
     for _ in range(20):
         summary = sync_once(store, client)
-        if summary["error"] is None and store.outbox_size() == 0 and not store.pending_online():
+        if summary.error is None and store.outbox_size() == 0 and not store.pending_online():
             return summary
         time.sleep(0.2)
     raise AssertionError(f"the till did not settle: {summary}")

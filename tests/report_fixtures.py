@@ -56,9 +56,9 @@ class Till:
         self.client = BackendClient("http://t", self.token, transport=world.transport)
         self.sync()
 
-    def sync(self) -> dict:
+    def sync(self):
         summary = sync_once(self.store, self.client, clock=self.world.clock)
-        assert summary["error"] is None, summary
+        assert summary.error is None, summary
         return summary
 
     def redeem(self, at: float, text: str, method: str, *, staff: str | None = None, online: bool = True):

@@ -82,7 +82,7 @@ def test_backend_killed_mid_batch_and_restarted(world):
                 summary = sync_once(store, client)
                 killer.join()
                 backend.start()
-                assert summary["error"] or store.outbox_size() == 0
+                assert summary.error or store.outbox_size() == 0
             soak.settle(store, client)
         assert_agree(world, store, device_id)["backend_attempts"] == 3000
 

@@ -64,7 +64,7 @@ def test_online_first_then_offline_when_unreachable(world):
     assert offline.verdict.accepted and offline.decided == "offline" and offline.note
     assert store.outbox_size() == 1
     summary = sync_once(store, client)
-    assert summary["recorded"] == 1 and summary["outbox"] == 0
+    assert summary.recorded == 1 and summary.outbox == 0
     # The offline one went up with its key: the backend knows it is redeemed.
     status, body = client.redeem("k" * 16, input=second["token"], method=Method.CAMERA, staff_id=None,
                                  at=time.time())
@@ -84,7 +84,7 @@ def test_crash_after_the_backend_answered_is_learned_by_key(world):
     # ... the till dies here, before recording the answer.
     assert [p["key"] for p in store.pending_online()] == [key]
     summary = sync_once(store, client)
-    assert summary["pending_settled"] == 1 and store.pending_online() == []
+    assert summary.pending_settled == 1 and store.pending_online() == []
     local = redeem(store, claim["token"], method=Method.CAMERA)  # offline
     assert local.verdict.reason == "already_redeemed"
 
@@ -115,9 +115,9 @@ def test_outbox_drains_in_batches_of_at_most_500(world):
     client.sync = lambda entries: sizes.append(len(entries)) or real_sync(entries)
     summary = sync_once(store, client)
     assert sizes == [500, 500, 250]
-    assert summary["recorded"] == 1250 and summary["outbox"] == 0
+    assert summary.recorded == 1250 and summary.outbox == 0
     # Pushing again sends nothing: the backend confirmed every entry.
-    assert sync_once(store, client)["pushed"] == 0
+    assert sync_once(store, client).pushed == 0
 
 
 def test_two_tills_offline_conflict_first_wins(world):
@@ -127,9 +127,9 @@ def test_two_tills_offline_conflict_first_wins(world):
     claim = backend.create_claim(personal(info), "c1")
     assert redeem(one, claim["token"], method=Method.CAMERA).verdict.accepted
     assert redeem(two, claim["token"], method=Method.CAMERA).verdict.accepted  # neither heard of the other
-    assert sync_once(one, c1)["recorded"] == 1
+    assert sync_once(one, c1).recorded == 1
     summary = sync_once(two, c2)
-    assert summary["conflicts"] == 1
+    assert summary.conflicts == 1
     assert two.stats()["conflicts"] == 1
     assert backend.read().execute("SELECT count(*) FROM attempts WHERE status = 'accepted' AND jti = ?",
                                   (claim["jti"],)).fetchone()[0] == 1
@@ -143,7 +143,7 @@ def test_unreachable_backend_keeps_everything(world):
     redeem(store, claim["token"], method=Method.CAMERA)
     with BackendClient("http://127.0.0.1:9", "x", timeout=0.5) as dead:
         summary = sync_once(store, dead)
-    assert summary["error"] and summary["outbox"] == 1
+    assert summary.error and summary.outbox == 1
     assert store.get("last_error")["error"]
 
 
@@ -157,11 +157,11 @@ def test_offline_overshoot_of_a_printed_limit_is_recorded_and_reported(world):
     backend.change_voucher(voucher["id"], "publish")
     code = backend.create_printed_code(voucher["id"], "DOSNADA")["code"]
     for store, client in ((one, c1), (two, c2)):
-        assert sync_once(store, client)["catalog"]  # the feed showed the new voucher: catalog downloaded
+        assert sync_once(store, client).catalog  # the feed showed the new voucher: catalog downloaded
         for _ in range(2):  # each till alone stays within the limit
             assert redeem(store, code, method=Method.PRINTED).verdict.accepted
-    assert sync_once(one, c1)["over_limit"] == 0
-    assert sync_once(two, c2)["over_limit"] == 2  # both kept at the backend, and reported
+    assert sync_once(one, c1).over_limit == 0
+    assert sync_once(two, c2).over_limit == 2  # both kept at the backend, and reported
     assert two.sync_figures()["over_limit"] == 2
     assert backend.read().execute("SELECT count(*) FROM attempts WHERE voucher_id = ? AND status = 'accepted'",
                                   (voucher["id"],)).fetchone()[0] == 4

@@ -77,7 +77,7 @@ def world(tmp_path):
         store.save_enrollment(answer, "http://t")
         store.set("velocity_limit", 0)
         with BackendClient("http://t", answer["device_token"], transport=transport) as client:
-            assert sync_once(store, client)["error"] is None
+            assert sync_once(store, client).error is None
         made.append(store)
         factory = lambda s: BackendClient("http://t", s.device_token, transport=transport)  # noqa: E731
         return store, factory
@@ -200,7 +200,7 @@ def test_oversize_answer_is_refused_unread(world, monkeypatch):
     switch.answer = ("/feed", json.dumps({"events": [], "cursor": 0, "pad": "x" * 5000}).encode())
     with factory(store) as client:
         summary = sync_once(store, client)
-    assert "over 1000 bytes" in summary["error"]
+    assert "over 1000 bytes" in summary.error
 
 
 def test_permanent_refusal_parks_only_the_bad_entry(world):
@@ -215,9 +215,9 @@ def test_permanent_refusal_parks_only_the_bad_entry(world):
     store._conn.execute("UPDATE outbox SET payload = ? WHERE key = ?", (json.dumps(payload), bad))
     with factory(store) as client:
         summary = sync_once(store, client)
-        assert summary["parked"] == 1 and summary["recorded"] == 8 and summary["error"] is None
+        assert summary.parked == 1 and summary.recorded == 8 and summary.error is None
         assert client.requests <= 10  # narrowed down by halves, not one request per entry
-        assert sync_once(store, client)["pushed"] == 0  # parked: not retried for ever
+        assert sync_once(store, client).pushed == 0  # parked: not retried for ever
     (parked,) = store.parked()
     assert parked["key"] == bad and parked["parked_reason"].startswith("400")
     assert store.outbox_unpark() == 1 and store.outbox_size() == 1  # shown, never dropped
@@ -229,7 +229,7 @@ def test_unauthorized_till_parks_nothing(world):
     redeem(store, printed_code(info), method=Method.PRINTED)
     with BackendClient("http://t", "not-a-token", transport=DownTransport(switch)) as client:
         summary = sync_once(store, client)
-    assert summary["error"].startswith("401") and summary["reached"]
+    assert summary.error.startswith("401") and summary.reached
     assert store.outbox_size() == 1 and store.parked() == []
 
 

@@ -95,7 +95,7 @@ def test_void_of_an_offline_redemption_travels_after_it_and_both_reports_agree(w
 
     world.clock.t = local(D, 12)
     summary = till.sync()
-    assert summary["recorded"] == 2 and summary["parked"] == 0 and till.store.outbox_size() == 0
+    assert summary.recorded == 2 and summary.parked == 0 and till.store.outbox_size() == 0
     assert till.store.voids()[0]["state"] == "synced" and till.store.voids()[0]["synced_at"] == local(D, 12)
     assert backend_voids(world) == [(void["id"], key, "Cliente devolvió el café 🧉", manager(world), local(D, 11),
                                      till.store.device_id)]
@@ -122,14 +122,14 @@ def test_void_of_an_online_redemption_and_what_other_tills_hear(world):
     assert backend_report(world, one)["count"] == 2
     one.store.void(one.key_at(local(D, 9)), reason="escaneado dos veces", staff_id=manager(world), now=local(D, 9, 30))
     world.clock.t = local(D, 9, 31)
-    assert one.sync()["recorded"] == 1
+    assert one.sync().recorded == 1
     report = backend_report(world, one)
     assert report["count"] == 1 and report["voids"]["count"] == 1
     assert report["by_voucher"]["personal"] == [] and report["by_voucher"]["printed"][0]["count"] == 1
     assert comparable(report) == comparable(day_report(one.store, D))
     # Caja 2 hears of the redemption and of its void; the code stays used there too.
     summary = two.sync()
-    assert summary["feed_events"] >= 2
+    assert summary.feed_events >= 2
     assert two.store.voids() == []  # not one of its own redemptions: nothing for its report
     assert two.redeem(local(D, 10), token, Method.CAMERA, online=False).verdict.reason == "already_redeemed"
 
@@ -146,7 +146,7 @@ def test_a_void_survives_a_restart_and_is_synced_after(world):
     assert till.store.voids() == [void]
     assert day_report(till.store, D)["voids"]["count"] == 1
     world.clock.t = local(D, 10, 2)
-    assert till.sync()["recorded"] == 2
+    assert till.sync().recorded == 2
     assert [row[1] for row in backend_voids(world)] == [key]
     assert till.store.voids()[0]["state"] == "synced"
 
@@ -216,7 +216,7 @@ def test_fine_reasons_are_kept_stripped(world, reason):
     accepted(till.redeem(local(D, 10), "CAFE50", Method.PRINTED), "online")
     void = till.store.void(till.key_at(local(D, 10)), reason=reason, staff_id=manager(world))
     assert void["reason"] == reason.strip()
-    assert till.sync()["recorded"] == 1
+    assert till.sync().recorded == 1
     assert backend_voids(world)[0][2] == reason.strip()
 
 
@@ -235,7 +235,7 @@ def test_a_conflict_loser_cannot_be_voided_here_or_at_the_backend(world):
     two.store.void(lost_y, reason="error", staff_id=manager(world), now=local(D, 10, 2))
     world.clock.t = local(D, 10, 3)
     summary = two.sync()
-    assert summary["conflicts"] == 2 and summary["parked"] == 1
+    assert summary.conflicts == 2 and summary.parked == 1
     parked = two.store.parked()
     assert [(p["payload"]["redemption_key"], p["parked_reason"]) for p in parked] == [(lost_y, "not_accepted")]
     assert two.store.voids()[0]["state"] == "parked" and two.store.voids()[0]["parked_reason"] == "not_accepted"
@@ -261,11 +261,11 @@ def test_a_void_of_a_key_the_backend_does_not_know_is_parked_then_goes_after_its
     till.store.void(key, reason="anulada", staff_id=manager(world), now=local(D, 10, 1))
     world.clock.t = local(D, 10, 2)
     summary = till.sync()
-    assert summary["parked"] == 1
+    assert summary.parked == 1
     assert {p["parked_reason"] for p in till.store.parked()} == {"held by a test", "not_found"}
     assert till.store.outbox_unpark() == 2
     summary = till.sync()
-    assert summary["recorded"] == 2 and till.store.outbox_size() == 0 and not till.store.parked()
+    assert summary.recorded == 2 and till.store.outbox_size() == 0 and not till.store.parked()
     assert [row[1] for row in backend_voids(world)] == [key]
     assert backend_report(world, till)["voids"]["count"] == 1
 
@@ -542,7 +542,7 @@ def test_a_retailer_report_judges_each_stores_day_limit_and_flags_the_real_total
             # Offline, each till sees only its own 2 of the 3: together they give 4.
             accepted(till.redeem(local(D, 11 + i, n), "TOTAL3", Method.PRINTED, online=False), "offline")
     world.clock.t = local(D, 20)
-    assert asu.sync()["over_limit"] == 0 and lp.sync()["over_limit"] == 1
+    assert asu.sync().over_limit == 0 and lp.sync().over_limit == 1
 
     params = {"date": D.isoformat(), "retailer": retailer}
     whole = world.http.get("/reports/daily", headers=world.admin_headers(), params=params).json()
@@ -567,7 +567,7 @@ def test_a_retailer_report_judges_each_stores_day_limit_and_flags_the_real_total
     # in the JSON and the past use in the CSV.
     accepted(asu2.redeem(local(D, 15), "DIARIO", Method.PRINTED, online=False), "offline")
     world.clock.t = local(D, 21)
-    assert asu2.sync()["over_limit"] == 1
+    assert asu2.sync().over_limit == 1
     whole = world.http.get("/reports/daily", headers=world.admin_headers(), params=params).json()
     assert [(e["store_id"], e["uses"], e["flagged"]) for e in whole["fraud"]["printed_overuse"]
             if e["flagged"]] == [(world.info["store_id"], 3, True)]

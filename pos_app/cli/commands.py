@@ -46,7 +46,7 @@ def cmd_enroll(args) -> int:
         with client_for(store, timeout=10) as client:
             summary = sync_once(store, client)
         _print({"device_id": answer["device_id"], "retailer_id": answer["retailer_id"],
-                "store_id": answer["store_id"], "name": name, "sync": summary})
+                "store_id": answer["store_id"], "name": name, "sync": summary.to_json()})
         return EXIT_OK
     finally:
         store.close()
@@ -139,8 +139,8 @@ def cmd_sync(args) -> int:
     try:
         with client_for(store, timeout=10) as client:
             summary = sync_once(store, client)
-        _print(summary)
-        return EXIT_OK if summary["error"] is None else EXIT_FAILED
+        _print(summary.to_json())
+        return EXIT_OK if summary.error is None else EXIT_FAILED
     finally:
         store.close()
 

@@ -173,15 +173,15 @@ def run_headless_demo(out: TextIO) -> int:
                 show(f"customer 3's QR, used at {OTHER_TILL}", elsewhere["token"], Method.CAMERA, client)
                 show("printed booklet code", printed["code"].lower(), Method.PRINTED, client)
                 summary = sync_once(store, client)
-                say(f"Sync: outbox {summary['outbox']}, {summary['feed_events']} feed events pulled.")
+                say(f"Sync: outbox {summary.outbox}, {summary.feed_events} feed events pulled.")
                 say("Offline (the backend is not asked):")
                 show("customer 1's short code, typed", first["short_code"].lower(), Method.TYPED, None)
                 show("customer 2's short code, typed", second["short_code"].replace("-", " "), Method.TYPED, None)
                 show("a short code with a typo", "K7QF-3M2X-T", Method.TYPED, None)
                 show("the printed code again", printed["code"], Method.PRINTED, None)
                 summary = sync_once(store, client)
-                say(f"Sync: {summary['recorded']} offline attempts recorded at the backend, "
-                    f"outbox {summary['outbox']}.")
+                say(f"Sync: {summary.recorded} offline attempts recorded at the backend, "
+                    f"outbox {summary.outbox}.")
         finally:
             store.close()
         say("That was the till's work, end to end. To see it in the cashier's window: "

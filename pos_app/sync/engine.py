@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from .client import BackendClient, client_for
 from .backoff import Backoff
 from ..store import TillStore
-from .round import sync_once
+from .round import SyncSummary, sync_once
 from .status import store_status
 
 log = logging.getLogger(__name__)
@@ -188,8 +188,8 @@ class SyncEngine:
                                         should_stop=self._stopping.is_set)
                 except Exception as exc:  # a bug must not end background sync: logged, shown, retried
                     log.exception("sync round failed")
-                    summary = {"error": f"{type(exc).__name__}: {exc}", "reached": False}
-                if summary.get("error") == "stopped":
+                    summary = SyncSummary(error=f"{type(exc).__name__}: {exc}", reached=False)
+                if summary.error == "stopped":
                     break
                 self._finish_round(store, summary, asked)
         finally:
@@ -200,9 +200,10 @@ class SyncEngine:
             with self._done:
                 self._done.notify_all()
 
-    def _finish_round(self, store: TillStore, summary: dict | None, asked: int, error: str | None = None) -> None:
-        error = error or (summary or {}).get("error")
-        reached = bool(summary and summary.get("reached"))
+    def _finish_round(self, store: TillStore, summary: SyncSummary | None, asked: int,
+                      error: str | None = None) -> None:
+        error = error or (summary.error if summary else None)
+        reached = bool(summary and summary.reached)
         if error is None:
             self.backoff.reset()
             self._retry_at = None
@@ -223,7 +224,7 @@ class SyncEngine:
             self._status.update(figures)
             self._status.update(state=state, online=reached or error is None, running=True, runs=self._runs,
                                 next_retry_at=next_retry, backoff_failures=self.backoff.failures,
-                                last_round=summary, error=error)
+                                last_round=summary.to_json() if summary else None, error=error)
             snapshot = dict(self._status)
             self._done.notify_all()
         self._publish(snapshot)

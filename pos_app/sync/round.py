@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from .client import BackendClient, BadAnswer, Refused, Unreachable, server_time, verdict_from_answer
@@ -30,6 +31,30 @@ CATALOG_REFRESH_S = 900.0
 # 4xx statuses about the till, not about an entry: parking entries would not help.
 TILL_REFUSALS = (401, 403, 404, 405, 411, 415)
 _CONFIRMED = {"recorded": "recorded", "duplicate": "duplicates", "conflict": "conflicts"}
+
+
+@dataclass(frozen=True)
+class SyncSummary:
+    """What one round did (docs/sync.md); `python -m pos_app sync` prints `to_json()`."""
+
+    pushed: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    parked: int = 0
+    over_limit: int = 0
+    pending_settled: int = 0
+    feed_events: int = 0
+    catalog: bool = False  # the whole catalog was downloaded
+    error: str | None = None  # why the round ended early ("stopped": the engine is stopping)
+    reached: bool = False  # the backend answered at all, even with a refusal
+    requests: int = 0
+    outbox: int | None = None  # entries still queued; None if the store could not say
+    last_sync: float | None = None
+    clock_skew_s: float | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 class Stopped(Exception):
@@ -182,14 +207,13 @@ def _pull(store, call: _Clocked, summary: dict, now: Callable[[], float]) -> Non
 
 def sync_once(store, client: BackendClient, *, clock: Callable[[], float] = time.time,
               pending_begun_before: float | None = None, pull: bool = True,
-              should_stop: Callable[[], bool] = lambda: False) -> dict:
+              should_stop: Callable[[], bool] = lambda: False) -> SyncSummary:
     """Push, settle, pull; returns a summary. Network trouble ends the round, not the till.
 
     `pending_begun_before`: settle only pending attempts begun before this
     time (the engine leaves young ones to the redemption still asking).
     """
-    summary = {"pushed": 0, "recorded": 0, "duplicates": 0, "conflicts": 0, "parked": 0, "over_limit": 0,
-               "pending_settled": 0, "feed_events": 0, "catalog": False, "error": None, "reached": False}
+    summary = SyncSummary().to_json()  # counted up by the steps below, then frozen
     call = _Clocked(client, clock, should_stop)
     requests_before = client.requests
     try:
@@ -218,4 +242,4 @@ def sync_once(store, client: BackendClient, *, clock: Callable[[], float] = time
         summary["outbox"] = None
     summary["last_sync"] = store.get("last_sync")
     summary["clock_skew_s"] = store.get("clock_skew_s")
-    return summary
+    return SyncSummary(**summary)
