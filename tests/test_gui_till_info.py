@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import subprocess
+import sys
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -19,6 +21,14 @@ from pos_app.store import TillStore
 from pos_app.store.report import day_report
 from pos_app.sync.client import BackendClient
 from pos_app.sync.redeem import redeem
+
+
+def test_what_the_store_thread_makes_needs_no_qt():
+    """Made on the store's thread and tested without a window: a fresh interpreter with Qt unimportable."""
+    script = ("import sys; sys.modules['PySide6'] = sys.modules['shiboken6'] = None; "
+              "import pos_app.gui.till_info, pos_app.gui.report.compute, pos_app.scan.gate")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture

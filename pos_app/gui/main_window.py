@@ -1,9 +1,10 @@
 """The till's window: the scan screen a cashier lives in, behind a staff login.
 
 Every input (camera, scanner, typed, printed, image) goes to `submit`, which
-keeps the rules of the screen (repeat sightings, one redemption at a time,
-a bounded queue) and hands the redemption to the store's thread. Widgets only
-ever show results delivered back by signals.
+asks the screen's gate (`scan/gate.py`: repeats, one redemption at a time, a
+bounded queue) and hands what it admits to the store's thread. Widgets only
+show results delivered back by signals. This module wires the screen's parts
+(scan_screen, status_line, pictures, settings_flow) and holds what it does.
 """
 
 from __future__ import annotations

@@ -7,22 +7,19 @@ is told to the cashier instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtWidgets import QFileDialog
 
 from ..core.domain import Method
 from ..store.settings import value
 from ..words.i18n import _
 
-if TYPE_CHECKING:
-    from .main_window import TillWindow
-
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
 
 class Pictures:
-    def __init__(self, window: TillWindow):
+    """Pictures for `window`, the TillWindow that redeems what they hold."""
+
+    def __init__(self, window):
         self.window = window
 
     def accepts(self, paths: list[str]) -> bool:

@@ -8,17 +8,14 @@ takes the new timeout.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .settings_dialog import SettingsDialog
 from .till_info import backend_client
 
-if TYPE_CHECKING:
-    from .main_window import TillWindow
-
 
 class SettingsFlow:
-    def __init__(self, window: TillWindow):
+    """The settings of `window`, the TillWindow they take effect in."""
+
+    def __init__(self, window):
         self.window = window
 
     def open(self) -> None:

@@ -9,19 +9,17 @@ written by the task pool. The view's message line and its `exported` and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QFileDialog
 
 from ...words import i18n
 from ...words.i18n import _
 
-if TYPE_CHECKING:
-    from .view import ReportView
-
 
 class ExportController:
-    def __init__(self, view: ReportView):
+    """Exports for `view`, the ReportView whose days and report they save."""
+
+    def __init__(self, view):
         self.view = view
 
     def export_csv(self, path: str | None = None) -> None:

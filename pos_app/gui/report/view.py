@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from PySide6.QtCore import QDate, Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -29,17 +28,17 @@ from PySide6.QtWidgets import (
 )
 
 from ...words import i18n
-from ...words.i18n import _, format_date, format_money, format_number, format_share
+from ...words.i18n import _, format_date, format_number, format_share
 from ..retranslate import Retranslating
 from ..tasks import TaskPool
 from . import models, widgets
 from .chart import HourChart
 from .compute import ComputedReport, compute
 from .exports import ExportController
+from .tiles import Tiles
 from .void_dialog import VoidDialog
 from .voiding import VoidController
 
-TILES = ("count", "discount", "attempts", "refused", "offline", "conflicts", "voids")
 REDEMPTIONS_TAB, FRAUD_TAB, DAYS_TAB = 1, 4, 7  # of the tabs: by hour, redemptions, vouchers, cashiers, refused, conflicts, KPIs, days
 KPIS = ("offline_share", "camera_share", "typed_share", "conflict_rate", "refusal_rate", "processing",
         "sync_success_rate")
@@ -79,7 +78,8 @@ class ReportView(Retranslating, QDialog):
         self._select_after: tuple[int, str] | None = None  # (request, attempt key) to select when it shows
 
         self._build_bar()
-        self._build_tiles()
+        self.figures = Tiles()
+        self.tiles = self.figures.tiles
         self._build_body()
         self.message = QLabel(objectName="reportMessage", wordWrap=True)
         self.csv_button = widgets.button("exportCsv", lambda: self.export_csv())
@@ -94,7 +94,7 @@ class ReportView(Retranslating, QDialog):
         layout.setContentsMargins(12, 10, 12, 10)
         layout.setSpacing(8)
         layout.addLayout(self.bar)
-        layout.addLayout(self.tiles_row)
+        layout.addLayout(self.figures.row)
         layout.addWidget(self.body, 1)
         layout.addLayout(bottom)
         self.retranslate()
@@ -127,22 +127,6 @@ class ReportView(Retranslating, QDialog):
         self.bar.addWidget(self.refresh_button)
         self.dash.hide()
         self.to_edit.hide()
-
-    def _build_tiles(self) -> None:
-        self.tiles: dict[str, tuple[QLabel, QLabel]] = {}
-        self.tiles_row = QHBoxLayout()
-        self.tiles_row.setSpacing(8)
-        for name in TILES:
-            frame = QFrame(objectName="reportTile")
-            value = QLabel("—", objectName="tileValue", alignment=Qt.AlignmentFlag.AlignCenter)
-            caption = QLabel(objectName="tileCaption", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
-            box = QVBoxLayout(frame)
-            box.setContentsMargins(8, 6, 8, 6)
-            box.setSpacing(0)
-            box.addWidget(value)
-            box.addWidget(caption)
-            self.tiles[name] = (value, caption)
-            self.tiles_row.addWidget(frame, 2 if name == "discount" else 1)
 
     def _build_body(self) -> None:
         self.chart = HourChart()
@@ -337,17 +321,7 @@ class ReportView(Retranslating, QDialog):
         r = self.report
         if r is None:
             return
-        money = r["discount_total"]
-        values = {"count": format_number(r["count"]), "discount": format_money(money["amount"], money["currency"]),
-                  "attempts": format_number(r["attempts"]), "refused": format_number(r["refused"]["count"]),
-                  "offline": format_share(r["kpis"]["offline_share"]),
-                  "conflicts": format_number(r["conflicts"]["count"]), "voids": format_number(r["voids"]["count"])}
-        for name, text in values.items():
-            self.tiles[name][0].setText(text)
-        unpriced = r.get("discount_unpriced") or 0
-        self.tiles["discount"][0].setToolTip(
-            _("Not counted: {n} percentage discounts (their amount depends on the sale).").format(
-                n=format_number(unpriced)) if unpriced else "")
+        self.figures.show(r)
         k = r["kpis"]
         for name in ("offline_share", "camera_share", "typed_share", "conflict_rate", "refusal_rate",
                      "sync_success_rate"):
@@ -426,11 +400,7 @@ class ReportView(Retranslating, QDialog):
         self.close_button.setText(_("Close"))
         self.void_button.setText(_("Void…"))
         self.void_button.setToolTip(_("Void the selected redemption, with a reason (managers)"))
-        captions = {"count": _("Redemptions"), "discount": _("Discounts given"), "attempts": _("Scans and codes"),
-                    "refused": _("Refusals"), "offline": _("Decided offline"), "conflicts": _("Conflicts"),
-                    "voids": _("Voided")}
-        for name, text in captions.items():
-            self.tiles[name][1].setText(text)
+        self.figures.retranslate()
         for index, text in enumerate((_("By hour"), _("Redemptions"), _("Vouchers"), _("Cashiers and methods"),
                                       _("Refused and fraud"), _("Conflicts and voids"), _("Indicators"), _("Days"))):
             self.tabs.setTabText(index, text)

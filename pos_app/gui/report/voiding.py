@@ -7,8 +7,6 @@ hint and its signals (`voided`, `void_refused`) what became of a void.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMenu
 from shiboken6 import isValid
@@ -18,14 +16,12 @@ from ...words.i18n import _
 from . import models
 from .void_dialog import VoidDialog, void_error_text
 
-if TYPE_CHECKING:
-    from .view import ReportView
-
 
 class VoidController:
-    """Voids for `view`'s logged-in member, if a manager or an admin (a cashier never sees the action)."""
+    """Voids on `view` (the ReportView) for `staff` logged in, if a manager or an admin (a cashier never sees
+    the action)."""
 
-    def __init__(self, view: ReportView, staff: dict | None):
+    def __init__(self, view, staff: dict | None):
         self.view = view
         self.staff = staff
         self.allowed = bool(staff) and staff.get("role") in VOID_ROLES
