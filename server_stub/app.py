@@ -18,8 +18,8 @@ from .errors import Invalid
 from .http import Download, Request, Router, serve_request
 from .operations.redemptions import SYNC_BATCH_MAX
 from .operations.reports import File
+from .operations.staff_auth import require_admin_or_staff
 from .operations.tills import FEED_LIMIT_MAX
-from .staff_auth import require_admin_or_staff
 from .validation import BOOL, DICT, INT, LIST, NONE, NUM, STR, check
 
 API = "/api/v1"

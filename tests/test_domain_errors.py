@@ -14,7 +14,7 @@ from server_stub.http import STATUS, ApiError, Router, serve_request, status_of
 
 PACKAGE = Path(server_stub.__file__).parent
 # Below the web layer: none of these may import the HTTP plumbing (http.py) or the routes (app.py).
-BELOW_THE_WEB = ["backend.py", "staff_auth.py", "validation.py", "datadir.py", "demo.py"]
+BELOW_THE_WEB = ["backend.py", "validation.py", "datadir.py", "demo.py"]
 
 KINDS = [
     (errors.Invalid, 400), (errors.Unauthorized, 401), (errors.Forbidden, 403), (errors.NotFound, 404),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pos_app.core import pins
-from server_stub import staff_auth
+from server_stub.operations import staff_auth
 
 
 @pytest.fixture

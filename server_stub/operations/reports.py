@@ -17,7 +17,7 @@ from pos_app.core import report
 from pos_app.core.domain import LANGUAGES
 
 from ..errors import Forbidden, Invalid
-from ..staff_auth import Caller
+from .staff_auth import Caller
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
 from .context import Context
 

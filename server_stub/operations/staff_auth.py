@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pos_app.core import pins
 
-from .errors import Forbidden, Unauthorized
+from ..errors import Forbidden, Unauthorized
 
 MAX_FAILURES = 5  # wrong PINs for one staff member at one till before a pause
 FAILURE_WINDOW_S = 300
