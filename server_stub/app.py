@@ -18,7 +18,6 @@ from .errors import Invalid
 from .http import Download, Request, Router, serve_request
 from .operations.redemptions import SYNC_BATCH_MAX
 from .operations.reports import File
-from .operations.staff_auth import require_admin_or_staff
 from .operations.tills import FEED_LIMIT_MAX
 from .validation import BOOL, DICT, INT, LIST, NONE, NUM, STR, check
 
@@ -97,8 +96,8 @@ class App:
     # --- admin -----------------------------------------------------------------
 
     def _admin_or_staff(self, request, roles: tuple[str, ...]):
-        return require_admin_or_staff(self.backend, request.bearer(), request.headers.get("x-pika-staff"),
-                                      request.headers.get("x-pika-pin", ""), roles)
+        return self.backend.require_admin_or_staff(request.bearer(), request.headers.get("x-pika-staff"),
+                                                   request.headers.get("x-pika-pin", ""), roles)
 
     def _admin(self, request) -> None:
         self.backend.require_admin(request.bearer())

@@ -15,7 +15,7 @@ from typing import Callable
 from pos_app.core import tokens
 
 from .datadir import DataDir, NotInitialised
-from .operations import admin, credentials, health, redemptions, reports, tills, vouchers, voids
+from .operations import admin, credentials, health, redemptions, reports, staff_auth, tills, vouchers, voids
 from .operations.context import Context
 from .storage.sqlite import SQLiteStorage
 
@@ -59,6 +59,10 @@ class Backend:
 
     def require_device(self, token: str | None) -> dict:
         return credentials.require_device(self.ctx, token)
+
+    def require_admin_or_staff(self, token: str | None, staff_id: str | None, pin: str,
+                               roles: tuple[str, ...]) -> staff_auth.Caller:
+        return staff_auth.require_admin_or_staff(self.ctx, token, staff_id, pin, roles)
 
     # --- admin: retailers, stores, staff, enrollment codes -------------------------
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pos_app.core import pins
 
 from ..errors import Forbidden, Unauthorized
+from .context import Context
+from .credentials import require_admin, require_device
 
 MAX_FAILURES = 5  # wrong PINs for one staff member at one till before a pause
 FAILURE_WINDOW_S = 300
@@ -102,19 +104,19 @@ _failures = _Failures()
 _verified = _Verified()
 
 
-def require_admin_or_staff(backend, token: str | None, staff_id: str | None, pin: str,
+def require_admin_or_staff(ctx: Context, token: str | None, staff_id: str | None, pin: str,
                            roles: tuple[str, ...] = ("admin",)) -> Caller:
     """The caller if `token` is the admin token, or a device token with a staff member of an allowed role
     (`staff_id`, `pin`: the request's X-Pika-Staff and X-Pika-Pin, read by the web layer)."""
     if staff_id is None:
-        backend.require_admin(token)  # 401 for a device token alone, too
+        require_admin(ctx, token)  # 401 for a device token alone, too
         return Caller("admin")
-    device = backend.require_device(token)
+    device = require_device(ctx, token)
     key = (device["id"], staff_id[:64])
     now = time.monotonic()
     if _failures.blocked(key, now):
         raise Unauthorized("unauthorized", "too many wrong PINs: wait a few minutes")
-    row = backend.read().execute(
+    row = ctx.storage.read().execute(
         "SELECT id, role, pin_hash, store_id FROM staff WHERE id = ? AND retailer_id = ?",
         (staff_id[:64], device["retailer_id"])).fetchone()
     if (row is None or (row[3] is not None and row[3] != device["store_id"])
