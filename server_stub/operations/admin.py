@@ -6,7 +6,7 @@ from pos_app.core import codes, pins, verdict
 
 from ..datadir import token_hash
 from ..errors import Invalid
-from .common import STORE_FIELDS, add_event, new_id, require_retailer, store_of
+from .common import STORE_FIELDS, add_event, insert, new_id, require_retailer, store_of
 from .context import Context
 
 ROLES = ("cashier", "manager", "admin")
@@ -15,7 +15,7 @@ ENROLLMENT_TTL_S = 7 * 24 * 3600
 
 def create_retailer(ctx: Context, name: str) -> dict:
     row = {"id": new_id("ret"), "name": name, "created_at": ctx.clock()}
-    ctx.storage.submit(lambda db: db["retailers"].insert(row))
+    ctx.storage.submit(lambda db: insert(db, "retailers", row))
     return {"id": row["id"], "name": name}
 
 
@@ -30,7 +30,7 @@ def create_store(ctx: Context, retailer_id: str, name: str, timezone: str = "Ame
         raise Invalid("invalid_value", "timezone is not a known IANA time zone")
     row = {"id": new_id("sto"), "retailer_id": retailer_id, "name": name, "timezone": timezone,
            "created_at": ctx.clock()}
-    ctx.storage.submit(lambda db: db["stores"].insert(row))
+    ctx.storage.submit(lambda db: insert(db, "stores", row))
     return {k: row[k] for k in STORE_FIELDS}
 
 
@@ -54,7 +54,7 @@ def create_staff(ctx: Context, retailer_id: str, name: str, role: str, pin: str,
            "role": role, "pin_hash": pins.hash_pin(pin), "created_at": ctx.clock()}
 
     def write(db):
-        db["staff"].insert(row)
+        insert(db, "staff", row)
         # Tills hear of new staff, with the PIN's hash, so they check PINs offline.
         add_event(ctx, db, retailer_id, "staff", {k: row[k] for k in ("id", "name", "role", "pin_hash", "store_id")})
     ctx.storage.submit(write)
@@ -67,6 +67,6 @@ def create_enrollment_code(ctx: Context, store_id: str, ttl_s: int = ENROLLMENT_
     now = ctx.clock()
     row = {"code_hash": token_hash(code), "retailer_id": store["retailer_id"], "store_id": store_id,
            "created_at": now, "expires_at": now + ttl_s, "used_at": None, "device_id": None}
-    ctx.storage.submit(lambda db: db["enrollment_codes"].insert(row))
+    ctx.storage.submit(lambda db: insert(db, "enrollment_codes", row))
     return {"code": codes.format_short_code(code), "store_id": store_id,
             "retailer_id": store["retailer_id"], "expires_at": row["expires_at"]}

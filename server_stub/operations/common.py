@@ -15,6 +15,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
+def insert(db, table: str, row: dict) -> None:
+    """One row into `table`, inside the writer's transaction, in the plain SQL any database takes."""
+    db.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+
+
 def add_event(ctx: Context, db, retailer_id: str, type_: str, data: dict, origin: str | None = None) -> None:
     """An event in the retailer's ordered log, which tills pull (`GET /feed`); inside the writer's transaction."""
     db.execute("INSERT INTO events (retailer_id, type, origin_device, data, at) VALUES (?, ?, ?, ?, ?)",

@@ -10,7 +10,7 @@ from pos_app.core import codes
 from ..datadir import token_hash
 from ..errors import Forbidden
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
-from .common import new_id, store_of
+from .common import insert, new_id, store_of
 from .context import Context
 
 FEED_LIMIT_MAX = 1000
@@ -34,8 +34,8 @@ def enroll(ctx: Context, code_text: str, name: str) -> dict:
             raise Forbidden("invalid_enrollment_code", "the enrollment code is unknown, used or expired")
         db.execute("UPDATE enrollment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?",
                    (now, device_id, token_hash(code)))
-        db["devices"].insert({"id": device_id, "retailer_id": row[0], "store_id": row[1], "name": name,
-                              "token_hash": token_hash(device_token), "enrolled_at": now})
+        insert(db, "devices", {"id": device_id, "retailer_id": row[0], "store_id": row[1], "name": name,
+                                "token_hash": token_hash(device_token), "enrolled_at": now})
         return row[0], row[1]
     retailer_id, store_id = ctx.storage.submit(write)
     return {"device_id": device_id, "name": name, "device_token": device_token, "retailer_id": retailer_id,

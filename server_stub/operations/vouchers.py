@@ -10,7 +10,7 @@ from pos_app.core.domain import LANGUAGES, Reason, VoucherStatus
 
 from ..errors import Busy, Conflict, Invalid, NotFound, Unprocessable
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
-from .common import add_event, new_id, require_retailer
+from .common import add_event, insert, new_id, require_retailer
 from .context import Context
 
 TRANSITIONS = {
@@ -57,7 +57,7 @@ def create_voucher(ctx: Context, body: dict) -> dict:
     }
 
     def write(db):
-        db["vouchers"].insert(row)
+        insert(db, "vouchers", row)
         return _voucher_event(ctx, db, row["id"])
     return _changed(ctx, ctx.storage.submit(write))
 
@@ -131,7 +131,7 @@ def create_printed_code(ctx: Context, voucher_id: str, code_text: str) -> dict:
     def write(db):
         if db.execute("SELECT 1 FROM printed_codes WHERE code = ?", (code,)).fetchone():
             raise Conflict("conflict", "this printed code exists already")
-        db["printed_codes"].insert(row)
+        insert(db, "printed_codes", row)
         add_event(ctx, db, voucher["retailer_id"], "printed_code", {"code": code, "voucher_id": voucher_id})
     ctx.storage.submit(write)
     return {"code": code, "voucher_id": voucher_id, "token": static_token(ctx, code)}
@@ -193,9 +193,9 @@ def create_claim(ctx: Context, voucher_id: str, customer_id: str) -> dict:
                 break
         else:
             raise Busy("busy", "could not find a free short code; try again")
-        db["claims"].insert({"jti": jti, "retailer_id": data["retailer_id"], "voucher_id": voucher_id,
-                             "customer_id": customer_id, "short_code": short, "issued_at": now,
-                             "expires_at": exp, "revoked_at": None})
+        insert(db, "claims", {"jti": jti, "retailer_id": data["retailer_id"], "voucher_id": voucher_id,
+                               "customer_id": customer_id, "short_code": short, "issued_at": now,
+                               "expires_at": exp, "revoked_at": None})
         add_event(ctx, db, data["retailer_id"], "claim",
                   {"short_code": short, "jti": jti, "voucher_id": voucher_id, "expires_at": exp})
         return short
