@@ -91,3 +91,25 @@ def test_the_import_check_sees_an_http_import(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("from ..http import ApiError\nfrom . import app\nimport json\n")
     assert {"..http", ".app", "json"} <= imported(sample)
+
+
+def test_operations_refuse_with_domain_errors_and_answer_with_data(api):
+    """Called without the web layer, an operation raises the kind the routes map (and returns plain data)."""
+    backend = api.backend
+    with pytest.raises(errors.NotFound) as missing:
+        backend.get_voucher("vch_nothing")
+    assert (missing.value.code, missing.value.message) == ("not_found", "no such voucher")
+    with pytest.raises(errors.Invalid, match="IANA"):
+        backend.create_store(api.retailer_id, "Sucursal", "Mars/Olympus")
+    with pytest.raises(errors.Unauthorized):
+        backend.require_device("not-a-token")
+    with pytest.raises(errors.Forbidden) as refused:
+        backend.enroll("AAAA-AAAA", "Caja")
+    assert refused.value.code == "invalid_enrollment_code"
+    till = api.enroll()
+    device = backend.require_device(till.token)
+    first = backend.redeem(device, "key-00000001", {"input": api.printed_code, "method": "typed"})
+    assert (first.status, first.body["accepted"]) == (201, True)
+    assert backend.lookup_redemption(device, "key-00000001") == {"status": 201, "answer": first.body}
+    with pytest.raises(errors.NotFound):
+        backend.lookup_redemption(device, "key-00000002")
