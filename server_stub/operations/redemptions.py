@@ -93,7 +93,7 @@ def redeem(ctx: Context, device: dict, key: str, body: dict) -> Answered:
             method, body.get("staff_id"), "online")
 
     def judged_in_writer(db):
-        again = _stored_answer(db.conn, device, key)
+        again = _stored_answer(db, device, key)
         if again is not None:  # the same key raced in twice: the first answer stands
             return again
         v = verdict.judge(reading, storage.redemption_state(db, device, vctx.velocity_limit, ctx.vouchers), vctx,
@@ -115,14 +115,14 @@ def redeem(ctx: Context, device: dict, key: str, body: dict) -> Answered:
 
 def lookup_redemption(ctx: Context, device: dict, key: str) -> dict:
     """The answer once given for a key, so a till that crashed mid-call learns it."""
-    stored = _stored_answer(ctx.storage.read().conn, device, key)
+    stored = _stored_answer(ctx.storage.read(), device, key)
     if stored is None:
         raise NotFound("not_found", "no redemption was made with this key")
     return {"status": stored.status, "answer": stored.body}
 
 
-def _stored_answer(conn, device: dict, key: str) -> Answered | None:
-    row = conn.execute("SELECT id, device_id, answer FROM attempts WHERE key = ?", (key,)).fetchone()
+def _stored_answer(db, device: dict, key: str) -> Answered | None:
+    row = db.execute("SELECT id, device_id, answer FROM attempts WHERE key = ?", (key,)).fetchone()
     if row is None:
         return None
     if row[1] != device["id"]:
@@ -186,7 +186,7 @@ def _record_entry(ctx: Context, db, device: dict, entry: dict, now: float) -> di
 
 def _printed_overshoot(ctx: Context, db, device: dict, entry: dict) -> str | None:
     """Which limit of a printed voucher this recorded redemption went past, if any."""
-    v = ctx.vouchers.get(db.conn, entry["voucher_id"], time.monotonic())
+    v = ctx.vouchers.get(db, entry["voucher_id"], time.monotonic())
     if v is None or (v.total_limit is None and v.store_day_limit is None):
         return None
     state = ctx.storage.redemption_state(db, device, 0, ctx.vouchers)

@@ -62,8 +62,8 @@ def create_voucher(ctx: Context, body: dict) -> dict:
     return _changed(ctx, ctx.storage.submit(write))
 
 
-def voucher_json(conn, voucher_id: str) -> dict | None:
-    row = conn.execute(
+def voucher_json(db, voucher_id: str) -> dict | None:
+    row = db.execute(
         f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id WHERE v.id = ?",
         (voucher_id,),
     ).fetchone()
@@ -76,13 +76,13 @@ def _changed(ctx: Context, data: dict) -> dict:
 
 
 def _voucher_event(ctx: Context, db, voucher_id: str) -> dict:
-    data = voucher_json(db.conn, voucher_id)
+    data = voucher_json(db, voucher_id)
     add_event(ctx, db, data["retailer_id"], "voucher", data)
     return data
 
 
 def get_voucher(ctx: Context, voucher_id: str) -> dict:
-    data = voucher_json(ctx.storage.read().conn, voucher_id)
+    data = voucher_json(ctx.storage.read(), voucher_id)
     if data is None:
         raise NotFound("not_found", "no such voucher")
     return data
@@ -162,7 +162,7 @@ def static_token(ctx: Context, code: str) -> str:
 
 def create_claim(ctx: Context, voucher_id: str, customer_id: str) -> dict:
     now = ctx.clock()
-    data = voucher_json(ctx.storage.read().conn, voucher_id)
+    data = voucher_json(ctx.storage.read(), voucher_id)
     if data is None:
         raise NotFound("not_found", "no such voucher")
     refusal = None
