@@ -19,20 +19,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from pos_app.core import tokens
 
-# The fixture modules, registered once for every test module (and for
-# x11_scanner_inner.py, which runs in a pytest of its own from this folder):
-# a test names the fixture it needs and nothing imports it. The other
-# *_fixtures.py modules hold helpers only, imported where they are used.
-pytest_plugins = ["api_fixtures", "gui_fixtures"]
-
-# Markers follow from what a test uses or where it lives, so a new test gets
-# them without anyone remembering to: `gui` for Qt in this process (pytest-qt's
-# qtbot or qapp, also through make_window) and for the window's own modules,
-# whose other tests run the window or Qt in a child process; `slow` for the
-# modules that start servers, kill processes or build and install a wheel.
-GUI_FIXTURES = {"qtbot", "qapp"}
-GUI_MODULES = ("test_gui_", "test_demo_window")
-SLOW_MODULES = {"test_end_to_end", "test_reliability", "test_wheel"}
+# Registered once for every test module (and for x11_scanner_inner.py, which
+# runs in a pytest of its own from this folder): the suite's strictness
+# (strict_checks) and the fixture modules, so a test names the fixture it needs
+# and nothing imports it. The other *_fixtures.py modules hold helpers only,
+# imported where they are used; pytester runs strict_checks on tests of its own.
+pytest_plugins = ["pytester", "strict_checks", "api_fixtures", "gui_fixtures"]
 
 # CI runs the same examples every time, so a red run is never a roll of the
 # dice; property tests still explore freely on a developer's machine.
@@ -156,14 +148,3 @@ def trust(signing_key) -> tokens.TrustSet:
 @pytest.fixture(scope="session")
 def jws(signing_key) -> JWS:
     return JWS(signing_key)
-
-
-# First, so that `-m gui` / `-m "not slow"` select on these markers too.
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        module = item.path.stem
-        if GUI_FIXTURES & set(getattr(item, "fixturenames", ())) or module.startswith(GUI_MODULES):
-            item.add_marker(pytest.mark.gui)
-        if module in SLOW_MODULES:
-            item.add_marker(pytest.mark.slow)

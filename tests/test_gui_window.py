@@ -272,6 +272,9 @@ def test_hostile_typed_text_is_refused_plainly(qtbot, make_window, till_env, tex
     assert window.panel.state in ("caution", "refused")
 
 
+# issue 13: a dropped file that is no picture (ImageUnreadable), told plainly, is also logged as
+# ERROR "background task failed" with its traceback (pos_app/gui/tasks.py logs every failed task)
+@pytest.mark.allow_log_warnings(r"^background task failed$")
 def test_a_picture_of_a_code_is_redeemed_and_a_picture_without_one_is_explained(qtbot, make_window, till_env,
                                                                                  tmp_path):
     import cv2
@@ -302,6 +305,8 @@ def test_a_camera_that_is_missing_is_said_plainly(qtbot, make_window, till_env):
     assert "cámara" in window.camera_view.text().lower()
 
 
+# the read-only store's NotRecorded is logged
+@pytest.mark.allow_log_warnings(r"^store job failed$")
 def test_a_store_that_cannot_write_is_told_before_anything_is_shown_accepted(qtbot, make_window, till_env):
     """A full disk or a failing card: the till's write fails, so nothing may be shown as accepted.
 

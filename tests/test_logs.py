@@ -45,6 +45,7 @@ def test_the_log_is_one_private_rotating_file_in_the_data_folder(tmp_path, clean
     assert stat.S_IMODE(rolled.stat().st_mode) == 0o600
 
 
+@pytest.mark.allow_log_warnings(r"^uncaught exception in thread camera$")
 def test_an_uncaught_error_in_another_thread_is_logged_with_its_traceback(tmp_path, clean_logging):
     path = logs.configure(tmp_path)
     logs.install_excepthook()
@@ -60,6 +61,7 @@ def test_an_uncaught_error_in_another_thread_is_logged_with_its_traceback(tmp_pa
 
 
 @pytest.mark.qt_no_exception_capture
+@pytest.mark.allow_log_warnings(r"^uncaught exception$")
 def test_a_slot_that_raises_is_logged_and_shown_and_the_window_keeps_running(qtbot, tmp_path, clean_logging):
     from pos_app.gui.app import install_error_dialog
 
@@ -84,6 +86,7 @@ def test_a_slot_that_raises_is_logged_and_shown_and_the_window_keeps_running(qtb
     box.close()
 
 
+@pytest.mark.allow_log_warnings(r"^enroll refused: invalid_code$")
 def test_the_cli_logs_into_the_tills_folder(tmp_path, clean_logging):
     from pos_app.cli.commands import open_store
 
@@ -92,6 +95,7 @@ def test_the_cli_logs_into_the_tills_folder(tmp_path, clean_logging):
     assert "enroll refused: invalid_code" in (tmp_path / "till" / "till.log").read_text()
 
 
+@pytest.mark.allow_log_warnings(r"^round \d failed$")
 def test_a_log_the_till_may_not_write_is_one_line_on_stderr_not_a_traceback_each_time(tmp_path, clean_logging,
                                                                                           capsys):
     folder = tmp_path / "till"

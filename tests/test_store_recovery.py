@@ -88,6 +88,8 @@ def run_cli(*args, env=None):
 # --- the module ------------------------------------------------------------------------------------
 
 
+@pytest.mark.allow_log_warnings(r"^the till's store .* was damaged \(",
+                                r"^reading the damaged store's outbox stopped after \d+ entries: ")
 def test_garbage_is_kept_byte_for_byte_with_its_companions_and_a_fresh_store_starts(tmp_path):
     path = tmp_path / "till.sqlite3"
     original = {"": os.urandom(20_000), "-wal": os.urandom(8_000), "-shm": os.urandom(32_768)}
@@ -113,6 +115,8 @@ def test_garbage_is_kept_byte_for_byte_with_its_companions_and_a_fresh_store_sta
                                                      *(p.name for p in kept.values())}
 
 
+@pytest.mark.allow_log_warnings(r"^the till's store .* was damaged \(",
+                                r"^reading the damaged store's outbox stopped after \d+ entries: ")
 def test_a_store_cut_to_half_is_kept_and_says_its_outbox_could_not_be_read(tmp_path, key):
     path = tmp_path / "till.sqlite3"
     real_store(path, key, unsynced=4)
@@ -126,6 +130,8 @@ def test_a_store_cut_to_half_is_kept_and_says_its_outbox_could_not_be_read(tmp_p
     assert problem.exported is None and "could not be read" in english(problem)
 
 
+@pytest.mark.allow_log_warnings(r"^the till's store .* was damaged \(",
+                                r"^reading the damaged store's outbox stopped after \d+ entries: ")
 def test_a_bad_sector_keeps_the_outbox_readable_exported_and_the_enrollment(tmp_path, key):
     path = tmp_path / "till.sqlite3"
     unsynced = real_store(path, key, unsynced=3)
@@ -173,6 +179,8 @@ def test_requeued_entries_are_sent_as_they_were_and_their_codes_stay_used(tmp_pa
         store.close()
 
 
+@pytest.mark.allow_log_warnings(r"^the till's store .* was damaged \(",
+                                r"^reading the damaged store's outbox stopped after \d+ entries: ")
 def test_an_outbox_read_up_to_a_damaged_page_is_exported_as_incomplete(tmp_path, key):
     path = tmp_path / "till.sqlite3"
     unsynced = real_store(path, key, unsynced=60)
@@ -193,6 +201,8 @@ def test_an_outbox_read_up_to_a_damaged_page_is_exported_as_incomplete(tmp_path,
     assert problem.exported == len(keys)
 
 
+@pytest.mark.allow_log_warnings(r"^the till's store .* was damaged \(",
+                                r"^reading the damaged store's outbox stopped after \d+ entries: ")
 def test_damage_twice_in_one_second_keeps_both(tmp_path):
     path = tmp_path / "till.sqlite3"
     kept = []
@@ -217,6 +227,7 @@ def test_a_healthy_store_in_use_elsewhere_is_never_moved(tmp_path, key):
     assert not [p for p in tmp_path.iterdir() if "damaged" in p.name]
 
 
+@pytest.mark.allow_log_warnings(r"^the till's store .* cannot be opened: ")
 def test_a_directory_in_the_files_place_is_unreadable_and_left_alone(tmp_path):
     path = tmp_path / "till.sqlite3"
     path.mkdir()
@@ -229,6 +240,7 @@ def test_a_directory_in_the_files_place_is_unreadable_and_left_alone(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["till.sqlite3"] and (path / "something").read_text() == "kept"
 
 
+@pytest.mark.allow_log_warnings(r"^the till's store .* cannot be opened: ")
 def test_a_folder_under_a_file_is_unreadable(tmp_path):
     (tmp_path / "data").write_text("a file, not a folder")
     with pytest.raises(StoreProblem) as raised:
@@ -313,6 +325,9 @@ def visible_store_dialogs():
 
 
 @pytest.mark.parametrize("language", ["es", "gn", "pt"])
+@pytest.mark.allow_log_warnings(r"^the till's store .* was damaged \(",
+                                r"^reading the damaged store's outbox stopped after \d+ entries: ",
+                                r"^store dialog shown \(store_damaged\)$")
 def test_the_store_dialog_says_it_in_the_tills_language(qtbot, tmp_path, key, language):
     from pos_app.gui.app import store_dialog
 
@@ -363,6 +378,9 @@ def test_the_window_still_appears_on_a_fresh_store_when_the_old_one_was_damaged(
     assert [p for p in data.iterdir() if p.name.endswith(".outbox.json")]
 
 
+@pytest.mark.allow_log_warnings(r"^the till's store .* was damaged \(",
+                                r"^reading the damaged store's outbox stopped after \d+ entries: ",
+                                r"^store dialog shown \(store_damaged\)$")
 def test_the_store_dialog_follows_the_language_the_window_reads_from_its_store(qtbot, tmp_path):
     from PySide6.QtCore import QCoreApplication, QEvent
     from PySide6.QtWidgets import QApplication

@@ -392,6 +392,7 @@ def test_catalog_replaces_the_previous_one(store, catalog, key):
     assert verdict.reason == Reason.REVOKED
 
 
+@pytest.mark.allow_log_warnings(r"^ignoring unusable key file .*broken\.pem$")
 def test_key_rotation_and_bundled_keys(tmp_path, key, catalog):
     rotated, bundled = tokens.generate_private_key(), tokens.generate_private_key()
     assets = tmp_path / "keys"
@@ -484,6 +485,7 @@ def test_feed_cursor_and_changes_survive_reopening(db_path, store):
 # --- outbox -------------------------------------------------------------------------
 
 
+@pytest.mark.allow_log_warnings(r"^sync result 'mystery' for '\w+' left in the outbox$")
 def test_outbox_fifo_batches_confirm_and_park(store, key):
     for i in range(5):
         store.redeem_offline(f"NOPE{i}", method="typed", now=NOW + i)
