@@ -1,5 +1,7 @@
-"""Shared test fixtures: signing keys, a till's trust set, and a hand-made JWS
-builder, so hostile tokens (odd headers, bad claims) can be signed for real."""
+"""The suite's root: the plugins every test module gets (strictness, fixture
+modules), and the token fixtures: signing keys, a till's trust set, and a
+hand-made JWS builder, so hostile tokens (odd headers, bad claims) can be
+signed for real."""
 
 from __future__ import annotations
 
