@@ -1,1 +1,1 @@
-"""PDF pieces shared by the till and the backend (reportlab, no Qt): the fonts that print Guaraní."""
+"""PDF pieces shared by the till and the backend (reportlab, no Qt): the fonts that print Guaraní, a small layout engine (blocks.py) and the day report built from it (day_report.py, report_cells.py)."""
