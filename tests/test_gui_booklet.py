@@ -57,9 +57,6 @@ def test_admin_lists_renders_saves_and_prints_an_edition(qtbot, make_window, til
     assert QApplication.activeModalWidget() is None
 
 
-# issue 13: a refusal the window tells plainly is also logged as ERROR "background task failed"
-# with its traceback (pos_app/gui/tasks.py logs every failed task)
-@pytest.mark.allow_log_warnings(r"^background task failed$")
 def test_a_bad_month_is_refused_plainly(qtbot, make_window, till_env):
     window = make_window(role="admin")
     view = window.open_booklet()

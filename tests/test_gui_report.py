@@ -289,9 +289,6 @@ def test_an_empty_day_is_said_calmly(qtbot, open_window):
     assert view.attempts.rowCount() == 0 and view.message.text() == ""
 
 
-# issue 13: a report range the view refuses plainly (ReportError) is also logged as ERROR
-# "store job failed" with its traceback (pos_app/gui/store_thread.py logs every failed job)
-@pytest.mark.allow_log_warnings(r"^store job failed$")
 def test_a_range_too_long_is_told_plainly(qtbot, open_window):
     window = open_window()
     view = manager_view(qtbot, window)

@@ -272,9 +272,6 @@ def test_hostile_typed_text_is_refused_plainly(qtbot, make_window, till_env, tex
     assert window.panel.state in ("caution", "refused")
 
 
-# issue 13: a dropped file that is no picture (ImageUnreadable), told plainly, is also logged as
-# ERROR "background task failed" with its traceback (pos_app/gui/tasks.py logs every failed task)
-@pytest.mark.allow_log_warnings(r"^background task failed$")
 def test_a_picture_of_a_code_is_redeemed_and_a_picture_without_one_is_explained(qtbot, make_window, till_env,
                                                                                  tmp_path):
     import cv2

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..sync.client import Refused, Unreachable
 from ..words.i18n import _
 from .retranslate import Retranslating
 from .tasks import TaskPool
@@ -106,7 +107,7 @@ class BookletView(Retranslating, QDialog):
             self.message.setText(_("The backend could not do it: {error}").format(error=exc))
             self._enable()
             self.finished_task.emit("error")
-        self.tasks.run(job, finished, failed)
+        self.tasks.run(job, finished, failed, told=(Refused, Unreachable))
 
     def refresh(self) -> None:
         self._call("list", lambda client, sid, pin: client.booklets(sid, pin), self._show)

@@ -37,13 +37,14 @@ class Pictures:
     def scan(self, path: str) -> None:
         """Decode a picture off the GUI thread, then redeem what it holds."""
         from ..scan.decoders import make_decoder
-        from ..scan.pipeline import scan_image_file
+        from ..scan.pipeline import ImageUnreadable, scan_image_file
 
         window = self.window
         decoder_name = value(window.settings, "decoder")
         window.panel.show_working()
         window.tasks.run(lambda: scan_image_file(path, make_decoder(decoder_name)), self._read,
-                         lambda exc: window.show_message("caution", _("Picture not readable"), str(exc)))
+                         lambda exc: window.show_message("caution", _("Picture not readable"), str(exc)),
+                         told=(ImageUnreadable,))
 
     def _read(self, texts: list[str]) -> None:
         if not texts:

@@ -49,9 +49,11 @@ class StoreThread(QObject):
         return self._jobs.qsize()
 
     def submit(self, job: Job, on_done: Callable[[Any], None] | None = None,
-               on_error: Callable[[BaseException], None] | None = None) -> None:
-        """Run `job(store)` on the store's thread; `on_done(result)` or `on_error(exc)` on the GUI thread."""
-        self._jobs.put((job, on_done, on_error))
+               on_error: Callable[[BaseException], None] | None = None,
+               told: tuple[type[BaseException], ...] = ()) -> None:
+        """Run `job(store)` on the store's thread; `on_done(result)` or `on_error(exc)` on the GUI thread.
+        An error of a `told` kind is the person's to fix (on_error says it): one log line, no traceback."""
+        self._jobs.put((job, on_done, on_error, told))
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._thread.is_alive():
@@ -74,11 +76,14 @@ class StoreThread(QObject):
                 item = self._jobs.get()
                 if item is _STOP:
                     break
-                job, on_done, on_error = item
+                job, on_done, on_error, told = item
                 try:
                     result = job(store)
                 except Exception as exc:  # a job's failure goes to its caller, never lost in the thread
-                    log.exception("store job failed")
+                    if isinstance(exc, told):
+                        log.info("store job refused: %s: %s", type(exc).__name__, exc)
+                    else:
+                        log.exception("store job failed")
                     self._delivered.emit(on_error, None, exc)
                 else:
                     self._delivered.emit(on_done, result, None)

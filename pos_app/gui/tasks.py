@@ -24,13 +24,20 @@ class TaskPool(QObject):
         self._delivered.connect(self._deliver)
 
     def run(self, fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
-            on_error: Callable[[BaseException], None] | None = None) -> Future:
+            on_error: Callable[[BaseException], None] | None = None,
+            told: tuple[type[BaseException], ...] = ()) -> Future:
+        """Run `fn()` on the pool; `on_done(result)` or `on_error(exc)` on the GUI thread. An error of
+        a `told` kind is the person's to fix and `on_error` says it plainly: one line in the log, not
+        a traceback; any other is logged in full."""
         future = self._pool.submit(fn)
 
         def finished(f: Future) -> None:
             error = f.exception()
             if error is not None:
-                log.error("background task failed", exc_info=error)
+                if isinstance(error, told):
+                    log.info("background task refused: %s: %s", type(error).__name__, error)
+                else:
+                    log.error("background task failed", exc_info=error)
                 self._delivered.emit(on_error, None, error)
             else:
                 self._delivered.emit(on_done, f.result(), None)

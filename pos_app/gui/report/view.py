@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.report import ReportError
 from ...words import i18n
 from ...words.i18n import _, format_date, format_number, format_share
 from ..retranslate import Retranslating
@@ -220,7 +221,8 @@ class ReportView(Retranslating, QDialog):
             if serial != self._serial:
                 return None  # a newer request came before this one's turn
             return compute(store, first, last, language)
-        self.store.submit(job, lambda result: self._arrived(serial, result), lambda exc: self._failed(serial, exc))
+        self.store.submit(job, lambda result: self._arrived(serial, result), lambda exc: self._failed(serial, exc),
+                          told=(ReportError,))
 
     def refresh(self, *, select: str | None = None) -> None:
         """The days on screen again. Not for a closed view (the window keeps it until the next report
