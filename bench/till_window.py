@@ -111,7 +111,7 @@ def soak(demo, minutes: float, report_every_min: float) -> list[tuple[float, int
     window.verdict_shown.connect(decided.append)
     window.camera_feed = CameraFeed(feed, loop=True, realtime=False)
     window.camera_feed.preview.connect(window.camera_view.show_frame)
-    window.camera_feed.decoded.connect(window._camera_text)
+    window.camera_feed.decoded.connect(window.camera_text)
     window.camera_feed.start()
     frames_total = int(minutes * 60 * 15)
     step = int(report_every_min * 60 * 15)

@@ -49,3 +49,18 @@ def test_values_in_bounds_are_kept_and_out_of_bounds_are_not(tmp_path):
         assert value(store, "camera") == ""
     finally:
         store.close()
+
+
+def test_no_module_reads_a_setting_past_the_registry():
+    """A setting read as `x.get("name")` anywhere but the registry would carry a default of its own."""
+    import ast
+
+    found = []
+    for path in (ROOT / "pos_app").rglob("*.py"):
+        if path.name == "settings.py" and path.parent.name == "store":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                    and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value in SETTINGS):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.args[0].value}")
+    assert found == []

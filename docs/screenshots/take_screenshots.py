@@ -121,7 +121,7 @@ def main() -> int:
         window.setGeometry(0, 0, 1280, 800)
         window.show()
         wait_for(lambda: window.camera_feed is not None)
-        window.camera_feed.decoded.disconnect(window._camera_text)
+        window.camera_feed.decoded.disconnect(window.camera_text)
         window.set_language("es")
         cashier = next(s for s in demo.info["staff"] if s["role"] == "cashier")
         window.login.reset()
@@ -159,12 +159,12 @@ def main() -> int:
         wait_for(lambda: view.report is not None and view.report["from"] == day.isoformat())
         shot("report-es")
         window.set_language("gn")
-        wait_for(lambda: view._language == "gn" and not view.state.text())
+        wait_for(lambda: view.language == "gn" and not view.state.text())
         view.tabs.setCurrentIndex(REDEMPTIONS_TAB)  # the day's scans, one a row
         shot("report-gn")
         # A manager voids one of the day's redemptions: the dialog, a quick reason picked.
         window.set_language("es")
-        wait_for(lambda: view._language == "es" and not view.state.text())
+        wait_for(lambda: view.language == "es" and not view.state.text())
         coffee = next(a for a in view.attempts.records if a[models.STATUS] == "accepted" and a[models.VOUCHER_ID]
                       and a[models.METHOD] == Method.CAMERA and not a[models.VOIDED])
         view.select_attempt(coffee[models.KEY])

@@ -219,7 +219,7 @@ class TillWindow(Retranslating, QMainWindow):
         if self.pages.currentWidget() is self.scan_screen and QApplication.activeModalWidget() is None:
             self.submit(text, Method.SCANNER)
 
-    def _camera_text(self, text: str) -> None:
+    def camera_text(self, text: str) -> None:
         if self.staff is not None and QApplication.activeModalWidget() is None:
             self.submit(text, Method.CAMERA)
 
@@ -329,7 +329,7 @@ class TillWindow(Retranslating, QMainWindow):
             return
         self.camera_feed = CameraFeed(spec, decoder=value(self.settings, "decoder"), loop=self.camera_loop)
         self.camera_feed.preview.connect(self.camera_view.show_frame)
-        self.camera_feed.decoded.connect(self._camera_text)
+        self.camera_feed.decoded.connect(self.camera_text)
         self.camera_feed.state_changed.connect(self.camera_view.set_state)
         self.camera_feed.start()
 

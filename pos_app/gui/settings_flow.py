@@ -8,6 +8,7 @@ takes the new timeout.
 
 from __future__ import annotations
 
+from ..store.settings import value
 from .settings_dialog import SettingsDialog
 from .till_info import backend_client
 
@@ -28,8 +29,8 @@ class SettingsFlow:
         if not dialog.exec():
             return
         values = dialog.values()
-        camera_changed = (values["camera"], values["decoder"]) != (window.settings.get("camera"),
-                                                                   window.settings.get("decoder"))
+        camera_changed = (values["camera"], values["decoder"]) != (value(window.settings, "camera"),
+                                                                   value(window.settings, "decoder"))
         window.settings.update(values)
         window.panel.hold_s = float(values["verdict_hold_s"])
         window.sounds.enabled = values["sound"] == "1"

@@ -11,8 +11,9 @@ import time
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from ..words import reasons
 from ..core.domain import Verdict
+from ..store.settings import SETTINGS
+from ..words import reasons
 from ..words.i18n import _, format_discount
 from .retranslate import Retranslating
 
@@ -24,7 +25,7 @@ class VerdictPanel(Retranslating, QFrame):
 
     returned_to_ready = Signal()
 
-    def __init__(self, parent: QWidget | None = None, *, hold_s: float = 6.0):
+    def __init__(self, parent: QWidget | None = None, *, hold_s: float = SETTINGS["verdict_hold_s"].default):
         super().__init__(parent)
         self.setObjectName("verdictPanel")
         self.setFrameShape(QFrame.Shape.NoFrame)

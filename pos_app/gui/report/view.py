@@ -71,7 +71,7 @@ class ReportView(Retranslating, QDialog):
         self.first = self.last = self.today()
         self.range_mode = False
         self._serial = 0  # the request being waited for; older answers are dropped
-        self._language = ""  # of the report on screen (voucher titles come in it)
+        self.language = ""  # of the report on screen (voucher titles come in it)
         self.staff = staff
         self.voiding = VoidController(self, staff)
         self.can_void = self.voiding.allowed
@@ -272,7 +272,7 @@ class ReportView(Retranslating, QDialog):
         if serial != self._serial or result is None:
             return
         report, context = result.report, result.context
-        self.report, self._language = report, result.language
+        self.report, self.language = report, result.language
         self.state.clear()
         self.attempts.set_records(result.rows, context)
         self._resort(self.attempts_table)
@@ -425,7 +425,7 @@ class ReportView(Retranslating, QDialog):
         self._show_dates()
         self._show_figures()
         self.voiding.show_action()
-        if self.report is not None and self._language != i18n.language():
+        if self.report is not None and self.language != i18n.language():
             self.refresh()  # voucher titles come in the report's language
 
     def done(self, result: int) -> None:
