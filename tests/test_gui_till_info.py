@@ -47,7 +47,7 @@ def test_the_till_info_is_a_frozen_record_of_the_store(store, till_env):
     assert info.timezone == store.store_timezone == "America/Asuncion"
     assert info.settings == {"language": "gn"}
     assert sorted(s["id"] for s in info.staff) == sorted(s["id"] for s in till_env.staff.values())
-    assert info.status["outbox"] == 0 and info.status["conflict_entries"] == []
+    assert info.status.outbox == 0 and info.status.conflict_entries == []
     assert info.backend() == {"server_url": "http://till-test", "device_token": store.device_token}
     with pytest.raises(dataclasses.FrozenInstanceError):
         info.device_name = "Caja 9"

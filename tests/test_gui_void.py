@@ -206,7 +206,7 @@ def test_a_manager_voids_an_offline_and_an_online_redemption_and_the_backend_agr
     assert "Canje anulado" in view.message.text()
 
     # The status bar's "to send" counts it: the offline redemption and its void wait for the network.
-    qtbot.waitUntil(lambda: window.status.get("outbox") == 2, timeout=10000)
+    qtbot.waitUntil(lambda: window.status.outbox == 2, timeout=10000)
     assert window.outbox_label.text() == "Por enviar: 2"
     with TillStore(till_env.store_path) as store:
         assert [(e.get("type"), e.get("redemption_key")) for e in store.outbox_batch()] == [
@@ -221,13 +221,13 @@ def test_a_manager_voids_an_offline_and_an_online_redemption_and_the_backend_agr
     assert shown["count"] == 0 and shown["discount_total"]["amount"] == 0 and shown["voids"]["count"] == 2
     assert [i["key"] for i in shown["voids"]["items"]] == [online_key, offline_key]  # in the order they happened
     assert tile(view, "count") == "0" and tile(view, "voids") == "2"
-    qtbot.waitUntil(lambda: window.status.get("outbox") == 3, timeout=10000)
+    qtbot.waitUntil(lambda: window.status.outbox == 3, timeout=10000)
     assert window.outbox_label.text() == "Por enviar: 3"
     assert attempt_rows(till_env) == original  # voiding never touched an attempt
 
     # The network comes back: the sync engine's next round takes the voids to the backend.
     till_env.online = True
-    with qtbot.waitSignal(window.status_changed, timeout=15000, check_params_cb=lambda s: s.get("outbox") == 0):
+    with qtbot.waitSignal(window.status_changed, timeout=15000, check_params_cb=lambda s: s.outbox == 0):
         window.sync_now()
     assert window.outbox_label.text() == "Por enviar: 0"
     assert store_rows(till_env, "SELECT count(*) FROM outbox") == [(0,)]
@@ -370,7 +370,7 @@ def test_refused_and_conflict_rows_cannot_be_voided(qtbot, make_window, till_env
     assert raced.verdict.accepted and raced.decided == "offline"  # this till cannot know
     till_env.online = True
     window.sync_now()
-    qtbot.waitUntil(lambda: window.status.get("conflicts") == 1, timeout=15000)
+    qtbot.waitUntil(lambda: window.status.conflicts == 1, timeout=15000)
     refused = redeem(qtbot, window, "no es un código", Method.TYPED)
     assert not refused.verdict.accepted
     view = open_report(qtbot, window)

@@ -242,7 +242,7 @@ def test_offline_decides_locally_and_counts_the_outbox(qtbot, make_window, till_
     outcome = blocker.args[0]
     assert outcome.verdict.accepted and outcome.decided == "offline"
     assert "sin conexión" in window.panel.details.text()
-    qtbot.waitUntil(lambda: window.status.get("outbox") == 1, timeout=5000)
+    qtbot.waitUntil(lambda: window.status.outbox == 1, timeout=5000)
     assert window.online_badge.text() == "● Sin conexión"
     assert window.outbox_label.text() == "Por enviar: 1"
 
@@ -327,12 +327,12 @@ def test_sync_panel_shows_the_queue_and_sync_now_empties_it(qtbot, make_window, 
     with qtbot.waitSignal(window.verdict_shown, timeout=8000):
         window.submit(till_env.claim(customer="queued")["token"], Method.CAMERA)
     window.refresh_status()
-    qtbot.waitUntil(lambda: window.status.get("outbox") == 1, timeout=5000)
+    qtbot.waitUntil(lambda: window.status.outbox == 1, timeout=5000)
     window.open_sync_panel()
     assert window.sync_panel.rows["outbox"][1].text() == "1"
     till_env.online = True
     with qtbot.waitSignal(window.status_changed, timeout=8000,
-                          check_params_cb=lambda s: s.get("outbox") == 0):
+                          check_params_cb=lambda s: s.outbox == 0):
         window.sync_panel.sync_now.click()
     assert window.sync_panel.rows["outbox"][1].text() == "0"
     assert window.sync_panel.rows["last_sync"][1].text() not in ("", "nunca")
@@ -386,7 +386,7 @@ def test_a_conflict_is_shown_to_the_manager_with_the_winner(qtbot, make_window, 
     assert blocker.args[0].verdict.accepted and blocker.args[0].decided == "offline"
     till_env.online = True
     window.sync_now()
-    qtbot.waitUntil(lambda: window.status.get("conflicts") == 1, timeout=10000)
+    qtbot.waitUntil(lambda: window.status.conflicts == 1, timeout=10000)
     window.open_sync_panel()
     qtbot.waitUntil(lambda: window.sync_panel.conflicts.rowCount() == 1, timeout=5000)
     assert window.sync_panel.conflicts.isVisible()

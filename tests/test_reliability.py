@@ -106,18 +106,18 @@ def test_long_outage_then_everything_drains_in_order_at_a_bounded_rate(world):
         try:
             time.sleep(2.5)
             status = engine.status()
-            assert status["state"] == "offline" and status["outbox"] == 2500
+            assert status.state == "offline" and status.outbox == 2500
             assert clients[0].requests <= 2.5 / 0.2 + 1  # backed off: not a request per 50 ms tick
         finally:
             backend.start()
         requests_before, started = clients[0].requests, time.monotonic()
         try:
             status = engine.sync_now(wait_s=30)
-            while status["outbox"]:
+            while status.outbox:
                 time.sleep(0.05)
                 status = engine.status()
             drain_s = time.monotonic() - started
-            assert status["state"] == "online"
+            assert status.state == "online"
             assert clients[0].requests - requests_before <= drain_s * 20 + 2
         finally:
             engine.stop()

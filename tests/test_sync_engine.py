@@ -112,20 +112,20 @@ def test_queued_redemptions_are_pushed_at_once_and_status_is_published_off_the_g
     eng = engine(store, factory, on_status=lambda s: published.append((threading.current_thread().name, s)))
     eng.start()
     try:
-        wait_for(lambda: eng.status()["runs"] >= 1)
+        wait_for(lambda: eng.status().runs >= 1)
         for _ in range(3):
             redeem(store, printed_code(info), method=Method.PRINTED)  # offline: queued
         eng.notify_queued()
-        wait_for(lambda: eng.status()["outbox"] == 0 and eng.status()["runs"] >= 2)
+        wait_for(lambda: eng.status().outbox == 0 and eng.status().runs >= 2)
         status = eng.status()
-        assert STATUS_KEYS <= set(status)
-        assert status["state"] == "online" and status["online"] is True and status["parked"] == 0
-        assert status["sync_success_rate"] == 1.0 and status["offline_share"] == 1.0
-        assert status["delay_p50_s"] is not None and status["clock_skew_flagged"] is False
+        assert STATUS_KEYS <= set(status.to_json())
+        assert status.state == "online" and status.online is True and status.parked == 0
+        assert status.sync_success_rate == 1.0 and status.offline_share == 1.0
+        assert status.delay_p50_s is not None and status.clock_skew_flagged is False
         assert {name for name, _ in published} == {"sync-engine"}
     finally:
         eng.stop()
-    assert eng.status()["state"] == "stopped"
+    assert eng.status().state == "stopped"
     count = backend.read().execute("SELECT count(*) FROM attempts WHERE kind = 'printed'").fetchone()[0]
     assert count == 3
 
@@ -143,8 +143,8 @@ def test_unreachable_backs_off_with_a_cap_then_drains_when_back(world):
     try:
         time.sleep(1.5)
         status = eng.status()
-        assert status["state"] == "offline" and status["online"] is False and status["outbox"] == 700
-        assert status["next_retry_at"] is not None and status["backoff_failures"] >= 3
+        assert status.state == "offline" and status.online is False and status.outbox == 700
+        assert status.next_retry_at is not None and status.backoff_failures >= 3
         # Feed ticks every 20 ms and queued notices do not bypass the back-off:
         # at most one try per 0.1 s (the floor), against 75 ticks.
         for _ in range(20):
@@ -152,8 +152,8 @@ def test_unreachable_backs_off_with_a_cap_then_drains_when_back(world):
         assert 3 <= switch.calls <= 1.5 / 0.1 + 1
         switch.mode = "up"
         status = eng.sync_now(wait_s=10)
-        assert status["outbox"] == 0 and status["state"] == "online" and status["backoff_failures"] == 0
-        assert status["last_error"]["error"]  # the outage stays visible as the last error
+        assert status.outbox == 0 and status.state == "online" and status.backoff_failures == 0
+        assert status.last_error["error"]  # the outage stays visible as the last error
     finally:
         eng.stop()
     ats = [at for (at,) in backend.read().execute("SELECT at FROM attempts ORDER BY id")]
@@ -185,7 +185,7 @@ def test_hostile_answers_change_nothing_and_the_engine_goes_on(world, path, body
         status = eng.sync_now(wait_s=10)
     finally:
         eng.stop()
-    assert status["error"] and status["state"] in ("error", "offline")
+    assert status.error and status.state in ("error", "offline")
     if path == "/sync":
         assert store.outbox_size() == before[0]
     else:
@@ -238,7 +238,7 @@ def test_stop_is_prompt_and_joins(world):
     store, factory = till()
     eng = engine(store, factory, feed_interval_s=0.05)
     eng.start()
-    wait_for(lambda: eng.status()["runs"] >= 3)
+    wait_for(lambda: eng.status().runs >= 3)
     started = time.monotonic()
     eng.stop()
     assert time.monotonic() - started < 2
@@ -258,7 +258,7 @@ def test_skew_is_measured_flagged_and_used_for_token_times(world):
         status = eng.sync_now(wait_s=10)
     finally:
         eng.stop()
-    assert status["clock_skew_flagged"] is True
+    assert status.clock_skew_flagged is True
     # A token valid for 5 more minutes on the backend's clock is not expired here.
     personal = next(v for v in info["vouchers"] if v["kind"] == "personal")["id"]
     claim = backend.create_claim(personal, "c1")

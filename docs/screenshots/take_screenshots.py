@@ -130,7 +130,7 @@ def main() -> int:
         shot("login")
 
         window.log_in_as({k: cashier[k] for k in ("id", "name", "role")})
-        wait_for(lambda: window.status.get("last_sync"))
+        wait_for(lambda: window.status.last_sync)
         shot("ready")
 
         redeem(window, claims[0]["token"], Method.CAMERA)

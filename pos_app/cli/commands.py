@@ -167,10 +167,12 @@ def _sync_watch(args) -> int:
     return EXIT_OK
 
 
-def _watch_line(status: dict) -> dict:
+def _watch_line(status) -> dict:
+    """`status` a sync.status.SyncStatus; the line keeps a few of its docs/sync.md keys."""
     keep = ("state", "online", "outbox", "parked", "pending_online", "last_sync", "error", "clock_skew_s",
             "clock_skew_flagged", "conflicts", "next_retry_at")
-    return {name: status.get(name) for name in keep}
+    shown = status.to_json()
+    return {name: shown.get(name) for name in keep}
 
 
 def cmd_status(args) -> int:
@@ -178,10 +180,8 @@ def cmd_status(args) -> int:
 
     store = open_store(args.data, must_be_enrolled=False)
     try:
-        status = store_status(store)
-        status["enrolled"] = store.enrolled
-        status["conflict_list"] = store.conflicts(limit=args.conflicts)
-        _print(status)
+        _print({**store_status(store).to_json(), "enrolled": store.enrolled,
+                "conflict_list": store.conflicts(limit=args.conflicts)})
         return EXIT_OK
     finally:
         store.close()

@@ -12,17 +12,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QCoreApplication, QEvent, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (
-    QApplication,
-    QMainWindow,
-    QStackedWidget,
-    QWidget,
-)
+from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget, QWidget
 
 from ..words import i18n
 from ..core.domain import LANGUAGES, Method
@@ -30,6 +26,7 @@ from ..words.i18n import _
 from ..scan.gate import Admission, ScanGate
 from ..store.settings import value
 from ..sync.redeem import Outcome
+from ..sync.status import StoreFigures, SyncStatus
 from . import qt_translations
 from .booklet_view import BookletView
 from .camera import CameraFeed
@@ -57,8 +54,8 @@ class TillWindow(Retranslating, QMainWindow):
     """The whole till; `store_path` is an enrolled till's store file."""
 
     verdict_shown = Signal(object)  # the Outcome (or None for a message), once it is on screen
-    status_changed = Signal(dict)
-    _engine_status = Signal(dict)  # from the sync engine's thread to this one
+    status_changed = Signal(object)  # the SyncStatus shown
+    _engine_status = Signal(object)  # from the sync engine's thread to this one
 
     def __init__(self, store_path: Path, *, camera: str | None = None, camera_loop: bool = False,
                  sounds: bool = True, clock: Callable[[], float] = time.time, open_client=None,
@@ -69,7 +66,7 @@ class TillWindow(Retranslating, QMainWindow):
         self.camera_override, self.camera_loop = camera, camera_loop
         self.staff: dict | None = None
         self.settings: dict = {}
-        self.status: dict = {}
+        self.status = SyncStatus()
         self.info: TillInfo | None = None  # until the store's thread has read it
         self.gate = ScanGate(clock=clock)
         self.camera_feed: CameraFeed | None = None
@@ -284,7 +281,7 @@ class TillWindow(Retranslating, QMainWindow):
     def _decided(self, text: str, method: str, outcome: Outcome) -> None:
         self.gate.decided(text, method, outcome)
         if outcome.decided == "online" or outcome.note:  # a local refusal of garbage says nothing of the network
-            self.status["online"] = outcome.decided == "online"
+            self.status = replace(self.status, online=outcome.decided == "online")
         self._show_outcome(outcome, printed_hint=outcome.verdict.kind == "printed")
         if self.sync_engine is not None and outcome.decided == "offline":
             self.sync_engine.notify_queued()
@@ -395,15 +392,14 @@ class TillWindow(Retranslating, QMainWindow):
                 raise RuntimeError("this till has no backend")
             sync_once(store, self.store.client)
             return status_of(store)
-        self.store.submit(run, self.show_status, lambda exc: self.show_status({**self.status, "last_error": str(exc)}))
+        self.store.submit(run, self.show_status, lambda exc: self.show_status(self.status.with_figures(last_error=str(exc))))
 
     def refresh_status(self) -> None:
         if self.store.pending() == 0:
             self.store.submit(status_of, self.show_status)
 
-    def show_status(self, status: dict) -> None:
-        kept = {k: self.status[k] for k in ("online", "conflict_entries") if k in self.status}
-        self.status = {**kept, **status}
+    def show_status(self, status: SyncStatus | StoreFigures) -> None:
+        self.status = self.status.updated_by(status)
         if self.sync_panel.isVisible():
             self.sync_panel.show_status(self.status)
         self._show_status_line()

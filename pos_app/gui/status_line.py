@@ -1,14 +1,15 @@
 """The window's status bar: online or not, what is left to send, the last sync, a clock off, who is logged in.
 
 Apart from the window so the window only decides when the status changes;
-this shows a status (`sync.status.store_status`'s, as the window keeps it) in
-the UI language.
+this shows a status (the `sync.status.SyncStatus` the window keeps) in the
+UI language.
 """
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from ..sync.status import SyncStatus
 from ..words.i18n import _, format_number, format_when
 
 
@@ -23,20 +24,20 @@ class StatusLine:
             bar.addWidget(widget)
         bar.addPermanentWidget(self.staff_status)
 
-    def show(self, status: dict, staff: dict | None, timezone: str | None, now: float) -> None:
+    def show(self, status: SyncStatus, staff: dict | None, timezone: str | None, now: float) -> None:
         """`status` in words; `timezone` the store's (for the last sync's time), `now` the till's clock."""
-        online = status.get("online")
+        online = status.online
         self.online_badge.setProperty("online", "true" if online else "false")
         self.online_badge.style().unpolish(self.online_badge)
         self.online_badge.style().polish(self.online_badge)
         self.online_badge.setText(_("● Online") if online else _("● Offline") if online is False
                                   else _("● Not connected yet"))
-        self.outbox_label.setText(_("To send: {n}").format(n=format_number(int(status.get("outbox") or 0))))
-        last = status.get("last_sync")
+        self.outbox_label.setText(_("To send: {n}").format(n=format_number(int(status.outbox or 0))))
+        last = status.last_sync
         self.last_sync_label.setText(_("Last sync: {when}").format(
             when=format_when(float(last), timezone, now) if last else _("never")))
-        skew = status.get("clock_skew_s")
-        off = bool(status.get("clock_skew_flagged")) and skew is not None
+        skew = status.clock_skew_s
+        off = bool(status.clock_skew_flagged) and skew is not None
         self.skew_badge.setText(_("Clock off by {seconds} s").format(seconds=format_number(round(float(skew))))
                                 if off else "")
         self.skew_badge.setVisible(off)

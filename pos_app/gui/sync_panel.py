@@ -1,7 +1,7 @@
 """The sync panel: what waits to be sent, when the till last reached the backend, what went wrong.
 
-It only shows a status dict (from the sync engine or the store) and asks for
-a sync; the work happens off the GUI thread.
+It only shows a `sync.status.SyncStatus` (the engine's, or the window's view
+of the store's figures) and asks for a sync; the work happens off the GUI thread.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..sync.status import SyncStatus
 from ..words.i18n import _, format_number, format_share, format_when
 from .retranslate import Retranslating
 
@@ -33,7 +34,7 @@ class SyncPanel(Retranslating, QDialog):
         super().__init__(parent)
         self.setObjectName("syncPanel")
         self.setMinimumSize(640, 480)
-        self.status: dict = {}
+        self.status = SyncStatus()
         self.timezone: str | None = None
         self.rows = {name: (QLabel(), QLabel(objectName=f"sync_{name}", wordWrap=True))
                      for name in ("online", "outbox", "last_sync", "last_error", "clock_skew", "conflicts",
@@ -68,8 +69,8 @@ class SyncPanel(Retranslating, QDialog):
         self.sync_now.setEnabled(False)
         self.sync_requested.emit()
 
-    def show_status(self, status: dict) -> None:
-        self.status = dict(status)
+    def show_status(self, status: SyncStatus) -> None:
+        self.status = status
         self.sync_now.setEnabled(True)
         self.retranslate()
 
@@ -82,32 +83,32 @@ class SyncPanel(Retranslating, QDialog):
                   "offline_share": _("Decided offline")}
         for name, text in labels.items():
             self.rows[name][0].setText(text)
-        online = s.get("online")
+        online = s.online
         self.rows["online"][1].setText(_("online") if online else _("offline") if online is False
                                        else _("not tried yet"))
-        self.rows["outbox"][1].setText(format_number(int(s.get("outbox") or 0)))
-        last = s.get("last_sync")
+        self.rows["outbox"][1].setText(format_number(int(s.outbox or 0)))
+        last = s.last_sync
         self.rows["last_sync"][1].setText(format_when(float(last), self.timezone, now) if last else _("never"))
         self.rows["last_error"][1].setText(self._error_text(now))
-        skew = s.get("clock_skew_s")
+        skew = s.clock_skew_s
         if skew is None:
             skew_text = _("unknown")
-        elif s.get("clock_skew_flagged"):
+        elif s.clock_skew_flagged:
             skew_text = _("This till's clock is off by {seconds} s: ask a manager to set it.").format(
                 seconds=format_number(round(float(skew))))
         else:
             skew_text = _("{seconds} s").format(seconds=format_number(round(float(skew), 1)))
         self.rows["clock_skew"][1].setText(skew_text)
-        conflicts = int(s.get("conflicts") or 0)
+        conflicts = int(s.conflicts or 0)
         self.rows["conflicts"][1].setText(_("{n} ({share} of accepted)").format(
-            n=format_number(conflicts), share=format_share(s.get("conflict_rate"))))
-        self.rows["success_rate"][1].setText(format_share(s.get("sync_success_rate")))
-        p50, p95 = s.get("delay_p50_s"), s.get("delay_p95_s")
+            n=format_number(conflicts), share=format_share(s.conflict_rate)))
+        self.rows["success_rate"][1].setText(format_share(s.sync_success_rate))
+        p50, p95 = s.delay_p50_s, s.delay_p95_s
         self.rows["delay"][1].setText(_("{p50} s / {p95} s").format(p50=format_number(round(p50, 1)),
                                                                     p95=format_number(round(p95, 1)))
                                       if p50 is not None and p95 is not None else "—")
-        self.rows["offline_share"][1].setText(format_share(s.get("offline_share")))
-        parked = s.get("parked_entries") or []
+        self.rows["offline_share"][1].setText(format_share(s.offline_share))
+        parked = s.parked_entries or []
         self.parked_title.setText(_("Set aside (refused by the backend, kept for the manager): {n}").format(
             n=format_number(len(parked))))
         self.parked.setHorizontalHeaderLabels([_("When"), _("Key"), _("Reason")])
@@ -118,7 +119,7 @@ class SyncPanel(Retranslating, QDialog):
                       str(entry.get("reason") or entry.get("parked_reason") or "")]
             for col, value in enumerate(values):
                 self.parked.setItem(row, col, QTableWidgetItem(value))
-        entries = s.get("conflict_entries") or []
+        entries = s.conflict_entries or []
         self.conflicts_title.setText(_("Redeemed first at another till (kept here, marked as conflicts): {n}").format(
             n=format_number(len(entries))))
         self.conflicts.setHorizontalHeaderLabels([_("When"), _("Voucher"), _("Won by"), _("Won at")])
@@ -135,10 +136,10 @@ class SyncPanel(Retranslating, QDialog):
         self.sync_now.setText(_("Sync now"))
 
     def _error_text(self, now: float) -> str:
-        last = self.status.get("last_error")
+        last = self.status.last_error
         if isinstance(last, dict) and last.get("error"):
             at = last.get("at")
             when = format_when(float(at), self.timezone, now) if isinstance(at, (int, float)) else ""
             return f"{last['error']} ({when})" if when else str(last["error"])
-        return str(self.status.get("error") or last or _("none"))
+        return str(self.status.error or last or _("none"))
 

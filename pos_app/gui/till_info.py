@@ -6,10 +6,11 @@ it, so it is a frozen record rather than a dict of strings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..store import settings as till_settings
 from ..sync.client import client_for
+from ..sync.status import StoreFigures, store_status
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class TillInfo:
     timezone: str | None
     staff: list  # the store's staff members, for the login screen
     settings: dict  # the till's preferences as stored (settings.PREFERENCES), read through settings.value()
-    status: dict  # sync.status.store_status, with the conflicts to show
+    status: StoreFigures  # with the conflicts to show (status_of)
 
     def backend(self) -> dict:
         """What a backend client made off the store's thread needs (`client_for` reads it)."""
@@ -38,17 +39,16 @@ def backend_client(store):
     return client_for(store)
 
 
-def status_of(store) -> dict:
-    from ..sync.status import store_status
+def status_of(store) -> StoreFigures:
+    """The store's sync figures with the conflicts the sync panel lists (a voucher's title in the UI language)."""
     from ..words.i18n import language
 
-    status = store_status(store)
+    figures = store_status(store)
     entries = store.conflicts(50)
     for entry in entries:
         voucher = store.voucher(entry["voucher_id"]) if entry.get("voucher_id") else None
         entry["voucher"] = voucher.text("title", language()) if voucher else entry.get("voucher_id")
-    status["conflict_entries"] = entries
-    return status
+    return replace(figures, conflict_entries=entries)
 
 
 def load_info(store) -> TillInfo:

@@ -4,8 +4,8 @@ apscheduler keeps the feed's time (a tick every `feed_interval_s`); its job only
 wakes one worker thread, whose own wait ends a back-off, and which owns the engine's own
 store connection and HTTP client and runs every round. So rounds never
 overlap, the store's connection stays with one thread, and nothing here
-touches a widget: `on_status(dict)` is called from the worker thread and the
-GUI re-emits it as a Qt signal.
+touches a widget: `on_status(SyncStatus)` is called from the worker thread and
+the GUI re-emits it as a Qt signal.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from dataclasses import replace
 from datetime import timezone
 from pathlib import Path
 from typing import Callable
@@ -25,7 +26,7 @@ from .client import BackendClient, client_for
 from .backoff import Backoff
 from ..store import TillStore
 from .round import SyncSummary, sync_once
-from .status import store_status
+from .status import SyncStatus, store_status
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class SyncEngine:
     def __init__(self, store_path: str | Path, *,
                  client_factory: Callable[[TillStore], BackendClient] | None = None,
                  feed_interval_s: float = DEFAULT_FEED_INTERVAL_S,
-                 on_status: Callable[[dict], None] | None = None,
+                 on_status: Callable[[SyncStatus], None] | None = None,
                  clock: Callable[[], float] = time.time,
                  backoff: Backoff | None = None,
                  max_requests_per_s: float = DEFAULT_MAX_REQUESTS_PER_S,
@@ -69,8 +70,7 @@ class SyncEngine:
         self._runs = 0
         self._manual_asked = 0  # sync_now calls numbered, so each can wait for a round that served it
         self._manual_served = 0
-        self._status: dict = {"state": "stopped", "online": None, "running": False, "runs": 0,
-                              "next_retry_at": None, "last_round": None, "error": None}
+        self._status = SyncStatus(state="stopped", running=False, runs=0)
         self._retry_at: float | None = None  # monotonic time before which ticks are ignored
         self._scheduler: BackgroundScheduler | None = None
         self._worker: threading.Thread | None = None
@@ -106,7 +106,7 @@ class SyncEngine:
                 log.error("the sync worker did not stop in time")
             self._worker = None
 
-    def sync_now(self, wait_s: float = 0.0) -> dict:
+    def sync_now(self, wait_s: float = 0.0) -> SyncStatus:
         """Run a round now, even while backing off; with `wait_s`, wait up to that long for it and
         return the status after it."""
         with self._lock:
@@ -115,22 +115,22 @@ class SyncEngine:
         self._wake.put(_MANUAL)
         if wait_s > 0:
             with self._done:
-                self._done.wait_for(lambda: self._manual_served >= number or not self._status["running"], wait_s)
+                self._done.wait_for(lambda: self._manual_served >= number or not self._status.running, wait_s)
         return self.status()
 
     def notify_queued(self) -> None:
         """Something entered the outbox: push it now if the backend is reachable."""
         self._wake.put("queued")
 
-    def status(self) -> dict:
-        """The latest status (a copy; see docs/sync.md for the keys)."""
+    def status(self) -> SyncStatus:
+        """The latest status (frozen, so no copy; see docs/sync.md for the keys)."""
         with self._lock:
-            return dict(self._status)
+            return self._status
 
     @property
     def online(self) -> bool | None:
         """Did the backend answer the last round? None before the first one."""
-        return self.status()["online"]
+        return self.status().online
 
     # --- the worker ------------------------------------------------------------------
 
@@ -139,10 +139,10 @@ class SyncEngine:
         return client_for(store, timeout=self.request_timeout_s,
                           min_interval_s=1.0 / self.max_requests_per_s if self.max_requests_per_s > 0 else 0.0)
 
-    def _set_status(self, **fields) -> dict:
+    def _set_status(self, **fields) -> SyncStatus:
         with self._lock:
-            self._status.update(fields)
-            return dict(self._status)
+            self._status = replace(self._status, **fields)
+            return self._status
 
     def _next_reasons(self) -> set[str]:
         # The back-off ends when this wait times out. A one-shot scheduler job
@@ -212,24 +212,27 @@ class SyncEngine:
             delay = self.backoff.next_delay()
             self._retry_at = time.monotonic() + delay
             next_retry = self.clock() + delay
+        figures, unreadable = None, None
         try:
             figures = store_status(store)
         except Exception as exc:  # the store cannot even be read: the round's own result still shows
             log.exception("sync status figures unavailable")
-            figures = {"error_reading_store": str(exc)}
+            unreadable = str(exc)
         state = "online" if error is None else ("error" if reached else "offline")
         with self._done:
             self._runs += 1
             self._manual_served = max(self._manual_served, asked)
-            self._status.update(figures)
-            self._status.update(state=state, online=reached or error is None, running=True, runs=self._runs,
-                                next_retry_at=next_retry, backoff_failures=self.backoff.failures,
-                                last_round=summary.to_json() if summary else None, error=error)
-            snapshot = dict(self._status)
+            # Figures and an unreadable store's message stay from earlier rounds until replaced.
+            self._status = snapshot = replace(
+                self._status, state=state, online=reached or error is None, running=True, runs=self._runs,
+                next_retry_at=next_retry, backoff_failures=self.backoff.failures,
+                last_round=summary.to_json() if summary else None, error=error,
+                figures=self._status.figures if figures is None else figures,
+                error_reading_store=self._status.error_reading_store if unreadable is None else unreadable)
             self._done.notify_all()
         self._publish(snapshot)
 
-    def _publish(self, snapshot: dict) -> None:
+    def _publish(self, snapshot: SyncStatus) -> None:
         if self.on_status is None:
             return
         try:
