@@ -15,7 +15,7 @@ import pytest
 from pos_app.core import tokens
 from pos_app.scan.decoders import make_decoder
 from pos_app.scan.image_header import image_size
-from pos_app.scan.pipeline import MAX_FILE_BYTES, ImageUnreadable, read_image_file, scan_image_file
+from pos_app.scan.pipeline import MAX_FILE_BYTES, ImageUnreadable, scan_image_file
 from scan_fixtures import on_frame, personal_tokens, qr_picture
 
 
