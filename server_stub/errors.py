@@ -47,5 +47,9 @@ class TooLarge(DomainError):
     """More than the bounds allow in one request."""
 
 
+class TooMany(DomainError):
+    """Too many attempts from this caller lately (wrong PINs, guessed enrollment codes): wait, then try again."""
+
+
 class Busy(DomainError):
     """The backend cannot take it now; the same request may be sent again later."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from .errors import Busy, Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, Unprocessable
+from .errors import (Busy, Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge, TooMany, Unauthorized,
+                     Unprocessable)
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +26,14 @@ _STATUS_TEXT = {
     200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required",
     413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
+    429: "Too Many Requests",
     500: "Internal Server Error", 503: "Service Unavailable",
 }
 
 
 STATUS: dict[type[DomainError], int] = {
     Invalid: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413,
-    Unprocessable: 422, Busy: 503,
+    Unprocessable: 422, TooMany: 429, Busy: 503,
 }
 
 

@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from pos_app.core import tokens
-from pos_app.store import wire
+from pos_app.core import wire
 from pos_app.store.base import StoreBase
 from pos_app.sync.round import SyncSummary
 

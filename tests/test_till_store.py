@@ -14,7 +14,7 @@ from pos_app.core import codes, pins, tokens
 from pos_app.core.domain import Reason, UsedToken, Verdict
 from pos_app.store import TillStore
 from pos_app.store.schema import MIGRATIONS
-from pos_app.store.wire import ENTRY_FIELDS
+from pos_app.core.wire import ENTRY_FIELDS
 
 NOW = 1_760_000_000  # 2025-10-09 05:53 in Asunción
 DAY = 86_400

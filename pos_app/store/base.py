@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from ..core import migrate
 from .schema import MIGRATIONS
-from .wire import DEFAULT_TIMEZONE
+from ..core.wire import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
 

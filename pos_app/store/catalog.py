@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .. import resources
-from ..core import tokens
+from ..core import tokens, wire
 from ..core.domain import Claim, Voucher
 from ..core.verdict import local_day
-from . import wire
 
 log = logging.getLogger(__name__)
 

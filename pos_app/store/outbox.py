@@ -9,8 +9,8 @@ import logging
 import time
 from typing import Any, Mapping
 
+from ..core import wire
 from ..core.verdict import local_day
-from . import wire
 
 log = logging.getLogger(__name__)
 

@@ -112,4 +112,30 @@ def printed_limits(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [initial_schema, sync_figures, voids, printed_limits]
+def trust_no_till(db: sqlite_utils.Database) -> None:
+    # A feed event this till could not apply: set aside with its reason (the
+    # cursor moves on, the sync panel shows it), never retried for ever.
+    db.execute(
+        """CREATE TABLE feed_parked (
+            seq INTEGER PRIMARY KEY,
+            type TEXT,
+            reason TEXT NOT NULL,
+            data TEXT,
+            at REAL NOT NULL
+        )"""
+    )
+    # The salt of a staff member's second PIN derivation: a void made here
+    # carries a MAC keyed by it, which proves the manager typed the PIN here.
+    db.execute("ALTER TABLE staff ADD COLUMN proof_salt TEXT")
+    # Wrong PINs at this till's login, kept over restarts.
+    db.execute(
+        """CREATE TABLE pin_failures (
+            staff_id TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            last_at REAL NOT NULL,
+            locked_until REAL
+        )"""
+    )
+
+
+MIGRATIONS = [initial_schema, sync_figures, voids, printed_limits, trust_no_till]

@@ -25,10 +25,10 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from ..core import pins
+from ..core import pins, wire
 from ..core.domain import IDEMPOTENCY_KEY, Method, Verdict
 from ..core.verdict import Context, decide, local_day
-from . import settings, wire
+from . import settings
 from .base import StoreBase
 from .catalog import ASSET_KEYS_DIR, Catalog
 from .figures import Figures

@@ -18,7 +18,7 @@ import httpx
 
 from ..core.domain import UsedToken, Verdict
 from ..store import settings
-from ..store.wire import parse_voucher
+from ..core.wire import parse_voucher
 
 API = "/api/v1"
 DEFAULT_TIMEOUT_S = settings.SETTINGS["online_timeout_s"].default

@@ -204,4 +204,55 @@ def m004_voids(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [m001_initial, m002_redemption_events_by_trigger, m003_booklet_editions, m004_voids]
+def m005_trust_no_till(db: sqlite_utils.Database) -> None:
+    # Entries are proofs: what the till scanned (`input`) is judged here again.
+    # The attempt's own columns are the backend's verdict; what the till said
+    # is kept beside it (`till_verdict`, JSON: accepted, reason, kind,
+    # voucher_id, jti, code; `till_at`, the time the till gave), and where the
+    # two differ `dispute` names how (NULL: they agree). `time_flag` marks an
+    # attempt whose claimed time lay outside what the backend could believe.
+    # `body_hash`: an online redemption's request, so a key sent again with
+    # another body is refused, not answered with the first.
+    for column in ("input TEXT", "till_verdict TEXT", "till_at REAL", "dispute TEXT", "time_flag TEXT",
+                   "body_hash TEXT"):
+        db.execute(f"ALTER TABLE attempts ADD COLUMN {column}")
+    db.execute("CREATE INDEX attempts_disputes ON attempts (retailer_id, received_at) WHERE dispute IS NOT NULL")
+    # A till's void proves its manager with a MAC keyed by a second derivation
+    # of the PIN (pos_app.core.pins): 1 proven, 0 not proven, NULL made before
+    # proofs existed (or at the backend, where the caller was checked in person).
+    db.execute("ALTER TABLE voids ADD COLUMN verified INTEGER")
+    # The second derivation of a PIN, which tills never receive, and its salt, which they do.
+    db.execute("ALTER TABLE staff ADD COLUMN proof_salt TEXT")
+    db.execute("ALTER TABLE staff ADD COLUMN proof_key TEXT")
+    # Whether a retailer's staff of no single store (head office) may log in at every till.
+    db.execute("ALTER TABLE retailers ADD COLUMN staff_anywhere INTEGER NOT NULL DEFAULT 1")
+    # An event for one store's tills only (a staff member of that store); NULL: every till of the retailer.
+    db.execute("ALTER TABLE events ADD COLUMN store_id TEXT")
+    # Scoped admin tokens: 'all' (the platform operator) or 'claims' (the customer app).
+    db.execute("ALTER TABLE admin_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'all'")
+    db.execute("ALTER TABLE admin_tokens ADD COLUMN name TEXT")
+    # Wrong PINs per till and staff member, shared by every worker and kept over restarts;
+    # bounded: only staff who exist get a row, one per (till, member).
+    db.execute(
+        """CREATE TABLE pin_failures (
+            device_id TEXT NOT NULL,
+            staff_id TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            first_at REAL NOT NULL,
+            locked_until REAL,
+            PRIMARY KEY (device_id, staff_id)
+        )"""
+    )
+    # Failed enrollments per client address, kept for a window (bounded by pruning).
+    db.execute(
+        """CREATE TABLE enrollment_failures (
+            address TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            first_at REAL NOT NULL,
+            locked_until REAL
+        )"""
+    )
+
+
+MIGRATIONS = [m001_initial, m002_redemption_events_by_trigger, m003_booklet_editions, m004_voids,
+              m005_trust_no_till]

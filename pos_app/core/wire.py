@@ -1,4 +1,4 @@
-"""The backend's wire shapes as the till reads them, checked (docs/api.md).
+"""The wire shapes the till and the backend share, checked (docs/api.md): one contract, in the shared floor.
 
 The enrollment answer, the catalog, the feed's events and a voucher are
 parsed and checked here before anything is written, so a malformed answer is
@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..core import codes, tokens
-from ..core.domain import IDEMPOTENCY_KEY, Voucher
-from ..core.verdict import is_timezone, printed_form
+from . import codes, tokens
+from .domain import IDEMPOTENCY_KEY, Voucher
+from .verdict import is_timezone, printed_form
 
 DEFAULT_TIMEZONE = "America/Asuncion"
 VOUCHER_KINDS = ("personal", "printed")
