@@ -24,7 +24,7 @@ DISCOUNT_KINDS = ("percent", "amount")
 # The fields of a sync Entry (docs/api.md); the backend refuses any other.
 ENTRY_FIELDS = ("key", "at", "accepted", "reason", "kind", "voucher_id", "jti", "code",
                 "method", "staff_id", "decided")
-VOID_FIELDS = ("type", "key", "at", "redemption_key", "void_reason", "staff_id")
+VOID_FIELDS = ("type", "key", "at", "redemption_key", "void_reason", "staff_id", "staff_proof")
 ENROLLMENT_FACTS = ("device_id", "device_token", "retailer_id", "store_id")
 
 
@@ -41,7 +41,7 @@ class Catalog:
     vouchers: list[Voucher]
     printed_codes: list[tuple[str, str]]
     claims: list[tuple[str, str, str, float]]
-    staff: list[tuple[str, str, str, str, str | None]]
+    staff: list[tuple[str, str, str, str, str | None, str | None]]
     revoked: list[str]
     server_time: Any
 
@@ -224,11 +224,14 @@ def _parse_claim(data: Any) -> tuple[str, str, str, float]:
             _text(data, "voucher_id", where), _number(data, "expires_at", where))
 
 
-def _parse_staff(data: Any) -> tuple[str, str, str, str, str | None]:
+def _parse_staff(data: Any) -> tuple[str, str, str, str, str | None, str | None]:
+    """(id, name, role, pin_hash, store_id, proof_salt): the salt of the PIN's proof key, which a till
+    needs to prove a void (pos_app.core.pins); None from a backend older than proofs."""
     where = "staff"
     data = _mapping(data, where)
     return (_text(data, "id", where), _text(data, "name", where), _text(data, "role", where),
-            _text(data, "pin_hash", where), _optional_text(data, "store_id", where))
+            _text(data, "pin_hash", where), _optional_text(data, "store_id", where),
+            _optional_text(data, "proof_salt", where))
 
 
 def _parse_redemption(data: Any) -> Mapping[str, Any]:
@@ -248,6 +251,9 @@ def _parse_void(data: Any) -> Mapping[str, Any]:
         _text(data, name, where)
     _optional_text(data, "staff_id", where)
     _number(data, "at", where)
+    # Whether the backend saw the manager's proof: True, False, or None (made at the backend, or before proofs).
+    if data.get("verified") is not None and not isinstance(data.get("verified"), bool):
+        raise ValueError(f"{where}: verified must be true, false or null")
     return data
 
 

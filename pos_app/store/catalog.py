@@ -74,8 +74,8 @@ class Catalog:
                 "INSERT OR REPLACE INTO claims (short_code, jti, voucher_id, expires_at)"
                 " VALUES (?, ?, ?, ?)", parsed.claims)
             self.conn.executemany(
-                "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id)"
-                " VALUES (?, ?, ?, ?, ?)", parsed.staff)
+                "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id, proof_salt)"
+                " VALUES (?, ?, ?, ?, ?, ?)", parsed.staff)
             self.conn.executemany("INSERT OR IGNORE INTO revoked (jti) VALUES (?)",
                                   [(jti,) for jti in parsed.revoked])
             self.write_setting("retailer_id", parsed.retailer_id)
@@ -116,8 +116,8 @@ class Catalog:
                     self.conn.execute("INSERT OR IGNORE INTO revoked (jti) VALUES (?)", (data,))
                 elif kind == "staff":
                     self.conn.execute(
-                        "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id)"
-                        " VALUES (?, ?, ?, ?, ?)", data)
+                        "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id, proof_salt)"
+                        " VALUES (?, ?, ?, ?, ?, ?)", data)
                 elif kind == "void":
                     self._feed_void(data)
             self.write_setting("feed_cursor", cursor)
