@@ -1,4 +1,4 @@
-"""`python -m server_stub`: init, serve, demo-data, booklet. JSON on stdout, errors on stderr.
+"""`python -m server_stub`: init, serve, demo-data, booklet, token. JSON on stdout, errors on stderr.
 
 The commands themselves live in `commands/`; this is only the entry point:
 it assembles their parsers and says any refusal as one `error:` line, exit 1.
@@ -10,7 +10,7 @@ import argparse
 import sqlite3
 import sys
 
-from .commands import booklet, server
+from .commands import admin_tokens, booklet, server
 from .commands.output import print_error
 from .datadir import NotInitialised
 from .errors import DomainError
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     server.add_to(sub)
     booklet.add_to(sub)
+    admin_tokens.add_to(sub)
     return top
 
 

@@ -14,8 +14,9 @@ from pos_app.core.domain import IDEMPOTENCY_KEY, Method
 from .backend import Backend
 from .booklet import placements as booklet_bodies
 from .booklet.editions import Booklets
-from .errors import Invalid
+from .errors import Forbidden, Invalid
 from .http import Download, Request, Router, serve_request
+from .operations import credentials
 from .operations.redemptions import SYNC_BATCH_MAX
 from .operations.reports import File
 from .operations.tills import FEED_LIMIT_MAX
@@ -70,7 +71,8 @@ class App:
         r("POST", f"{API}/redemptions/{{key}}/void", self.void_redemption)
         r("POST", f"{API}/sync", self.sync)
         r("GET", f"{API}/feed", self.feed)
-        # The booklet: the admin token, or a till's admin in person (staff_auth).
+        # The booklet is the platform operator's (admin token of scope all); a till's admin in person
+        # (staff_auth) may only list finished editions and fetch their PDF, which are printed for all.
         r("POST", f"{API}/booklets", self.create_booklet)
         r("GET", f"{API}/booklets", self.list_booklets)
         r("GET", f"{API}/booklets/{{edition_id}}.pdf", self.booklet_pdf)  # before {edition_id}: ids hold no dot
@@ -99,8 +101,8 @@ class App:
         return self.backend.require_admin_or_staff(request.bearer(), request.headers.get("x-pika-staff"),
                                                    request.headers.get("x-pika-pin", ""), roles)
 
-    def _admin(self, request) -> None:
-        self.backend.require_admin(request.bearer())
+    def _admin(self, request, scopes: tuple[str, ...] = credentials.OPERATOR) -> None:
+        self.backend.require_admin(request.bearer(), scopes)
 
     def create_retailer(self, request):
         self._admin(request)
@@ -175,14 +177,14 @@ class App:
         return 201, self.backend.create_enrollment_code(body["store_id"], ttl)
 
     def create_claim(self, request):
-        self._admin(request)
+        self._admin(request, credentials.CLAIMS)  # the customer app's token, or the operator's
         body = check(request.json(), {"voucher_id": (STR, True, _ID), "customer_id": (STR, True, 128)})
         if not body["customer_id"].strip():
             raise Invalid("invalid_value", "customer_id is empty")
         return 201, self.backend.create_claim(body["voucher_id"], body["customer_id"])
 
     def revoke_claim(self, request):
-        self._admin(request)
+        self._admin(request, credentials.CLAIMS)
         return 200, self.backend.revoke_claim(request.params["jti"])
 
     # --- tills -----------------------------------------------------------------
@@ -241,15 +243,24 @@ class App:
     # --- the booklet ---------------------------------------------------------------
 
     def _booklet_admin(self, request) -> None:
-        self._admin_or_staff(request, ("admin",))
+        """The platform operator only: a till's admin in person is known (so told 403), not allowed."""
+        if not self._booklet_reader(request):
+            raise Forbidden("forbidden", "the booklet is made by the platform operator")
+
+    def _booklet_reader(self, request) -> bool:
+        """True for the operator; False for a till's admin in person, who sees finished editions only."""
+        return self._admin_or_staff(request, ("admin",)).kind == "admin"
 
     def create_booklet(self, request):
         self._booklet_admin(request)
         return 201, self.booklets.create(booklet_bodies.edition(request.json(), check))
 
     def list_booklets(self, request):
-        self._booklet_admin(request)
-        return 200, {"editions": self.booklets.list()}
+        operator = self._booklet_reader(request)
+        editions = self.booklets.list()
+        if not operator:
+            editions = [e for e in editions if e["status"] == "done"]
+        return 200, {"editions": editions}
 
     def get_booklet(self, request):
         self._booklet_admin(request)
@@ -271,8 +282,9 @@ class App:
         return 200, self.booklets.render(request.params["edition_id"], bool(body.get("force", False)))
 
     def booklet_pdf(self, request):
-        self._booklet_admin(request)
-        return 200, Download(self.booklets.pdf(request.params["edition_id"]), "application/pdf")
+        finished_only = not self._booklet_reader(request)
+        return 200, Download(self.booklets.pdf(request.params["edition_id"], finished_only=finished_only),
+                             "application/pdf")
 
     def booklet_billing(self, request):
         self._booklet_admin(request)

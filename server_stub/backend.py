@@ -54,8 +54,8 @@ class Backend:
 
     # --- credentials -------------------------------------------------------------
 
-    def require_admin(self, token: str | None) -> None:
-        credentials.require_admin(self.ctx, token)
+    def require_admin(self, token: str | None, scopes: tuple[str, ...] = credentials.OPERATOR) -> str:
+        return credentials.require_admin(self.ctx, token, scopes)
 
     def require_device(self, token: str | None) -> dict:
         return credentials.require_device(self.ctx, token)

@@ -1,7 +1,7 @@
 """A backend's data folder: the database, the signing key and the settings.
 
-`init` makes one: a fresh ES256 signing key (mode 0600, never served) and an
-admin token that is printed once and kept only as a hash.
+`init` makes one: a fresh ES256 signing key (mode 0600, never served) and the
+operator's admin token (scope 'all'), printed once and kept only as a hash.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ class DataDir:
                     "kid": kid, "public_pem": tokens.public_pem(key.public_key()),
                     "active": 1, "created_at": time.time(),
                 })
-                db["admin_tokens"].insert({"token_hash": token_hash(admin_token), "created_at": time.time()})
+                db["admin_tokens"].insert({"token_hash": token_hash(admin_token), "created_at": time.time(),
+                                           "scope": "all", "name": "operator"})
         finally:
             db.conn.close()
         return {"admin_token": admin_token, "kid": kid}

@@ -24,26 +24,61 @@ def _client(api, till):
     return BackendClient(BASE_URL, till.token, transport=httpx.WSGITransport(app=api.app))
 
 
-def test_a_till_admin_works_with_the_client_and_others_are_refused(api):
+def test_a_till_admin_lists_and_prints_finished_editions_only(api):
     till = api.enroll()
     admin, cashier = _staff(api, "admin"), _staff(api, "cashier")
+    draft = api.demo["booklet"]["edition_id"]
     with _client(api, till) as client:
-        editions = client.booklets(admin["id"], admin["pin"])
-        assert [e["id"] for e in editions] == [api.demo["booklet"]["edition_id"]]
-        made = client.create_booklet(admin["id"], admin["pin"], "2031-05", title="Mayo")
-        assert made["status"] == "draft" and made["title"] == "Mayo"
-        done = client.render_booklet(made["id"], admin["id"], admin["pin"])
-        assert done["status"] == "done" and done["pdf"]["bytes"] > 1000
-        assert client.booklet_pdf(made["id"], admin["id"], admin["pin"]).startswith(b"%PDF-")
-        before = api.snapshot()
-        for staff_id, pin, status in ((cashier["id"], cashier["pin"], 403), (admin["id"], "0000", 401),
-                                      ("stf_nobody", "1234", 401), (admin["id"], "x" * 5000, 401)):
+        assert client.booklets(admin["id"], admin["pin"]) == []  # the demo edition is a draft: not theirs to see
+        with pytest.raises(Refused) as caught:
+            client.booklet_pdf(draft, admin["id"], admin["pin"])
+        assert caught.value.status == 404
+        api.ok(api.client.post(f"/booklets/{draft}/render", headers=api.admin, json={}))  # the operator renders
+        assert [e["id"] for e in client.booklets(admin["id"], admin["pin"])] == [draft]
+        assert client.booklet_pdf(draft, admin["id"], admin["pin"]).startswith(b"%PDF-")
+        for staff_id, pin, status in ((cashier["id"], cashier["pin"], 403), (admin["id"], "000000", 401),
+                                      ("stf_nobody", "123456", 401), (admin["id"], "x" * 5000, 401)):
             with pytest.raises(Refused) as caught:
-                client.create_booklet(staff_id, pin, "2031-06")
+                client.booklets(staff_id, pin)
             assert caught.value.status == status
-        assert api.snapshot() == before
     # a device token without staff headers is not an admin
     assert api.client.get("/booklets", headers=till.auth).status_code == 401
+
+
+def test_the_booklet_is_the_platform_operators_not_a_retailers_admin(api):
+    """Finding 5: a retailer's admin staff read the billing CSV, forced a re-render, built an edition from
+    another retailer's voucher. Now each of those is 403 forbidden, and nothing is written."""
+    till = api.enroll()
+    admin = _staff(api, "admin")
+    eid = api.demo["booklet"]["edition_id"]
+    api.ok(api.client.post(f"/booklets/{eid}/render", headers=api.admin, json={}))
+    staff = {**till.auth, "X-Pika-Staff": admin["id"], "X-Pika-Pin": admin["pin"]}
+    printed = api.demo_voucher("printed")["id"]
+    placement = {"size": "single", "content": "voucher", "voucher_id": printed}
+    before = api.snapshot()
+    for method, path, body in (
+            ("GET", f"/booklets/{eid}/billing.csv", None),
+            ("POST", f"/booklets/{eid}/render", {"force": True}),
+            ("POST", "/booklets", {"month": "2031-06", "placements": [placement]}),
+            ("POST", f"/booklets/{eid}/placements", placement),
+            ("POST", f"/booklets/{eid}/placements/pl_x/lock", {"page": 2, "position": 0}),
+            ("GET", f"/booklets/{eid}", None)):
+        response = api.client.request(method, path, headers=staff, json=body)
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["error"]["code"] == "forbidden"
+        assert "advertiser" not in response.text and "price" not in response.text
+    assert api.snapshot() == before
+    with _client(api, till) as client:  # the till's client is told the same
+        with pytest.raises(Refused) as caught:
+            client.create_booklet(admin["id"], admin["pin"], "2031-06")
+        assert caught.value.status == 403
+        with pytest.raises(Refused) as caught:
+            client.render_booklet(eid, admin["id"], admin["pin"], force=True)
+        assert caught.value.status == 403
+    # the operator still does all of it
+    assert api.client.get(f"/booklets/{eid}/billing.csv", headers=api.admin).status_code == 200
+    made = api.ok(api.client.post("/booklets", headers=api.admin, json={"month": "2031-06"}), 201)
+    assert made["status"] == "draft"
 
 
 def test_hostile_bodies_are_refused_and_nothing_is_written(api):

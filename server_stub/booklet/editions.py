@@ -338,9 +338,12 @@ class Booklets:
         card.token = self.backend.static_token(p["code"])
         return card
 
-    def pdf(self, edition_id: str) -> bytes:
+    def pdf(self, edition_id: str, *, finished_only: bool = False) -> bytes:
+        """The edition's PDF; `finished_only` (a retailer's staff): only a done edition's, others are not found."""
         conn = self.backend.read().conn
-        self._edition_row(conn, edition_id)
+        edition = self._edition_row(conn, edition_id)
+        if finished_only and edition["status"] != "done":
+            raise NotFound("not_found", "no such booklet edition")
         row = conn.execute("SELECT pdf FROM booklet_pdfs WHERE edition_id = ?", (edition_id,)).fetchone()
         if row is None:
             raise Conflict("conflict", "the edition has not been rendered yet")
