@@ -27,7 +27,7 @@ def _catalog(**changes) -> dict:
                                                                "timezone": "America/Asuncion"},
             "keys": [{"kid": tokens.key_id(key), "pem": tokens.public_pem(key)}], "vouchers": [_voucher()],
             "printed_codes": [{"code": "cafe-50", "voucher_id": "v1"}],
-            "claims": [{"short_code": "abcd-efgh", "jti": "j1", "voucher_id": "v1", "expires_at": 2e9}],
+            "claims": [{"code_digest": "0123456789abcdef0123456789abcdef", "jti": "j1", "voucher_id": "v1", "expires_at": 2e9}],
             "staff": [], "revoked": ["j0"], "server_time": 1.7e9, **changes}
 
 

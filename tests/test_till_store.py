@@ -63,7 +63,7 @@ def catalog(key, pin_hash, short_code) -> dict:
         ],
         "printed_codes": [{"code": "COFFEE10", "voucher_id": "v-print"},
                           {"code": "FREE5", "voucher_id": "v-free"}],
-        "claims": [{"short_code": short_code, "jti": "jti-claim", "voucher_id": "v-app",
+        "claims": [{"code_digest": codes.claim_digest(short_code, RETAILER), "jti": "jti-claim", "voucher_id": "v-app",
                     "expires_at": NOW + 3600}],
         "staff": [{"id": "st-1", "name": "Ana", "role": "cashier", "pin_hash": pin_hash,
                    "store_id": STORE}],
@@ -360,6 +360,7 @@ def _broken(catalog, path, value):
     (("vouchers", 2, "texts"), {"es": "Oferta"}),
     (("keys", 0, "pem"), "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n"),
     (("claims",), {"short_code": "X"}),
+    (("claims", 0, "code_digest"), "ABCD-EFGH-J"),  # a code itself, never a digest
     (("claims", 0, "expires_at"), None),
     (("staff", 0, "pin_hash"), KeyError),
     (("printed_codes", 0), ["COFFEE10", "v-print"]),

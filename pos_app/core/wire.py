@@ -14,16 +14,20 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from . import codes, tokens
+from . import tokens
 from .domain import IDEMPOTENCY_KEY, Voucher
 from .verdict import is_timezone, printed_form
 
 DEFAULT_TIMEZONE = "America/Asuncion"
 VOUCHER_KINDS = ("personal", "printed")
 DISCOUNT_KINDS = ("percent", "amount")
-# The fields of a sync Entry (docs/api.md); the backend refuses any other.
+# The fields of a sync Entry (docs/api.md); the backend refuses any other. `input` is
+# what the till scanned: the proof the backend judges again (the rest is the till's say).
 ENTRY_FIELDS = ("key", "at", "accepted", "reason", "kind", "voucher_id", "jti", "code",
-                "method", "staff_id", "decided")
+                "method", "staff_id", "decided", "input")
+# The times a till may send (epoch seconds): 1970 to 2200. A finite number past them
+# (JSON has 1e308) is no time, and must never reach a database or a feed.
+LATEST_TIME = 7_258_118_400.0
 VOID_FIELDS = ("type", "key", "at", "redemption_key", "void_reason", "staff_id", "staff_proof")
 ENROLLMENT_FACTS = ("device_id", "device_token", "retailer_id", "store_id")
 
@@ -143,17 +147,23 @@ def parse_event(event: Any) -> tuple[int, str | None, Any]:
     return seq, kind, parser(event.get("data"))
 
 
+def is_time(value: Any) -> bool:
+    """A number that can be a time a till gives: finite, from 1970 to LATEST_TIME."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= LATEST_TIME
+            and math.isfinite(value))  # the range first: a huge int has no float to test
+
+
 def is_outbox_entry(payload: Any) -> bool:
     """An outbox entry of the shape this till writes (a redemption's ENTRY_FIELDS, or a void's)."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("key"), str) \
             or not IDEMPOTENCY_KEY.match(payload["key"]):
         return False
-    at = payload.get("at")
-    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or at <= 0:
+    if not is_time(payload.get("at")) or payload["at"] <= 0:
         return False
     if payload.get("type") == "void":
         return set(payload) <= set(VOID_FIELDS) and isinstance(payload.get("redemption_key"), str)
-    return set(payload) <= set(ENTRY_FIELDS) and isinstance(payload.get("method"), str)
+    return (set(payload) <= set(ENTRY_FIELDS) and isinstance(payload.get("method"), str)
+            and isinstance(payload.get("input"), (str, type(None))))
 
 
 # --- the small checks --------------------------------------------------------------
@@ -220,7 +230,10 @@ def _parse_printed_code(data: Any) -> tuple[str, str]:
 def _parse_claim(data: Any) -> tuple[str, str, str, float]:
     where = "claim"
     data = _mapping(data, where)
-    return (codes.normalize(_text(data, "short_code", where)), _text(data, "jti", where),
+    digest = _text(data, "code_digest", where)
+    if len(digest) != 32 or digest.strip("0123456789abcdef"):
+        raise ValueError(f"{where}: code_digest must be 32 hex digits")
+    return (digest, _text(data, "jti", where),
             _text(data, "voucher_id", where), _number(data, "expires_at", where))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .. import resources
-from ..core import tokens, wire
+from ..core import codes, pins, tokens, wire
 from ..core.domain import Claim, Voucher
 from ..core.verdict import local_day
 
@@ -71,7 +71,7 @@ class Catalog:
             self.conn.executemany(
                 "INSERT OR REPLACE INTO printed_codes (code, voucher_id) VALUES (?, ?)", parsed.printed_codes)
             self.conn.executemany(
-                "INSERT OR REPLACE INTO claims (short_code, jti, voucher_id, expires_at)"
+                "INSERT OR REPLACE INTO claims (code_digest, jti, voucher_id, expires_at)"
                 " VALUES (?, ?, ?, ?)", parsed.claims)
             self.conn.executemany(
                 "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id, proof_salt)"
@@ -107,7 +107,7 @@ class Catalog:
                         _voucher_row(data))
                 elif kind == "claim":
                     self.conn.execute(
-                        "INSERT OR REPLACE INTO claims (short_code, jti, voucher_id, expires_at)"
+                        "INSERT OR REPLACE INTO claims (code_digest, jti, voucher_id, expires_at)"
                         " VALUES (?, ?, ?, ?)", data)
                 elif kind == "printed_code":
                     self.conn.execute(
@@ -152,6 +152,19 @@ class Catalog:
             (data["id"], data["reason"], data.get("staff_id"), float(data["at"]), float(data["at"]),
              data["redemption_key"]))
 
+    def own_pin_changed(self, staff_id: str, pin: str, proof_salt: str | None = None) -> None:
+        """A staff member changed their PIN at this till (the backend took it): it works here at once.
+
+        The backend's staff event brings its own hash and the new proof salt with the next feed; until
+        then the old salt would make proofs of the old PIN, so it goes (voids go unproven meanwhile)
+        unless the backend's answer gave the new one.
+        """
+        pin_hash = pins.hash_pin(pin)
+        with self.transaction():
+            self.conn.execute("UPDATE staff SET pin_hash = ?, proof_salt = ? WHERE id = ?",
+                              (pin_hash, proof_salt, staff_id))
+            self.conn.execute("DELETE FROM pin_failures WHERE staff_id = ?", (staff_id,))
+
     def trust_set(self) -> tokens.TrustSet:
         """The keys tokens may be signed with: enrolled/catalog keys plus bundled ones."""
         if self._trust is None:
@@ -180,9 +193,10 @@ class Catalog:
         return None if voucher_id is None else self._vouchers.get(voucher_id)
 
     def claim(self, short_code: str) -> Claim | None:
+        """The claim of a canonical short code, found by its digest (the catalog holds no codes)."""
         row = self.conn.execute(
-            "SELECT jti, voucher_id, expires_at FROM claims WHERE short_code = ?", (short_code,)
-        ).fetchone()
+            "SELECT jti, voucher_id, expires_at FROM claims WHERE code_digest = ?",
+            (codes.claim_digest(short_code, self.retailer_id),)).fetchone()
         return None if row is None else Claim(short_code, row[0], row[1], row[2])
 
     def revoked(self, jti: str) -> bool:

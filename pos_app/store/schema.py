@@ -124,6 +124,12 @@ def trust_no_till(db: sqlite_utils.Database) -> None:
             at REAL NOT NULL
         )"""
     )
+    # Claims are known by their short code's digest (pos_app.core.codes.claim_digest),
+    # never the code: the table is refilled by the next catalog download, which
+    # forgetting when the last one came asks for.
+    db.execute("DROP TABLE claims")
+    db.execute("CREATE TABLE claims (code_digest TEXT PRIMARY KEY, jti TEXT, voucher_id TEXT, expires_at FLOAT)")
+    db.execute("DELETE FROM settings WHERE key = 'catalog_at'")
     # The salt of a staff member's second PIN derivation: a void made here
     # carries a MAC keyed by it, which proves the manager typed the PIN here.
     db.execute("ALTER TABLE staff ADD COLUMN proof_salt TEXT")

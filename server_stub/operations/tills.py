@@ -53,9 +53,10 @@ def catalog(ctx: Context, device: dict) -> dict:
             "WHERE v.retailer_id = ?", (retailer_id,))]
         printed = [{"code": c, "voucher_id": v} for c, v in db.execute(
             "SELECT code, voucher_id FROM printed_codes WHERE retailer_id = ?", (retailer_id,))]
-        claims = [dict(zip(("short_code", "jti", "voucher_id", "expires_at"), r)) for r in db.execute(
-            "SELECT short_code, jti, voucher_id, expires_at FROM claims WHERE retailer_id = ? "
-            "AND expires_at > ? AND revoked_at IS NULL", (retailer_id, ctx.clock() - CLAIM_GRACE_S))]
+        claims = [dict(zip(("code_digest", "jti", "voucher_id", "expires_at"), r)) for r in db.execute(
+            "SELECT code_digest, jti, voucher_id, expires_at FROM claims WHERE retailer_id = ? "
+            "AND expires_at > ? AND revoked_at IS NULL AND code_digest IS NOT NULL",
+            (retailer_id, ctx.clock() - CLAIM_GRACE_S))]
         staff = [dict(zip(("id", "name", "role", "pin_hash", "store_id"), r)) for r in db.execute(
             "SELECT id, name, role, pin_hash, store_id FROM staff WHERE retailer_id = ? "
             "AND (store_id IS NULL OR store_id = ?)", (retailer_id, device["store_id"]))]

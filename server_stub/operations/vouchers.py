@@ -193,11 +193,13 @@ def create_claim(ctx: Context, voucher_id: str, customer_id: str) -> dict:
                 break
         else:
             raise Busy("busy", "could not find a free short code; try again")
+        digest = codes.claim_digest(short, data["retailer_id"])
         insert(db, "claims", {"jti": jti, "retailer_id": data["retailer_id"], "voucher_id": voucher_id,
-                               "customer_id": customer_id, "short_code": short, "issued_at": now,
-                               "expires_at": exp, "revoked_at": None})
+                               "customer_id": customer_id, "short_code": short, "code_digest": digest,
+                               "issued_at": now, "expires_at": exp, "revoked_at": None})
+        # Tills get the code's digest, never the code (codes.claim_digest says why).
         add_event(ctx, db, data["retailer_id"], "claim",
-                  {"short_code": short, "jti": jti, "voucher_id": voucher_id, "expires_at": exp})
+                  {"code_digest": digest, "jti": jti, "voucher_id": voucher_id, "expires_at": exp})
         return short
     short = ctx.storage.submit(write)
     return {"token": token, "short_code": codes.format_short_code(short), "expires_at": exp, "jti": jti}

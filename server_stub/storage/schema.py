@@ -243,6 +243,17 @@ def m005_trust_no_till(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (device_id, staff_id)
         )"""
     )
+    # Tills know a claim's short code only by its digest (pos_app.core.codes.claim_digest);
+    # the claims still outstanding get theirs now, later ones when they are made.
+    db.execute("ALTER TABLE claims ADD COLUMN code_digest TEXT")
+    import time
+
+    from pos_app.core.codes import claim_digest
+
+    rows = db.execute("SELECT jti, short_code, retailer_id FROM claims WHERE expires_at > ? AND revoked_at IS NULL",
+                      (time.time() - 24 * 3600,)).fetchall()
+    db.conn.executemany("UPDATE claims SET code_digest = ? WHERE jti = ?",
+                        [(claim_digest(code, retailer), jti) for jti, code, retailer in rows])
     # Failed enrollments per client address, kept for a window (bounded by pruning).
     db.execute(
         """CREATE TABLE enrollment_failures (
