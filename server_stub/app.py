@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+from pos_app.core import wire
 from pos_app.core.domain import IDEMPOTENCY_KEY, Method
 
 from .backend import Backend
 from .booklet import placements as booklet_bodies
 from .booklet.editions import Booklets
-from .errors import Forbidden, Invalid
+from .errors import Forbidden, Invalid, Unauthorized
 from .http import Download, Request, Router, serve_request
 from .operations import credentials
+from .operations.admin import ENROLLMENT_TTL_S, ROLES
 from .operations.redemptions import SYNC_BATCH_MAX
 from .operations.reports import File
 from .operations.tills import FEED_LIMIT_MAX
@@ -60,6 +62,11 @@ class App:
         r("POST", f"{API}/printed-codes", self.create_printed_code)
         r("GET", f"{API}/printed-codes", self.list_printed_codes)
         r("POST", f"{API}/staff", self.create_staff)
+        # A staff member at a till, in person: who they are (and whether their PIN is too short), a new PIN.
+        r("GET", f"{API}/staff/me", self.staff_me)
+        r("POST", f"{API}/staff/me/pin", self.change_pin)
+        r("GET", f"{API}/pin-lockouts", self.pin_lockouts)
+        r("POST", f"{API}/retailers/{{retailer_id}}/settings", self.retailer_settings)
         r("POST", f"{API}/enrollment-codes", self.create_enrollment_code)
         r("POST", f"{API}/claims", self.create_claim)
         r("POST", f"{API}/claims/{{jti}}/revoke", self.revoke_claim)
@@ -168,10 +175,33 @@ class App:
         return 201, self.backend.create_staff(body["retailer_id"], body["name"], body["role"], body["pin"],
                                               body.get("store_id"))
 
+    def _staff(self, request, roles: tuple[str, ...] = ROLES):
+        staff_id = request.headers.get("x-pika-staff")
+        if staff_id is None:
+            raise Unauthorized("unauthorized", "a device token, X-Pika-Staff and X-Pika-Pin are required")
+        return self.backend.require_staff(request.bearer(), staff_id, request.headers.get("x-pika-pin", ""), roles)
+
+    def staff_me(self, request):
+        return 200, self.backend.staff_me(self._staff(request))
+
+    def change_pin(self, request):
+        caller = self._staff(request)
+        body = check(request.json(), {"pin": (STR, True, 12)})
+        return 200, self.backend.change_pin(caller, body["pin"])
+
+    def pin_lockouts(self, request):
+        self._admin(request)
+        return 200, {"lockouts": self.backend.pin_lockouts()}
+
+    def retailer_settings(self, request):
+        self._admin(request)
+        body = check(request.json(), {"staff_anywhere": (BOOL, True, None)})
+        return 200, self.backend.retailer_settings(request.params["retailer_id"], body["staff_anywhere"])
+
     def create_enrollment_code(self, request):
         self._admin(request)
         body = check(request.json(), {"store_id": (STR, True, _ID), "ttl_s": (INT, False, None)})
-        ttl = body.get("ttl_s", 7 * 24 * 3600)
+        ttl = body.get("ttl_s", ENROLLMENT_TTL_S)
         if not 60 <= ttl <= 90 * 24 * 3600:
             raise Invalid("invalid_value", "ttl_s is between a minute and 90 days")
         return 201, self.backend.create_enrollment_code(body["store_id"], ttl)
@@ -193,7 +223,9 @@ class App:
         body = check(request.json(), {"code": (STR, True, 64), "name": (STR, True, _NAME)})
         if not body["name"].strip():
             raise Invalid("invalid_value", "name is empty")
-        return 201, self.backend.enroll(body["code"], body["name"].strip())
+        # The connection's address, not X-Forwarded-For (anyone's to write): see enrollment_guard.
+        address = str(request.environ.get("REMOTE_ADDR") or "unknown")
+        return 201, self.backend.enroll(body["code"], body["name"].strip(), address)
 
     def catalog(self, request):
         return 200, self.backend.catalog(self.backend.require_device(request.bearer()))
@@ -225,12 +257,14 @@ class App:
 
     def sync(self, request):
         device = self.backend.require_device(request.bearer())
-        body = check(request.json(), {"entries": (LIST, True, SYNC_BATCH_MAX)})
+        body = check(request.json(), {"entries": (LIST, True, SYNC_BATCH_MAX), "till_time": (NUM, False, None)})
         seen = set()
         for i, entry in enumerate(body["entries"]):
             check(entry, _SYNC_ENTRY, f"entries[{i}]")
             if not IDEMPOTENCY_KEY.match(entry["key"]) or entry["key"] in seen:
                 raise Invalid("invalid_value", f"entries[{i}].key is malformed or repeated")
+            if not wire.is_time(entry["at"]):  # every number bounded: 1e308 is finite, and no time
+                raise Invalid("invalid_value", f"entries[{i}].at must be a time in seconds since 1970, before 2200")
             seen.add(entry["key"])
             if _entry_fields(entry, i) == "void":
                 continue
@@ -238,7 +272,7 @@ class App:
                 raise Invalid("invalid_value", f"entries[{i}] has an unknown method or decided")
             if entry.get("kind") not in (None, "personal", "printed"):
                 raise Invalid("invalid_value", f"entries[{i}].kind is personal or printed")
-        return 200, self.backend.sync(device, body["entries"])
+        return 200, self.backend.sync(device, body["entries"], body.get("till_time"))
 
     # --- the booklet ---------------------------------------------------------------
 
@@ -313,9 +347,10 @@ _SYNC_ENTRY = {
     "reason": (STR + NONE, False, 32), "kind": (STR + NONE, False, 16),
     "voucher_id": (STR + NONE, False, _ID), "jti": (STR + NONE, False, 128),
     "code": (STR + NONE, False, 64), "method": (STR, False, 16), "staff_id": (STR + NONE, False, _ID),
-    "decided": (STR, False, 8), "redemption_key": (STR, False, 64), "void_reason": (STR, False, _VOID_REASON),
+    "decided": (STR, False, 8), "input": (STR + NONE, False, 8192), "redemption_key": (STR, False, 64), "void_reason": (STR, False, _VOID_REASON),
+    "staff_proof": (STR, False, 64),  # a void's proof of its manager (pos_app.core.pins.void_proof): 64 hex
 }
-_REDEMPTION_ONLY = ("accepted", "reason", "kind", "voucher_id", "jti", "code", "method", "decided")
+_REDEMPTION_ONLY = ("accepted", "reason", "kind", "voucher_id", "jti", "code", "method", "decided", "input")
 _VOID_REQUIRED = ("redemption_key", "void_reason", "staff_id")
 
 
@@ -325,7 +360,7 @@ def _entry_fields(entry: dict, i: int) -> str:
     if kind == "void":
         required, refused = _VOID_REQUIRED, _REDEMPTION_ONLY
     elif kind == "redemption":
-        required, refused = ("accepted", "method", "decided"), ("redemption_key", "void_reason")
+        required, refused = ("accepted", "method", "decided"), ("redemption_key", "void_reason", "staff_proof")
     else:
         raise Invalid("invalid_value", f"entries[{i}].type is redemption or void")
     for name in required:

@@ -15,7 +15,8 @@ from typing import Callable
 from pos_app.core import tokens
 
 from .datadir import DataDir, NotInitialised
-from .operations import admin, credentials, health, redemptions, reports, staff_auth, tills, vouchers, voids
+from .operations import admin, credentials, health, redemptions, reports, staff_auth, sync_entries, tills, vouchers, voids
+from .operations import pin_lockout, staff_pins
 from .operations.context import Context
 from .storage.sqlite import SQLiteStorage
 
@@ -64,6 +65,12 @@ class Backend:
                                roles: tuple[str, ...]) -> staff_auth.Caller:
         return staff_auth.require_admin_or_staff(self.ctx, token, staff_id, pin, roles)
 
+    def require_staff(self, token: str | None, staff_id: str, pin: str, roles: tuple[str, ...]) -> staff_auth.Caller:
+        return staff_auth.require_staff(self.ctx, token, staff_id, pin, roles)
+
+    def pin_lockouts(self) -> list[dict]:
+        return pin_lockout.lockouts(self.ctx)
+
     # --- admin: retailers, stores, staff, enrollment codes -------------------------
 
     def create_retailer(self, name: str) -> dict:
@@ -80,6 +87,15 @@ class Backend:
 
     def create_staff(self, retailer_id: str, name: str, role: str, pin: str, store_id: str | None = None) -> dict:
         return admin.create_staff(self.ctx, retailer_id, name, role, pin, store_id)
+
+    def retailer_settings(self, retailer_id: str, staff_anywhere: bool) -> dict:
+        return admin.retailer_settings(self.ctx, retailer_id, staff_anywhere)
+
+    def staff_me(self, caller: staff_auth.Caller) -> dict:
+        return staff_pins.staff_me(self.ctx, caller)
+
+    def change_pin(self, caller: staff_auth.Caller, new_pin: object) -> dict:
+        return staff_pins.change_pin(self.ctx, caller, new_pin)
 
     def create_enrollment_code(self, store_id: str, ttl_s: int = admin.ENROLLMENT_TTL_S) -> dict:
         return admin.create_enrollment_code(self.ctx, store_id, ttl_s)
@@ -115,8 +131,8 @@ class Backend:
 
     # --- tills ----------------------------------------------------------------------
 
-    def enroll(self, code_text: str, name: str) -> dict:
-        return tills.enroll(self.ctx, code_text, name)
+    def enroll(self, code_text: str, name: str, address: str = "local") -> dict:
+        return tills.enroll(self.ctx, code_text, name, address)
 
     def catalog(self, device: dict) -> dict:
         return tills.catalog(self.ctx, device)
@@ -132,8 +148,8 @@ class Backend:
     def lookup_redemption(self, device: dict, key: str) -> dict:
         return redemptions.lookup_redemption(self.ctx, device, key)
 
-    def sync(self, device: dict, entries: list[dict]) -> dict:
-        return redemptions.sync(self.ctx, device, entries)
+    def sync(self, device: dict, entries: list[dict], till_time: float | None = None) -> dict:
+        return sync_entries.sync(self.ctx, device, entries, till_time)
 
     def void(self, caller, redemption_key: str, reason: object) -> dict:
         return voids.void(self.ctx, caller, redemption_key, reason)

@@ -30,6 +30,13 @@ ENTRY_FIELDS = ("key", "at", "accepted", "reason", "kind", "voucher_id", "jti", 
 LATEST_TIME = 7_258_118_400.0
 VOID_FIELDS = ("type", "key", "at", "redemption_key", "void_reason", "staff_id", "staff_proof")
 ENROLLMENT_FACTS = ("device_id", "device_token", "retailer_id", "store_id")
+# What the catalog and the feed carry is bounded so that whatever passes a till can apply:
+# times as `is_time`, counts, limits, amounts and seqs whole numbers from 0 to MAX_WHOLE (what
+# JSON and SQLite both hold exactly), texts at most MAX_TEXT characters and storable (no NUL,
+# no lone surrogate: SQLite's UTF-8 cannot hold one).
+MAX_WHOLE = 2**53 - 1
+MAX_TEXT = 10_000
+MAX_VOUCHER_TEXTS = 16  # languages in a voucher's texts, and texts per language
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Catalog:
     staff: list[tuple[str, str, str, str, str | None, str | None]]
     revoked: list[str]
     server_time: Any
+    issuer: str = ""  # the `iss` of the backend's tokens; "" from a backend older than the check
 
 
 def parse_enrollment(answer: Any) -> tuple[dict[str, str], list[tuple[str, str]]]:
@@ -55,6 +63,8 @@ def parse_enrollment(answer: Any) -> tuple[dict[str, str], list[tuple[str, str]]
     where = "enrollment"
     _mapping(answer, where)
     facts = {name: _text(answer, name, where) for name in ENROLLMENT_FACTS}
+    if _optional_text(answer, "issuer", where):  # kept as the till's `issuer` setting (tokens' `iss`)
+        facts["issuer"] = answer["issuer"]
     return facts, parse_keys(answer.get("keys", []), where)
 
 
@@ -76,21 +86,37 @@ def parse_catalog(catalog: Any, *, known_retailer: str = "", known_store: str = 
     claims = [_parse_claim(c) for c in _list(catalog, "claims", where)]
     staff = [_parse_staff(s) for s in _list(catalog, "staff", where)]
     revoked = _list(catalog, "revoked", where)
-    if not all(isinstance(jti, str) and jti for jti in revoked):
+    if not all(isinstance(jti, str) and jti and _storable(jti) for jti in revoked):
         raise ValueError("catalog revoked: every entry must be a token id")
-    return Catalog(retailer_id=retailer_id, retailer_name=str(retailer.get("name") or ""), store_id=store_id,
-                   store_name=str(store.get("name") or ""), timezone=timezone, keys=keys, vouchers=vouchers,
+    # The backend's clock, only as a hint (the skew comes from every answer): an odd one is dropped.
+    server_time = catalog.get("server_time") if is_time(catalog.get("server_time")) else None
+    return Catalog(retailer_id=retailer_id, retailer_name=_optional_text(retailer, "name", "catalog retailer") or "",
+                   store_id=store_id, store_name=_optional_text(store, "name", "catalog store") or "",
+                   timezone=timezone, keys=keys, vouchers=vouchers,
                    printed_codes=printed, claims=claims, staff=staff, revoked=revoked,
-                   server_time=catalog.get("server_time"))
+                   server_time=server_time, issuer=_optional_text(catalog, "issuer", where) or "")
+
+
+@dataclass(frozen=True)
+class UnfitEvent:
+    """A feed event this till cannot apply, with why: the store parks it and moves on (docs/sync.md)."""
+
+    reason: str
+    data: Any  # the event's data as it came
 
 
 def parse_feed(events: Any, cursor: Any) -> list[tuple[int, str | None, Any]]:
-    """A page of `GET /feed`: each event as (seq, type, parsed data)."""
+    """A page of `GET /feed`: each event as (seq, type, parsed data).
+
+    An event whose data does not fit its type comes as (seq, type, UnfitEvent), so one
+    bad event never holds up the page; ValueError only if the page itself is malformed
+    (no list, no cursor, an event without its seq).
+    """
     if not isinstance(events, list):
         raise ValueError("feed events must be a list")
-    if isinstance(cursor, bool) or not isinstance(cursor, int):
+    if isinstance(cursor, bool) or not isinstance(cursor, int) or not 0 <= cursor <= MAX_WHOLE:
         raise ValueError("the feed cursor must be a whole number")
-    return [parse_event(e) for e in events]
+    return [_read_event(e) for e in events]
 
 
 def parse_keys(keys: Any, where: str) -> list[tuple[str, str]]:
@@ -120,12 +146,17 @@ def parse_voucher(data: Any) -> Voucher:
         raise ValueError(f"{where}: a discount is a kind ({DISCOUNT_KINDS}) and a whole value")
     _optional_text(discount, "currency", where)
     texts = data.get("texts") or {}
-    if not (isinstance(texts, Mapping) and all(
-            isinstance(lang, str) and isinstance(fields, Mapping)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
+    if not (isinstance(texts, Mapping) and len(texts) <= MAX_VOUCHER_TEXTS and all(
+            isinstance(lang, str) and _storable(lang) and isinstance(fields, Mapping)
+            and len(fields) <= MAX_VOUCHER_TEXTS
+            and all(isinstance(k, str) and isinstance(v, str) and _storable(k) and _storable(v)
+                    for k, v in fields.items())
             for lang, fields in texts.items())):
         raise ValueError(f"{where}: texts must map languages to texts by name")
-    for name in ("valid_from", "valid_until", "total_limit", "store_day_limit"):
+    for name in ("valid_from", "valid_until"):
+        if _optional_int(data, name, where) is not None and not is_time(data[name]):
+            raise ValueError(f"{where}: {name} must be a time from 1970 to {int(LATEST_TIME)}")
+    for name in ("total_limit", "store_day_limit"):
         _optional_int(data, name, where)
     _optional_text(data, "retailer_name", where)
     try:
@@ -135,16 +166,45 @@ def parse_voucher(data: Any) -> Voucher:
 
 
 def parse_event(event: Any) -> tuple[int, str | None, Any]:
-    """(seq, type, parsed data); the type is None for types this till does not know."""
+    """(seq, type, parsed data); the type is None for types this till does not know.
+    ValueError unless the event fits its type's shape."""
     event = _mapping(event, "feed event")
-    seq = _optional_int(event, "seq", "feed event")
+    seq = _seq(event)
     kind = event.get("type")
-    if seq is None or not isinstance(kind, str):
+    if not isinstance(kind, str) or not kind:
         raise ValueError("feed event: seq and type are required")
+    if kind not in _EVENT_PARSERS:
+        return seq, None, None  # a newer backend's event: nothing this till must act on
+    return seq, kind, check_event(kind, event.get("data"))
+
+
+def check_event(kind: str, data: Any) -> Any:
+    """The parsed data of an event of type `kind`; ValueError unless a till can apply it.
+
+    The backend calls it before it writes an event (server_stub.operations.common.add_event),
+    so it never writes one its tills would have to park.
+    """
     parser = _EVENT_PARSERS.get(kind)
     if parser is None:
-        return seq, None, None  # a newer backend's event: nothing this till must act on
-    return seq, kind, parser(event.get("data"))
+        raise ValueError(f"feed event: no till knows the type {kind!r}")
+    return parser(data)
+
+
+def _seq(event: Mapping[str, Any]) -> int:
+    seq = _optional_int(event, "seq", "feed event")
+    if seq is None or seq <= 0:
+        raise ValueError("feed event: seq and type are required")
+    return seq
+
+
+def _read_event(event: Any) -> tuple[int, str | None, Any]:
+    """parse_event, but an event that names its seq and does not fit is kept as an UnfitEvent."""
+    seq = _seq(_mapping(event, "feed event"))
+    try:
+        return parse_event(event)
+    except (ValueError, RecursionError) as exc:
+        kind = event.get("type")
+        return seq, kind if isinstance(kind, str) else None, UnfitEvent(str(exc), event.get("data"))
 
 
 def is_time(value: Any) -> bool:
@@ -182,10 +242,23 @@ def _list(data: Mapping[str, Any], name: str, where: str) -> list:
     return value
 
 
+def _storable(value: str) -> bool:
+    """Short enough, no NUL, and encodable (a lone surrogate is not)."""
+    if len(value) > MAX_TEXT or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(data: Mapping[str, Any], name: str, where: str) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value:
         raise ValueError(f"{where}: {name} must be a non-empty text")
+    if not _storable(value):
+        raise ValueError(f"{where}: {name} is too long or holds a NUL or a lone surrogate")
     return value
 
 
@@ -193,6 +266,8 @@ def _optional_text(data: Mapping[str, Any], name: str, where: str) -> str | None
     value = data.get(name)
     if value is not None and not isinstance(value, str):
         raise ValueError(f"{where}: {name} must be a text")
+    if value is not None and not _storable(value):
+        raise ValueError(f"{where}: {name} is too long or holds a NUL or a lone surrogate")
     return value
 
 
@@ -200,13 +275,15 @@ def _optional_int(data: Mapping[str, Any], name: str, where: str) -> int | None:
     value = data.get(name)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
         raise ValueError(f"{where}: {name} must be a whole number")
+    if value is not None and not 0 <= value <= MAX_WHOLE:
+        raise ValueError(f"{where}: {name} must be from 0 to {MAX_WHOLE}")
     return value
 
 
-def _number(data: Mapping[str, Any], name: str, where: str) -> float:
+def _time(data: Mapping[str, Any], name: str, where: str) -> float:
     value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where}: {name} must be a number")
+    if not is_time(value):
+        raise ValueError(f"{where}: {name} must be a time from 1970 to {int(LATEST_TIME)} (epoch seconds)")
     return value
 
 
@@ -234,7 +311,7 @@ def _parse_claim(data: Any) -> tuple[str, str, str, float]:
     if len(digest) != 32 or digest.strip("0123456789abcdef"):
         raise ValueError(f"{where}: code_digest must be 32 hex digits")
     return (digest, _text(data, "jti", where),
-            _text(data, "voucher_id", where), _number(data, "expires_at", where))
+            _text(data, "voucher_id", where), _time(data, "expires_at", where))
 
 
 def _parse_staff(data: Any) -> tuple[str, str, str, str, str | None, str | None]:
@@ -251,7 +328,7 @@ def _parse_redemption(data: Any) -> Mapping[str, Any]:
     where = "feed redemption"
     data = _mapping(data, where)
     _text(data, "voucher_id", where)
-    _number(data, "at", where)
+    _time(data, "at", where)
     for name in ("jti", "kind", "code", "store_id", "till"):
         _optional_text(data, name, where)
     return data
@@ -263,7 +340,7 @@ def _parse_void(data: Any) -> Mapping[str, Any]:
     for name in ("id", "redemption_key", "reason"):
         _text(data, name, where)
     _optional_text(data, "staff_id", where)
-    _number(data, "at", where)
+    _time(data, "at", where)
     # Whether the backend saw the manager's proof: True, False, or None (made at the backend, or before proofs).
     if data.get("verified") is not None and not isinstance(data.get("verified"), bool):
         raise ValueError(f"{where}: verified must be true, false or null")

@@ -52,10 +52,20 @@ class Outbox:
         return put
 
     def outbox_batch(self, limit: int = 500) -> list[dict]:
-        """The next sync Entries to send, oldest first, parked ones left out."""
+        """The next sync Entries to send, oldest first, parked ones left out.
+
+        An entry queued before entries carried their `input` gets it here, from its attempt: without it
+        the backend cannot judge the redemption, and records it as unproven."""
         cursor = self.conn.execute(
-            "SELECT payload FROM outbox WHERE parked_reason IS NULL ORDER BY seq LIMIT ?", (limit,))
-        return [json.loads(payload) for (payload,) in cursor]
+            "SELECT o.payload, a.input FROM outbox o LEFT JOIN attempts a ON a.key = o.key"
+            " WHERE o.parked_reason IS NULL ORDER BY o.seq LIMIT ?", (limit,))
+        batch = []
+        for payload, scanned in cursor:
+            entry = json.loads(payload)
+            if "input" not in entry and entry.get("type") != "void" and isinstance(scanned, str):
+                entry["input"] = scanned
+            batch.append(entry)
+        return batch
 
     def outbox_confirm(self, results: list[Mapping[str, Any]], *, now: float | None = None) -> None:
         """Take the backend's `/sync` results: confirmed entries leave the outbox."""

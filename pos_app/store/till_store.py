@@ -25,10 +25,10 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from ..core import pins, wire
+from ..core import wire
 from ..core.domain import IDEMPOTENCY_KEY, Method, Verdict
 from ..core.verdict import Context, decide, local_day
-from . import settings
+from . import pin_lockout, settings
 from .base import StoreBase
 from .catalog import ASSET_KEYS_DIR, Catalog
 from .figures import Figures
@@ -55,9 +55,13 @@ class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
         now = (time.time() if now is None else float(now)) - self.clock_skew()
         if leeway is None:
             leeway = settings.value(self, "leeway_s")
+        # The backend's issuer, from enrollment or the catalog; a till that has not
+        # heard it yet (enrolled with an older backend) checks no `iss`.
+        issuer = self.get("issuer")
         return Context(trust=self.trust_set(), retailer_id=self.retailer_id, store_id=self.store_id,
                        now=now, day=local_day(now, self.store_timezone), leeway=leeway,
-                       velocity_limit=settings.value(self, "velocity_limit"))
+                       velocity_limit=settings.value(self, "velocity_limit"),
+                       issuer=issuer if isinstance(issuer, str) else "")
 
     def clock_skew(self) -> float:
         """This till's clock minus the backend's, as last measured; 0 when unknown or within noise."""
@@ -96,7 +100,9 @@ class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
                 attempt_id, at = row["id"], row["at"]
             self._finish(attempt_id, attempt, verdict, "offline", now)
             self.record_use(verdict, at, ctx.day)
-            entry = dict(attempt, key=key, at=at, method=method, staff_id=staff_id, decided="offline")
+            # `input`: what was scanned, the proof the backend judges again (docs/sync.md).
+            entry = dict(attempt, key=key, at=at, method=method, staff_id=staff_id, decided="offline",
+                         input=_stored_input(text))
             self.conn.execute(
                 "INSERT INTO outbox (key, payload, created_at) VALUES (?, ?, ?)",
                 (key, json.dumps({name: entry[name] for name in wire.ENTRY_FIELDS}), now))
@@ -241,12 +247,14 @@ class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
             (self.get("store_id") or "",)).fetchall()
         return [dict(zip(("id", "name", "role", "store_id"), row)) for row in rows]
 
-    def check_staff_pin(self, staff_id: str, pin: str) -> dict | None:
-        """The staff member if the PIN is theirs, else None."""
-        row = self.conn.execute("SELECT pin_hash FROM staff WHERE id = ?", (staff_id,)).fetchone()
-        if row is None or not pins.check_pin(pin, row[0] or ""):
-            return None
-        return self.staff_member(staff_id)
+    def check_staff_pin(self, staff_id: str, pin: str, *, now: float | None = None) -> dict | None:
+        """The staff member if the PIN is theirs and the lockout lets them try now, else None (`staff_login`
+        says which)."""
+        return self.staff_login(staff_id, pin, now=now).member
+
+    def staff_login(self, staff_id: str, pin: str, *, now: float | None = None) -> pin_lockout.PinCheck:
+        """A login at this till: the member, or a wrong PIN, or the lockout's wait (store/pin_lockout.py)."""
+        return pin_lockout.check(self, staff_id, pin, time.time() if now is None else float(now))
 
 
 

@@ -145,8 +145,20 @@ class BackendClient:
                 return None
             raise
 
+    def change_pin(self, staff_id: str, pin: str, new_pin: str) -> dict:
+        """`POST /staff/me/pin`: the staff member (with their PIN now) chooses a new one; the backend's answer.
+        A lockout's 429 is the backend's refusal (Refused too_many_attempts), not a network failure."""
+        status, body = self._call("POST", "/staff/me/pin", json={"pin": new_pin},
+                                  headers={"X-Pika-Staff": staff_id, "X-Pika-Pin": pin},
+                                  ok=(200, 201, 204), answer_statuses=(429,))
+        if status == 429:
+            error = body.get("error", {}) if isinstance(body.get("error"), dict) else {}
+            raise Refused(429, str(error.get("code", "too_many_attempts")), str(error.get("message", "")), body)
+        return body
+
     def sync(self, entries: list[dict]) -> dict:
-        return self._call("POST", "/sync", json={"entries": entries})[1]
+        # `till_time`: this till's clock now, so the backend knows its skew and reads the entries' times by it.
+        return self._call("POST", "/sync", json={"entries": entries, "till_time": time.time()})[1]
 
     def feed(self, after: int) -> dict:
         return self._call("GET", "/feed", params={"after": after})[1]

@@ -1,26 +1,29 @@
-"""Redemptions: an online one decided and recorded, the answer once given looked up, a till's outbox synced.
+"""Online redemptions: one decided and recorded, the answer once given looked up.
 
 Decisions are the core's (`pos_app.core.verdict`), reached in the request's
 thread on a read snapshot; the database's unique index on accepted token ids
-settles any race (see `redeem`).
+settles any race (see `redeem`). The backend's clock decides: an attempt's
+`at` is when the backend received it, the till's own time is only kept
+(`till_at`). A till's outbox is synced by `sync_entries`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import time
 from typing import NamedTuple
 
-from pos_app.core import verdict
+from pos_app.core import verdict, wire
 from pos_app.core.domain import Method, Reason
 
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, Invalid, NotFound, Unprocessable
 from .context import Context
-from .voids import record_void
 
 SYNC_BATCH_MAX = 500
+MAX_INPUT_STORED = 8192  # as the request bodies take it
 ATTEMPT_COLUMNS = ("key", "retailer_id", "store_id", "device_id", "at", "received_at", "method", "staff_id",
-                   "decided", "status", "reason", "kind", "voucher_id", "jti", "code", "answer")
+                   "decided", "input", "till_at", "body_hash", "status", "reason", "kind", "voucher_id", "jti",
+                   "code", "answer")
 
 
 class Answered(NamedTuple):
@@ -54,6 +57,26 @@ def _attempt_row(base: tuple, v: verdict.Verdict) -> tuple[int, dict, tuple]:
     return status, answer, row
 
 
+def stored_text(raw: str) -> str:
+    """Text SQLite can hold: bounded, and valid UTF-8 whatever came (a lone surrogate cannot be bound)."""
+    return raw[:MAX_INPUT_STORED].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def till_time(value: object, name: str = "at") -> float | None:
+    """A time a till gave, kept only if it can be one (400 invalid_value otherwise: `at: 1e300` is no time)."""
+    if value is None:
+        return None
+    if not wire.is_time(value):
+        raise Invalid("invalid_value", f"{name} must be a time in seconds since 1970, before 2200")
+    return float(value)
+
+
+def body_hash(text: str, method: str, staff_id: str | None) -> str:
+    """What an honest retry sends again (pos_app.sync.redeem): the input as read, the method, the staff
+    member; not `at`, the till's clock."""
+    return hashlib.sha256(json.dumps([text, method, staff_id]).encode()).hexdigest()
+
+
 def _with_id(status: int, answer: dict, rowid: int) -> Answered:
     if answer.get("accepted"):  # the feed event came with the insert (schema trigger)
         answer["redemption_id"] = rowid
@@ -64,7 +87,7 @@ def _verdict_context(ctx: Context, device: dict, now: float) -> verdict.Context:
     return verdict.Context(
         trust=ctx.trust, retailer_id=device["retailer_id"], store_id=device["store_id"], now=now,
         day=verdict.local_day(now, device["timezone"]), leeway=ctx.config["leeway_s"],
-        velocity_limit=ctx.config["velocity_limit"],
+        velocity_limit=ctx.config["velocity_limit"], issuer=ctx.config["issuer"],
     )
 
 
@@ -82,6 +105,7 @@ def redeem(ctx: Context, device: dict, key: str, body: dict) -> Answered:
     # A replayed key is not looked up first: it is rare, and its insert
     # fails on the key's unique index, so the writer returns the first answer.
     storage = ctx.storage
+    claimed_at = till_time(body.get("at"))  # before anything: a till's time that is no time is refused
     now = ctx.clock()
     vctx = _verdict_context(ctx, device, now)
     method = body["method"]
@@ -89,11 +113,14 @@ def redeem(ctx: Context, device: dict, key: str, body: dict) -> Answered:
     reading = verdict.read(body["input"], vctx)
     first = verdict.judge(reading, storage.redemption_state(storage.read(), device, vctx.velocity_limit, ctx.vouchers),
                           vctx, printed_only=printed_only)
-    base = (key, device["retailer_id"], device["store_id"], device["id"], float(body.get("at") or now), now,
-            method, body.get("staff_id"), "online")
+    text = stored_text(reading.text if reading.text is not None else body["input"])
+    digest = body_hash(text, method, body.get("staff_id"))
+    # The backend's clock decides: velocity and per-day limits count by `at`, the time received.
+    base = (key, device["retailer_id"], device["store_id"], device["id"], now, now,
+            method, body.get("staff_id"), "online", text, claimed_at, digest)
 
     def judged_in_writer(db):
-        again = _stored_answer(db, device, key)
+        again = _stored_answer(db, device, key, digest)
         if again is not None:  # the same key raced in twice: the first answer stands
             return again
         v = verdict.judge(reading, storage.redemption_state(db, device, vctx.velocity_limit, ctx.vouchers), vctx,
@@ -121,86 +148,19 @@ def lookup_redemption(ctx: Context, device: dict, key: str) -> dict:
     return {"status": stored.status, "answer": stored.body}
 
 
-def _stored_answer(db, device: dict, key: str) -> Answered | None:
-    row = db.execute("SELECT id, device_id, answer FROM attempts WHERE key = ?", (key,)).fetchone()
+def _stored_answer(db, device: dict, key: str, digest: str | None = None) -> Answered | None:
+    """The answer once given for `key`; with `digest` (a request's body_hash), 422 idempotency_mismatch if
+    the key was first sent with another body (a replay answers only the request it replays)."""
+    row = db.execute("SELECT id, device_id, answer, body_hash FROM attempts WHERE key = ?", (key,)).fetchone()
     if row is None:
         return None
     if row[1] != device["id"]:
         raise Conflict("conflict", "this idempotency key belongs to another till")
     if row[2] is None:
         raise Conflict("conflict", "this key was used to sync an offline redemption, not to redeem online")
+    if digest is not None and row[3] is not None and row[3] != digest:
+        raise Unprocessable("idempotency_mismatch", "this idempotency key was used with another request body")
     status, answer = json.loads(row[2])
     if answer.get("accepted"):
         answer["redemption_id"] = row[0]
     return Answered(status, answer)
-
-
-def sync(ctx: Context, device: dict, entries: list[dict]) -> dict:
-    """Record a batch of a till's outbox; each entry answered on its own."""
-    now = ctx.clock()
-
-    def write(db):
-        results = []
-        for entry in entries:
-            results.append(_record_entry(ctx, db, device, entry, now))
-        return results
-    return {"results": ctx.storage.submit(write), "server_time": now}
-
-
-def _record_entry(ctx: Context, db, device: dict, entry: dict, now: float) -> dict:
-    if entry.get("type") == "void":
-        return record_void(ctx, db, device, entry, now)
-    key = entry["key"]
-    row = db.execute("SELECT device_id, status, conflict_with FROM attempts WHERE key = ?", (key,)).fetchone()
-    if row is not None:
-        if row[0] != device["id"]:
-            return {"key": key, "status": "rejected", "reason": "key belongs to another till"}
-        if row[1] == "conflict":
-            return {"key": key, "status": "conflict", "winner": _winner(db, row[2])}
-        return {"key": key, "status": "duplicate"}
-    status = "accepted" if entry["accepted"] else "refused"
-    winner_id = None
-    if entry["accepted"] and entry.get("jti"):
-        winner = db.execute(
-            "SELECT id FROM attempts WHERE retailer_id = ? AND jti = ? AND status = 'accepted'",
-            (device["retailer_id"], entry["jti"])).fetchone()
-        if winner is not None:
-            status, winner_id = "conflict", winner[0]
-    db.execute(
-        "INSERT INTO attempts (key, retailer_id, store_id, device_id, at, received_at, status, reason, kind, "
-        "voucher_id, jti, code, method, staff_id, decided, conflict_with) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (key, device["retailer_id"], device["store_id"], device["id"], entry["at"], now, status,
-         entry.get("reason"), entry.get("kind"), entry.get("voucher_id"), entry.get("jti"), entry.get("code"),
-         entry["method"], entry.get("staff_id"), entry["decided"], winner_id))
-    if status == "conflict":
-        return {"key": key, "status": "conflict", "winner": _winner(db, winner_id)}
-    if status == "accepted" and entry.get("kind") == "printed" and entry.get("voucher_id"):
-        over = _printed_overshoot(ctx, db, device, entry)
-        if over is not None:
-            # Tills decided offline and together went past a limit: the
-            # redemptions were given and stay recorded; the till is told.
-            return {"key": key, "status": "recorded", "over_limit": over}
-    return {"key": key, "status": "recorded"}
-
-
-def _printed_overshoot(ctx: Context, db, device: dict, entry: dict) -> str | None:
-    """Which limit of a printed voucher this recorded redemption went past, if any."""
-    v = ctx.vouchers.get(db, entry["voucher_id"], time.monotonic())
-    if v is None or (v.total_limit is None and v.store_day_limit is None):
-        return None
-    state = ctx.storage.redemption_state(db, device, 0, ctx.vouchers)
-    at_store_today, in_all = state.printed_uses(v.id, device["store_id"],
-                                                verdict.local_day(entry["at"], device["timezone"]))
-    if v.total_limit is not None and in_all > v.total_limit:
-        return "total_limit"
-    if v.store_day_limit is not None and at_store_today > v.store_day_limit:
-        return "store_day_limit"
-    return None
-
-
-def _winner(db, attempt_id: int) -> dict:
-    row = db.execute(
-        "SELECT a.jti, a.at, coalesce(d.name, a.device_id), a.store_id FROM attempts a "
-        "LEFT JOIN devices d ON d.id = a.device_id WHERE a.id = ?", (attempt_id,)).fetchone()
-    return dict(zip(("jti", "at", "till", "store_id"), row))

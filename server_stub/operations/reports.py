@@ -10,6 +10,7 @@ zones differ, and `scope.stores` gives each store's.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import NamedTuple
 
@@ -19,6 +20,7 @@ from pos_app.core.domain import LANGUAGES
 from ..errors import Forbidden, Invalid
 from .staff_auth import Caller
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
+from . import voids
 from .context import Context
 
 QUERY = ("date", "to", "store", "retailer", "format", "lang")
@@ -72,6 +74,11 @@ def daily(ctx: Context, caller: Caller, query: dict[str, str]) -> File | dict:
                           staff=staff, language=language, scope=scope)
     if store["timezone"] is None:
         answer["timezone"] = None  # a retailer's stores in several zones: each store's own in scope.stores
+    answer["disputes"] = _disputes(db, scope["stores"] if "retailer" in query else [store], first, last)
+    # Whether each till's void proved its manager: the backend alone knows (None: made at the backend).
+    verified = voids.verified_of(db, [item["key"] for item in answer["voids"]["items"]])
+    for item in answer["voids"]["items"]:
+        item["verified"] = verified.get(item["key"])
     if fmt == "pdf":  # one or two A4 pages in the language asked; reportlab is loaded only for them
         from pos_app.pdf.day_report import render
 
@@ -160,6 +167,26 @@ def _rows(db, store_id: str, since: float, until: float, *, tz_name: str | None 
                        over_limit=report.TOTAL_LIMIT if key in over else None)
             for (key, at, status, decided, method, till, staff_id, reason, kind, voucher_id, code, jti,
                  conflict_with, void_reason, void_staff_id, void_at) in found]
+
+
+DISPUTES_MAX = 200  # the report stays small; a manager seeing 200 disputes knows enough to act
+
+
+def _disputes(db, stores: list[dict], first, last) -> list[dict]:
+    """The attempts of these stores' local days where the till's word and the backend's verdict differ, or
+    whose claimed time the backend could not believe (docs/sync.md), oldest first, at most DISPUTES_MAX."""
+    found = []
+    for one in stores:
+        since, until = report.window(first, last, one["timezone"])
+        found += db.execute(
+            "SELECT a.key, a.at, coalesce(d.name, a.device_id), a.store_id, a.dispute, a.reason, a.till_verdict,"
+            " a.till_at, a.time_flag FROM attempts a LEFT JOIN devices d ON d.id = a.device_id"
+            " WHERE a.store_id = ? AND a.at >= ? AND a.at < ? AND (a.dispute IS NOT NULL OR a.time_flag IS NOT NULL)"
+            " ORDER BY a.at, a.id LIMIT ?", (one["id"], since, until, DISPUTES_MAX)).fetchall()
+    found.sort(key=lambda row: row[1])
+    return [{"key": key, "at": at, "till": till, "store_id": store_id, "dispute": dispute, "reason": reason,
+             "till_said": json.loads(said) if said else None, "till_at": till_at, "time_flag": flag}
+            for key, at, till, store_id, dispute, reason, said, till_at, flag in found[:DISPUTES_MAX]]
 
 
 def _over_total(db, voucher_ids: set[str]) -> set[str]:

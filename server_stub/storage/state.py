@@ -70,11 +70,18 @@ class VoucherCache:
 
 
 class BackendState:
-    """RedemptionState for one till of one store, over one connection."""
+    """RedemptionState for one till of one store, over one connection.
+
+    `as_of`: the time an offline attempt was made, for judging it when it
+    arrives later: a claim revoked after it does not count, and the velocity
+    window ends there. None (online): now, and nothing later exists yet.
+    """
 
     def __init__(self, db: sqlite_utils.Database, *, retailer_id: str, store_id: str,
-                 device_id: str, store_timezone: str, velocity_cap: int, vouchers: VoucherCache):
+                 device_id: str, store_timezone: str, velocity_cap: int, vouchers: VoucherCache,
+                 as_of: float | None = None):
         self._conn = db.conn
+        self.as_of = as_of
         self.retailer_id = retailer_id
         self.store_id = store_id
         self.device_id = device_id
@@ -122,26 +129,29 @@ class BackendState:
             " ON a.retailer_id = ?2 AND a.jti = ?1 AND a.status = 'accepted'"
             " LEFT JOIN devices d ON d.id = a.device_id", (jti, self.retailer_id),
         ).fetchone()
-        self._jti_state = (jti, row[0] is not None, UsedToken(*row[1:]) if row[1] is not None else None)
+        revoked = row[0] is not None and (self.as_of is None or row[0] <= self.as_of)
+        self._jti_state = (jti, revoked, UsedToken(*row[1:]) if row[1] is not None else None)
         return self._jti_state[1]
 
     def printed_uses(self, voucher_id: str, store_id: str, day: str) -> tuple[int, int]:
+        # Only this retailer's attempts count: another retailer's till can
+        # never use up this voucher's limit, whatever it sent. A voucher with
+        # no limit asks no count (0): a query less on the commonest printed code.
+        voucher = self.voucher(voucher_id)
+        if voucher is not None and voucher.total_limit is None and voucher.store_day_limit is None:
+            return 0, 0
         start, end = day_bounds(day, self.store_timezone)
-        at_store = self._conn.execute(
-            "SELECT count(*) FROM attempts WHERE status = 'accepted' AND kind = 'printed' "
-            "AND voucher_id = ? AND store_id = ? AND at >= ? AND at < ?",
-            (voucher_id, store_id, start, end),
-        ).fetchone()[0]
-        in_all = self._conn.execute(
-            "SELECT count(*) FROM attempts WHERE status = 'accepted' AND kind = 'printed' AND voucher_id = ?",
-            (voucher_id,),
-        ).fetchone()[0]
-        return at_store, in_all
+        return self._conn.execute(
+            "SELECT count(*) FILTER (WHERE store_id = ?3 AND at >= ?4 AND at < ?5), count(*) FROM attempts"
+            " WHERE status = 'accepted' AND kind = 'printed' AND voucher_id = ?1 AND retailer_id = ?2",
+            (voucher_id, self.retailer_id, store_id, start, end),
+        ).fetchone()
 
     def recent_accepts(self, since: float) -> int:
         # Counting stops at the limit: past it the answer is the same, and an
         # unbounded count grows with the very rate it is meant to catch.
+        until = float("inf") if self.as_of is None else self.as_of
         return self._conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM attempts WHERE device_id = ? AND at >= ? "
-            "AND status = 'accepted' LIMIT ?)", (self.device_id, since, self.velocity_cap),
+            "SELECT count(*) FROM (SELECT 1 FROM attempts WHERE device_id = ? AND at >= ? AND at <= ? "
+            "AND status = 'accepted' LIMIT ?)", (self.device_id, since, until, self.velocity_cap),
         ).fetchone()[0]
