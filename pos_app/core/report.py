@@ -14,6 +14,7 @@ from datetime import date, datetime, time as dtime, timedelta, timezone
 from typing import Iterable, Mapping, NamedTuple
 from zoneinfo import ZoneInfo
 
+from .csv_cells import safe_row
 from .domain import Method, Voucher
 
 MAX_DAYS = 92  # a quarter; anything longer is an export job, not a report a manager reads
@@ -365,17 +366,12 @@ def to_csv(rows: Iterable[Row], *, first: date, last: date, tz_name: str, vouche
             limit = voucher.store_day_limit if voucher else None
             if not over and limit is not None and uses[(row.voucher_id, row.store_id, day)] > limit:
                 over = STORE_DAY_LIMIT
-        writer.writerow((
+        writer.writerow(safe_row((  # every text cell: ids, codes and reasons come from tills too
             day, local.strftime("%H:%M:%S"),
             datetime.fromtimestamp(row.at, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            _csv_safe(row.till), row.staff_id or "", _csv_safe(staff.get(row.staff_id, "") if row.staff_id else ""),
-            row.voucher_id or "", _csv_safe(voucher.text("title", language) if voucher else ""),
-            row.kind or "", _csv_safe(row.code or ""), row.method, row.decided, status, row.reason or "",
+            row.till, row.staff_id or "", staff.get(row.staff_id, "") if row.staff_id else "",
+            row.voucher_id or "", voucher.text("title", language) if voucher else "",
+            row.kind or "", row.code or "", row.method, row.decided, status, row.reason or "",
             "" if amount is None else amount, voucher.discount.currency if voucher else "", row.key, over,
-        ))
+        )))
     return out.getvalue()
-
-
-def _csv_safe(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula (names and titles are typed by people)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -57,7 +57,7 @@ class BookletView(Retranslating, QDialog):
         self.save_button = QPushButton(objectName="savePdf")
         self.print_button = QPushButton(objectName="printPdf")
         self.refresh_button = QPushButton(objectName="refreshEditions")
-        self.message = QLabel(objectName="bookletMessage", wordWrap=True)
+        self.message = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="bookletMessage", wordWrap=True)
         new_row = QHBoxLayout()
         new_row.addWidget(self.month)
         new_row.addWidget(self.create_button)

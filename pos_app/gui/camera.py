@@ -139,6 +139,7 @@ class CameraView(Retranslating, QLabel):
         self.setMinimumSize(320, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.PlainText)  # a camera's error text is data, never markup
         self._state, self._detail = "off", ""
         self._image: QImage | None = None
         self.retranslate()

@@ -49,6 +49,8 @@ class LoginScreen(Retranslating, QWidget):
         self.login_button = QPushButton(objectName="primary")
         self.language = QComboBox(objectName="loginLanguage")
         for code in LANGUAGES:
+        for label in (self.title, self.subtitle, self.staff_label, self.pin_label, self.error):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # names are data: text, never markup
             self.language.addItem(LANGUAGE_NAMES[code], code)
 
         form = QVBoxLayout()

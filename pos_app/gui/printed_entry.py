@@ -28,7 +28,7 @@ class PrintedCodeDialog(Retranslating, QDialog):
         self.setObjectName("printedCodeDialog")
         self.setModal(True)
         self.setMinimumWidth(520)
-        self.explain = QLabel(wordWrap=True)
+        self.explain = QLabel(textFormat=Qt.TextFormat.PlainText, wordWrap=True)
         self.code = QLineEdit(objectName="printedCode", maxLength=MAX_CODE)
         self.code.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)

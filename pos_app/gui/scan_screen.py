@@ -8,6 +8,7 @@ who is logged in.
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from ..core.domain import LANGUAGES
@@ -23,8 +24,8 @@ class ScanScreen(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         top = QFrame(objectName="topBar")
-        self.till_name = QLabel(objectName="tillName")
-        self.staff_name = QLabel(objectName="staffName")
+        self.till_name = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="tillName")
+        self.staff_name = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="staffName")
         self.language = QComboBox(objectName="language")
         for code in LANGUAGES:
             self.language.addItem(LANGUAGE_NAMES[code], code)
@@ -46,7 +47,7 @@ class ScanScreen(QWidget):
         self.redeem_button = QPushButton(objectName="primary")
         self.printed_button = QPushButton(objectName="printedButton")
         self.image_button = QPushButton(objectName="imageButton")
-        self.demo_note = QLabel(objectName="demoNote", wordWrap=True)
+        self.demo_note = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="demoNote", wordWrap=True)
         self.demo_note.hide()
         entry_row = QHBoxLayout()
         entry_row.addWidget(self.entry, 1)

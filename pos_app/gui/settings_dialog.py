@@ -6,6 +6,7 @@ by the window through the store's thread.
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -58,7 +59,7 @@ class SettingsDialog(Retranslating, QDialog):
         self.hold.setValue(value(settings, "verdict_hold_s"))
         self.sound = QCheckBox(objectName="soundOn")
         self.sound.setChecked(value(settings, "sound") != "0")
-        self.labels = [QLabel() for _ in range(6)]
+        self.labels = [QLabel(textFormat=Qt.TextFormat.PlainText) for _ in range(6)]
         form = QFormLayout()
         for label, field in zip(self.labels, (self.camera, self.camera_path, self.decoder, self.timeout,
                                               self.hold, self.sound)):

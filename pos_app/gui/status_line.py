@@ -7,6 +7,7 @@ UI language.
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from ..sync.status import SyncStatus
@@ -15,11 +16,11 @@ from ..words.i18n import _, format_number, format_when
 
 class StatusLine:
     def __init__(self, bar: QStatusBar):
-        self.online_badge = QLabel(objectName="onlineBadge")
-        self.outbox_label = QLabel(objectName="outboxLabel")
-        self.last_sync_label = QLabel(objectName="lastSyncLabel")
-        self.skew_badge = QLabel(objectName="skewBadge")
-        self.staff_status = QLabel(objectName="staffStatus")
+        self.online_badge = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="onlineBadge")
+        self.outbox_label = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="outboxLabel")
+        self.last_sync_label = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="lastSyncLabel")
+        self.skew_badge = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="skewBadge")
+        self.staff_status = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="staffStatus")
         for widget in (self.online_badge, self.outbox_label, self.last_sync_label, self.skew_badge):
             bar.addWidget(widget)
         bar.addPermanentWidget(self.staff_status)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -41,12 +41,16 @@ class SyncPanel(Retranslating, QDialog):
                                   "success_rate", "delay", "offline_share")}
         form = QFormLayout()
         for label, value in self.rows.values():
+            label.setTextFormat(Qt.TextFormat.PlainText)  # errors and names are data: text, never markup
+            value.setTextFormat(Qt.TextFormat.PlainText)
             form.addRow(label, value)
         self.parked_title = QLabel()
+        self.parked_title.setTextFormat(Qt.TextFormat.PlainText)
         self.parked = QTableWidget(0, 3, objectName="parkedTable")
         self.parked.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.parked.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.conflicts_title = QLabel()
+        self.conflicts_title.setTextFormat(Qt.TextFormat.PlainText)
         self.conflicts = QTableWidget(0, 4, objectName="conflictsTable")
         self.conflicts.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.conflicts.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)

@@ -48,6 +48,8 @@ class VerdictPanel(Retranslating, QFrame):
         self.hint = QLabel(objectName="verdictHint", alignment=Qt.AlignmentFlag.AlignCenter)
         for label in (self.headline, self.title, self.details, self.hint):
             label.setWordWrap(True)
+        for label in (self.symbol, self.headline, self.discount, self.title, self.details, self.hint):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # a till's or voucher's name is data, never markup
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)
         layout.addStretch(1)

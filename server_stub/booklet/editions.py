@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
 
+from pos_app.core.csv_cells import safe_cell
+
 from ..errors import Conflict, DomainError, Invalid, NotFound, Unprocessable
 from .layout import SIZES, LayoutError, Placement, lay_out
 from .model import MIN_VOUCHER_SIZE, Card, EditionInfo, default_price, tier_label, tier_of
@@ -360,10 +362,10 @@ class Booklets:
         writer = csv.DictWriter(out, BILLING_FIELDS, lineterminator="\r\n", extrasaction="ignore")
         writer.writeheader()
         for slot in json.loads(layout)["slots"]:
-            writer.writerow({**slot, "edition_id": edition_id, "month": row["month"],
-                             "spaces": {"single": 1, "quarter": 2, "half": 4, "full": 8}[slot["size"]],
-                             "premium": "yes" if slot["premium"] else "no",
-                             "advertiser": _csv_safe(slot["advertiser"])})
+            cells = {**slot, "edition_id": edition_id, "month": row["month"],
+                     "spaces": {"single": 1, "quarter": 2, "half": 4, "full": 8}[slot["size"]],
+                     "premium": "yes" if slot["premium"] else "no"}
+            writer.writerow({name: safe_cell(value) for name, value in cells.items()})  # every text cell
         return out.getvalue()
 
     # --- the schedule -------------------------------------------------------------
@@ -401,8 +403,3 @@ class Booklets:
             log.exception("scheduled booklet %s for %s failed", edition_id, month)
             return "failed"
         return "rendered"
-
-
-def _csv_safe(text: str) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -19,8 +19,10 @@ class Tiles:
         self.row.setSpacing(8)
         for name in TILES:
             frame = QFrame(objectName="reportTile")
-            value = QLabel("—", objectName="tileValue", alignment=Qt.AlignmentFlag.AlignCenter)
-            caption = QLabel(objectName="tileCaption", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+            value = QLabel("—", textFormat=Qt.TextFormat.PlainText, objectName="tileValue",
+                           alignment=Qt.AlignmentFlag.AlignCenter)
+            caption = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="tileCaption",
+                             alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
             box = QVBoxLayout(frame)
             box.setContentsMargins(8, 6, 8, 6)
             box.setSpacing(0)

@@ -82,7 +82,7 @@ class ReportView(Retranslating, QDialog):
         self.figures = Tiles()
         self.tiles = self.figures.tiles
         self._build_body()
-        self.message = QLabel(objectName="reportMessage", wordWrap=True)
+        self.message = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="reportMessage", wordWrap=True)
         self.csv_button = widgets.button("exportCsv", lambda: self.export_csv())
         self.pdf_button = widgets.button("exportPdf", lambda: self.export_pdf())
         self.close_button = widgets.button("closeReport", self.accept)
@@ -108,14 +108,14 @@ class ReportView(Retranslating, QDialog):
         self.next_button = widgets.button("nextDay", lambda: self.step(1))
         self.from_edit = widgets.date_edit("fromDate")
         self.to_edit = widgets.date_edit("toDate")
-        self.dash = QLabel("–")
+        self.dash = QLabel("–", textFormat=Qt.TextFormat.PlainText)
         self.range_button = widgets.button("rangeButton", None)
         self.range_button.setCheckable(True)
         self.range_button.toggled.connect(self.set_range_mode)
         self.today_button = widgets.button("todayButton", lambda: self.show_days(self.today()))
         self.refresh_button = widgets.button("refreshReport", self.refresh)
-        self.title = QLabel(objectName="reportTitle")
-        self.state = QLabel(objectName="reportState")
+        self.title = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="reportTitle")
+        self.state = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="reportState")
         self.from_edit.dateChanged.connect(self._picked)
         self.to_edit.dateChanged.connect(self._picked)
         self.bar = QHBoxLayout()
@@ -149,7 +149,7 @@ class ReportView(Retranslating, QDialog):
         self.attempts_table.selectionModel().selectionChanged.connect(self._attempt_selection)
         self.attempts_table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.attempts_table.customContextMenuRequested.connect(self.voiding.menu_requested)
-        self.void_hint = QLabel(objectName="voidHint", wordWrap=True)
+        self.void_hint = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="voidHint", wordWrap=True)
         self.void_button = widgets.button("voidButton", lambda: self.open_void_dialog())
         redemptions = QWidget()
         box = QVBoxLayout(redemptions)
@@ -174,7 +174,8 @@ class ReportView(Retranslating, QDialog):
         self.tabs.addTab(self._kpi_page(), "")
         self.tabs.addTab(self._page(("days", self.days, 0)), "")
         self.tabs.setTabVisible(DAYS_TAB, False)
-        self.empty = QLabel(objectName="reportEmpty", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.empty = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="reportEmpty",
+                            alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.body = QStackedWidget()
         self.body.addWidget(self.tabs)
         self.body.addWidget(self.empty)
@@ -189,14 +190,15 @@ class ReportView(Retranslating, QDialog):
         box = QVBoxLayout(page)
         box.setContentsMargins(6, 6, 6, 6)
         for name, model, stretch in parts:
-            title = QLabel(objectName="sectionTitle")
+            title = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="sectionTitle")
             self.section_titles[name] = title
             box.addWidget(title)
             box.addWidget(self._table(name, model, stretch=stretch), 1)
         return page
 
     def _kpi_page(self) -> QWidget:
-        self.kpi_rows = {name: (QLabel(), QLabel(objectName=f"kpi_{name}")) for name in KPIS}
+        self.kpi_rows = {name: (QLabel(textFormat=Qt.TextFormat.PlainText),
+                                QLabel(textFormat=Qt.TextFormat.PlainText, objectName=f"kpi_{name}")) for name in KPIS}
         return widgets.scrolling_form(self.kpi_rows.values())
 
     # --- which days -------------------------------------------------------------------

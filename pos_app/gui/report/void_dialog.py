@@ -92,17 +92,18 @@ class VoidDialog(Retranslating, QDialog):
         self.attempt, self.context = attempt, context
         self.busy = False
 
-        self.title = QLabel(objectName="voidTitle", wordWrap=True)
-        self.summary_names = {name: QLabel(objectName="voidSummaryName") for name in
-                              ("time", "voucher", "cashier", "method", "decided")}
-        self.summary = {name: QLabel(objectName="voidSummaryValue") for name in self.summary_names}
+        self.title = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="voidTitle", wordWrap=True)
+        self.summary_names = {name: QLabel(textFormat=Qt.TextFormat.PlainText, objectName="voidSummaryName")
+                              for name in ("time", "voucher", "cashier", "method", "decided")}
+        self.summary = {name: QLabel(textFormat=Qt.TextFormat.PlainText, objectName="voidSummaryValue")
+                        for name in self.summary_names}
         form = QFormLayout()
         form.setVerticalSpacing(2)
         for name, label in self.summary_names.items():
             form.addRow(label, self.summary[name])
-        self.note = QLabel(objectName="voidNote", wordWrap=True)
+        self.note = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="voidNote", wordWrap=True)
 
-        self.reason_label = QLabel(objectName="reasonLabel")
+        self.reason_label = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="reasonLabel")
         self.quick = [QPushButton(objectName="quickReason", checkable=True, autoDefault=False)
                       for _reason in QUICK_REASONS]
         quick_grid = QGridLayout()
@@ -115,8 +116,9 @@ class VoidDialog(Retranslating, QDialog):
         self.reason.textChanged.connect(self._changed)
         self.reason.returnPressed.connect(self.confirm)
         self.reason_label.setBuddy(self.reason)
-        self.count = QLabel(objectName="reasonCount", alignment=Qt.AlignmentFlag.AlignRight)
-        self.problem = QLabel(objectName="voidError", wordWrap=True)
+        self.count = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="reasonCount",
+                            alignment=Qt.AlignmentFlag.AlignRight)
+        self.problem = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="voidError", wordWrap=True)
         self.problem.hide()
 
         self.cancel_button = QPushButton(objectName="cancelVoid", autoDefault=False)
