@@ -1,8 +1,10 @@
-"""The admin's view of the monthly voucher booklet: list editions, render one, save or print its PDF.
+"""The admin's view of the monthly voucher booklet: the finished editions, to save or print as PDF.
 
-The backend lays out and renders; the till only asks, with the admin's staff
-credentials, on a background thread. Printing draws the PDF's pages
-onto a QPrinter, so any printer the system knows will do.
+Editions are made, laid out, rendered and billed by the Pika operator (the
+platform's admin token), never from a till: a retailer's admin only lists
+the finished ones and fetches their PDF, with the admin's staff credentials,
+on a background thread. Printing draws the PDF's pages onto a QPrinter, so
+any printer the system knows will do.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -31,13 +32,13 @@ from ..words.i18n import _
 from .retranslate import Retranslating
 from .tasks import TaskPool
 
-COLUMNS = ("month", "title", "paper", "pages", "status")
+COLUMNS = ("month", "title", "paper", "pages")
 
 
 class BookletView(Retranslating, QDialog):
     """`open_client()` gives a fresh BackendClient; `staff` is (id, pin) of the admin logged in."""
 
-    finished_task = Signal(str)  # what just completed: "list", "create", "render", "pdf", "print", "error"
+    finished_task = Signal(str)  # what just completed: "list", "pdf", "print", "error"
 
     def __init__(self, open_client: Callable, staff: tuple[str, str], parent: QWidget | None = None):
         super().__init__(parent)
@@ -51,29 +52,23 @@ class BookletView(Retranslating, QDialog):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.month = QLineEdit(objectName="newMonth", maxLength=7)
-        self.create_button = QPushButton(objectName="createEdition")
-        self.render_button = QPushButton(objectName="primary")
-        self.save_button = QPushButton(objectName="savePdf")
+        self.note = QLabel(objectName="bookletNote", wordWrap=True, textFormat=Qt.TextFormat.PlainText)
+        self.save_button = QPushButton(objectName="primary")
         self.print_button = QPushButton(objectName="printPdf")
         self.refresh_button = QPushButton(objectName="refreshEditions")
         self.message = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="bookletMessage", wordWrap=True)
-        new_row = QHBoxLayout()
-        new_row.addWidget(self.month)
-        new_row.addWidget(self.create_button)
-        new_row.addStretch(1)
-        new_row.addWidget(self.refresh_button)
+        top = QHBoxLayout()
+        top.addWidget(self.note, 1)
+        top.addWidget(self.refresh_button)
         actions = QHBoxLayout()
-        for button in (self.render_button, self.save_button, self.print_button):
+        for button in (self.save_button, self.print_button):
             actions.addWidget(button)
         layout = QVBoxLayout(self)
-        layout.addLayout(new_row)
+        layout.addLayout(top)
         layout.addWidget(self.table, 1)
         layout.addLayout(actions)
         layout.addWidget(self.message)
         self.refresh_button.clicked.connect(self.refresh)
-        self.create_button.clicked.connect(self.create)
-        self.render_button.clicked.connect(self.render)
         self.save_button.clicked.connect(lambda: self.save_pdf())
         self.print_button.clicked.connect(lambda: self.print_pdf())
         self.table.itemSelectionChanged.connect(self._enable)
@@ -111,19 +106,6 @@ class BookletView(Retranslating, QDialog):
 
     def refresh(self) -> None:
         self._call("list", lambda client, sid, pin: client.booklets(sid, pin), self._show)
-
-    def create(self) -> None:
-        month = self.month.text().strip()
-        self._call("create", lambda client, sid, pin: client.create_booklet(sid, pin, month),
-                   lambda edition: self.refresh())
-
-    def render(self) -> None:
-        edition = self.selected()
-        if edition is None:
-            return
-        force = edition.get("status") == "done"
-        self._call("render", lambda client, sid, pin: client.render_booklet(edition["id"], sid, pin, force=force),
-                   lambda answer: self.refresh())
 
     def save_pdf(self, path: str | None = None) -> None:
         edition = self.selected()
@@ -170,14 +152,12 @@ class BookletView(Retranslating, QDialog):
 
     def _show(self, editions: list[dict]) -> None:
         chosen = (self.selected() or {}).get("id")
-        self.editions = list(editions)
+        # The backend gives a till's admin finished editions only; one that is not is left out all the same.
+        self.editions = [e for e in editions if e.get("status") == "done"]
         self.table.setRowCount(len(self.editions))
-        statuses = {"pending": _("not rendered"), "rendering": _("rendering…"), "done": _("ready"),
-                    "failed": _("failed")}
         for row, edition in enumerate(self.editions):
-            values = {**edition, "status": statuses.get(edition.get("status"), str(edition.get("status")))}
             for col, name in enumerate(COLUMNS):
-                value = values.get(name)
+                value = edition.get(name)
                 self.table.setItem(row, col, QTableWidgetItem("" if value is None else str(value)))
             if edition.get("id") == chosen:
                 self.table.selectRow(row)
@@ -185,21 +165,18 @@ class BookletView(Retranslating, QDialog):
             self.table.selectRow(0)
 
     def _enable(self) -> None:
-        edition = self.selected()
-        self.render_button.setEnabled(edition is not None and edition.get("status") != "rendering")
-        ready = edition is not None and edition.get("status") == "done"
+        ready = self.selected() is not None
         self.save_button.setEnabled(ready)
         self.print_button.setEnabled(ready)
 
     def retranslate(self) -> None:
         self.setWindowTitle(_("Voucher booklet"))
-        self.month.setPlaceholderText(_("Month (YYYY-MM)"))
-        self.create_button.setText(_("New edition"))
+        self.note.setText(_("Editions are made by the Pika operator. The finished ones are listed here, "
+                            "to save or print."))
         self.refresh_button.setText(_("Refresh"))
-        self.render_button.setText(_("Render"))
         self.save_button.setText(_("Save PDF…"))
         self.print_button.setText(_("Print…"))
-        self.table.setHorizontalHeaderLabels([_("Month"), _("Title"), _("Paper"), _("Pages"), _("Status")])
+        self.table.setHorizontalHeaderLabels([_("Month"), _("Title"), _("Paper"), _("Pages")])
         if self.editions:
             self._show(self.editions)
 
