@@ -15,7 +15,7 @@ from pos_app.core.domain import IDEMPOTENCY_KEY, Method
 from .backend import Backend
 from .booklet import placements as booklet_bodies
 from .booklet.editions import Booklets
-from .errors import Forbidden, Invalid, Unauthorized
+from .errors import Forbidden, Invalid
 from .http import Download, Request, Router, serve_request
 from .operations import credentials
 from .operations.admin import ENROLLMENT_TTL_S, ROLES
@@ -176,9 +176,11 @@ class App:
                                               body.get("store_id"))
 
     def _staff(self, request, roles: tuple[str, ...] = ROLES):
+        """A staff member at a till in person: the device token (401 without), X-Pika-Staff and X-Pika-Pin."""
+        self.backend.require_device(request.bearer())
         staff_id = request.headers.get("x-pika-staff")
         if staff_id is None:
-            raise Unauthorized("unauthorized", "a device token, X-Pika-Staff and X-Pika-Pin are required")
+            raise Invalid("missing_field", "the X-Pika-Staff and X-Pika-Pin headers are required")
         return self.backend.require_staff(request.bearer(), staff_id, request.headers.get("x-pika-pin", ""), roles)
 
     def staff_me(self, request):

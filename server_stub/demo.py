@@ -46,8 +46,9 @@ def add_demo_data(backend: Backend) -> dict:
             entry["code"] = backend.create_printed_code(voucher["id"], "CAFE50")["code"]
         vouchers.append(entry)
     staff = []
-    for name, role, pin in (("Ana Benítez", "cashier", "1234"), ("Bruno Ayala", "manager", "4321"),
-                            ("Carla Giménez", "admin", "9999")):
+    # Managers and admins have six digits or more (pos_app.core.pins.min_digits).
+    for name, role, pin in (("Ana Benítez", "cashier", "1234"), ("Bruno Ayala", "manager", "482916"),
+                            ("Carla Giménez", "admin", "739205")):
         member = backend.create_staff(retailer["id"], name, role, pin, store["id"])
         staff.append({"id": member["id"], "name": name, "pin": pin, "role": role})
     enrollment = [backend.create_enrollment_code(store["id"])["code"] for _ in range(3)]

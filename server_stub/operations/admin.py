@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from pos_app.core import codes, pins, verdict
+from pos_app.core import codes, verdict
 
 from ..datadir import token_hash
 from ..errors import Invalid
-from .common import STORE_FIELDS, add_event, insert, new_id, require_retailer, store_of
+from . import staff_pins
+from .common import STORE_FIELDS, insert, new_id, require_retailer, store_of
 from .context import Context
 
 ROLES = ("cashier", "manager", "admin")
-ENROLLMENT_TTL_S = 7 * 24 * 3600
+# A code not used within a day is void: the fewer live codes, the less a guess can hit.
+ENROLLMENT_TTL_S = 24 * 3600
 
 
 def create_retailer(ctx: Context, name: str) -> dict:
@@ -48,17 +50,24 @@ def create_staff(ctx: Context, retailer_id: str, name: str, role: str, pin: str,
         raise Invalid("invalid_value", "the store belongs to another retailer")
     if role not in ROLES:
         raise Invalid("invalid_value", f"role must be one of {', '.join(ROLES)}")
-    if not pins.valid_pin(pin):
-        raise Invalid("invalid_value", "a PIN is 4 to 12 digits")
     row = {"id": new_id("stf"), "retailer_id": retailer_id, "store_id": store_id, "name": name,
-           "role": role, "pin_hash": pins.hash_pin(pin), "created_at": ctx.clock()}
+           "role": role, **staff_pins.pin_material(pin, role), "created_at": ctx.clock()}
 
     def write(db):
         insert(db, "staff", row)
-        # Tills hear of new staff, with the PIN's hash, so they check PINs offline.
-        add_event(ctx, db, retailer_id, "staff", {k: row[k] for k in ("id", "name", "role", "pin_hash", "store_id")})
+        # Tills that may see this member hear of them, with the PIN's hash, so they check PINs offline.
+        staff_pins.staff_event(ctx, db, retailer_id, row)
     ctx.storage.submit(write)
     return {"id": row["id"], "retailer_id": retailer_id, "store_id": store_id, "name": name, "role": role}
+
+
+def retailer_settings(ctx: Context, retailer_id: str, staff_anywhere: bool) -> dict:
+    """Whether the retailer's staff of no single store (head office) may log in at every one of its tills;
+    off, no till receives their PIN hashes (from its next catalog) and the backend refuses them at tills."""
+    require_retailer(ctx, retailer_id)
+    ctx.storage.submit(lambda db: db.execute("UPDATE retailers SET staff_anywhere = ? WHERE id = ?",
+                                             (int(staff_anywhere), retailer_id)))
+    return {"id": retailer_id, "staff_anywhere": bool(staff_anywhere)}
 
 
 def create_enrollment_code(ctx: Context, store_id: str, ttl_s: int = ENROLLMENT_TTL_S) -> dict:

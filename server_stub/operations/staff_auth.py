@@ -2,9 +2,11 @@
 
 A till's device token alone is never enough: the request must also carry
 `X-Pika-Staff: <staff id>` and `X-Pika-Pin: <PIN>` of a staff member of that
-device's retailer (and store, if the member belongs to one) whose role is
-allowed, checked against the stored PBKDF2 hash. The booklet admin uses it
-with role admin; reports reuse it with managers.
+device's retailer who may work at that till (its store's staff; staff of no
+single store where the retailer lets them work anywhere) and whose role is
+allowed, checked against the stored PBKDF2 hash. Wrong PINs are counted in the
+database (`pin_lockout`). The booklet admin uses it with role admin; reports
+reuse it with managers.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from dataclasses import dataclass
 from pos_app.core import pins
 
 from ..errors import Forbidden, Unauthorized
+from . import pin_lockout
 from .context import Context
 from .credentials import require_admin, require_device
 
-MAX_FAILURES = 5  # wrong PINs for one staff member at one till before a pause
-FAILURE_WINDOW_S = 300
 VERIFIED_TTL_S = 120.0  # a manager paging through reports types the PIN once, not once per page
 VERIFIED_MAX = 1024
 
@@ -40,34 +41,19 @@ class Caller:
     staff_id: str | None = None
     role: str | None = None
     retailer_wide: bool = False  # staff who belong to no single store (head office): every store of the retailer
-
-
-class _Failures:
-    """Recent wrong PINs per (device, staff), so a till cannot try all 10,000 PINs at speed."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._seen: dict[tuple[str, str], list[float]] = {}
-
-    def blocked(self, key, now: float) -> bool:
-        with self._lock:
-            recent = [t for t in self._seen.get(key, []) if now - t < FAILURE_WINDOW_S]
-            self._seen[key] = recent
-            return len(recent) >= MAX_FAILURES
-
-    def add(self, key, now: float) -> None:
-        with self._lock:
-            self._seen.setdefault(key, []).append(now)
-
-    def clear(self, key) -> None:
-        with self._lock:
-            self._seen.pop(key, None)
+    # A manager's or admin's PIN shorter than their role now needs (pins.min_digits): still let in, asked to change.
+    pin_change_required: bool = False
 
 
 class _Verified:
     """PINs checked lately, so a manager's next call skips the PBKDF2 check (~0.1–0.2 s of CPU here).
 
-    Entries are keyed by an HMAC under a key made at start and never stored,
+    In each worker's memory, unlike the lockout, and that is safe: it only
+    ever says yes to a PIN that matched the stored hash less than a TTL ago
+    (a wrong PIN is never kept, so it holds no count a restart or another
+    worker could miss); it is bounded (oldest out first) and short-lived; the
+    lockout is checked before it, so a locked member is refused even with a
+    remembered PIN. Entries are keyed by an HMAC under a key made at start and never stored,
     over the device, the staff member, the PIN and the stored hash: a changed
     PIN (new hash) misses, and the memory holds nothing that tests a PIN
     faster than the stored hash does. The staff row is still read on every
@@ -100,8 +86,16 @@ class _Verified:
         return True
 
 
-_failures = _Failures()
 _verified = _Verified()
+
+
+def may_work_at(db, staff_store: str | None, device: dict) -> bool:
+    """Whether a staff member of `staff_store` (None: of no single store) may work at this till:
+    its store's staff, and retailer-wide staff where the retailer lets them (`retailers.staff_anywhere`)."""
+    if staff_store is not None:
+        return staff_store == device["store_id"]
+    row = db.execute("SELECT staff_anywhere FROM retailers WHERE id = ?", (device["retailer_id"],)).fetchone()
+    return bool(row and row[0])
 
 
 def require_admin_or_staff(ctx: Context, token: str | None, staff_id: str | None, pin: str,
@@ -111,20 +105,26 @@ def require_admin_or_staff(ctx: Context, token: str | None, staff_id: str | None
     if staff_id is None:
         require_admin(ctx, token)  # 401 for a device token alone, too
         return Caller("admin")
+    return require_staff(ctx, token, staff_id, pin, roles)
+
+
+def require_staff(ctx: Context, token: str | None, staff_id: str, pin: str, roles: tuple[str, ...]) -> Caller:
+    """A staff member at a till, in person (their PIN); 429 too_many_attempts while locked out there."""
     device = require_device(ctx, token)
-    key = (device["id"], staff_id[:64])
-    now = time.monotonic()
-    if _failures.blocked(key, now):
-        raise Unauthorized("unauthorized", "too many wrong PINs: wait a few minutes")
-    row = ctx.storage.read().execute(
-        "SELECT id, role, pin_hash, store_id FROM staff WHERE id = ? AND retailer_id = ?",
-        (staff_id[:64], device["retailer_id"])).fetchone()
-    if (row is None or (row[3] is not None and row[3] != device["store_id"])
-            or not _verified.check(device["id"], row[0], pin, row[2], now)):
-        _failures.add(key, now)
+    staff_id = staff_id[:64]
+    now = ctx.clock()  # the wall clock: the lockout is shared by workers and outlives them
+    pin_lockout.refuse_if_locked(ctx, device["id"], staff_id, now)
+    db = ctx.storage.read()
+    row = db.execute("SELECT id, role, pin_hash, store_id FROM staff WHERE id = ? AND retailer_id = ?",
+                     (staff_id, device["retailer_id"])).fetchone()
+    if row is None or not may_work_at(db, row[3], device):
+        # No PIN was checked, so nothing was learned: no row (only staff who may log in here get one).
         raise Unauthorized("unauthorized", "the staff member or PIN is not valid at this till")
-    _failures.clear(key)
+    if not _verified.check(device["id"], row[0], pin, row[2], time.monotonic()):
+        pin_lockout.add_failure(ctx, device["id"], row[0], now)  # 429 if that was the one too many
+        raise Unauthorized("unauthorized", "the staff member or PIN is not valid at this till")
+    pin_lockout.clear(ctx, device["id"], row[0])
     if row[1] not in roles:
         raise Forbidden("forbidden", f"this needs the role {' or '.join(roles)}")
     return Caller("staff", device["retailer_id"], device["store_id"], device["id"], row[0], row[1],
-                  retailer_wide=row[3] is None)
+                  retailer_wide=row[3] is None, pin_change_required=len(pin) < pins.min_digits(row[1]))

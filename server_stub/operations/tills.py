@@ -10,36 +10,47 @@ from pos_app.core import codes
 from ..datadir import token_hash
 from ..errors import Forbidden
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
+from . import enrollment_guard
 from .common import insert, new_id, store_of
 from .context import Context
+from .staff_auth import may_work_at
+from .staff_pins import STAFF_FIELDS
 
 FEED_LIMIT_MAX = 1000
 CLAIM_GRACE_S = 3600  # the catalog also lists claims that ended less than an hour ago
 
 
-def enroll(ctx: Context, code_text: str, name: str) -> dict:
+def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> dict:
+    """A till enrolled with a one-time code; `address` is the client's, for the guessing guard."""
     try:
         code = codes.parse_short_code(code_text)
     except codes.ShortCodeError:
-        raise Forbidden("invalid_enrollment_code", "the enrollment code is unknown, used or expired") from None
+        code = None  # counted as a wrong guess like any other
     device_token = secrets.token_urlsafe(32)
     device_id = new_id("dev")
     now = ctx.clock()
 
     def write(db):
-        row = db.execute(
+        enrollment_guard.refuse_if_locked(db, address, now)
+        row = None if code is None else db.execute(
             "SELECT retailer_id, store_id, expires_at, used_at FROM enrollment_codes WHERE code_hash = ?",
             (token_hash(code),)).fetchone()
         if row is None or row[3] is not None or row[2] < now:
-            raise Forbidden("invalid_enrollment_code", "the enrollment code is unknown, used or expired")
+            # Returned, not raised: the failure's count must commit.
+            return enrollment_guard.record_failure(db, address, now)
+        enrollment_guard.forget(db, address)
         db.execute("UPDATE enrollment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?",
                    (now, device_id, token_hash(code)))
         insert(db, "devices", {"id": device_id, "retailer_id": row[0], "store_id": row[1], "name": name,
                                 "token_hash": token_hash(device_token), "enrolled_at": now})
         return row[0], row[1]
-    retailer_id, store_id = ctx.storage.submit(write)
+    done = ctx.storage.submit(write)
+    if isinstance(done, int):
+        enrollment_guard.log_failure(address, done)
+        raise Forbidden("invalid_enrollment_code", "the enrollment code is unknown, used or expired")
+    retailer_id, store_id = done
     return {"device_id": device_id, "name": name, "device_token": device_token, "retailer_id": retailer_id,
-            "store_id": store_id, "keys": ctx.public_keys, "server_time": now}
+            "store_id": store_id, "keys": ctx.public_keys, "issuer": ctx.config["issuer"], "server_time": now}
 
 
 def catalog(ctx: Context, device: dict) -> dict:
@@ -57,25 +68,42 @@ def catalog(ctx: Context, device: dict) -> dict:
             "SELECT code_digest, jti, voucher_id, expires_at FROM claims WHERE retailer_id = ? "
             "AND expires_at > ? AND revoked_at IS NULL AND code_digest IS NOT NULL",
             (retailer_id, ctx.clock() - CLAIM_GRACE_S))]
-        staff = [dict(zip(("id", "name", "role", "pin_hash", "store_id"), r)) for r in db.execute(
-            "SELECT id, name, role, pin_hash, store_id FROM staff WHERE retailer_id = ? "
-            "AND (store_id IS NULL OR store_id = ?)", (retailer_id, device["store_id"]))]
+        # Only staff who may log in here (staff_auth.may_work_at): hashes of no one else leave the backend.
+        staff = [dict(zip(STAFF_FIELDS, r)) for r in db.execute(
+            f"SELECT {', '.join('s.' + f for f in STAFF_FIELDS)} FROM staff s JOIN retailers r ON r.id = s.retailer_id "
+            "WHERE s.retailer_id = ? AND (s.store_id = ? OR (s.store_id IS NULL AND r.staff_anywhere))",
+            (retailer_id, device["store_id"]))]
         revoked = [r[0] for r in db.execute(
             "SELECT jti FROM claims WHERE retailer_id = ? AND revoked_at IS NOT NULL", (retailer_id,))]
     return {
         "retailer": {"id": retailer[0], "name": retailer[1]},
         "store": {k: store[k] for k in ("id", "name", "timezone")},
+        "issuer": ctx.config["issuer"],  # the `iss` tills check tokens for
         "keys": ctx.public_keys, "vouchers": vouchers, "printed_codes": printed,
         "claims": claims, "staff": staff, "revoked": revoked, "server_time": ctx.clock(),
     }
 
 
 def feed(ctx: Context, device: dict, after: int, limit: int) -> dict:
-    """The retailer's events after `after`, but this till's own; `cursor` moves past those too."""
-    rows = ctx.storage.read().execute(
-        "SELECT seq, type, origin_device, data, at FROM events WHERE retailer_id = ? AND seq > ? "
+    """The retailer's events after `after` that are for this till: not its own, not another store's (a staff
+    member of another store), no retailer-wide staff member unless the retailer lets them work anywhere;
+    `cursor` moves past those too."""
+    db = ctx.storage.read()
+    rows = db.execute(
+        "SELECT seq, type, origin_device, data, at, store_id FROM events WHERE retailer_id = ? AND seq > ? "
         "ORDER BY seq LIMIT ?", (device["retailer_id"], after, limit)).fetchall()
+    anywhere = None  # read once, only if a retailer-wide staff event is in the page
+
+    def for_this_till(type_: str, origin: str | None, store_id: str | None) -> bool:
+        nonlocal anywhere
+        if origin == device["id"] or (store_id is not None and store_id != device["store_id"]):
+            return False
+        if type_ == "staff" and store_id is None:
+            if anywhere is None:
+                anywhere = may_work_at(db, None, device)
+            return anywhere
+        return True
     events = [{"seq": seq, "type": type_, "data": json.loads(data), "at": at}
-              for seq, type_, origin, data, at in rows if origin != device["id"]]
+              for seq, type_, origin, data, at, store_id in rows if for_this_till(type_, origin, store_id)]
     cursor = rows[-1][0] if rows else after
     return {"events": events, "cursor": cursor, "more": len(rows) == limit, "server_time": ctx.clock()}

@@ -2,17 +2,20 @@
 
 Who may void what is `pos_app.core.voids` (the till applies the same rules);
 here are its answers in the database, and the feed event that tells other tills.
+A till's void proves its manager (`pos_app.core.pins.void_proof`) or is kept
+as unverified; a void made here is by a caller checked in person.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from pos_app.core import voids as void_rules
+from pos_app.core import pins, voids as void_rules
 
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unprocessable
 from .common import add_event
 from .context import Context
+from .staff_auth import may_work_at
 
 _ERROR_KIND = {"not_found": NotFound, "not_accepted": Unprocessable, "already_voided": Conflict,
                "invalid_value": Invalid, "forbidden": Forbidden}
@@ -26,24 +29,32 @@ def domain_error(exc: void_rules.VoidError) -> DomainError:
 def record_void(ctx: Context, db, device: dict, entry: dict, now: float) -> dict:
     """A till's void of one of its own redemptions, from its outbox. A void the rules refuse is
     `rejected` with the rule's code as its reason, so the till parks it; the redemption's own
-    entry comes first in the outbox, so a void of an offline redemption finds it recorded."""
+    entry comes first in the outbox, so a void of an offline redemption finds it recorded.
+
+    The entry names a manager; its `staff_proof` shows that manager typed their PIN at this till
+    (`pins.void_proof`, keyed by the PIN's proof key, which tills never hold). Without a proof that
+    checks, the void is still recorded (the redemption's own till made it) but `verified: false`."""
     key = entry["key"]
     row = db.execute("SELECT device_id FROM voids WHERE key = ?", (key,)).fetchone()
     if row is not None:
         if row[0] != device["id"]:
             return {"key": key, "status": "rejected", "reason": "key belongs to another till"}
         return {"key": key, "status": "duplicate"}
-    staff = db.execute("SELECT role, store_id FROM staff WHERE id = ? AND retailer_id = ?",
+    staff = db.execute("SELECT role, store_id, proof_key FROM staff WHERE id = ? AND retailer_id = ?",
                        (entry.get("staff_id"), device["retailer_id"])).fetchone()
     try:
-        void_rules.check_staff(staff[0] if staff and staff[1] in (None, device["store_id"]) else None)
+        void_rules.check_staff(staff[0] if staff and may_work_at(db, staff[1], device) else None)
         reason = void_rules.check_reason(entry.get("void_reason"))
         target = void_target(db, entry["redemption_key"], device_id=device["id"])
     except void_rules.VoidError as exc:
         return {"key": key, "status": "rejected", "reason": exc.code}
+    at = float(entry["at"])
+    verified = pins.check_void_proof(pins.decode_key(staff[2]) if staff[2] else None, entry.get("staff_proof"),
+                                     void_key=key, redemption_key=entry["redemption_key"],
+                                     staff_id=entry["staff_id"], at=at, reason=reason)
     insert_void(ctx, db, target, key=key, device_id=device["id"], staff_id=entry.get("staff_id"),
-                reason=reason, at=float(entry["at"]), now=now)
-    return {"key": key, "status": "recorded"}
+                reason=reason, at=at, now=now, verified=verified)
+    return {"key": key, "status": "recorded", "verified": verified}
 
 
 def void_target(db, redemption_key: str, *, device_id: str | None = None, retailer_id: str | None = None) -> dict:
@@ -60,15 +71,18 @@ def void_target(db, redemption_key: str, *, device_id: str | None = None, retail
 
 
 def insert_void(ctx: Context, db, target: dict, *, key: str, device_id: str | None, staff_id: str | None,
-                reason: str, at: float, now: float) -> dict:
+                reason: str, at: float, now: float, verified: bool | None) -> dict:
+    """`verified`: a till's void whose proof checked (True) or did not (False); None for one made here,
+    by a caller checked in person (their PIN, or the admin token)."""
     db.execute(
-        "INSERT INTO voids (key, attempt_id, retailer_id, store_id, device_id, staff_id, reason, at, received_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (key, target["id"], target["retailer_id"], target["store_id"], device_id, staff_id, reason, at, now))
+        "INSERT INTO voids (key, attempt_id, retailer_id, store_id, device_id, staff_id, reason, at, received_at, "
+        "verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (key, target["id"], target["retailer_id"], target["store_id"], device_id, staff_id, reason, at, now,
+         None if verified is None else int(verified)))
     till = None if device_id is None else db.execute(
         "SELECT name FROM devices WHERE id = ?", (device_id,)).fetchone()[0]
     data = {"id": key, "redemption_key": target["key"], "reason": reason, "staff_id": staff_id, "at": at,
-            "store_id": target["store_id"], "till": till}
+            "store_id": target["store_id"], "till": till, "verified": verified}
     # Other tills hear of it (the redemption's till, when the void was made here, keeps it for its report).
     add_event(ctx, db, target["retailer_id"], "void", data, origin=device_id)
     return data
@@ -96,5 +110,18 @@ def void(ctx: Context, caller, redemption_key: str, reason: object) -> dict:
         except void_rules.VoidError as exc:
             raise domain_error(exc) from None
         return insert_void(ctx, db, target, key=uuid.uuid4().hex, device_id=None, staff_id=caller.staff_id,
-                           reason=text, at=now, now=now)
+                           reason=text, at=now, now=now, verified=None)
     return ctx.storage.submit(write)
+
+
+def verified_of(db, redemption_keys: list[str]) -> dict[str, bool | None]:
+    """For the report: each voided redemption's `verified` (True, False, or None: made at the backend,
+    or before proofs)."""
+    found: dict[str, bool | None] = {}
+    for start in range(0, len(redemption_keys), 500):  # SQLite's bound on a statement's parameters
+        chunk = redemption_keys[start:start + 500]
+        for key, verified in db.execute(
+                "SELECT a.key, v.verified FROM voids v JOIN attempts a ON a.id = v.attempt_id "
+                f"WHERE a.key IN ({','.join('?' * len(chunk))})", chunk):
+            found[key] = None if verified is None else bool(verified)
+    return found

@@ -228,6 +228,8 @@ def m005_trust_no_till(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE retailers ADD COLUMN staff_anywhere INTEGER NOT NULL DEFAULT 1")
     # An event for one store's tills only (a staff member of that store); NULL: every till of the retailer.
     db.execute("ALTER TABLE events ADD COLUMN store_id TEXT")
+    # Staff events written before the scope: a member of one store is that store's tills' business only.
+    db.execute("UPDATE events SET store_id = json_extract(data, '$.store_id') WHERE type = 'staff'")
     # Scoped admin tokens: 'all' (the platform operator) or 'claims' (the customer app).
     db.execute("ALTER TABLE admin_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'all'")
     db.execute("ALTER TABLE admin_tokens ADD COLUMN name TEXT")
