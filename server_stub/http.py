@@ -48,12 +48,14 @@ def status_of(exc: DomainError) -> int:
 class ApiError(Exception):
     """An answer other than success, with its HTTP status and stable code."""
 
-    def __init__(self, status: int, code: str, message: str, extra: dict | None = None):
+    def __init__(self, status: int, code: str, message: str, extra: dict | None = None,
+                 headers: Iterable[tuple[str, str]] = ()):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.extra = extra or {}
+        self.headers = tuple(headers)  # e.g. a 405's Allow
 
     def body(self) -> dict:
         return {"error": {"code": self.code, "message": self.message}, **self.extra}
@@ -198,17 +200,24 @@ class Router:
         if handlers is not None:
             handler = handlers.get(request.method)
             if handler is None:
-                raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+                raise _not_allowed(request, handlers)
             return handler
         for regex, handlers in self._routes:
             match = regex.match(request.path)
             if match:
                 handler = handlers.get(request.method)
                 if handler is None:
-                    raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
+                    raise _not_allowed(request, handlers)
                 request.params = match.groupdict()
                 return handler
         raise ApiError(404, "not_found", "no such endpoint")
+
+
+def _not_allowed(request: Request, handlers: dict[str, Handler]) -> ApiError:
+    """405, with the `Allow` header RFC 9110 asks for: the methods this path serves."""
+    allowed = ", ".join(sorted(handlers))
+    return ApiError(405, "method_not_allowed", f"{request.method} is not allowed here (allowed: {allowed})",
+                    headers=[("Allow", allowed)])
 
 
 def respond(start_response, status: int, body: Any, extra_headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
@@ -227,10 +236,13 @@ def serve_request(router: Router, environ: dict, start_response) -> list[bytes]:
         status, body = router.resolve(request)(request)
         return respond(start_response, status, body)
     except ApiError as exc:
-        return respond(start_response, exc.status, exc.body())
+        return respond(start_response, exc.status, exc.body(), exc.headers)
     except DomainError as exc:
+        # A wait (a lockout's `retry_after_s`) is also said the way HTTP clients read it.
+        wait = exc.extra.get("retry_after_s")
+        headers = [("Retry-After", str(wait))] if isinstance(wait, int) else []
         return respond(start_response, status_of(exc), {"error": {"code": exc.code, "message": exc.message},
-                                                        **exc.extra})
+                                                        **exc.extra}, headers)
     except Exception:  # a bug: log it, answer calmly
         log.exception("unhandled error for %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
         return respond(start_response, 500, {"error": {"code": "internal", "message": "internal error"}})

@@ -23,6 +23,18 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 MAX_TOKEN_LENGTH = 4096
 DEFAULT_LEEWAY_S = 60
+# The longest life a token of ours may claim (exp − iat, and exp − now): the
+# backend issues within these (server_stub/operations/vouchers.py), so a
+# token past them was not made by our rules, key or no key.
+MAX_PERSONAL_LIFETIME_S = 90 * 24 * 3600  # a customer's claim (vouchers' claim_ttl_s are cut to this)
+MAX_STATIC_LIFETIME_S = 400 * 24 * 3600  # a booklet's printed QR
+# Times a token may name: from 1970 to the end of 9999. Beyond, arithmetic on
+# them overflows a float, and no voucher lives there.
+MAX_TIME = 253_402_300_799
+# Claims are flat; a value may hold a little structure, no more. Deeper
+# nesting is refused whatever the interpreter could parse, so the verdict does
+# not depend on its recursion limit.
+MAX_CLAIMS_DEPTH = 8
 _ALGORITHM = "ES256"
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 # Headers through which a token could smuggle its own key or point at one.
@@ -279,12 +291,16 @@ def verify(
     audience: str,
     now: float,
     leeway: float = DEFAULT_LEEWAY_S,
+    issuer: str | None = None,
 ) -> VerifiedToken:
-    """Check a token fully or raise TokenError with the verdict reason."""
+    """Check a token fully or raise TokenError with the verdict reason.
+
+    `issuer`: the `iss` a token must name (`bad_signature` otherwise: our
+    keys vouch for our issuer's tokens only); None skips the check."""
     raw = jws_bytes(token)
     if raw is None:
         raise TokenError("malformed", "not a token")
-    return verify_jws(raw, trust, audience=audience, now=now, leeway=leeway)
+    return verify_jws(raw, trust, audience=audience, now=now, leeway=leeway, issuer=issuer)
 
 
 def verify_jws(
@@ -294,6 +310,7 @@ def verify_jws(
     audience: str,
     now: float,
     leeway: float = DEFAULT_LEEWAY_S,
+    issuer: str | None = None,
 ) -> VerifiedToken:
     """`verify` for a token already through `jws_bytes` (pass only its result)."""
     signing_input, _, sig_b64 = raw.rpartition(b".")
@@ -317,14 +334,31 @@ def verify_jws(
     try:
         payload = binascii.a2b_base64(payload_b64.translate(_URL_TO_STD) + _PAD[len(payload_b64) & 3])
         claims = _json_value(payload.decode())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested ~1000 deep
         raise TokenError("malformed", "unreadable token claims") from exc
     if not isinstance(claims, dict):
         raise TokenError("malformed", "unreadable token claims")
-    return VerifiedToken(_check_claims(claims, audience, now, leeway), claims, kid)
+    # Flat claims (no "[" and no "{" but the first) need no walk: the common case.
+    if (payload.find(b"[") >= 0 or payload.find(b"{", 1) >= 0) and _depth(claims) > MAX_CLAIMS_DEPTH:
+        raise TokenError("malformed", "the token's claims are nested too deep")
+    return VerifiedToken(_check_claims(claims, audience, now, leeway, issuer), claims, kid)
 
 
-def _check_claims(claims: dict, audience: str, now: float, leeway: float) -> str:
+def _depth(value: object) -> int:
+    """How deep objects and lists nest in a parsed JSON value (a flat object is 1); no recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if item.__class__ is dict:
+            item = item.values()
+        elif item.__class__ is not list:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
+def _check_claims(claims: dict, audience: str, now: float, leeway: float, issuer: str | None = None) -> str:
     if "kind" in claims:
         if claims["kind"] != "static":
             raise TokenError("malformed", "unknown token kind")
@@ -335,19 +369,31 @@ def _check_claims(claims: dict, audience: str, now: float, leeway: float) -> str
         if name not in claims:
             raise TokenError("malformed", f"the token lacks the {name} claim")
     # Exact type tests: json.loads makes no subclasses, and a bool must not
-    # pass for a time (so `type is int`, not isinstance).
+    # pass for a time (so `type is int`, not isinstance). isprintable() refuses
+    # what no store or answer could hold: a lone surrogate (from a JSON \u
+    # escape), a NUL, control characters.
     for name in texts:
         value = claims[name]
-        if value.__class__ is not str or not 0 < len(value) <= 128:
+        if value.__class__ is not str or not 0 < len(value) <= 128 or not value.isprintable():
             raise TokenError("malformed", f"the {name} claim is not a short text")
     for name in _TIME_CLAIMS:
-        if claims.get(name, 0).__class__ is not int:
-            raise TokenError("malformed", f"the {name} claim is not a whole number")
+        value = claims.get(name, 0)
+        if value.__class__ is not int or not 0 <= value <= MAX_TIME:
+            raise TokenError("malformed", f"the {name} claim is not a time")
+    # The issuer before the audience: another issuer's token says nothing about our retailers.
+    if issuer is not None and claims["iss"] != issuer:
+        raise TokenError("bad_signature", "the token is from another issuer")
     if claims["aud"] != audience:
         raise TokenError("wrong_retailer", "the voucher is for another retailer")
     nbf = claims.get("nbf")
     if nbf is not None and now + leeway < nbf:
         raise TokenError("not_yet_valid", "the code is not valid yet")
-    if now - leeway >= claims["exp"]:
+    exp = claims["exp"]
+    # A life longer than we give, counted from issue or from now (a static
+    # token need not say when it was issued).
+    longest = MAX_STATIC_LIFETIME_S if kind == "static" else MAX_PERSONAL_LIFETIME_S
+    if exp - claims.get("iat", exp) > longest or exp - now > longest + leeway:
+        raise TokenError("malformed", "the token claims a longer life than any of ours")
+    if now - leeway >= exp:
         raise TokenError("expired", "the code has expired")
     return kind

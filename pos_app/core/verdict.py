@@ -57,6 +57,9 @@ class Context:
     leeway: float = tokens.DEFAULT_LEEWAY_S
     velocity_window_s: float = 60.0
     velocity_limit: int = DEFAULT_VELOCITY_LIMIT  # accepted per window before `rate_limited`; 0 = off
+    # The `iss` tokens must name (the backend's config "issuer", which the catalog
+    # tells tills). Empty: not known yet (a till whose catalog predates it), not checked.
+    issuer: str = ""
 
 
 def is_timezone(name: object) -> bool:
@@ -98,6 +101,11 @@ def printed_form(text: str) -> str | None:
     return code if _PRINTED_SHAPE.match(code) else None
 
 
+def _is_printed_form(code: str) -> bool:
+    """printed_form(code) == code, without a regex on the scan path: 3 to 24 of [A-Z0-9]."""
+    return 3 <= len(code) <= 24 and code.isascii() and code.isalnum() and code == code.upper()
+
+
 def _refuse(reason: str, message: str, **facts) -> Verdict:
     return Verdict(accepted=False, reason=reason, message=message, **facts)
 
@@ -128,9 +136,11 @@ def read(raw: str | bytes, ctx: Context) -> Reading:
             return Reading(text)
     try:
         if jws is not None:
-            token = tokens.verify_jws(jws, ctx.trust, audience=ctx.retailer_id, now=ctx.now, leeway=ctx.leeway)
+            token = tokens.verify_jws(jws, ctx.trust, audience=ctx.retailer_id, now=ctx.now, leeway=ctx.leeway,
+                                      issuer=ctx.issuer or None)
         else:
-            token = tokens.verify(text, ctx.trust, audience=ctx.retailer_id, now=ctx.now, leeway=ctx.leeway)
+            token = tokens.verify(text, ctx.trust, audience=ctx.retailer_id, now=ctx.now, leeway=ctx.leeway,
+                                  issuer=ctx.issuer or None)
     except tokens.TokenError as exc:
         return Reading(text, refusal=_refuse(exc.reason, str(exc), source="token"))
     return Reading(text, token)
@@ -164,11 +174,14 @@ def judge(reading: Reading, state: RedemptionState, ctx: Context, *, printed_onl
 
 def _decide_token(token: tokens.VerifiedToken, state: RedemptionState, ctx: Context, printed_only: bool) -> Verdict:
     if token.kind == "static":
+        code = token.claims["code"]  # verified: a short printable text
+        if not _is_printed_form(code):  # then it is stored, reported and fed to other tills as a printed code
+            return _refuse(Reason.MALFORMED, "the token's code is not a printed code", source="static_token")
         voucher = state.voucher(token.vid)
         if voucher is None or voucher.kind != "printed":
             return _refuse(Reason.UNKNOWN_CODE, "this till does not know the voucher", kind="printed",
-                           source="static_token", code=str(token.claims["code"]))
-        return _decide_printed(voucher, str(token.claims["code"]), "static_token", state, ctx)
+                           source="static_token", code=code)
+        return _decide_printed(voucher, code, "static_token", state, ctx)
     if printed_only:
         return _refuse(Reason.UNKNOWN_CODE, "this is an app code, not a printed one", source="token")
     claims = token.claims  # verified: vid and jti are short texts

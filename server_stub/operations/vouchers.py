@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from pos_app.core import codes, tokens, verdict
+from pos_app.core import codes, tokens, verdict, wire
 from pos_app.core.domain import LANGUAGES, Reason, VoucherStatus
 
 from ..errors import Busy, Conflict, Invalid, NotFound, Unprocessable
@@ -18,7 +18,9 @@ TRANSITIONS = {
     "unpublish": ({VoucherStatus.PUBLISHED, VoucherStatus.UNPUBLISHED}, VoucherStatus.UNPUBLISHED),
     "revoke": (set(VoucherStatus.ALL), VoucherStatus.REVOKED),
 }
-STATIC_TOKEN_TTL_S = 366 * 24 * 3600  # a printed code's QR, when its voucher has no end
+# A printed code's QR lives until its voucher ends, and never past this (a booklet is
+# reprinted monthly; tokens.MAX_STATIC_LIFETIME_S is what tills accept at most).
+STATIC_TOKEN_TTL_S = 366 * 24 * 3600
 
 
 def create_voucher(ctx: Context, body: dict) -> dict:
@@ -43,6 +45,9 @@ def create_voucher(ctx: Context, body: dict) -> dict:
     for name in ("total_limit", "store_day_limit", "claim_ttl_s"):
         if body.get(name) is not None and body[name] <= 0:
             raise Invalid("invalid_value", f"{name} must be positive")
+    for name in ("valid_from", "valid_until"):  # the tills' bounds (wire.is_time): its feed event must fit
+        if body.get(name) is not None and not wire.is_time(body[name]):
+            raise Invalid("invalid_value", f"{name} must be a time from 1970 to 2200 (epoch seconds)")
     if body.get("valid_from") is not None and body.get("valid_until") is not None \
             and body["valid_from"] >= body["valid_until"]:
         raise Invalid("invalid_value", "valid_from must come before valid_until")
@@ -153,7 +158,9 @@ def static_token(ctx: Context, code: str) -> str:
     if row is None:
         raise NotFound("not_found", "no such printed code")
     now = int(ctx.clock())
-    exp = row[2] if row[2] is not None else now + STATIC_TOKEN_TTL_S
+    exp = now + min(STATIC_TOKEN_TTL_S, tokens.MAX_STATIC_LIFETIME_S)
+    if row[2] is not None:
+        exp = min(exp, int(row[2]))
     return tokens.issue_static(ctx.signing_key, iss=ctx.config["issuer"], aud=row[1], vid=row[0],
                                code=code, iat=now, exp=exp)
 
@@ -177,7 +184,8 @@ def create_claim(ctx: Context, voucher_id: str, customer_id: str) -> dict:
     if refusal:
         raise Unprocessable(*refusal)
     ttl = ctx.one("SELECT claim_ttl_s FROM vouchers WHERE id = ?", (voucher_id,))[0] or ctx.config["claim_ttl_s"]
-    exp = int(now + ttl)
+    # The voucher's (or the backend's) claim lifetime, never more than tills accept, never past the voucher.
+    exp = int(now) + min(int(ttl), tokens.MAX_PERSONAL_LIFETIME_S)
     if data["valid_until"] is not None:
         exp = min(exp, int(data["valid_until"]))
     jti = uuid.uuid4().hex
