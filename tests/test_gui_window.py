@@ -9,8 +9,13 @@ from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QLabel
 
 from gui_fixtures import LoopGaps, scanner_types
+from pos_app.core import pins
 from pos_app.core.domain import Method, Reason
+from pos_app.gui.pin_change import PinChangeDialog
 from pos_app.scan.gate import MAX_WAITING
+from pos_app.store import TillStore
+from pos_app.store.pin_lockout import LOCK_AFTER, LOCK_S
+from pos_app.words.i18n import format_time
 
 
 def wait_verdict(qtbot, window, timeout=5000):
@@ -221,6 +226,131 @@ def test_login_roles_and_lock(qtbot, make_window, till_env):
     assert window.settings_button.isVisible()
 
 
+class Clock:
+    """The window's clock, moved on by the test (the lockout's waits are counted on it)."""
+
+    def __init__(self, t: float):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def try_pin(qtbot, window, staff_id: str, pin: str) -> str:
+    """Log in through the screen; the screen's error once the store answered ("" when logged in)."""
+    window.login.reset(staff_id=staff_id)
+    window.login.pin.setText(pin)
+    window.login.login_button.click()
+    qtbot.waitUntil(lambda: window.login.login_button.isEnabled() or window.staff is not None, timeout=5000)
+    return window.login.error.text()
+
+
+def test_wrong_pins_make_the_login_wait_then_lock_and_it_says_so(qtbot, make_window, till_env):
+    clock = Clock(1_760_000_000.0)
+    window = make_window(role=None, language="en", clock=clock, background_sync=False)
+    cashier = till_env.staff["cashier"]
+    assert try_pin(qtbot, window, cashier["id"], "0000") == "Wrong staff ID or PIN."
+    assert try_pin(qtbot, window, cashier["id"], "0001") == "Wrong staff ID or PIN."
+    assert try_pin(qtbot, window, cashier["id"], "0002") == "Wrong staff ID or PIN. Try again in 2 seconds."
+    clock.t += 1
+    # Waiting: even the right PIN is refused, unchecked.
+    assert try_pin(qtbot, window, cashier["id"], cashier["pin"]) == "Too many wrong PINs. Try again in 1 second."
+    assert window.staff is None
+    for _ in range(4, LOCK_AFTER + 1):
+        clock.t += 60
+        said = try_pin(qtbot, window, cashier["id"], "0000")
+    locked_until = format_time(clock.t + LOCK_S, window.panel.timezone)
+    assert said == f"Too many wrong PINs. This staff ID is locked until {locked_until}."
+    clock.t += LOCK_S - 60
+    assert try_pin(qtbot, window, cashier["id"], cashier["pin"]) == said
+    clock.t += 60
+    assert try_pin(qtbot, window, cashier["id"], cashier["pin"]) == ""
+    assert window.staff["id"] == cashier["id"]
+
+
+LEGACY_PIN = "2468"
+
+
+def with_legacy_pin(env, role: str = "manager") -> dict:
+    """A manager made before six digits were asked for: the backend and the till hold a 4-digit PIN."""
+    member = dict(env.staff[role], pin=LEGACY_PIN)
+    salt = pins.new_proof_salt()
+    for path, sql, params in (
+            (env.api.db_path, "UPDATE staff SET pin_hash = ?, proof_salt = ?, proof_key = ? WHERE id = ?",
+             (pins.hash_pin(LEGACY_PIN), salt, pins.encode_key(pins.proof_key(LEGACY_PIN, salt)), member["id"])),
+            (env.store_path, "UPDATE staff SET pin_hash = ?, proof_salt = ? WHERE id = ?",
+             (pins.hash_pin(LEGACY_PIN), salt, member["id"]))):
+        conn = sqlite3.connect(path)
+        try:
+            with conn:
+                assert conn.execute(sql, params).rowcount == 1
+        finally:
+            conn.close()
+    return member
+
+
+def pin_dialog(qtbot, window) -> PinChangeDialog:
+    """The PIN change prompt on screen (an earlier one closed may wait to be deleted)."""
+    shown = lambda: [d for d in window.findChildren(PinChangeDialog) if d.isVisible()]  # noqa: E731
+    qtbot.waitUntil(lambda: len(shown()) == 1, timeout=5000)
+    return shown()[0]
+
+
+def type_new_pin(dialog, pin: str, again: str | None = None) -> None:
+    dialog.new_pin.setText(pin)
+    dialog.repeat_pin.setText(pin if again is None else again)
+    dialog.change_button.click()
+
+
+def test_a_short_manager_pin_is_asked_to_change_after_login_and_later_asks_again(qtbot, make_window, till_env):
+    manager = with_legacy_pin(till_env)
+    window = make_window(role=None, language="en")
+    assert try_pin(qtbot, window, manager["id"], LEGACY_PIN) == ""
+    assert window.staff["id"] == manager["id"]  # logged in: the prompt comes after
+    dialog = pin_dialog(qtbot, window)
+    assert QApplication.activeModalWidget() is dialog
+    type_new_pin(dialog, "13579")
+    assert dialog.message.text() == "A PIN is 6 to 12 digits."
+    type_new_pin(dialog, "135790", "135799")
+    assert dialog.message.text() == "The two PINs are not the same."
+    till_env.online = False
+    type_new_pin(dialog, "135790")
+    qtbot.waitUntil(lambda: dialog.change_button.isEnabled(), timeout=5000)
+    assert dialog.message.text() == "Could not reach the backend. You will be asked again next time you log in."
+    dialog.later_button.click()
+    qtbot.waitUntil(lambda: QApplication.activeModalWidget() is None, timeout=5000)
+    assert window.staff["id"] == manager["id"] and window.report_button.isVisible()  # the window keeps working
+    window.lock()
+    assert try_pin(qtbot, window, manager["id"], LEGACY_PIN) == ""
+    assert pin_dialog(qtbot, window).isVisible()
+
+
+def test_a_new_pin_goes_to_the_backend_and_works_at_the_till_at_once(qtbot, make_window, till_env):
+    manager = with_legacy_pin(till_env)
+    window = make_window(role=None, language="en")
+    try_pin(qtbot, window, manager["id"], LEGACY_PIN)
+    dialog = pin_dialog(qtbot, window)
+    with qtbot.waitSignal(dialog.changed, timeout=10000) as blocker:
+        type_new_pin(dialog, "864213")
+    assert blocker.args == ["864213"] and window._pin == "864213"
+    qtbot.waitUntil(lambda: QApplication.activeModalWidget() is None, timeout=5000)
+    with TillStore(till_env.store_path) as store:
+        token = store.get("device_token")
+    staff_me = lambda pin: till_env.api.client.get(  # noqa: E731
+        "/staff/me", headers={"Authorization": f"Bearer {token}", "X-Pika-Staff": manager["id"], "X-Pika-Pin": pin})
+    me = staff_me("864213")
+    assert me.status_code == 200 and me.json()["pin_change_required"] is False
+    assert staff_me(LEGACY_PIN).status_code == 401
+    # At the till (offline too): the new PIN logs in, with nothing more to ask; the old one is wrong.
+    till_env.online = False
+    window.lock()
+    assert try_pin(qtbot, window, manager["id"], LEGACY_PIN) == "Wrong staff ID or PIN."
+    assert try_pin(qtbot, window, manager["id"], "864213") == ""
+    qtbot.wait(200)
+    assert not any(d.isVisible() for d in window.findChildren(PinChangeDialog))
+    assert QApplication.activeModalWidget() is None
+
+
 def test_window_stays_responsive_while_a_slow_backend_answers(qtbot, make_window, till_env):
     till_env.backend_delay_s = 2.0
     window = make_window()
@@ -348,7 +478,6 @@ def test_language_change_reaches_widgets_through_qt(qtbot, make_window, till_env
 
 def test_a_manager_changes_settings_and_they_are_kept(qtbot, make_window, till_env, tmp_path):
     from pos_app.scan.sample_feed import write_sample_feed
-    from pos_app.store import TillStore
 
     feed = write_sample_feed(["https://example.com/x"], tmp_path / "feed", frames_per_code=2, blank_frames=1)
     window = make_window(role="manager")

@@ -1,7 +1,9 @@
 """Log in (and the lock screen): staff id and PIN, checked offline against the catalog's hashes.
 
 The PIN check (PBKDF2) runs on the store's thread; a touch keypad sits
-beside the fields so a tablet needs no on-screen keyboard.
+beside the fields so a tablet needs no on-screen keyboard. After wrong PINs
+the store makes the next try wait, then locks the id (store/pin_lockout.py):
+the screen says how long, plainly.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.domain import LANGUAGES
-from ..words.i18n import LANGUAGE_NAMES, _
+from ..store.pin_lockout import LOCKED, WAIT, PinCheck
+from ..words.i18n import LANGUAGE_NAMES, _, format_time, ngettext
 from .retranslate import Retranslating
 
 MAX_ID, MAX_PIN = 64, 32
@@ -46,11 +49,11 @@ class LoginScreen(Retranslating, QWidget):
         self.staff_label.setBuddy(self.staff_id)
         self.pin_label.setBuddy(self.pin)
         self.error = QLabel(objectName="loginError", alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        for label in (self.title, self.subtitle, self.staff_label, self.pin_label, self.error):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # names are data: text, never markup
         self.login_button = QPushButton(objectName="primary")
         self.language = QComboBox(objectName="loginLanguage")
         for code in LANGUAGES:
-        for label in (self.title, self.subtitle, self.staff_label, self.pin_label, self.error):
-            label.setTextFormat(Qt.TextFormat.PlainText)  # names are data: text, never markup
             self.language.addItem(LANGUAGE_NAMES[code], code)
 
         form = QVBoxLayout()
@@ -125,6 +128,10 @@ class LoginScreen(Retranslating, QWidget):
         self.pin.setFocus()
         self.set_busy(False)
 
+    def show_refusal(self, check: PinCheck, timezone: str | None = None) -> None:
+        """Why a login did not happen: a wrong PIN, or how long the lockout makes the next try wait."""
+        self.show_error(refusal_text(check, timezone))
+
     def _keypad(self, key: str) -> None:
         field = self.staff_id.lineEdit() if self.staff_id.hasFocus() else self.pin
         if key == "⌫":
@@ -162,3 +169,17 @@ class LoginScreen(Retranslating, QWidget):
         self.keys[9].setToolTip(_("Delete"))
         self.keys[11].setToolTip(_("Log in"))
 
+
+def refusal_text(check: PinCheck, timezone: str | None = None) -> str:
+    if check.refused == LOCKED and check.retry_at is not None:
+        return _("Too many wrong PINs. This staff ID is locked until {time}.").format(
+            time=format_time(check.retry_at, timezone))
+    if check.refused == WAIT:
+        return ngettext("Too many wrong PINs. Try again in {seconds} second.",
+                        "Too many wrong PINs. Try again in {seconds} seconds.", check.wait_s).format(
+            seconds=check.wait_s)
+    if check.wait_s > 0:  # wrong, and the next try waits already
+        return ngettext("Wrong staff ID or PIN. Try again in {seconds} second.",
+                        "Wrong staff ID or PIN. Try again in {seconds} seconds.", check.wait_s).format(
+            seconds=check.wait_s)
+    return _("Wrong staff ID or PIN.")

@@ -27,7 +27,7 @@ from ..scan.gate import Admission, ScanGate
 from ..store.settings import value
 from ..sync.redeem import Outcome
 from ..sync.status import StoreFigures, SyncStatus
-from . import qt_translations
+from . import qt_translations, staff_login
 from .booklet_view import BookletView
 from .camera import CameraFeed
 from .login import LoginScreen
@@ -167,12 +167,7 @@ class TillWindow(Retranslating, QMainWindow):
         log.error("store job failed: %s", exc)
 
     def _log_in(self, staff_id: str, pin: str) -> None:
-        def checked(member):
-            self._pin = pin if member else ""
-            self._logged_in(member)
-        self.store.submit(lambda store: store.check_staff_pin(staff_id, pin), checked,
-                          lambda exc: self.login.show_error(_("The PIN could not be checked: {error}").format(
-                              error=exc)))
+        staff_login.log_in(self, staff_id, pin)  # the lockout's refusals, a short PIN's change: staff_login.py
 
     def _logged_in(self, member: dict | None) -> None:
         if member is None:

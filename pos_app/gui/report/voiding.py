@@ -2,7 +2,9 @@
 
 Apart from the view so the view only shows a report; this controller owns
 the void dialog that is open and tells the view's message line, its void
-hint and its signals (`voided`, `void_refused`) what became of a void.
+hint and its signals (`voided`, `void_refused`) what became of a void. The
+void carries the manager's proof, made with the PIN they logged in with
+(kept by the window that opened the report).
 """
 
 from __future__ import annotations
@@ -87,11 +89,11 @@ class VoidController:
         """Void the attempt `key` as the logged-in manager, on the store's thread; the report follows."""
         if not self.allowed:
             return
-        staff_id, now = self.staff["id"], self.view.clock()
+        staff_id, now, pin = self.staff["id"], self.view.clock(), logged_in_pin(self.view)
 
         def job(store):
             try:
-                return store.void(key, reason=reason, staff_id=staff_id, now=now)
+                return store.void(key, reason=reason, staff_id=staff_id, now=now, pin=pin)
             except VoidError as exc:  # a refusal the manager is told of, not a bug to log
                 return exc
         self.view.store.submit(job, lambda result: self._answered(key, result, dialog),
@@ -131,3 +133,10 @@ class VoidController:
         if dialog is self.dialog:
             self.dialog = None
         dialog.deleteLater()
+
+
+def logged_in_pin(view) -> str:
+    """The PIN the manager logged in with, which the till's window keeps in memory (TillWindow._pin) for as long
+    as they are logged in; "" for a view no window opened (its voids then go unproven)."""
+    pin = getattr(view.parentWidget(), "_pin", "")
+    return pin if isinstance(pin, str) else ""
