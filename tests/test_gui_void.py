@@ -8,6 +8,7 @@ itself never changes.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import QApplication
 from shiboken6 import isValid
 
 from pos_app.words import i18n
+from pos_app.core import pins
 from pos_app.core.domain import Method
 from pos_app.core.voids import MAX_REASON, VoidError
 from pos_app.gui.report import models
@@ -240,6 +242,26 @@ def test_a_manager_voids_an_offline_and_an_online_redemption_and_the_backend_agr
     assert backend["count"] == 0 and backend["voids"]["count"] == 2
     assert comparable(backend) == comparable(till_report(till_env, day))
     assert attempt_rows(till_env) == original
+
+
+def test_a_void_from_the_report_proves_its_manager_and_the_backend_records_it_verified(qtbot, two_redemptions,
+                                                                                       till_env):
+    window = two_redemptions
+    view = open_report(qtbot, window)
+    key = key_where(view, decided="offline")
+    void = void_through_dialog(qtbot, view, key, reason="  venta anulada  ")
+    ((payload,),) = store_rows(till_env, "SELECT payload FROM outbox WHERE key = ?", (void["id"],))
+    entry = json.loads(payload)
+    manager = till_env.staff["manager"]
+    # Made with the PIN the manager logged in with: the backend's proof key (tills never get it) checks it.
+    ((proof_key,),) = till_env.api.rows("SELECT proof_key FROM staff WHERE id = ?", (manager["id"],))
+    assert pins.check_void_proof(pins.decode_key(proof_key), entry["staff_proof"], void_key=void["id"],
+                                 redemption_key=key, staff_id=manager["id"], at=void["at"], reason="venta anulada")
+    till_env.online = True
+    with qtbot.waitSignal(window.status_changed, timeout=15000, check_params_cb=lambda s: s.outbox == 0):
+        window.sync_now()
+    assert till_env.api.rows("SELECT staff_id, verified FROM voids WHERE key = ?", (void["id"],)) == [
+        (manager["id"], 1)]
 
 
 def test_voiding_twice_is_told_as_already_voided_and_the_reason_is_kept(qtbot, two_redemptions, till_env):
