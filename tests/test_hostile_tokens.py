@@ -125,7 +125,14 @@ _json_ish = st.recursive(
 )
 _claim_names = st.sampled_from(["iss", "aud", "sub", "vid", "jti", "iat", "nbf", "exp", "kind", "code", "x"])
 _kinds = st.sampled_from(["personal", "static"])
-_changes = st.dictionaries(_claim_names, _json_ish, max_size=4)
+# Half the examples change one claim to one hostile value, so the rest of the token stays honest and
+# the value reaches the rules and lookups past the checks; the others change a few claims to anything.
+_hostile_value = st.sampled_from([SURROGATE, "v-" + SURROGATE, "\udfff", "a\x00", "\n", 10**30, 2**63, -5, 1.5e9,
+                                  True, None, [], {}, ["static"], [[[[[[[[[1]]]]]]]]]])
+_hostile_text = st.dictionaries(st.sampled_from(PERSONAL_TEXTS + ("code",)),
+                                st.sampled_from([SURROGATE, "v-" + SURROGATE, "\udfff", "a\x00"]), min_size=1, max_size=1)
+_changes = st.one_of(_hostile_text, st.dictionaries(_claim_names, _hostile_value, min_size=1, max_size=1),
+                     st.dictionaries(_claim_names, _json_ish, max_size=4))
 _drops = st.sets(_claim_names, max_size=2)
 
 
