@@ -47,6 +47,14 @@ def cmd_enroll(args) -> int:
             summary = sync_once(store, client)
         _print({"device_id": answer["device_id"], "retailer_id": answer["retailer_id"],
                 "store_id": answer["store_id"], "name": name, "sync": summary.to_json()})
+        if not summary.catalog:
+            # Enrolled (the code is spent, the backend knows this till), but without its first
+            # catalog no staff can log in: say so loudly. The till stays enrolled with no
+            # catalog, so the next sync downloads it whole (docs/sync.md, "Enrolling").
+            sys.stderr.write(f"error: enrolled as {answer['device_id']}, but the first catalog did not arrive"
+                             f" ({summary.error or 'no catalog in the answer'}): no staff can log in yet;"
+                             f" run `python -m pos_app sync --data {args.data}` once the backend answers\n")
+            return EXIT_FAILED
         return EXIT_OK
     finally:
         store.close()

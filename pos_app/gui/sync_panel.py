@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..sync.status import SyncStatus
-from ..words.i18n import _, format_number, format_share, format_when
+from ..words.i18n import _, format_number, format_share, format_when, ngettext
 from .retranslate import Retranslating
 
 
@@ -38,7 +38,7 @@ class SyncPanel(Retranslating, QDialog):
         self.timezone: str | None = None
         self.rows = {name: (QLabel(), QLabel(objectName=f"sync_{name}", wordWrap=True))
                      for name in ("online", "outbox", "last_sync", "last_error", "clock_skew", "conflicts",
-                                  "success_rate", "delay", "offline_share")}
+                                  "success_rate", "delay", "offline_share", "feed_parked")}
         form = QFormLayout()
         for label, value in self.rows.values():
             label.setTextFormat(Qt.TextFormat.PlainText)  # errors and names are data: text, never markup
@@ -84,7 +84,7 @@ class SyncPanel(Retranslating, QDialog):
         labels = {"online": _("Backend"), "outbox": _("Waiting to be sent"), "last_sync": _("Last successful sync"),
                   "last_error": _("Last error"), "clock_skew": _("Clock difference"), "conflicts": _("Conflicts"),
                   "success_rate": _("Successful syncs"), "delay": _("Delay to the backend (median / 95 %)"),
-                  "offline_share": _("Decided offline")}
+                  "offline_share": _("Decided offline"), "feed_parked": _("Feed events set aside")}
         for name, text in labels.items():
             self.rows[name][0].setText(text)
         online = s.online
@@ -112,6 +112,7 @@ class SyncPanel(Retranslating, QDialog):
                                                                     p95=format_number(round(p95, 1)))
                                       if p50 is not None and p95 is not None else "—")
         self.rows["offline_share"][1].setText(format_share(s.offline_share))
+        self.rows["feed_parked"][1].setText(self._feed_parked_text())
         parked = s.parked_entries or []
         self.parked_title.setText(_("Set aside (refused by the backend, kept for the manager): {n}").format(
             n=format_number(len(parked))))
@@ -138,6 +139,15 @@ class SyncPanel(Retranslating, QDialog):
         for widget in (self.conflicts_title, self.conflicts):
             widget.setVisible(self.show_conflicts)
         self.sync_now.setText(_("Sync now"))
+
+    def _feed_parked_text(self) -> str:
+        """Feed events this till could not apply: it moved past them, and a manager should know why."""
+        n = int(self.status.feed_parked or 0)
+        if not n:
+            return _("none")
+        return ngettext("{n} feed event could not be applied: {reason}",
+                        "{n} feed events could not be applied: {reason}", n).format(
+            n=format_number(n), reason=self.status.feed_parked_reason or "")
 
     def _error_text(self, now: float) -> str:
         last = self.status.last_error

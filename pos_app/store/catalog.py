@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 # Public keys shipped with the till (assets/keys in a checkout, the package's own copy when installed).
 ASSET_KEYS_DIR = resources.directory("keys")
+# A parked feed event's data is kept for the manager to read, at most this long.
+PARKED_DATA_CHARS = 4000
 
 
 class Catalog:
@@ -83,6 +85,8 @@ class Catalog:
             self.write_setting("store_id", parsed.store_id)
             self.write_setting("store_name", parsed.store_name)
             self.write_setting("store_timezone", parsed.timezone)
+            if parsed.issuer:  # an older backend names none: the issuer known so far stays
+                self.write_setting("issuer", parsed.issuer)
             self.write_setting("catalog_at", time.time())
             if parsed.server_time is not None:
                 self.write_setting("catalog_server_time", parsed.server_time)
@@ -90,40 +94,80 @@ class Catalog:
         self._load_catalog_caches()
         self._trust = None
 
-    def apply_feed(self, events: list[Mapping[str, Any]], cursor: int) -> None:
-        """Apply a page of `GET /feed` and keep its cursor, in one transaction.
+    def apply_feed(self, events: list[Mapping[str, Any]], cursor: int) -> int:
+        """Apply a page of `GET /feed` and keep its cursor, in one transaction; returns how many
+        events were newly parked.
 
-        Re-applying a page changes nothing; unknown event types are skipped.
+        Re-applying a page changes nothing; unknown event types are skipped. An event this
+        till cannot apply is parked with its reason (`feed_parked`, shown in the sync panel)
+        and the rest of the page applied: one bad event must not stop the feed for good.
+        ValueError only for a malformed page (nothing is applied then).
         """
         parsed = wire.parse_feed(events, cursor)
         timezone = self.store_timezone
+        parked = []
         with self.transaction():
-            for seq, kind, data in parsed:
-                if kind == "redemption":
-                    self._feed_redemption(seq, data, timezone)
-                elif kind == "voucher":
-                    self.conn.execute(
-                        "INSERT OR REPLACE INTO vouchers (id, data, kind, status) VALUES (?, ?, ?, ?)",
-                        _voucher_row(data))
-                elif kind == "claim":
-                    self.conn.execute(
-                        "INSERT OR REPLACE INTO claims (code_digest, jti, voucher_id, expires_at)"
-                        " VALUES (?, ?, ?, ?)", data)
-                elif kind == "printed_code":
-                    self.conn.execute(
-                        "INSERT OR REPLACE INTO printed_codes (code, voucher_id) VALUES (?, ?)", data)
-                elif kind == "revocation":
-                    self.conn.execute("INSERT OR IGNORE INTO revoked (jti) VALUES (?)", (data,))
-                elif kind == "staff":
-                    self.conn.execute(
-                        "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id, proof_salt)"
-                        " VALUES (?, ?, ?, ?, ?, ?)", data)
-                elif kind == "void":
-                    self._feed_void(data)
+            for event, (seq, kind, data) in zip(events, parsed):
+                if isinstance(data, wire.UnfitEvent):
+                    reason = data.reason
+                else:
+                    reason = self._apply_event(seq, kind, data, timezone)
+                if reason is not None and self._park_event(seq, kind, reason, event.get("data")):
+                    parked.append((seq, kind, reason))
             self.write_setting("feed_cursor", cursor)
         self.keep_setting("feed_cursor", cursor)
+        for seq, kind, reason in parked:  # once per event: a page applied again parks nothing new
+            log.warning("feed event %s (%s) could not be applied and was parked: %s", seq, _printable(kind, 64),
+                        _printable(reason, 500))
         if any(kind in ("voucher", "printed_code", "revocation") for _, kind, _ in parsed):
             self._load_catalog_caches()
+        return len(parked)
+
+    def _apply_event(self, seq: int, kind: str | None, data: Any, timezone: str) -> str | None:
+        """One parsed event, in a savepoint: None when applied, else why it could not be
+        (the parser lets nothing through that should fail here; this is the net under it)."""
+        self.conn.execute("SAVEPOINT feed_event")
+        try:
+            if kind == "redemption":
+                self._feed_redemption(seq, data, timezone)
+            elif kind == "voucher":
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO vouchers (id, data, kind, status) VALUES (?, ?, ?, ?)",
+                    _voucher_row(data))
+            elif kind == "claim":
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO claims (code_digest, jti, voucher_id, expires_at)"
+                    " VALUES (?, ?, ?, ?)", data)
+            elif kind == "printed_code":
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO printed_codes (code, voucher_id) VALUES (?, ?)", data)
+            elif kind == "revocation":
+                self.conn.execute("INSERT OR IGNORE INTO revoked (jti) VALUES (?)", (data,))
+            elif kind == "staff":
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id, proof_salt)"
+                    " VALUES (?, ?, ?, ?, ?, ?)", data)
+            elif kind == "void":
+                self._feed_void(data)
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            self.conn.execute("ROLLBACK TO feed_event")
+            self.conn.execute("RELEASE feed_event")
+            return f"feed {kind}: {type(exc).__name__}: {exc}"
+        self.conn.execute("RELEASE feed_event")
+        return None
+
+    def _park_event(self, seq: int, kind: str | None, reason: str, data: Any) -> bool:
+        """Set an event aside with its reason; False if it was parked already."""
+        try:
+            text = json.dumps(data, ensure_ascii=True)  # ASCII: a lone surrogate in it is kept escaped
+        except (TypeError, ValueError, RecursionError):
+            text = None
+        if text is not None and len(text) > PARKED_DATA_CHARS:
+            text = text[:PARKED_DATA_CHARS] + "…"  # for a person to read, not to parse
+        done = self.conn.execute(
+            "INSERT OR IGNORE INTO feed_parked (seq, type, reason, data, at) VALUES (?, ?, ?, ?, ?)",
+            (seq, None if kind is None else _printable(kind, 64), _printable(reason, 500), text, time.time()))
+        return done.rowcount == 1
 
     def _feed_redemption(self, seq: int, data: Mapping[str, Any], timezone: str) -> None:
         seen = self.conn.execute("INSERT OR IGNORE INTO feed_seen (seq) VALUES (?)", (seq,))
@@ -201,6 +245,11 @@ class Catalog:
 
     def revoked(self, jti: str) -> bool:
         return jti in self._revoked
+
+
+def _printable(text: str, limit: int) -> str:
+    """`text` cut to `limit` and safe to store and log: a lone surrogate or a NUL escaped."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _voucher_row(voucher: Voucher) -> tuple[str, str, str, str]:

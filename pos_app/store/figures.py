@@ -1,5 +1,5 @@
-"""The sync panel's figures, read from the store: queue, parked entries, conflicts,
-success rate, delays (docs/sync.md). Read-only: it writes nothing and needs only
+"""The sync panel's figures, read from the store: queue, parked entries and feed events,
+conflicts, success rate, delays (docs/sync.md). Read-only: it writes nothing and needs only
 the store's public reading interface (`conn`, `stored()`, `outbox_size()`).
 """
 
@@ -80,7 +80,14 @@ class Figures:
             "delay_p50_s": percentile(delays, 0.50),
             "delay_p95_s": percentile(delays, 0.95),
             "feed_cursor": self.feed_cursor,
+            **self.feed_parked_figures(),
         }
+
+    def feed_parked_figures(self) -> dict:
+        """Feed events this till could not apply (set aside, the cursor moved on) and the last one's reason."""
+        count = self.conn.execute("SELECT count(*) FROM feed_parked").fetchone()[0]
+        last = self.conn.execute("SELECT reason FROM feed_parked ORDER BY at DESC, seq DESC LIMIT 1").fetchone()
+        return {"feed_parked": count, "feed_parked_reason": last[0] if last else None}
 
 
 def percentile(ordered: list[float], q: float) -> float | None:

@@ -52,6 +52,7 @@ class SyncSummary:
     outbox: int | None = None  # entries still queued; None if the store could not say
     last_sync: float | None = None
     clock_skew_s: float | None = None
+    feed_parked: int = 0  # feed events newly set aside, unappliable (last: the keys printed before keep their order)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -178,16 +179,36 @@ def _settle_pending(store, call: _Clocked, summary: dict, begun_before: float | 
 
 
 def _pull(store, call: _Clocked, summary: dict, now: Callable[[], float]) -> None:
-    """Feed pages, then the whole catalog if the feed showed it changed (or it is old)."""
+    """Feed pages, then the whole catalog if the feed showed it changed, it is old, or the feed failed."""
+    try:
+        changed = _pull_feed(store, call, summary)
+    except (Unreachable, Refused) as exc:
+        if isinstance(exc, Unreachable) and not isinstance(exc, BadAnswer) and exc.__cause__ is not None:
+            raise  # the backend could not be reached at all: the catalog cannot come either
+        # The backend answered, but not with a feed page this till could take (garbage,
+        # a refusal, a 5xx): that must not keep it on an old catalog for good, so the
+        # catalog is asked for anyway, and the round ends with the feed's error.
+        try:
+            _pull_catalog(store, call, summary)
+        except (Unreachable, Refused) as catalog_exc:
+            log.info("sync round: the catalog after a failed feed failed too: %s", catalog_exc)
+        raise exc
+    if changed or store.get("catalog_at") is None or now() - float(store.get("catalog_at") or 0) > CATALOG_REFRESH_S:
+        _pull_catalog(store, call, summary)
+
+
+def _pull_feed(store, call: _Clocked, summary: dict) -> bool:
+    """The feed's pages; True if one brought an event that changes the catalog."""
     cursor = store.feed_cursor
-    changed = store.get("catalog_at") is None
+    changed = False
     for _ in range(MAX_FEED_PAGES):
         page = call("feed", cursor)
         events, next_cursor = page.get("events"), page.get("cursor")
         if isinstance(next_cursor, bool) or not isinstance(next_cursor, int) or next_cursor < cursor:
             raise BadAnswer("the feed's cursor is missing or went backwards")
         try:
-            store.apply_feed(events, next_cursor)
+            # An event this till cannot apply is parked there; only a malformed page is refused.
+            summary["feed_parked"] += store.apply_feed(events, next_cursor)
         except (ValueError, KeyError, TypeError) as exc:
             raise BadAnswer(f"feed: {exc}") from exc
         summary["feed_events"] += len(events)
@@ -195,14 +216,17 @@ def _pull(store, call: _Clocked, summary: dict, now: Callable[[], float]) -> Non
         if page.get("more") is not True or next_cursor == cursor:
             break
         cursor = next_cursor
+    return changed
+
+
+def _pull_catalog(store, call: _Clocked, summary: dict) -> None:
     # The feed's changes are applied already; the catalog download reconciles
     # what the feed cannot say (removals, keys, the store's own settings).
-    if changed or now() - float(store.get("catalog_at") or 0) > CATALOG_REFRESH_S:
-        try:
-            store.apply_catalog(call("catalog"))
-        except ValueError as exc:
-            raise BadAnswer(f"catalog: {exc}") from exc
-        summary["catalog"] = True
+    try:
+        store.apply_catalog(call("catalog"))
+    except ValueError as exc:
+        raise BadAnswer(f"catalog: {exc}") from exc
+    summary["catalog"] = True
 
 
 def sync_once(store, client: BackendClient, *, clock: Callable[[], float] = time.time,

@@ -40,6 +40,8 @@ class StoreFigures:
     delay_p50_s: float | None
     delay_p95_s: float | None
     feed_cursor: int
+    feed_parked: int  # feed events this till could not apply (set aside, the cursor moved on)
+    feed_parked_reason: str | None  # the last one's reason
     max_clock_skew_s: float
     clock_skew_flagged: bool
     parked_entries: list  # up to PARKED_SHOWN of {key, reason, at, accepted, created_at, tries}
