@@ -156,9 +156,11 @@ class BackendClient:
             raise Refused(429, str(error.get("code", "too_many_attempts")), str(error.get("message", "")), body)
         return body
 
-    def sync(self, entries: list[dict]) -> dict:
-        # `till_time`: this till's clock now, so the backend knows its skew and reads the entries' times by it.
-        return self._call("POST", "/sync", json={"entries": entries, "till_time": time.time()})[1]
+    def sync(self, entries: list[dict], till_time: float | None = None) -> dict:
+        """`till_time`: this till's clock as it sends (the clock the entries' times were read from), so the
+        backend knows its skew and reads the entries' times by it."""
+        till_time = time.time() if till_time is None else till_time
+        return self._call("POST", "/sync", json={"entries": entries, "till_time": till_time})[1]
 
     def feed(self, after: int) -> dict:
         return self._call("GET", "/feed", params={"after": after})[1]

@@ -105,7 +105,7 @@ def _push(store, call: _Clocked, summary: dict, now: Callable[[], float]) -> Non
 def _send(store, call: _Clocked, batch: list[dict], summary: dict, now: Callable[[], float]) -> None:
     """Send a batch; a permanent refusal is narrowed down by halves to the entries that cause it."""
     try:
-        answer = call("sync", batch)
+        answer = call("sync", batch, till_time=now())  # the till's clock, as the entries' times
     except Refused as exc:
         if exc.status in TILL_REFUSALS:
             raise

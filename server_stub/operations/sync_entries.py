@@ -29,6 +29,9 @@ from .voids import record_void
 
 OLDEST_S = 90 * 24 * 3600  # an offline attempt older than this, when it arrives, is not believed
 MAX_SKEW_S = 100 * 366 * 24 * 3600  # a bound, so every time stays a sane number
+# A skew this small is the network's delay, not the till's clock: the till's times are kept
+# as they are (correcting by it would reorder a queue's times from one batch to the next).
+SKEW_NOISE_S = 5.0
 # The disputes (docs/sync.md): the till accepted what the backend refuses, with or
 # without anything to judge, or refused what the backend would have accepted.
 TILL_ACCEPTED, UNPROVEN, TILL_REFUSED = "till_accepted", "unproven", "till_refused"
@@ -90,6 +93,8 @@ def sync(ctx: Context, device: dict, entries: list[dict], sent_at: Any = None) -
 
 def _window(ctx: Context, device: dict, now: float, sent_at: float | None) -> Window:
     skew = 0.0 if sent_at is None else max(-MAX_SKEW_S, min(MAX_SKEW_S, sent_at - now))
+    if abs(skew) <= SKEW_NOISE_S:
+        skew = 0.0
     enrolled = ctx.one("SELECT enrolled_at FROM devices WHERE id = ?", (device["id"],))
     leeway = ctx.config["leeway_s"]
     earliest = max((enrolled[0] or 0.0) if enrolled else 0.0, now - OLDEST_S)
