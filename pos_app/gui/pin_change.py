@@ -39,7 +39,8 @@ class PinChangeDialog(Retranslating, QDialog):
         self.digits = pins.min_digits(member.get("role"))
         self.proof_salt: str | None = None
         self.explain = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
-        self.new_label, self.repeat_label = QLabel(), QLabel()
+        self.new_label = QLabel(textFormat=Qt.TextFormat.PlainText)
+        self.repeat_label = QLabel(textFormat=Qt.TextFormat.PlainText)
         self.new_pin = QLineEdit(objectName="newPin", maxLength=pins.MAX_DIGITS,
                                  echoMode=QLineEdit.EchoMode.Password)
         self.repeat_pin = QLineEdit(objectName="repeatPin", maxLength=pins.MAX_DIGITS,
