@@ -140,6 +140,8 @@ def rich_text_labels(widgets) -> list[str]:
 
 
 def test_every_label_of_the_window_and_its_views_is_plain_text(qtbot, make_window, till_env):
+    from PySide6.QtWidgets import QLabel
+
     from pos_app.gui.settings_dialog import SettingsDialog
 
     window = make_window(role="admin")
@@ -151,7 +153,7 @@ def test_every_label_of_the_window_and_its_views_is_plain_text(qtbot, make_windo
     settings = SettingsDialog(window.settings, [], window)
     settings.show()
     opened = [window, report, window.sync_panel, booklet, settings]
-    labels = sum(len(w.findChildren(__import__("PySide6.QtWidgets", fromlist=["QLabel"]).QLabel)) for w in opened)
+    labels = sum(len(widget.findChildren(QLabel)) for widget in opened)
     assert labels > 40  # the scan saw the views' labels, not an empty tree
     assert rich_text_labels(opened) == []
     for dialog in (settings, booklet, report):
