@@ -9,6 +9,7 @@ arbitrary JSON-ish claims and asks the same of both.
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -220,3 +221,88 @@ def hostile_device(module_api):
 def test_any_signed_claims_get_201_409_or_422_from_the_backend(module_api, jws, hostile_device, kind, changes, drop):
     _redeem(module_api, hostile_device, _signed(module_api, jws, _changed(_backend_claims(module_api, kind), changes,
                                                                            drop)))
+
+
+# --- the issuer, at the till and at the backend -------------------------------------------------------------------
+
+
+def test_the_till_keeps_its_backends_issuer_and_refuses_another(till, jws):
+    assert till.context(now=jws.now).issuer == ISSUER
+    verdict = judged(till, jws, jws.personal(iss="pika-staging"))
+    assert (verdict.accepted, verdict.reason) == (False, Reason.BAD_SIGNATURE)
+    assert judged(till, jws, jws.static(iss="other")).reason == Reason.BAD_SIGNATURE
+
+
+def test_a_till_whose_backend_named_no_issuer_checks_none(tmp_path, jws, signing_key):
+    key = {"kid": jws.kid, "pem": tokens.public_pem(signing_key.public_key())}
+    with TillStore(tmp_path / "old.db", device_name="Caja", asset_keys_dir=None) as store:
+        store.save_enrollment({"device_id": "dev-1", "device_token": "t", "retailer_id": jws.retailer,
+                               "store_id": jws.store, "keys": [key]}, "http://backend.test")  # an older backend
+        store.apply_catalog(_catalog_of(jws, key))
+        assert store.context(now=jws.now).issuer == ""
+        assert judged(store, jws, jws.personal(iss="pika-staging")).accepted
+        store.apply_catalog({**_catalog_of(jws, key), "issuer": ISSUER})  # the backend was upgraded
+        assert judged(store, jws, jws.personal(iss="pika-staging")).reason == Reason.BAD_SIGNATURE
+
+
+def _catalog_of(jws, key) -> dict:
+    """A catalog as a backend older than the issuer check sends it."""
+    return {"retailer": {"id": jws.retailer, "name": "Café"}, "keys": [key],
+            "store": {"id": jws.store, "name": "Centro", "timezone": "America/Asuncion"},
+            "vouchers": [_voucher(jws, "v-app", "personal")], "printed_codes": [], "claims": [], "staff": [],
+            "revoked": [], "server_time": jws.now}
+
+
+def test_enrollment_and_catalog_name_the_backends_issuer(api, device):
+    catalog = api.ok(api.client.get("/catalog", headers=device.auth))
+    assert catalog["issuer"] == api.backend.config["issuer"]
+    code = api.ok(api.client.post("/enrollment-codes", headers=api.admin, json={"store_id": api.store_id}), 201)
+    enrolled = api.ok(api.client.post("/devices/enroll", json={"code": code["code"], "name": "Caja 3"}), 201)
+    assert enrolled["issuer"] == api.backend.config["issuer"]
+
+
+def test_the_backend_refuses_a_token_of_another_issuer_signed_with_its_own_key(api, jws, device):
+    for kind in ("personal", "static"):
+        response = _redeem(api, device, _signed(api, jws, _backend_claims(api, kind, iss="pika-staging")))
+        assert _refusal(response) == (422, "bad_signature")
+
+
+# --- lifetimes: what the backend issues, and what it accepts ---------------------------------------------------------
+
+
+def _claims_of(token: str, jws) -> dict:
+    return json.loads(jws.b64url_decode(token.split(".")[1]))
+
+
+def test_a_claims_token_lives_its_ttl_at_most_the_policy_and_never_past_the_voucher(api, jws):
+    now = int(api.backend.clock())
+    forever = api.voucher(claim_ttl_s=2**53 - 1)
+    claims = _claims_of(api.claim(forever["id"])["token"], jws)
+    assert claims["exp"] - claims["iat"] == tokens.MAX_PERSONAL_LIFETIME_S
+    short = api.voucher(claim_ttl_s=600, valid_until=now + 10 * 86_400)
+    claims = _claims_of(api.claim(short["id"])["token"], jws)
+    assert claims["exp"] - claims["iat"] == 600
+    ending = api.voucher(claim_ttl_s=30 * 86_400, valid_until=now + 3600)
+    assert _claims_of(api.claim(ending["id"])["token"], jws)["exp"] == now + 3600
+
+
+def test_a_printed_codes_token_lives_to_its_voucher_end_at_most_a_year(api, jws):
+    now = int(api.backend.clock())
+    for valid_until, most in ((None, now + 366 * 86_400), (now + 3 * 365 * 86_400, now + 366 * 86_400),
+                              (now + 5 * 86_400, now + 5 * 86_400)):
+        voucher = api.voucher("printed", valid_until=valid_until)
+        code = "L" + uuid.uuid4().hex[:8].upper()
+        made = api.ok(api.client.post("/printed-codes", headers=api.admin,
+                                      json={"voucher_id": voucher["id"], "code": code}), 201)
+        claims = _claims_of(made["token"], jws)
+        assert claims["iat"] <= claims["exp"] <= most + 2
+        assert claims["exp"] - claims["iat"] <= tokens.MAX_STATIC_LIFETIME_S
+        if valid_until is not None and valid_until < now + 366 * 86_400:
+            assert claims["exp"] == valid_until
+
+
+def test_the_backend_refuses_a_token_claiming_years_of_life(api, jws, device):
+    now = int(api.backend.clock())
+    for kind in ("personal", "static"):
+        token = _signed(api, jws, _backend_claims(api, kind, exp=now + 3 * 365 * 86_400))
+        assert _refusal(_redeem(api, device, token)) == (422, "malformed")

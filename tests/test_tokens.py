@@ -535,3 +535,61 @@ def test_issued_header_is_es256_with_kid(signing_key, jws):
     assert header["alg"] == "ES256"
     assert header["kid"] == tokens.key_id(signing_key.public_key())
     assert not set(header) & {"jwk", "jku", "x5u", "x5c"}
+
+
+# --- issuer and lifetimes (issue 14, finding 9) ------------------------------------------------------------
+
+
+def test_the_issuer_is_compared_when_the_verifier_knows_it(verify, refused, jws):
+    assert verify(jws.personal(), issuer=jws.issuer).kind == "personal"
+    assert verify(jws.static(), issuer=jws.issuer).kind == "static"
+    for other in ("pika-staging", "PIKA", "pika "):
+        assert refused(jws.personal(iss=other), issuer=jws.issuer) == "bad_signature"
+        assert refused(jws.static(iss=other), issuer=jws.issuer) == "bad_signature"
+    # Before the verifier knows an issuer (a till whose catalog predates it), any is taken.
+    assert verify(jws.personal(iss="pika-staging")).kind == "personal"
+
+
+def test_another_issuer_is_refused_before_the_audience_is_looked_at(refused, jws):
+    assert refused(jws.personal(iss="other", aud="ret-other"), issuer=jws.issuer) == "bad_signature"
+
+
+@pytest.mark.parametrize("kind, longest", [("personal", tokens.MAX_PERSONAL_LIFETIME_S),
+                                           ("static", tokens.MAX_STATIC_LIFETIME_S)])
+def test_a_life_longer_than_policy_is_malformed(verify, refused, jws, kind, longest):
+    make = jws.personal if kind == "personal" else jws.static
+    now = jws.now
+    assert verify(make(iat=now - 10, exp=now - 10 + longest)).kind == kind  # the longest we give
+    assert refused(make(iat=now - 10, exp=now - 9 + longest)) == "malformed"  # a second more
+    assert refused(make(iat=now - 10, exp=now + 5 * 365 * 86_400)) == "malformed"  # years ahead
+    # Issued "in the future" to look short: the life left from now counts too.
+    extra = {"nbf": now - 10} if kind == "personal" else {}
+    assert refused(make(iat=now + 2 * longest, exp=now + 2 * longest + 60, **extra)) == "malformed"
+
+
+def test_a_static_token_without_iat_is_bounded_from_now(verify, refused, jws):
+    claims = jws.static_claims(exp=jws.now + tokens.MAX_STATIC_LIFETIME_S)
+    del claims["iat"]
+    assert verify(jws.encode(claims)).kind == "static"
+    claims["exp"] += tokens.DEFAULT_LEEWAY_S + 1
+    assert refused(jws.encode(claims)) == "malformed"
+
+
+@pytest.mark.parametrize("change", [{"exp": tokens.MAX_TIME + 1}, {"exp": 10**30}, {"iat": -1}, {"nbf": -1},
+                                    {"nbf": 10**400}, {"iat": 2**63}], ids=repr)
+def test_times_outside_sane_years_are_malformed(refused, jws, change):
+    assert refused(jws.personal(**change)) == "malformed"
+
+
+def test_claims_nested_past_the_bound_are_malformed_whatever_python_could_parse(verify, refused, jws):
+    inner = "1"
+    for depth in range(2, 1400):
+        inner = f"[{inner}]"
+        if depth in (tokens.MAX_CLAIMS_DEPTH, tokens.MAX_CLAIMS_DEPTH + 1, 999, 1000, 1001, 1399):
+            payload = json.dumps(jws.personal_claims(), separators=(",", ":"))[:-1] + f',"x":{inner}}}'
+            token = jws.sign_parts(jws.b64url_json(jws.header()), jws.b64url(payload.encode()))
+            if depth <= tokens.MAX_CLAIMS_DEPTH:
+                assert verify(token).kind == "personal"
+            elif len(token) <= tokens.MAX_TOKEN_LENGTH:
+                assert refused(token) == "malformed"
+

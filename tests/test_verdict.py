@@ -574,3 +574,29 @@ def test_mutated_tokens_never_raise(world, data):
                                       (None, False), ("x" * 100, False), ("America/Asuncion\x00", False)])
 def test_is_timezone(name, ok):
     assert is_timezone(name) is ok
+
+
+# --- issuer and a token outliving its voucher (issue 14, finding 9) ------------------------------------------
+
+
+def test_the_context_issuer_refuses_another_issuers_token(state, ctx, jws):
+    ours = dataclasses.replace(ctx, issuer=jws.issuer)
+    assert decide(jws.personal(jti="jti-ours"), state, ours).accepted
+    assert decide(jws.static(), state, ours).accepted
+    for token in (jws.personal(jti="jti-theirs", iss="other"), jws.static(iss="other")):
+        verdict = decide(token, state, ours)
+        assert (refused(verdict), verdict.source) == ("bad_signature", "token")
+    # a till that has not heard its backend's issuer yet (an older catalog) checks none
+    assert decide(jws.personal(jti="jti-theirs", iss="other"), state, ctx).accepted
+
+
+@pytest.mark.parametrize("kind", ["personal", "static"])
+def test_a_token_ends_with_its_voucher_whatever_its_exp(state, ctx, jws, kind):
+    vid = "v-app" if kind == "personal" else "v-print"
+    state.vouchers[vid] = dataclasses.replace(state.vouchers[vid], valid_until=jws.now + 600)
+    token = jws.personal(jti="jti-long", exp=jws.now + 30 * 86_400) if kind == "personal" \
+        else jws.static(exp=jws.now + 30 * 86_400)  # issued by an older backend: exp past the voucher's end
+    assert decide(token, state, ctx).accepted
+    later = dataclasses.replace(ctx, now=jws.now + 601 + ctx.leeway)
+    verdict = decide(token, state, later)
+    assert (refused(verdict), verdict.message) == ("expired", "the voucher has ended")
