@@ -349,6 +349,11 @@ def test_a_new_pin_goes_to_the_backend_and_works_at_the_till_at_once(qtbot, make
     qtbot.wait(200)
     assert not any(d.isVisible() for d in window.findChildren(PinChangeDialog))
     assert QApplication.activeModalWidget() is None
+    # And its voids are proven again: the till's proof salt is the new PIN's (from the backend's answer).
+    with TillStore(till_env.store_path) as store:
+        (salt,) = store.conn.execute("SELECT proof_salt FROM staff WHERE id = ?", (manager["id"],)).fetchone()
+    ((proof_key,),) = till_env.api.rows("SELECT proof_key FROM staff WHERE id = ?", (manager["id"],))
+    assert pins.encode_key(pins.proof_key("864213", salt)) == proof_key
 
 
 def test_window_stays_responsive_while_a_slow_backend_answers(qtbot, make_window, till_env):
