@@ -29,12 +29,15 @@ from api_fixtures import Api, bearer, new_key
 
 OPEN = {("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/devices/enroll")}
 DEVICE = {("GET", "/catalog"), ("POST", "/redemptions"), ("GET", "/redemptions/{key}"), ("POST", "/sync"),
-          ("GET", "/feed")}
+          ("GET", "/feed"),
+          # a staff member in person: the device token with X-Pika-Staff and X-Pika-Pin (tests/test_pin_policy.py)
+          ("GET", "/staff/me"), ("POST", "/staff/me/pin")}
 ADMIN = {("POST", "/retailers"), ("GET", "/retailers"), ("POST", "/stores"), ("GET", "/stores"),
          ("POST", "/vouchers"), ("GET", "/vouchers"), ("GET", "/vouchers/{voucher_id}"),
          ("POST", "/vouchers/{voucher_id}/publish"), ("POST", "/vouchers/{voucher_id}/unpublish"),
          ("POST", "/vouchers/{voucher_id}/revoke"), ("POST", "/printed-codes"), ("GET", "/printed-codes"),
-         ("POST", "/staff"), ("POST", "/enrollment-codes"), ("POST", "/claims"), ("POST", "/claims/{jti}/revoke"),
+         ("POST", "/staff"), ("GET", "/pin-lockouts"), ("POST", "/retailers/{retailer_id}/settings"),
+         ("POST", "/enrollment-codes"), ("POST", "/claims"), ("POST", "/claims/{jti}/revoke"),
          # the booklet: also a till's device token with an admin's staff id and PIN (tests/test_booklet_api.py)
          ("POST", "/booklets"), ("GET", "/booklets"), ("GET", "/booklets/{edition_id}.pdf"),
          ("GET", "/booklets/{edition_id}"), ("GET", "/booklets/{edition_id}/billing.csv"),
@@ -101,7 +104,7 @@ def test_every_protected_endpoint_needs_its_own_kind_of_token(api):
                     {"Authorization": "Bearer "}, bearer("y" * 600)]
     for method, template in sorted(ADMIN | DEVICE):
         path = template.replace("{voucher_id}", "vch_x").replace("{jti}", "abc").replace("{key}", new_key()) \
-            .replace("{edition_id}", "bk_x").replace("{placement_id}", "plc_x")
+            .replace("{edition_id}", "bk_x").replace("{placement_id}", "plc_x").replace("{retailer_id}", "ret_x")
         other = till.auth if (method, template) in ADMIN else api.admin
         for headers in [*wrong_tokens, other]:
             response = api.client.request(method, path, headers={**headers, "Idempotency-Key": new_key()},
@@ -160,7 +163,7 @@ def test_unknown_fields_are_refused_at_every_level(api):
         ("/sync", till.auth, {"entries": [], "device_id": "dev_other"}),
         ("/sync", till.auth, {"entries": [sync_entry(), sync_entry(store_id="sto_other")]}),
         ("/claims", api.admin, {"voucher_id": "v", "customer_id": "c", "jti": "mine"}),
-        ("/staff", api.admin, {"retailer_id": api.retailer_id, "name": "x", "role": "admin", "pin": "1234",
+        ("/staff", api.admin, {"retailer_id": api.retailer_id, "name": "x", "role": "admin", "pin": "123456",
                                "pin_hash": "x"}),
     ]
     for path, headers, body in cases:
@@ -305,6 +308,15 @@ def test_unknown_paths_are_404_and_wrong_methods_405(api):
                          ("GET", "/redemptions"), ("PATCH", "/vouchers/abc"), ("GET", "/devices/enroll"),
                          ("OPTIONS", "/feed")):
         refused_untouched(api, lambda: c.request(method, path, headers=api.admin), 405, "method_not_allowed")
+
+
+def test_a_405_says_in_allow_which_methods_the_path_serves(api):
+    for method, path, allow in (("DELETE", "/retailers", "GET, POST"), ("GET", "/sync", "POST"),
+                                ("PATCH", "/vouchers/abc", "GET"), ("GET", "/redemptions/abcdefgh/void", "POST"),
+                                ("PUT", "/health", "GET"), ("OPTIONS", "/feed", "GET")):
+        response = api.client.request(method, path, headers=api.admin)
+        assert (response.status_code, response.headers.get("Allow")) == (405, allow), (method, path)
+    assert "Allow" not in api.client.get("/nope").headers  # a 404 has no methods to offer
 
 
 # --- Unicode --------------------------------------------------------------------------------------

@@ -527,6 +527,23 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
     assert c.post("/sync", headers=till, json={"entries": [no_key]}).status_code == 400
     assert {e["type"] for e in c.get("/feed", headers=other).json()["events"]} >= {"void"}
 
+    # staff in person (who, a new PIN, the lockout), the lockouts and a retailer's settings
+    fay = c.post("/staff", headers=admin, json={"retailer_id": retailer_id, "store_id": store_id, "name": "Fay",
+                                                "role": "cashier", "pin": "1357"}).json()
+    as_fay = {**till, "X-Pika-Staff": fay["id"], "X-Pika-Pin": "1357"}
+    assert c.get("/staff/me", headers=as_fay).status_code == 200
+    assert c.get("/staff/me", headers=till).status_code == 400
+    assert c.post("/staff/me/pin", headers=as_fay, json={"pin": "12"}).status_code == 400
+    assert c.post("/staff/me/pin", headers=as_fay, json={"pin": "97531"}).status_code == 200
+    assert [c.get("/staff/me", headers=as_fay).status_code for _ in range(5)] == [401] * 4 + [429]
+    assert c.post("/staff/me/pin", headers={**as_fay, "X-Pika-Pin": "97531"}, json={"pin": "1111"}).status_code \
+        == 429
+    assert c.get("/pin-lockouts", headers=admin).status_code == 200
+    assert c.post(f"/retailers/{retailer_id}/settings", headers=admin, json={"staff_anywhere": True}).status_code \
+        == 200
+    assert c.post(f"/retailers/{missing}/settings", headers=admin, json={"staff_anywhere": False}).status_code \
+        == 404
+
     exercise_booklet_endpoints(api)
 
     # the manager's report, as JSON and CSV, and refused

@@ -9,11 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
+import uuid
 from datetime import date, datetime, time as dtime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from pos_app.core import pins
 from pos_app.core.domain import Method
 from pos_app.core.voids import MAX_REASON, VoidError
 from pos_app.store import TillStore
@@ -294,6 +296,117 @@ def test_the_backend_refuses_void_entries_the_rules_refuse(world):
     for change, code, till in cases:
         entry = {**base, **change, "key": f"void-{code}-{len(change)}-{till.name[-1]}"}
         assert till.client.sync([entry])["results"] == [{"key": entry["key"], "status": "rejected", "reason": code}]
+    assert backend_voids(world) == []
+
+
+# --- the manager's proof (issue 14, finding 3) ------------------------------------------------------
+
+
+def proof_salt(world, staff_id: str) -> str | None:
+    return world.backend.read().execute("SELECT proof_salt FROM staff WHERE id = ?", (staff_id,)).fetchone()[0]
+
+
+def void_entry(world, redemption_key: str, *, pin: str | None, reason: str = "  mal escaneado  ",
+               salt: str | None = None, proven_reason: str | None = None, proven_key: str | None = None) -> dict:
+    """A /sync void entry naming the demo manager; with `pin`, the proof a till makes where that PIN was typed."""
+    boss = world.staff("manager")["id"]
+    entry = {"type": "void", "key": uuid.uuid4().hex, "at": local(D, 10, 30), "redemption_key": redemption_key,
+             "void_reason": reason, "staff_id": boss}
+    if pin is not None:
+        key = pins.proof_key(pin, salt or proof_salt(world, boss))
+        entry["staff_proof"] = pins.void_proof(key, void_key=entry["key"], redemption_key=proven_key or redemption_key,
+                                               staff_id=boss, at=entry["at"],
+                                               reason=(proven_reason or reason).strip())
+    return entry
+
+
+def voided_redemptions(world, count: int) -> tuple[Till, Till, list[str]]:
+    one, two = world.till("Caja 1"), world.till("Caja 2")
+    for i in range(count):
+        accepted(one.redeem(local(D, 10, i), "CAFE50", Method.PRINTED), "online")
+    return one, two, [one.key_at(local(D, 10, i)) for i in range(count)]
+
+
+def verified_everywhere(world, one: Till, two: Till) -> dict[str, object]:
+    """Each voided redemption's `verified`, as the report says it; the feed (to another till) says the same."""
+    report = backend_report(world, one)
+    shown = {item["key"]: item["verified"] for item in report["voids"]["items"]}
+    events = world.http.get("/feed", headers={"Authorization": f"Bearer {two.token}"}).json()["events"]
+    heard = {e["data"]["redemption_key"]: e["data"]["verified"] for e in events if e["type"] == "void"}
+    assert heard == shown
+    stored = dict(world.backend.read().execute(
+        "SELECT a.key, v.verified FROM voids v JOIN attempts a ON a.id = v.attempt_id").fetchall())
+    assert {k: None if v is None else bool(v) for k, v in stored.items()} == shown
+    return shown
+
+
+def test_a_void_naming_the_manager_without_proof_is_recorded_as_unverified(world):
+    one, two, [key] = voided_redemptions(world, 1)
+    entry = void_entry(world, key, pin=None)
+    assert one.client.sync([entry])["results"] == [{"key": entry["key"], "status": "recorded", "verified": False}]
+    assert verified_everywhere(world, one, two) == {key: False}
+    assert backend_report(world, one)["voids"]["items"][0]["void_staff_id"] == world.staff("manager")["id"]
+
+
+def test_a_void_proven_with_the_managers_pin_is_verified(world):
+    one, two, [key] = voided_redemptions(world, 1)
+    entry = void_entry(world, key, pin=world.staff("manager")["pin"])
+    assert one.client.sync([entry])["results"] == [{"key": entry["key"], "status": "recorded", "verified": True}]
+    assert verified_everywhere(world, one, two) == {key: True}
+    # Sent again (the answer was lost): a duplicate, still the one verified void.
+    assert one.client.sync([entry])["results"] == [{"key": entry["key"], "status": "duplicate"}]
+
+
+def test_proofs_that_do_not_check_leave_the_void_unverified(world):
+    one, two, keys = voided_redemptions(world, 5)
+    boss = world.staff("manager")
+    entries = [
+        void_entry(world, keys[0], pin="000000"),  # a wrong PIN
+        void_entry(world, keys[1], pin=boss["pin"], proven_reason="otra cosa"),  # made for another reason
+        void_entry(world, keys[2], pin=boss["pin"], proven_key=keys[3]),  # made for another redemption
+        # a salt the till made up: the till holds the hash, never the proof key
+        void_entry(world, keys[3], pin=boss["pin"], salt=pins.new_proof_salt()),
+        {**void_entry(world, keys[4], pin=None), "staff_proof": "0" * 64},
+    ]
+    results = one.client.sync(entries)["results"]
+    assert [(r["status"], r["verified"]) for r in results] == [("recorded", False)] * 5
+    assert verified_everywhere(world, one, two) == dict.fromkeys(keys, False)
+
+
+def test_staff_made_before_proofs_void_unverified_until_they_change_their_pin(world):
+    one, two, keys = voided_redemptions(world, 2)
+    boss = world.staff("manager")
+    salt = proof_salt(world, boss["id"])
+    world.backend.writer.submit(lambda db: db.execute(
+        "UPDATE staff SET proof_salt = NULL, proof_key = NULL WHERE id = ?", (boss["id"],)))
+    first = void_entry(world, keys[0], pin=boss["pin"], salt=salt)
+    assert one.client.sync([first])["results"][0]["verified"] is False
+    headers = world.manager_headers(one)
+    answer = world.http.post("/staff/me/pin", headers=headers, json={"pin": boss["pin"]})  # the same PIN, anew
+    assert answer.status_code == 200, answer.text
+    second = void_entry(world, keys[1], pin=boss["pin"], salt=answer.json()["proof_salt"])
+    assert one.client.sync([second])["results"][0]["verified"] is True
+    assert verified_everywhere(world, one, two) == {keys[0]: False, keys[1]: True}
+
+
+def test_a_void_at_the_backend_is_by_a_caller_checked_in_person(world):
+    one, two, keys = voided_redemptions(world, 2)
+    by_manager = world.http.post(f"/redemptions/{keys[0]}/void", headers=world.manager_headers(one),
+                                 json={"reason": "devolución"})
+    by_admin = world.http.post(f"/redemptions/{keys[1]}/void", headers=world.admin_headers(), json={"reason": "x"})
+    assert by_manager.json()["verified"] is None and by_admin.json()["verified"] is None
+    assert verified_everywhere(world, one, two) == {keys[0]: None, keys[1]: None}
+
+
+def test_a_void_entry_with_a_malformed_proof_is_refused_whole(world):
+    one, _, [key] = voided_redemptions(world, 1)
+    sync = lambda entry: world.http.post("/sync", headers={"Authorization": f"Bearer {one.token}"},  # noqa: E731
+                                         json={"entries": [entry]})
+    for proof in (5, None, "f" * 65, ["x"]):
+        assert sync({**void_entry(world, key, pin=None), "staff_proof": proof}).status_code == 400
+    redemption = {"key": uuid.uuid4().hex, "at": local(D, 11), "accepted": False, "reason": "malformed",
+                  "method": "typed", "decided": "offline", "staff_proof": "0" * 64}
+    assert sync(redemption).json()["error"]["code"] == "unknown_field"
     assert backend_voids(world) == []
 
 
