@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
 import jsonschema
 import pytest
 
+from pos_app.core.verdict import local_day
 import server_stub.app as app_module
 from server_stub import validation
 from server_stub.app import API
@@ -359,7 +361,8 @@ def test_security_is_what_the_document_says(api):
 
 
 # the injected failures are logged, as any 500 is
-@pytest.mark.allow_log_warnings(r"^unhandled error for GET /api/v1/(health|openapi\.json)$")
+@pytest.mark.allow_log_warnings(r"^unhandled error for GET /api/v1/(health|openapi\.json)$",
+                                r"^enrollment refused from ")
 def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
     c, admin = api.client, api.admin
     retailer_id, store_id = api.retailer_id, api.store_id
@@ -463,6 +466,7 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
     key = new_key()
     assert redeem(till, claim["token"], key=key, staff_id=None, at=1_700_000_000.5).status_code == 201
     assert redeem(till, claim["token"], key=key).status_code == 201  # replay
+    assert redeem(till, "CAFE50", key=key).status_code == 422  # the key with another body: idempotency_mismatch
     assert redeem(other, claim["short_code"], method="typed").status_code == 409  # already redeemed
     assert redeem(other, claim["token"], key=key).status_code == 409  # another till's key
     assert redeem(till, "CAFE50", method="printed").status_code == 201
@@ -477,13 +481,15 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
     assert c.get("/redemptions/short", headers=till).status_code == 400
     assert c.get(f"/redemptions/{key}", headers=other).status_code == 409
 
-    entry = {"key": new_key(), "at": 1_700_000_100, "accepted": True, "reason": None, "kind": "personal",
+    entry = {"key": new_key(), "at": time.time() - 1, "accepted": True, "reason": None, "kind": "personal",
              "voucher_id": api.demo_voucher("personal")["id"], "jti": claim["jti"], "code": None,
-             "method": "camera", "staff_id": None, "decided": "offline"}
-    refused = {"key": new_key(), "at": 1_700_000_200.25, "accepted": False, "reason": "expired",
+             "method": "camera", "staff_id": None, "decided": "offline", "input": claim["token"]}
+    refused = {"key": new_key(), "at": time.time() - 0.75, "accepted": False, "reason": "expired",
                "method": "typed", "decided": "offline"}
-    answer = c.post("/sync", headers=other, json={"entries": [entry, refused]})
-    assert [r["status"] for r in answer.json()["results"]] == ["conflict", "recorded"]
+    unproven = {"key": new_key(), "at": time.time() + 86400, "accepted": True, "method": "typed", "decided": "offline"}
+    answer = c.post("/sync", headers=other, json={"entries": [entry, refused, unproven], "till_time": time.time()})
+    assert [r["status"] for r in answer.json()["results"]] == ["conflict", "recorded", "recorded"]
+    assert answer.json()["results"][2]["dispute"] == "unproven" and answer.json()["results"][2]["time_flag"] == "future"
     answer = c.post("/sync", headers=other, json={"entries": [entry, refused]})
     assert [r["status"] for r in answer.json()["results"]] == ["conflict", "duplicate"]
     assert c.post("/sync", headers=till, json={"entries": [refused]}).json()["results"][0]["status"] == "rejected"
@@ -547,9 +553,10 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
     exercise_booklet_endpoints(api)
 
     # the manager's report, as JSON and CSV, and refused
-    day = {"date": "2023-11-14", "store": store_id}  # the redemption, the conflict and the refusal above
+    # the redemption, the conflict and the refusal above: today, by the backend's clock
+    day = {"date": local_day(time.time(), "America/Asuncion"), "store": store_id}
     assert c.get("/reports/daily", headers=admin, params=day).json()["conflicts"]["count"] == 1
-    assert c.get("/reports/daily", headers=admin, params=day).json()["voids"]["count"] == 1
+    assert c.get("/reports/daily", headers=admin, params=day).json()["voids"]["count"] == 2  # both redeemed today
     assert c.get("/reports/daily", headers=admin, params={"date": day["date"], "retailer": retailer_id}).json()[
         "timezone"] is None  # Sucursal 2 is in São Paulo
     assert c.get("/reports/daily", headers=admin, params={**day, "format": "csv"}).status_code == 200

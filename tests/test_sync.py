@@ -112,7 +112,7 @@ def test_outbox_drains_in_batches_of_at_most_500(world):
     assert store.outbox_size() == 1250
     sizes = []
     real_sync = client.sync
-    client.sync = lambda entries: sizes.append(len(entries)) or real_sync(entries)
+    client.sync = lambda entries, **extra: sizes.append(len(entries)) or real_sync(entries, **extra)
     summary = sync_once(store, client)
     assert sizes == [500, 500, 250]
     assert summary.recorded == 1250 and summary.outbox == 0
