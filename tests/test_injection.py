@@ -142,21 +142,27 @@ def rich_text_labels(widgets) -> list[str]:
 def test_every_label_of_the_window_and_its_views_is_plain_text(qtbot, make_window, till_env):
     from PySide6.QtWidgets import QLabel
 
+    from pos_app.gui.report import models
     from pos_app.gui.settings_dialog import SettingsDialog
 
     window = make_window(role="admin")
+    with qtbot.waitSignal(window.verdict_shown, timeout=8000):  # an accepted redemption, to open a void on
+        window.submit(till_env.claim()["token"], Method.CAMERA)
     report = window.open_report()
-    qtbot.waitUntil(lambda: report.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: report.report is not None and bool(report.attempts.records), timeout=10000)
+    assert report.select_attempt(report.attempts.records[0][models.KEY])
+    void = report.open_void_dialog()
+    assert void is not None
     window.open_sync_panel()
     booklet = window.open_booklet()
     qtbot.waitUntil(lambda: booklet.isEnabled(), timeout=10000)
     settings = SettingsDialog(window.settings, [], window)
     settings.show()
-    opened = [window, report, window.sync_panel, booklet, settings]
+    opened = [window, report, void, window.sync_panel, booklet, settings]
     labels = sum(len(widget.findChildren(QLabel)) for widget in opened)
     assert labels > 40  # the scan saw the views' labels, not an empty tree
     assert rich_text_labels(opened) == []
-    for dialog in (settings, booklet, report):
+    for dialog in (settings, booklet, void, report):
         dialog.close()
 
 
