@@ -93,6 +93,7 @@ def test_the_import_check_sees_an_http_import(tmp_path):
     assert {"..http", ".app", "json"} <= imported(sample)
 
 
+@pytest.mark.allow_log_warnings(r"^enrollment refused from ")
 def test_operations_refuse_with_domain_errors_and_answer_with_data(api):
     """Called without the web layer, an operation raises the kind the routes map (and returns plain data)."""
     backend = api.backend
