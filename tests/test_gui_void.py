@@ -127,7 +127,12 @@ def same_report(shown: dict, stored: dict) -> bool:
 
 
 def comparable(report: dict) -> dict:
-    return {**report, "scope": None, "kpis": {k: v for k, v in report["kpis"].items() if k not in TILL_ONLY}}
+    """Without the till's own figures, nor what only the backend finds (disputes, whether a void proved its
+    manager)."""
+    voids = {**report["voids"], "items": [{k: v for k, v in item.items() if k != "verified"}
+                                          for item in report["voids"]["items"]]}
+    return {**{k: v for k, v in report.items() if k != "disputes"}, "scope": None, "voids": voids,
+            "kpis": {k: v for k, v in report["kpis"].items() if k not in TILL_ONLY}}
 
 
 def backend_report(env, day: date) -> dict:
