@@ -88,6 +88,13 @@ def test_a_static_token_whose_code_is_no_printed_code_is_malformed(till, jws, co
     assert verdict.code is None  # nothing of it reaches a record
 
 
+def test_a_hostile_static_token_is_recorded_as_refused_at_the_till(till, jws):
+    verdict, attempt = till.redeem_offline(jws.static(code="COFFEE" + SURROGATE), method="camera", now=jws.now)
+    assert (verdict.accepted, verdict.reason) == (False, Reason.MALFORMED)
+    assert till.conn.execute("SELECT status, reason FROM attempts WHERE id = ?", (attempt,)).fetchone() \
+        == ("refused", Reason.MALFORMED)
+
+
 @pytest.mark.parametrize("lists", [tokens.MAX_CLAIMS_DEPTH, 50, 500, 998, 999, 1000, 1200, 1300])
 def test_claims_nested_deep_are_malformed(till, jws, lists):
     token = deep(jws, jws.personal_claims(), lists)
@@ -306,3 +313,23 @@ def test_the_backend_refuses_a_token_claiming_years_of_life(api, jws, device):
     for kind in ("personal", "static"):
         token = _signed(api, jws, _backend_claims(api, kind, exp=now + 3 * 365 * 86_400))
         assert _refusal(_redeem(api, device, token)) == (422, "malformed")
+
+
+# --- the same tokens in a till's outbox: POST /sync judges them again -------------------------------------------
+
+
+def test_hostile_tokens_synced_as_accepted_are_refused_and_mark_nothing_used(api, jws, device):
+    hostile = [_signed(api, jws, _backend_claims(api, jti=SURROGATE)),
+               _signed(api, jws, _backend_claims(api, "static", code="CAFE" + SURROGATE)),
+               _signed(api, jws, _backend_claims(api, iss="pika-staging")),
+               deep(jws, _backend_claims(api), 1200, key=api.backend.signing_key, kid=api.backend.kid)]
+    entries = [{"key": new_key(), "at": api.backend.clock() - 5, "accepted": True, "reason": None,
+                "kind": "personal", "voucher_id": None, "jti": None, "code": None, "method": "camera",
+                "staff_id": None, "decided": "offline", "input": token} for token in hostile]
+    answer = api.ok(api.client.post("/sync", headers=device.auth, json={"entries": entries}))
+    assert [r["status"] for r in answer["results"]] == ["recorded"] * len(hostile)
+    assert all(r.get("dispute") for r in answer["results"])  # the till said accepted; the backend did not
+    keys = [e["key"] for e in entries]
+    marks = ", ".join("?" * len(keys))
+    assert api.rows(f"SELECT count(*) FROM attempts WHERE key IN ({marks}) AND status = 'accepted'", keys) == [(0,)]
+    assert api.client.get("/feed", headers=api.enroll("Caja 2").auth).status_code == 200

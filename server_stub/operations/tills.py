@@ -29,6 +29,9 @@ def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> d
     device_token = secrets.token_urlsafe(32)
     device_id = new_id("dev")
     now = ctx.clock()
+    # A locked-out address is refused from a read, so its flood never queues for the writer;
+    # the writer asks again, as two requests may race past this look.
+    enrollment_guard.refuse_if_locked(ctx.storage.read(), address, now)
 
     def write(db):
         enrollment_guard.refuse_if_locked(db, address, now)
