@@ -545,6 +545,7 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
     assert c.post("/staff/me/pin", headers={**as_fay, "X-Pika-Pin": "97531"}, json={"pin": "1111"}).status_code \
         == 429
     assert c.get("/pin-lockouts", headers=admin).status_code == 200
+    assert c.get("/pin-lockouts", headers=till).status_code == 401
     assert c.post(f"/retailers/{retailer_id}/settings", headers=admin, json={"staff_anywhere": True}).status_code \
         == 200
     assert c.post(f"/retailers/{missing}/settings", headers=admin, json={"staff_anywhere": False}).status_code \
