@@ -21,6 +21,7 @@ import pytest
 
 from pos_app.cli.data_folder import STORE_NAME
 from pos_app.core import wire
+from pos_app.core.migrate import apply, open_database
 from pos_app.gui.sync_panel import SyncPanel
 from pos_app.store import TillStore
 from pos_app.sync.client import BackendClient
@@ -29,6 +30,7 @@ from pos_app.sync.status import SyncStatus, store_status
 from pos_app.words import i18n
 from server_stub.operations.common import UnfitEvent, add_event
 from server_stub.serving import EmbeddedServer
+from server_stub.storage.schema import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 POISON_NULL_VOUCHER = {"jti": "jti-poison", "voucher_id": None, "kind": "personal", "code": None,
@@ -264,6 +266,24 @@ def test_add_event_refuses_an_unfit_event_and_writes_nothing(api):
     add_event_ok = lambda db: add_event(api.backend.ctx, db, api.retailer_id, "revocation", {"jti": "j"})  # noqa: E731
     api.backend.storage.submit(add_event_ok)
     assert api.counts()["events"] == len(before["events"]) + 1
+
+
+def test_times_set_past_the_bounds_before_them_are_brought_inside(tmp_path):
+    """A voucher ending in the year 5138, made before the bounds, would cost every till its catalog."""
+    db = open_database(str(tmp_path / "old.sqlite3"))
+    try:
+        apply(db, MIGRATIONS[:4])
+        db["retailers"].insert({"id": "r", "name": "R", "created_at": 1.0})
+        for vid, valid_from, valid_until in (("far", 1, 10**11), ("odd", -5, None), ("fine", 10, 2_000_000_000)):
+            db["vouchers"].insert({"id": vid, "retailer_id": "r", "kind": "printed", "status": "published",
+                                   "discount_kind": "percent", "discount_value": 5, "currency": "PYG", "texts": "{}",
+                                   "valid_from": valid_from, "valid_until": valid_until,
+                                   "created_at": 1.0, "updated_at": 1.0})
+        apply(db, MIGRATIONS)
+        rows = dict((vid, (a, b)) for vid, a, b in db.execute("SELECT id, valid_from, valid_until FROM vouchers"))
+    finally:
+        db.conn.close()
+    assert rows == {"far": (1, int(wire.LATEST_TIME)), "odd": (0, None), "fine": (10, 2_000_000_000)}
 
 
 def test_the_redemption_events_the_trigger_writes_fit_the_contract(api):

@@ -230,6 +230,13 @@ def m005_trust_no_till(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE events ADD COLUMN store_id TEXT")
     # Staff events written before the scope: a member of one store is that store's tills' business only.
     db.execute("UPDATE events SET store_id = json_extract(data, '$.store_id') WHERE type = 'staff'")
+    # Times tills take are bounded now (pos_app.core.wire.is_time): a voucher's window or a
+    # claim's end set past them before would make every till refuse the whole catalog.
+    from pos_app.core.wire import LATEST_TIME
+
+    for table, column in (("vouchers", "valid_from"), ("vouchers", "valid_until"), ("claims", "expires_at")):
+        db.execute(f"UPDATE {table} SET {column} = max(0, min({column}, ?)) WHERE {column} NOT BETWEEN 0 AND ?",
+                   (int(LATEST_TIME), int(LATEST_TIME)))
     # Scoped admin tokens: 'all' (the platform operator) or 'claims' (the customer app).
     db.execute("ALTER TABLE admin_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'all'")
     db.execute("ALTER TABLE admin_tokens ADD COLUMN name TEXT")
