@@ -1,9 +1,12 @@
 """The wire shapes the till and the backend share, checked (docs/api.md): one contract, in the shared floor.
 
 The enrollment answer, the catalog, the feed's events and a voucher are
-parsed and checked here before anything is written, so a malformed answer is
-one ValueError and never half a catalog; the client (`pos_app.sync.client`)
-reads a verdict's voucher with the same `parse_voucher`. Also the shape of
+parsed and checked here before anything is written, numbers and texts
+bounded, so a malformed answer is one ValueError and never half a catalog,
+and a feed event that does not fit is an `UnfitEvent` the till parks; the
+backend checks each event it writes with `check_event`. The client
+(`pos_app.sync.client`) reads a verdict's voucher with the same
+`parse_voucher`. Also the shape of
 the sync Entries the till itself sends, so an entry put back from a damaged
 store is checked against what this till could have written.
 """
