@@ -593,3 +593,16 @@ def test_claims_nested_past_the_bound_are_malformed_whatever_python_could_parse(
             elif len(token) <= tokens.MAX_TOKEN_LENGTH:
                 assert refused(token) == "malformed"
 
+
+
+@pytest.mark.parametrize("raw", [b"\t", b"\x00", b"\x1f", b"\x7f", "\u0085".encode(), "\u2028".encode(),
+                                 b"\xed\xa0\x80"], ids=repr)  # the last: a surrogate written as raw UTF-8
+def test_control_characters_written_raw_in_a_claim_are_malformed(refused, jws, raw):
+    payload = json.dumps(jws.personal_claims(jti="JTI"), separators=(",", ":")).encode().replace(b"JTI", b"j" + raw)
+    assert refused(jws.sign_parts(jws.b64url_json(jws.header()), jws.b64url(payload))) == "malformed"
+
+
+def test_printable_non_ascii_claims_still_verify(verify, jws):
+    assert verify(jws.personal(sub="José Ñandutí 🧉")).claims["sub"] == "José Ñandutí 🧉"
+    raw = json.dumps(jws.personal_claims(sub="SUB"), separators=(",", ":")).encode().replace(b"SUB", "Ñ🧉".encode())
+    assert verify(jws.sign_parts(jws.b64url_json(jws.header()), jws.b64url(raw))).claims["sub"] == "Ñ🧉"

@@ -339,9 +339,14 @@ def verify_jws(
     if not isinstance(claims, dict):
         raise TokenError("malformed", "unreadable token claims")
     # Flat claims (no "[" and no "{" but the first) need no walk: the common case.
+    # (bytes.find, not `in`: a fifth of the time for one byte.)
     if (payload.find(b"[") >= 0 or payload.find(b"{", 1) >= 0) and _depth(claims) > MAX_CLAIMS_DEPTH:
         raise TokenError("malformed", "the token's claims are nested too deep")
-    return VerifiedToken(_check_claims(claims, audience, now, leeway, issuer), claims, kid)
+    # JSON refuses raw control characters in strings, so claims written in
+    # ASCII with no escape and no DEL hold printable texts only: the common
+    # case skips a str.isprintable() per text claim.
+    plain = payload.find(b"\\") < 0 and payload.find(b"\x7f") < 0 and payload.isascii()
+    return VerifiedToken(_check_claims(claims, audience, now, leeway, issuer, plain), claims, kid)
 
 
 def _depth(value: object) -> int:
@@ -358,7 +363,8 @@ def _depth(value: object) -> int:
     return deepest
 
 
-def _check_claims(claims: dict, audience: str, now: float, leeway: float, issuer: str | None = None) -> str:
+def _check_claims(claims: dict, audience: str, now: float, leeway: float, issuer: str | None = None,
+                  plain: bool = False) -> str:
     if "kind" in claims:
         if claims["kind"] != "static":
             raise TokenError("malformed", "unknown token kind")
@@ -374,7 +380,7 @@ def _check_claims(claims: dict, audience: str, now: float, leeway: float, issuer
     # escape), a NUL, control characters.
     for name in texts:
         value = claims[name]
-        if value.__class__ is not str or not 0 < len(value) <= 128 or not value.isprintable():
+        if value.__class__ is not str or not 0 < len(value) <= 128 or not (plain or value.isprintable()):
             raise TokenError("malformed", f"the {name} claim is not a short text")
     for name in _TIME_CLAIMS:
         value = claims.get(name, 0)
