@@ -340,3 +340,38 @@ def test_disputes_appear_in_the_daily_report(world):
     assert disputes[results[0]["key"]]["till_said"]["jti"] == claim["jti"]
     assert disputes[results[0]["key"]]["till"] == "Caja hostil"
     assert disputes[results[1]["key"]]["time_flag"] == "future" and disputes[results[1]["key"]]["dispute"] is None
+
+
+# --- finding 1 as it was found: a real backend process on loopback, a real till beside it -----------
+
+
+def test_on_loopback_a_poisoned_entry_and_a_time_of_1e300_leave_other_tills_syncing(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import sync_kill_soak as harness  # a granian backend process and enrolled tills
+
+    made = harness.make_world(tmp_path, claims=1, tills=2)
+    backend = made["backend"]
+    try:
+        (_, hostile_token, _), (honest_path, honest_token, _) = made["tills"]
+        hostile = {"Authorization": f"Bearer {hostile_token}"}
+        with httpx.Client(base_url=backend.url + API, timeout=10) as raw:
+            answer = raw.post("/sync", headers=hostile, json={"entries": [entry(voucher_id=None)]})
+            assert answer.status_code == 200 and answer.json()["results"][0]["dispute"] == "unproven"
+            online = raw.post("/redemptions", headers={**hostile, "Idempotency-Key": uuid.uuid4().hex},
+                              json={"input": "CAFE50", "method": Method.PRINTED, "at": 1e300})
+            assert online.status_code == 400 and online.json()["error"]["code"] == "invalid_value"
+            late = raw.post("/vouchers", headers={"Authorization": f"Bearer {made['admin']}"}, json={
+                "retailer_id": raw.get("/catalog", headers=hostile).json()["retailer"]["id"], "kind": "personal",
+                "texts": {"es": {"title": "Tarde"}}, "discount": {"kind": "percent", "value": 5}}).json()
+            raw.post(f"/vouchers/{late['id']}/publish", headers={"Authorization": f"Bearer {made['admin']}"})
+        with TillStore(honest_path) as store, BackendClient(backend.url, honest_token, timeout=10) as client:
+            summary = sync_once(store, client)
+            assert summary.error is None
+            assert late["id"] in {v.id for v in store.vouchers()}
+            feed = client.feed(store.feed_cursor)
+            assert feed["events"] == [] and feed["more"] is False  # the cursor reached the end
+    finally:
+        backend.stop()
