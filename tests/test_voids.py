@@ -357,6 +357,17 @@ def test_a_void_proven_with_the_managers_pin_is_verified(world):
     assert one.client.sync([entry])["results"] == [{"key": entry["key"], "status": "duplicate"}]
 
 
+def test_the_tills_own_void_with_the_pin_typed_there_is_verified_and_without_it_not(world):
+    """The till (TillStore.void with the logged-in manager's PIN) and the backend agree on the proof."""
+    one, two, keys = voided_redemptions(world, 2)
+    boss = world.staff("manager")
+    one.store.void(keys[0], reason="  mal escaneado  ", staff_id=boss["id"], now=local(D, 10, 30), pin=boss["pin"])
+    one.store.void(keys[1], reason="sin PIN", staff_id=boss["id"], now=local(D, 10, 31))
+    world.clock.t = local(D, 10, 32)
+    assert one.sync().recorded == 2
+    assert verified_everywhere(world, one, two) == {keys[0]: True, keys[1]: False}
+
+
 def test_proofs_that_do_not_check_leave_the_void_unverified(world):
     one, two, keys = voided_redemptions(world, 5)
     boss = world.staff("manager")
