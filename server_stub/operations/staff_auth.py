@@ -53,7 +53,9 @@ class _Verified:
     (a wrong PIN is never kept, so it holds no count a restart or another
     worker could miss); it is bounded (oldest out first) and short-lived; the
     lockout is checked before it, so a locked member is refused even with a
-    remembered PIN. Entries are keyed by an HMAC under a key made at start and never stored,
+    remembered PIN.
+
+    Entries are keyed by an HMAC under a key made at start and never stored,
     over the device, the staff member, the PIN and the stored hash: a changed
     PIN (new hash) misses, and the memory holds nothing that tests a PIN
     faster than the stored hash does. The staff row is still read on every
