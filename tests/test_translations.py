@@ -31,6 +31,19 @@ def fields(text: str) -> list[str]:
     return sorted(name for _, name, _, _ in string.Formatter().parse(text) if name is not None)
 
 
+def msgid(message) -> str:
+    """A message's id: its text, or the singular of a plural message (whose id is both forms)."""
+    return message.id if isinstance(message.id, str) else message.id[0]
+
+
+def forms(message) -> list[tuple[str, str]]:
+    """(msgid, translation) for each form: one for a plain message, singular then plurals for ngettext."""
+    if isinstance(message.id, str):
+        return [(message.id, message.string)]
+    ids = list(message.id)
+    return [(ids[min(i, len(ids) - 1)], text) for i, text in enumerate(message.string)]
+
+
 def source_messages() -> set[str]:
     keywords = {"_": None, "N_": None, "ngettext": (1, 2)}
     found = set()
@@ -47,35 +60,37 @@ def test_every_message_is_translated_with_the_same_fields(lang):
     for message in catalog:
         if not message.id:
             continue
-        if not message.string:
-            problems.append(f"missing: {message.id!r}")
-        elif message.fuzzy:
+        if message.fuzzy:
             problems.append(f"fuzzy: {message.id!r}")
-        elif fields(message.id) != fields(message.string):
-            problems.append(f"fields differ: {message.id!r} -> {message.string!r}")
-        else:
-            try:
-                message.string.format(**{name: "x" for name in fields(message.id)})
-            except (ValueError, IndexError, KeyError) as exc:
-                problems.append(f"broken: {message.string!r}: {exc}")
+            continue
+        for source, text in forms(message):
+            if not text:
+                problems.append(f"missing: {source!r}")
+            elif fields(source) != fields(text):
+                problems.append(f"fields differ: {source!r} -> {text!r}")
+            else:
+                try:
+                    text.format(**{name: "x" for name in fields(source)})
+                except (ValueError, IndexError, KeyError) as exc:
+                    problems.append(f"broken: {text!r}: {exc}")
     assert not problems, "\n".join(problems)
 
 
 def test_the_template_holds_exactly_the_texts_of_the_source():
     with open(TRANSLATIONS / "pika.pot", "rb") as f:
-        template = {m.id for m in read_po(f) if m.id}
+        template = {msgid(m) for m in read_po(f) if m.id}
     source = source_messages()
     assert source - template == set(), "run pybabel extract (see translations/README.md)"
     assert template - source == set(), "texts no longer in the source: run pybabel extract"
     for lang in TRANSLATED + ("en",):
-        assert {m.id for m in po(lang) if m.id} == template, f"run pybabel update for {lang}"
+        assert {msgid(m) for m in po(lang) if m.id} == template, f"run pybabel update for {lang}"
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)
 def test_compiled_catalogs_match_their_sources(lang):
     with open(TRANSLATIONS / lang / "LC_MESSAGES" / "pika.mo", "rb") as f:
-        compiled = {m.id: m.string for m in read_mo(f) if m.id}
-    assert compiled == {m.id: m.string for m in po(lang) if m.id}, "run pybabel compile"
+        compiled = {msgid(m): tuple(forms(m)) for m in read_mo(f) if m.id}
+    assert compiled == {msgid(m): tuple(forms(m)) for m in po(lang) if m.id}, "run pybabel compile"
 
 
 def test_no_text_is_built_inside_the_translation_call():
