@@ -135,3 +135,18 @@ def test_enrollment_codes_expire_within_a_day_by_default(api):
     made = api.ok(api.client.post("/enrollment-codes", headers=api.admin, json={"store_id": api.store_id}), 201)
     assert made["expires_at"] <= before + 24 * 3600 + 5
     assert api.backend.create_enrollment_code(api.store_id)["expires_at"] <= time.time() + 24 * 3600
+
+
+@pytest.mark.allow_log_warnings(GUARD_LOG)
+def test_the_till_hears_a_lockout_as_a_refusal_not_as_no_network(api):
+    from pos_app.sync.client import BackendClient, Refused
+
+    transport = httpx.WSGITransport(app=App(api.backend), remote_addr="10.9.8.7")
+    with BackendClient(BASE_URL, transport=transport) as till:
+        for _ in range(enrollment_guard.LIMIT):
+            with pytest.raises(Refused) as wrong:
+                till.enroll(WRONG, "Caja")
+            assert wrong.value.status == 403
+        with pytest.raises(Refused) as locked:
+            till.enroll(_code(api), "Caja")
+    assert (locked.value.status, locked.value.code) == (429, "too_many_attempts")

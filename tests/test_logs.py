@@ -9,7 +9,7 @@ import sys
 import threading
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from pos_app import logs
@@ -78,6 +78,7 @@ def test_a_slot_that_raises_is_logged_and_shown_and_the_window_keeps_running(qtb
     qtbot.waitUntil(lambda: dialog() is not None, timeout=5000)
     box = dialog()
     assert str(path) in box.text() and "ValueError: a verdict with no reason" in box.detailedText()
+    assert box.textFormat() == Qt.TextFormat.PlainText  # a path is data, never markup
     text = path.read_text()
     assert "uncaught exception" in text and "in broken_slot" in text
     ticked = []

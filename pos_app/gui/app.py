@@ -81,6 +81,7 @@ def install_error_dialog(data_dir: Path, parent=None) -> Path:
                             "not answered, scan it again. What happened was written to {path}; if it "
                             "happens again, call your manager.").format(path=path), parent=parent)
         box.setObjectName("errorDialog")
+        box.setTextFormat(Qt.TextFormat.PlainText)  # a path or an error text is data, never markup
         box.setDetailedText(error)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         _error_dialogs.append(box)  # without a parent, Python's reference is what keeps it alive
@@ -109,6 +110,7 @@ def store_dialog(problem, parent=None):
     icon = QMessageBox.Icon.Critical if problem.fatal else QMessageBox.Icon.Warning
     box = StoreDialog(icon, _("The till's data file"), problem.message(), parent=parent)
     box.setObjectName("storeDialog")
+    box.setTextFormat(Qt.TextFormat.PlainText)  # the message names files: data, never markup
     box.setDetailedText(f"{problem.code}: {problem.reason}")
     logging.getLogger(__name__).warning("store dialog shown (%s)", problem.code)  # what the cashier was told
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -124,7 +124,13 @@ class BackendClient:
         return self._call("GET", "/health")[1]
 
     def enroll(self, code: str, name: str) -> dict:
-        return self._call("POST", "/devices/enroll", json={"code": code, "name": name})[1]
+        """`POST /devices/enroll`. Too many wrong codes from this address is the backend's refusal
+        (Refused 429 too_many_attempts), not a network failure: the person is told to wait, not to check cables."""
+        status, body = self._call("POST", "/devices/enroll", json={"code": code, "name": name},
+                                  answer_statuses=(429,))
+        if status == 429:
+            raise _too_many(body)
+        return body
 
     def catalog(self) -> dict:
         return self._call("GET", "/catalog")[1]
@@ -152,8 +158,7 @@ class BackendClient:
                                   headers={"X-Pika-Staff": staff_id, "X-Pika-Pin": pin},
                                   ok=(200, 201, 204), answer_statuses=(429,))
         if status == 429:
-            error = body.get("error", {}) if isinstance(body.get("error"), dict) else {}
-            raise Refused(429, str(error.get("code", "too_many_attempts")), str(error.get("message", "")), body)
+            raise _too_many(body)
         return body
 
     def sync(self, entries: list[dict], till_time: float | None = None) -> dict:
@@ -264,3 +269,10 @@ def client_for(store, *, timeout: float | None = None, min_interval_s: float = 0
         timeout = settings.value(store, "online_timeout_s")
     return BackendClient(store.get("server_url") or "", store.get("device_token") or None, timeout=timeout,
                          transport=transport, min_interval_s=min_interval_s)
+
+
+def _too_many(body: Any) -> Refused:
+    """A lockout's 429 as the refusal it is."""
+    body = body if isinstance(body, dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    return Refused(429, str(error.get("code", "too_many_attempts")), str(error.get("message", "")), body)
