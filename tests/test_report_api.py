@@ -104,4 +104,4 @@ def test_csv_is_text_csv_with_a_header(api):
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "text/csv; charset=utf-8"
     assert answer.content == b"date,time,utc,till,staff_id,staff,voucher_id,voucher,kind,code,method,decided,status," \
-                             b"reason,discount,currency,key,over_limit\r\n"
+                             b"reason,discount,currency,key,over_limit,dispute,void_proof\r\n"

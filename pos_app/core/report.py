@@ -24,10 +24,18 @@ VELOCITY_WINDOW_S = 60.0
 VELOCITY_FLAG = 12
 REPEAT_REFUSAL_FLAG = 3  # refusals of one app or typed code in the report's days: someone trying their luck
 CSV_FIELDS = ("date", "time", "utc", "till", "staff_id", "staff", "voucher_id", "voucher", "kind", "code",
-              "method", "decided", "status", "reason", "discount", "currency", "key", "over_limit")
+              "method", "decided", "status", "reason", "discount", "currency", "key", "over_limit", "dispute",
+              "void_proof")
 # A printed voucher's limits, as a row's `over_limit` names the one its use went past.
 STORE_DAY_LIMIT, TOTAL_LIMIT = "store_day_limit", "total_limit"
 STATUSES = ("accepted", "refused", "conflict")
+# Where the till's verdict of an offline redemption and the backend's differ (docs/sync.md, Entries are proofs).
+DISPUTES = ("till_accepted", "unproven", "till_refused")
+DISPUTES_MAX = 200  # the report stays small; a manager seeing 200 disputes knows enough to act
+# Whether a void proved its manager: a till's void with the PIN's proof (verified) or without one that checks
+# (unverified); one made at the backend by a caller checked in person; a till's void synced before proofs
+# existed; at the till, one the backend has not answered yet (pending).
+VOID_PROOFS = ("verified", "unverified", "at_backend", "before_proofs", "pending")
 UTC = "UTC"  # the zone of a report over rows that each carry their own (Row.tz_name)
 
 
@@ -67,6 +75,14 @@ class Row(NamedTuple):
     # and together gone past it: only the backend can tell, counting every store's uses ever; a till keeps
     # its sync answer. A store's day limit is also counted here from the rows themselves (the CSV's column).
     over_limit: str | None = None
+    # The backend's judgement where it differs from the till's (DISPUTES), what the till said (accepted,
+    # reason, kind, voucher_id, jti, code, staff_id), the time the till gave, and a time the backend could not
+    # believe ("future" | "too_old"). The row's own status and reason are the backend's verdict.
+    dispute: str | None = None
+    till_said: Mapping | None = None
+    till_at: float | None = None
+    time_flag: str | None = None
+    void_proof: str | None = None  # one of VOID_PROOFS, for a voided row
 
 
 def parse_day(text: object, name: str = "date") -> date:
@@ -129,6 +145,7 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
     unpriced = count = refused = attempts = offline_attempts = 0
     conflicts: list[dict] = []
     voids: list[dict] = []
+    disputes: list[dict] = []
     accepted_at: dict[str, list[float]] = defaultdict(list)
     rate_limited: Counter = Counter()
     refusals_of: dict[tuple, list[Row]] = defaultdict(list)
@@ -138,6 +155,8 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
 
     for row, local, day in kept:
         attempts += 1
+        if (row.dispute is not None or row.time_flag is not None) and len(disputes) < DISPUTES_MAX:
+            disputes.append(_dispute(row, local, scope, vouchers, language))  # counted as its status says
         if row.decided == "offline":
             offline_attempts += 1
             day["offline"] += 1
@@ -176,7 +195,8 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
         if row.voided:
             voids.append(_item(row, local, vouchers, language)
                          | {"void_reason": row.void_reason, "void_staff_id": row.void_staff_id,
-                            "void_at": row.void_at})
+                            "void_at": row.void_at, "verified": _VERIFIED.get(row.void_proof),
+                            "proof": row.void_proof if row.void_proof in VOID_PROOFS else None})
             store["voids"] += 1
             continue
         count += 1
@@ -237,6 +257,7 @@ def build(rows: Iterable[Row], *, first: date, last: date, tz_name: str, voucher
         "decided": decided,
         "conflicts": {"count": len(conflicts), "items": conflicts},
         "voids": {"count": len(voids), "items": voids},
+        "disputes": disputes,
         "refused": {"count": refused, "by_reason": dict(sorted(refused_reasons.items(), key=lambda i: (-i[1], i[0])))},
         "fraud": fraud,
         "kpis": {
@@ -281,6 +302,22 @@ def _item(row: Row, local: datetime, vouchers: Mapping[str, Voucher], language: 
             "staff_id": row.staff_id, "voucher_id": row.voucher_id,
             "title": voucher.text("title", language) if voucher else "", "kind": row.kind, "jti": row.jti,
             "code": row.code, "method": row.method, "decided": row.decided}
+
+
+_VERIFIED = {"verified": True, "unverified": False}
+
+
+def _dispute(row: Row, local: datetime, scope: Mapping | None, vouchers: Mapping[str, Voucher], language: str) -> dict:
+    """A redemption the backend judged otherwise than its till, or whose time it could not believe."""
+    said = dict(row.till_said) if row.till_said is not None else None
+    voucher = vouchers.get(str((said or {}).get("voucher_id") or row.voucher_id or ""))
+    return {"key": row.key, "at": row.at, "local_time": local.isoformat(timespec="seconds"), "till": row.till,
+            "store_id": row.store_id or (scope or {}).get("store_id") or "",
+            "dispute": row.dispute if row.dispute in DISPUTES else None,
+            # The backend's reason for refusing it (a refusal of the till's own is the till's reason).
+            "reason": row.reason if row.status == "refused" and row.dispute != "till_refused" else None,
+            "till_said": said, "till_at": row.till_at, "time_flag": row.time_flag,
+            "title": voucher.text("title", language) if voucher else ""}
 
 
 def _fraud(accepted_at, rate_limited, refusals_of, printed_per_day, over_total, vouchers, tills) -> dict:
@@ -373,5 +410,6 @@ def to_csv(rows: Iterable[Row], *, first: date, last: date, tz_name: str, vouche
             row.voucher_id or "", voucher.text("title", language) if voucher else "",
             row.kind or "", row.code or "", row.method, row.decided, status, row.reason or "",
             "" if amount is None else amount, voucher.discount.currency if voucher else "", row.key, over,
+            row.dispute or "", (row.void_proof or "") if voided else "",
         )))
     return out.getvalue()

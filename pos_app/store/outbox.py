@@ -10,11 +10,16 @@ import time
 from typing import Any, Mapping
 
 from ..core import wire
+from ..core.domain import Reason
 from ..core.verdict import local_day
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEUED = 1_000_000  # entries put back from a damaged store: far past any real outbox
+# What a sync result may say of a redemption the backend judged otherwise (docs/sync.md); anything else is
+# not kept, so the report shows only words it knows.
+DISPUTES = ("till_accepted", "unproven", "till_refused")
+TIME_FLAGS = ("future", "too_old")
 
 
 class Outbox:
@@ -68,7 +73,8 @@ class Outbox:
         return batch
 
     def outbox_confirm(self, results: list[Mapping[str, Any]], *, now: float | None = None) -> None:
-        """Take the backend's `/sync` results: confirmed entries leave the outbox."""
+        """Take the backend's `/sync` results: confirmed entries leave the outbox, in one transaction with
+        what the backend said of them (a conflict's winner, a dispute, a void's `verified`)."""
         now = time.time() if now is None else float(now)
         with self.transaction():
             for result in results:
@@ -81,8 +87,12 @@ class Outbox:
                         (now, over_limit if isinstance(over_limit, str) else None, key))
                 if status in ("recorded", "duplicate"):
                     self.conn.execute("DELETE FROM outbox WHERE key = ?", (key,))
-                    self.conn.execute("UPDATE voids SET synced_at = coalesce(synced_at, ?) WHERE id = ?",
-                                      (now, key))
+                    verified = result.get("verified")
+                    self.conn.execute(
+                        "UPDATE voids SET synced_at = coalesce(synced_at, ?), verified = coalesce(?, verified)"
+                        " WHERE id = ?", (now, int(verified) if isinstance(verified, bool) else None, key))
+                    if status == "recorded":
+                        self._judged(key, result)
                 elif status == "conflict":
                     winner = result.get("winner") or {}
                     self.conn.execute("DELETE FROM outbox WHERE key = ?", (key,))
@@ -98,6 +108,24 @@ class Outbox:
                              winner.get("store_id") or ""))
                 else:
                     log.warning("sync result %r for %r left in the outbox", status, key)
+
+    def _judged(self, key: str, result: Mapping[str, Any]) -> None:
+        """Keep the backend's judgement of a redemption where it differs from this till's (docs/sync.md).
+
+        A redemption this till accepted that the backend refuses is refused here too from now on, as a
+        conflict is: the backend counts its own verdict, and so does this till's report, which lists it as
+        a dispute (the discount was given; `accepted` and `reason` keep what the till said). A till's refusal
+        the backend would have accepted stays refused: the customer got nothing."""
+        dispute, reason, flag = result.get("dispute"), result.get("reason"), result.get("time_flag")
+        dispute = dispute if dispute in DISPUTES else None
+        flag = flag if flag in TIME_FLAGS else None
+        if dispute is None and flag is None:
+            return
+        reason = reason if reason in Reason.ALL else None
+        self.conn.execute(
+            "UPDATE attempts SET dispute = ?, backend_reason = ?, time_flag = ?,"
+            " status = CASE WHEN ? IN ('till_accepted', 'unproven') THEN 'refused' ELSE status END"
+            " WHERE key = ?", (dispute, reason if dispute else None, flag, dispute, key))
 
     def outbox_park(self, key: str, reason: str) -> None:
         """Set an entry aside that the backend refused for good (a permanent 4xx)."""

@@ -17,17 +17,57 @@ def row_batches(store, first: date, last: date) -> Iterator[list[report.Row]]:
     """The till's finished attempts that may fall on the local days first..last, oldest first, a batch at a time."""
     since, until = report.window(first, last, store.store_timezone)
     till = store.device_name
+    judged, proofs = _judged(store, since, until), _void_proofs(store, since, until)
     for batch in store.report_rows(since, until):
-        yield [report.Row(
-            key=key, at=at, status=status, decided=decided, method=method, till=till, staff_id=staff_id,
-            reason=reason, kind=kind, voucher_id=voucher_id, code=code, jti=jti,
-            processing_s=None if finished_at is None else max(0.0, finished_at - at),
-            winner=json.loads(conflict) if conflict else None, voided=void_at is not None,
-            void_reason=void_reason, void_staff_id=void_staff_id, void_at=void_at,
-            # The backend's sync answer: only it counts every till's uses against the limits.
-            over_limit=over_limit if over_limit in (report.STORE_DAY_LIMIT, report.TOTAL_LIMIT) else None)
-            for (key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti, finished_at,
-                 conflict, void_reason, void_staff_id, void_at, over_limit) in batch]
+        yield [_row(till, judged.get(item[0]), proofs.get(item[0]), *item) for item in batch]
+
+
+def _row(till, judged, void_proof, key, at, status, decided, method, staff_id, reason, kind, voucher_id, code, jti,
+         finished_at, conflict, void_reason, void_staff_id, void_at, over_limit) -> report.Row:
+    dispute = backend_reason = time_flag = said = None
+    if judged is not None:
+        dispute, backend_reason, time_flag, accepted = judged
+        said = {"accepted": bool(accepted), "reason": reason, "kind": kind, "voucher_id": voucher_id, "jti": jti,
+                "code": code, "staff_id": staff_id}
+        if dispute in ("till_accepted", "unproven"):
+            reason = backend_reason  # refused now, as the backend counts it; `till_said` keeps the till's word
+    return report.Row(
+        key=key, at=at, status=status, decided=decided, method=method, till=till, staff_id=staff_id,
+        reason=reason, kind=kind, voucher_id=voucher_id, code=code, jti=jti,
+        processing_s=None if finished_at is None else max(0.0, finished_at - at),
+        winner=json.loads(conflict) if conflict else None, voided=void_at is not None,
+        void_reason=void_reason, void_staff_id=void_staff_id, void_at=void_at,
+        # The backend's sync answer: only it counts every till's uses against the limits.
+        over_limit=over_limit if over_limit in (report.STORE_DAY_LIMIT, report.TOTAL_LIMIT) else None,
+        dispute=dispute, till_said=said, till_at=None if said is None else at, time_flag=time_flag,
+        void_proof=void_proof if void_at is not None else None)
+
+
+def _judged(store, since: float, until: float) -> dict[str, tuple]:
+    """The attempts the backend judged otherwise (or whose time it doubted): few, so read apart from the rows."""
+    return {key: rest for key, *rest in store.conn.execute(
+        "SELECT key, dispute, backend_reason, time_flag, accepted FROM attempts WHERE at >= ? AND at < ?"
+        " AND (dispute IS NOT NULL OR time_flag IS NOT NULL)", (since, until))}
+
+
+def _void_proofs(store, since: float, until: float) -> dict[str, str]:
+    """Each voided redemption's `report.VOID_PROOFS` word, as far as this till knows: the backend's answer for
+    its own voids; before it, unverified when the void carries no PIN proof (the backend cannot find one),
+    else pending; a void heard of through the feed was made at the backend."""
+    found = {}
+    for key, verified, origin, synced_at, proof in store.conn.execute(
+            "SELECT v.redemption_key, v.verified, v.origin, v.synced_at, json_extract(o.payload, '$.staff_proof')"
+            " FROM voids v JOIN attempts a ON a.key = v.redemption_key LEFT JOIN outbox o ON o.key = v.id"
+            " WHERE a.at >= ? AND a.at < ?", (since, until)):
+        if origin == "feed":
+            found[key] = "at_backend"
+        elif verified is not None:
+            found[key] = "verified" if verified else "unverified"
+        elif synced_at is not None:
+            found[key] = "before_proofs"
+        else:
+            found[key] = "pending" if proof else "unverified"
+    return found
 
 
 def rows(store, first: date, last: date) -> list[report.Row]:

@@ -142,6 +142,15 @@ def trust_no_till(db: sqlite_utils.Database) -> None:
             locked_until REAL
         )"""
     )
+    # The backend's judgement of an offline redemption, kept from its sync answer:
+    # `dispute` (till_accepted | unproven | till_refused) where its verdict differs
+    # from this till's, `backend_reason` its reason, `time_flag` (future | too_old)
+    # where it could not believe the attempt's time (docs/sync.md, Entries are proofs).
+    for column in ("dispute TEXT", "backend_reason TEXT", "time_flag TEXT"):
+        db.execute(f"ALTER TABLE attempts ADD COLUMN {column}")
+    # Whether the backend found this till's void proven by its manager's PIN
+    # (1 / 0, from the sync answer); NULL: not yet answered, or synced before proofs.
+    db.execute("ALTER TABLE voids ADD COLUMN verified INTEGER")
 
 
 MIGRATIONS = [initial_schema, sync_figures, voids, printed_limits, trust_no_till]

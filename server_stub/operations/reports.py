@@ -20,7 +20,6 @@ from pos_app.core.domain import LANGUAGES
 from ..errors import Forbidden, Invalid
 from .staff_auth import Caller
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
-from . import voids
 from .context import Context
 
 QUERY = ("date", "to", "store", "retailer", "format", "lang")
@@ -74,11 +73,6 @@ def daily(ctx: Context, caller: Caller, query: dict[str, str]) -> File | dict:
                           staff=staff, language=language, scope=scope)
     if store["timezone"] is None:
         answer["timezone"] = None  # a retailer's stores in several zones: each store's own in scope.stores
-    answer["disputes"] = _disputes(db, scope["stores"] if "retailer" in query else [store], first, last)
-    # Whether each till's void proved its manager: the backend alone knows (None: made at the backend).
-    verified = voids.verified_of(db, [item["key"] for item in answer["voids"]["items"]])
-    for item in answer["voids"]["items"]:
-        item["verified"] = verified.get(item["key"])
     if fmt == "pdf":  # one or two A4 pages in the language asked; reportlab is loaded only for them
         from pos_app.pdf.day_report import render
 
@@ -145,7 +139,8 @@ def _rows(db, store_id: str, since: float, until: float, *, tz_name: str | None 
     (for `by_store`)."""
     found = db.execute(
         "SELECT a.key, a.at, a.status, a.decided, a.method, coalesce(d.name, a.device_id), a.staff_id, a.reason, "
-        "a.kind, a.voucher_id, a.code, a.jti, a.conflict_with, v.reason, v.staff_id, v.at FROM attempts a "
+        "a.kind, a.voucher_id, a.code, a.jti, a.conflict_with, v.reason, v.staff_id, v.at, a.dispute, a.till_verdict, "
+        "a.till_at, a.time_flag, v.verified, v.device_id FROM attempts a "
         "LEFT JOIN devices d ON d.id = a.device_id LEFT JOIN voids v ON v.attempt_id = a.id "
         "WHERE a.store_id = ? AND a.at >= ? AND a.at < ?",
         (store_id, since, until)).fetchall()
@@ -158,35 +153,31 @@ def _rows(db, store_id: str, since: float, until: float, *, tz_name: str | None 
                 f"LEFT JOIN devices d ON d.id = a.device_id WHERE a.id IN ({marks})", tuple(winner_ids)):
             winners[wid] = {"jti": jti, "at": at, "till": till, "store_id": wstore}
     over = _over_total(db, {r[9] for r in found if r[2] == "accepted" and r[8] == "printed" and r[9]})
-    return [report.Row(key=key, at=at, status=status, decided=decided, method=method or "",
-                       till=till if store_name is None else f"{store_name} / {till}",
-                       staff_id=staff_id, reason=reason, kind=kind, voucher_id=voucher_id, code=code, jti=jti,
-                       winner=winners.get(conflict_with) if conflict_with is not None else None,
-                       voided=void_at is not None, void_reason=void_reason, void_staff_id=void_staff_id,
-                       void_at=void_at, tz_name=tz_name, store_id=None if store_name is None else store_id,
-                       over_limit=report.TOTAL_LIMIT if key in over else None)
-            for (key, at, status, decided, method, till, staff_id, reason, kind, voucher_id, code, jti,
-                 conflict_with, void_reason, void_staff_id, void_at) in found]
+    rows = []
+    for (key, at, status, decided, method, till, staff_id, reason, kind, voucher_id, code, jti, conflict_with,
+         void_reason, void_staff_id, void_at, dispute, said, till_at, time_flag, verified, void_device) in found:
+        said = json.loads(said) if said else None
+        if dispute == "till_refused" and isinstance(said, dict):
+            reason = said.get("reason")  # the till's refusal: the backend would have accepted, so has no reason
+        rows.append(report.Row(
+            key=key, at=at, status=status, decided=decided, method=method or "",
+            till=till if store_name is None else f"{store_name} / {till}",
+            staff_id=staff_id, reason=reason, kind=kind, voucher_id=voucher_id, code=code, jti=jti,
+            winner=winners.get(conflict_with) if conflict_with is not None else None,
+            voided=void_at is not None, void_reason=void_reason, void_staff_id=void_staff_id,
+            void_at=void_at, tz_name=tz_name, store_id=None if store_name is None else store_id,
+            over_limit=report.TOTAL_LIMIT if key in over else None,
+            dispute=dispute, till_said=said if isinstance(said, dict) else None, till_at=till_at,
+            time_flag=time_flag, void_proof=None if void_at is None else _void_proof(verified, void_device)))
+    return rows
 
 
-DISPUTES_MAX = 200  # the report stays small; a manager seeing 200 disputes knows enough to act
-
-
-def _disputes(db, stores: list[dict], first, last) -> list[dict]:
-    """The attempts of these stores' local days where the till's word and the backend's verdict differ, or
-    whose claimed time the backend could not believe (docs/sync.md), oldest first, at most DISPUTES_MAX."""
-    found = []
-    for one in stores:
-        since, until = report.window(first, last, one["timezone"])
-        found += db.execute(
-            "SELECT a.key, a.at, coalesce(d.name, a.device_id), a.store_id, a.dispute, a.reason, a.till_verdict,"
-            " a.till_at, a.time_flag FROM attempts a LEFT JOIN devices d ON d.id = a.device_id"
-            " WHERE a.store_id = ? AND a.at >= ? AND a.at < ? AND (a.dispute IS NOT NULL OR a.time_flag IS NOT NULL)"
-            " ORDER BY a.at, a.id LIMIT ?", (one["id"], since, until, DISPUTES_MAX)).fetchall()
-    found.sort(key=lambda row: row[1])
-    return [{"key": key, "at": at, "till": till, "store_id": store_id, "dispute": dispute, "reason": reason,
-             "till_said": json.loads(said) if said else None, "till_at": till_at, "time_flag": flag}
-            for key, at, till, store_id, dispute, reason, said, till_at, flag in found[:DISPUTES_MAX]]
+def _void_proof(verified: int | None, device_id: str | None) -> str:
+    """Whether a void proved its manager (`report.VOID_PROOFS`): a till's by its PIN's proof; one made here
+    by a caller checked in person; a till's recorded before proofs existed."""
+    if verified is not None:
+        return "verified" if verified else "unverified"
+    return "at_backend" if device_id is None else "before_proofs"
 
 
 def _over_total(db, voucher_ids: set[str]) -> set[str]:
