@@ -353,18 +353,23 @@ def test_every_table_model_passes_the_model_tester(qtbot, qtmodeltester, open_wi
     view = manager_view(qtbot, window)
     loaded = {name: table.model() for name, table in view.tables.items()}
     assert set(loaded) == {"attempts", "personal", "printed", "cashiers", "methods", "decided", "reasons", "fraud",
-                           "conflicts", "voids", "days"}
+                           "conflicts", "voids", "disputes", "days"}
     day_records = {name: list(model.records) for name, model in loaded.items()}
     void = {"key": "k-void", "at": local(D, 10), "local_time": "", "till": "Caja 1", "staff_id": "nobody",
             "voucher_id": None, "title": "Un título de cupón muy largo que no cabe en su columna", "kind": "personal",
             "jti": None, "code": None, "method": "camera", "decided": "online", "void_reason": "error del cajero",
-            "void_staff_id": None, "void_at": local(D, 10, 5)}
+            "void_staff_id": None, "void_at": local(D, 10, 5), "verified": False, "proof": "unverified"}
     day_records["voids"] = [void]
+    dispute = {"key": "k-dispute", "at": local(D, 11), "local_time": "", "till": "Caja 1", "store_id": "s",
+               "dispute": "till_accepted", "reason": "revoked", "till_said": {"accepted": True, "code": None,
+                                                                             "jti": "j-1", "voucher_id": None},
+               "till_at": local(D, 11), "time_flag": None, "title": ""}
+    day_records["disputes"] = [dispute, {**dispute, "key": "k-2", "dispute": None, "time_flag": "future"}]
     factories = {"attempts": models.attempts_model, "personal": models.personal_vouchers_model,
                  "printed": models.printed_vouchers_model, "cashiers": models.cashiers_model,
                  "methods": models.methods_model, "decided": models.decided_model, "reasons": models.reasons_model,
                  "fraud": models.fraud_model, "conflicts": models.conflicts_model, "voids": models.voids_model,
-                 "days": models.days_model}
+                 "disputes": models.disputes_model, "days": models.days_model}
     context = view.attempts.context
     for name, make in factories.items():
         model = make()

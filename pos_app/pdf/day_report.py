@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 
-from ..words import labels, reasons
+from ..words import judged, labels, reasons
 from ..words.i18n import _, format_locale, format_number, format_when, using
 from . import fonts
 from . import report_cells as cell
@@ -26,7 +26,7 @@ MAX_PAGES = 2  # the CSV holds every line; paper is for a glance
 
 # Caps per table; the last page may cut further so the report always fits.
 LIMITS = {"stores": 12, "personal": 10, "printed": 8, "cashiers": 10, "tills": 10, "fraud": 8, "voids": 8,
-          "conflicts": 8}
+          "conflicts": 8, "disputes": 8}
 
 
 def _period(report: dict) -> tuple[str, str]:
@@ -73,7 +73,7 @@ def _blocks(report: dict, generated_at: float) -> tuple[list[Block], str]:
         personal, printed,
         Side((cashiers, 1), (tills, 1)),
         Side((refusals, 1), (by_decided, 1)),
-        fraud, voids, conflicts,
+        fraud, _disputes(report, ctx), voids, conflicts,
     ], running
 
 
@@ -255,13 +255,17 @@ def _trouble(report: dict, ctx: cell.Context) -> tuple[Table, Table, Table, Tabl
     void_items = voids.get("items") or []
     void_table = Table(
         _("Voided redemptions"),
-        [Column(_("When"), 1.4), Column(_("Till"), 1.4), Column(_("Voucher"), 2.6), Column(_("Code"), 1.2),
-         Column(_("Voided by"), 1.6), Column(_("Voided at"), 1.4), Column(_("Reason"), 4.2)],
+        [Column(_("When"), 1.2), Column(_("Till"), 1.2), Column(_("Voucher"), 1.8), Column(_("Code"), 1.0),
+         Column(_("Voided by"), 1.4), Column(_("Voided at"), 1.1), Column(_("Reason"), 2.2),
+         Column(_("Manager's PIN"), 3.9)],
         [(ctx.item_when(e), clean(e.get("till"), 60), ctx.voucher(e.get("voucher_id"), e.get("title")),
           cell.code(e), ctx.person(e["void_staff_id"]) if e.get("void_staff_id") else "—",
           ctx.when(e["void_at"]) if e.get("void_at") is not None else "—",
-          clean(e.get("void_reason")) or "—") for e in void_items[:LIMITS["voids"]]],
+          clean(e.get("void_reason")) or "—", judged.void_proof(e.get("proof")))
+         for e in void_items[:LIMITS["voids"]]],
         total=voids.get("count") if isinstance(voids.get("count"), int) else len(void_items),
+        # A void whose manager was not proven is worth a look: anyone at that till may have made it.
+        flagged=[e.get("proof") == "unverified" for e in void_items[:LIMITS["voids"]]],
         empty=_("No redemption was voided."))
 
     conflict_items = conflicts.get("items") or []
@@ -275,6 +279,26 @@ def _trouble(report: dict, ctx: cell.Context) -> tuple[Table, Table, Table, Tabl
         empty=_("No conflicts."))
 
     return reason_table, fraud_table, void_table, conflict_table
+
+
+def _disputes(report: dict, ctx: cell.Context) -> Table:
+    """Redemptions the backend judged otherwise than their till (its verdict is what the report counts)."""
+    items = [e for e in report.get("disputes") or [] if isinstance(e, dict)]
+    shown = items[:LIMITS["disputes"]]
+    return Table(
+        _("Disputes: the backend judged otherwise"),
+        [Column(_("When"), 1.3), Column(_("Till"), 1.5), Column(_("Voucher"), 2.4), Column(_("Code"), 1.2),
+         Column(_("The till"), 2.2), Column(_("The backend"), 4.6)],
+        [(ctx.item_when(e), clean(e.get("till"), 60), ctx.voucher(_said(e).get("voucher_id"), e.get("title")),
+          clean(judged.code_of(e), 40) or "—", judged.till_did(e), clean(judged.backend_says(e), 200))
+         for e in shown],
+        # The till gave a discount the backend does not count: the manager's to look into.
+        flagged=[bool(e.get("dispute") in ("till_accepted", "unproven")) for e in shown],
+        total=len(items), empty=_("No disputes: the backend agreed with every till."))
+
+
+def _said(item: dict) -> dict:
+    return item["till_said"] if isinstance(item.get("till_said"), dict) else {}
 
 
 def _first(winner: object, ctx: cell.Context) -> str:

@@ -19,6 +19,7 @@ from PySide6.QtGui import QBrush, QColor
 from ...core.domain import Discount
 from ...core.report import Row
 from ...words.i18n import N_, _, format_date, format_discount, format_money, format_number, format_share, format_time
+from ...words import judged
 from ...words.labels import decided_name, kind_name, method_name
 from ...words.reasons import headline
 from ..theme import CAUTION, REFUSED
@@ -125,9 +126,9 @@ def _sort_key(column: Column, record, context: Context):
 # The attempts table keeps each attempt as a plain tuple in `Row`'s field order:
 # the garbage collector stops scanning plain tuples of strings and numbers,
 # but scans namedtuples on every full pass (a busy day has 100,000 of them).
-KEY, AT, STATUS, DECIDED, METHOD, STAFF_ID, REASON, KIND, VOUCHER_ID, CODE, VOIDED, VOID_REASON = (
+KEY, AT, STATUS, DECIDED, METHOD, STAFF_ID, REASON, KIND, VOUCHER_ID, CODE, VOIDED, VOID_REASON, DISPUTE = (
     Row._fields.index(name) for name in ("key", "at", "status", "decided", "method", "staff_id", "reason", "kind",
-                                         "voucher_id", "code", "voided", "void_reason"))
+                                         "voucher_id", "code", "voided", "void_reason", "dispute"))
 
 
 def status_text(attempt: tuple) -> str:
@@ -137,6 +138,8 @@ def status_text(attempt: tuple) -> str:
         return _("Accepted")
     if attempt[STATUS] == "conflict":
         return _("Conflict")
+    if attempt[DISPUTE] in ("till_accepted", "unproven"):  # the till gave it; the backend's verdict counts
+        return _("Given here, refused by the backend: {reason}").format(reason=headline(attempt[REASON]))
     return _("Refused: {reason}").format(reason=headline(attempt[REASON]))
 
 
@@ -317,7 +320,21 @@ def voids_model(parent=None) -> RecordsModel:
         Column(N_("Voided by"), lambda e, c: staff_name(e.get("void_staff_id"), c)),
         Column(N_("Voided at"), lambda e, c: when_text(e.get("void_at"), c), key=lambda e, c: e.get("void_at")),
         Column(N_("Reason"), lambda e, c: str(e.get("void_reason") or "—")),
-    ), parent=parent)
+        Column(N_("Manager's PIN"), lambda e, c: judged.void_proof(e.get("proof"))),
+        # Not proven: anyone at that till may have made it.
+    ), flag=lambda e: "caution" if e.get("proof") == "unverified" else None, parent=parent)
+
+
+def disputes_model(parent=None) -> RecordsModel:
+    """Redemptions the backend judged otherwise than this till (or whose time it doubted): its verdict counts."""
+    return RecordsModel((
+        Column(N_("Time"), lambda e, c: when_text(e["at"], c), key=lambda e, c: e["at"]),
+        Column(N_("Code"), lambda e, c: judged.code_of(e) or "—"),
+        Column(N_("Voucher"), lambda e, c: e.get("title") or c.titles.get(
+            (e.get("till_said") or {}).get("voucher_id") or "") or "—"),
+        Column(N_("The till"), lambda e, c: judged.till_did(e)),
+        Column(N_("The backend"), lambda e, c: judged.backend_says(e)),
+    ), flag=lambda e: "refused" if e.get("dispute") in ("till_accepted", "unproven") else "caution", parent=parent)
 
 
 def days_model(parent=None) -> RecordsModel:

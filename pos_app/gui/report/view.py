@@ -141,6 +141,7 @@ class ReportView(Retranslating, QDialog):
         self.fraud = models.fraud_model(self)
         self.conflicts = models.conflicts_model(self)
         self.voids = models.voids_model(self)
+        self.disputes = models.disputes_model(self)
         self.days = models.days_model(self)
         self.tables: dict[str, QTableView] = {}
         self.section_titles: dict[str, QLabel] = {}
@@ -170,7 +171,8 @@ class ReportView(Retranslating, QDialog):
         self.tabs.addTab(self._page(("cashiers", self.cashiers, 0), ("methods", self.methods, 0),
                                     ("decided", self.decided, 0)), "")
         self.tabs.addTab(self._page(("reasons", self.reasons, 0), ("fraud", self.fraud, 1)), "")
-        self.tabs.addTab(self._page(("conflicts", self.conflicts, 1), ("voids", self.voids, 1)), "")
+        self.tabs.addTab(self._page(("conflicts", self.conflicts, 1), ("disputes", self.disputes, 1),
+                                    ("voids", self.voids, 1)), "")
         self.tabs.addTab(self._kpi_page(), "")
         self.tabs.addTab(self._page(("days", self.days, 0)), "")
         self.tabs.setTabVisible(DAYS_TAB, False)
@@ -282,6 +284,7 @@ class ReportView(Retranslating, QDialog):
         tables = ((self.personal, by_voucher["personal"]), (self.printed, by_voucher["printed"]),
                   (self.cashiers, report["by_cashier"]), (self.fraud, models.fraud_records(report["fraud"])),
                   (self.conflicts, report["conflicts"]["items"]), (self.voids, report["voids"]["items"]),
+                  (self.disputes, report["disputes"]),
                   (self.days, report["by_day"]))
         for model, records in tables:
             model.set_records(records, context)
@@ -406,12 +409,14 @@ class ReportView(Retranslating, QDialog):
         self.void_button.setToolTip(_("Void the selected redemption, with a reason (managers)"))
         self.figures.retranslate()
         for index, text in enumerate((_("By hour"), _("Redemptions"), _("Vouchers"), _("Cashiers and methods"),
-                                      _("Refused and fraud"), _("Conflicts and voids"), _("Indicators"), _("Days"))):
+                                      _("Refused and fraud"), _("Conflicts, disputes and voids"), _("Indicators"),
+                                      _("Days"))):
             self.tabs.setTabText(index, text)
         sections = {"personal": _("Personal vouchers"), "printed": _("Printed vouchers (booklet codes)"),
                     "cashiers": _("By cashier"), "methods": _("By method"), "decided": _("Online and offline"),
                     "reasons": _("Refused, by reason"), "fraud": _("Fraud signals"),
                     "conflicts": _("Conflicts: redeemed first at another till"), "voids": _("Voided redemptions"),
+                    "disputes": _("Disputes: the backend judged otherwise"),
                     "days": _("By day")}
         for name, text in sections.items():
             self.section_titles[name].setText(text)
@@ -422,7 +427,7 @@ class ReportView(Retranslating, QDialog):
         for name, text in kpis.items():
             self.kpi_rows[name][0].setText(text)
         for model in (self.attempts, self.personal, self.printed, self.cashiers, self.methods, self.decided,
-                      self.reasons, self.fraud, self.conflicts, self.voids, self.days):
+                      self.reasons, self.fraud, self.conflicts, self.voids, self.disputes, self.days):
             model.retranslate()
         self._show_dates()
         self._show_figures()
