@@ -215,7 +215,8 @@ def test_a_manager_voids_an_offline_and_an_online_redemption_and_the_backend_agr
     assert (item["key"], item["void_reason"], item["void_staff_id"], item["void_at"]) == (
         offline_key, reason, manager["id"], void["at"])
     voids_row = [view.voids.index(0, c).data() for c in range(view.voids.columnCount())]
-    assert voids_row[3:] == [manager["name"], i18n.format_time(void["at"], view.attempts.context.timezone), reason]
+    assert voids_row[3:6] == [manager["name"], i18n.format_time(void["at"], view.attempts.context.timezone), reason]
+    assert item["proof"] == "pending"  # made with the manager's PIN: its proof awaits the backend's check
     # The row stays, says it is voided, and is still the one selected; it cannot be voided again.
     assert view.attempts.rowCount() == 2 and view.selected_attempt_key() == offline_key
     assert status_cell(view, offline_key) == f"Anulado: {reason}"
