@@ -231,6 +231,7 @@ def _crowded(first: date, last: date, *, hostile: str = "") -> dict:
         at = local(day, 7 + i % 14, rng.randrange(60), rng.randrange(60))
         voucher = vouchers[f"v{i % 300}"]
         status = "refused" if i % 11 == 0 else "conflict" if i % 97 == 5 else "accepted"
+        disputed = i % 53 == 7 and status == "refused"  # given at the till, refused by the backend
         rows.append(report.Row(
             key=f"k{i}", at=at, status=status, decided="offline" if i % 5 == 0 else "online",
             method=Method.PRINTED if voucher.kind == "printed" else rng.choice(Method.ALL),
@@ -238,7 +239,11 @@ def _crowded(first: date, last: date, *, hostile: str = "") -> dict:
             kind=voucher.kind, voucher_id=voucher.id, code=f"{hostile}CODE{i % 40}" if voucher.kind == "printed"
             else None, jti=None if voucher.kind == "printed" else f"j{i % 70:031d}",
             winner={"till": tills[0], "at": at - 60} if status == "conflict" else None,
-            voided=i % 89 == 1 and status == "accepted"))
+            voided=i % 89 == 1 and status == "accepted",
+            void_proof=("verified", "unverified", "at_backend", "before_proofs", "pending")[i % 5],
+            dispute="till_accepted" if disputed else None, till_at=at if disputed else None,
+            till_said={"accepted": True, "code": f"{hostile}DISPUTED{i}", "voucher_id": voucher.id} if disputed
+            else None, time_flag="future" if i % 211 == 3 else None))
     for s in range(30):  # one till scanning a stack of codes: a velocity flag
         rows.append(report.Row(key=f"fast{s}", at=local(first, 18, 0, s), status="accepted", decided="online",
                                method=Method.CAMERA, till=tills[1], kind="personal", voucher_id="v1", jti=f"f{s}"))  # no cashier
@@ -256,9 +261,11 @@ def test_at_most_two_pages_however_many_vouchers_and_cashiers(tmp_path, last):
     assert len(r["by_voucher"]["personal"]) == 200 and len(r["by_voucher"]["printed"]) == 100
     assert len(r["by_cashier"]) == 201 and len(r["refused"]["by_reason"]) == 13
     assert r["voids"]["count"] > 20 and r["conflicts"]["count"] > 20 and r["fraud"]["flagged"] > 5
+    assert len(r["disputes"]) > 20 and {v["proof"] for v in r["voids"]["items"]} == set(report.VOID_PROOFS)
     pdf = _save(tmp_path, render(r))
     assert 1 <= len(_pages(pdf)) <= 2
     text = _text(pdf)
+    assert "DISPUTE" in text  # the disputes table (a code, clipped), whatever the catalog says of its title
     assert "… y 190 más" in text and "… y 92 más" in text  # 200 personal vouchers, 10 shown; 100 printed, 8
     assert "… y 191 más" in text and "… y 50 más" in text  # 201 cashiers, 60 tills, 10 shown
     for section in ("Cupones personales", "Cupones impresos", "Por cajero", "Por caja", "Rechazos por motivo",

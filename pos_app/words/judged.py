@@ -18,7 +18,7 @@ VOID_PROOFS = {
     "before_proofs": N_("made before voids carried proofs"),
     "pending": N_("not yet checked by the backend"),
 }
-TIME_FLAGS = {"future": N_("its time lies in the future"), "too_old": N_("its time is too long ago")}
+TIME_FLAGS = {"future": N_("in the future"), "too_old": N_("too long ago")}
 
 
 def void_proof(proof: object) -> str:
@@ -47,10 +47,10 @@ def backend_says(item: Mapping) -> str:
     elif dispute == "till_refused":
         text = _("Would have accepted it")
     else:
-        text = _("Agrees")
+        text = _("Same verdict")
     flag = item.get("time_flag")
     if flag in TIME_FLAGS:
-        text += "; " + _("does not believe the time: {why}").format(why=_(TIME_FLAGS[flag]))
+        text += "; " + _("time not believed: {why}").format(why=_(TIME_FLAGS[flag]))
     return text
 
 
