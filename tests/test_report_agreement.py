@@ -5,9 +5,10 @@ ones on the wrong day. Some are disputes (a claim revoked before the till redeem
 prove their manager and some do not.
 
 What only one side knows is left out of the comparison: the till alone measures processing times and its
-sync rounds; the backend alone corrects an attempt's time by the till's clock skew (this till's clock is
-right), and knows a void's proof before the till has the sync answer (everything here is synced). Disputes,
-time flags and voids' proofs reach the till in the sync answer, so both sides tell them alike."""
+sync rounds; the backend alone corrects an attempt's time by the till's clock skew, or bounds a time it
+cannot believe (`time_flag`; this till's clock is right), and knows a void's proof before the till has the
+sync answer (everything here is synced). Disputes, time flags and voids' proofs reach the till in the sync
+answer, so both sides tell them alike."""
 
 from __future__ import annotations
 
