@@ -31,6 +31,7 @@ STORE_DAY_LIMIT, TOTAL_LIMIT = "store_day_limit", "total_limit"
 STATUSES = ("accepted", "refused", "conflict")
 # Where the till's verdict of an offline redemption and the backend's differ (docs/sync.md, Entries are proofs).
 DISPUTES = ("till_accepted", "unproven", "till_refused")
+TIME_FLAGS = ("future", "too_old")  # an attempt's time the backend could not believe
 DISPUTES_MAX = 200  # the report stays small; a manager seeing 200 disputes knows enough to act
 # Whether a void proved its manager: a till's void with the PIN's proof (verified) or without one that checks
 # (unverified); one made at the backend by a caller checked in person; a till's void synced before proofs
@@ -316,7 +317,8 @@ def _dispute(row: Row, local: datetime, scope: Mapping | None, vouchers: Mapping
             "dispute": row.dispute if row.dispute in DISPUTES else None,
             # The backend's reason for refusing it (a refusal of the till's own is the till's reason).
             "reason": row.reason if row.status == "refused" and row.dispute != "till_refused" else None,
-            "till_said": said, "till_at": row.till_at, "time_flag": row.time_flag,
+            "till_said": said, "till_at": row.till_at,
+            "time_flag": row.time_flag if row.time_flag in TIME_FLAGS else None,
             "title": voucher.text("title", language) if voucher else ""}
 
 
@@ -410,6 +412,7 @@ def to_csv(rows: Iterable[Row], *, first: date, last: date, tz_name: str, vouche
             row.voucher_id or "", voucher.text("title", language) if voucher else "",
             row.kind or "", row.code or "", row.method, row.decided, status, row.reason or "",
             "" if amount is None else amount, voucher.discount.currency if voucher else "", row.key, over,
-            row.dispute or "", (row.void_proof or "") if voided else "",
+            row.dispute if row.dispute in DISPUTES else "",
+            row.void_proof if voided and row.void_proof in VOID_PROOFS else "",
         )))
     return out.getvalue()
