@@ -11,15 +11,12 @@ from typing import Any, Mapping
 
 from ..core import wire
 from ..core.domain import Reason
+from ..core.report import DISPUTES, TIME_FLAGS
 from ..core.verdict import local_day
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEUED = 1_000_000  # entries put back from a damaged store: far past any real outbox
-# What a sync result may say of a redemption the backend judged otherwise (docs/sync.md); anything else is
-# not kept, so the report shows only words it knows.
-DISPUTES = ("till_accepted", "unproven", "till_refused")
-TIME_FLAGS = ("future", "too_old")
 
 
 class Outbox:
@@ -117,7 +114,7 @@ class Outbox:
         a dispute (the discount was given; `accepted` and `reason` keep what the till said). A till's refusal
         the backend would have accepted stays refused: the customer got nothing."""
         dispute, reason, flag = result.get("dispute"), result.get("reason"), result.get("time_flag")
-        dispute = dispute if dispute in DISPUTES else None
+        dispute = dispute if dispute in DISPUTES else None  # only words the report knows are kept
         flag = flag if flag in TIME_FLAGS else None
         if dispute is None and flag is None:
             return
