@@ -325,11 +325,16 @@ def voids_model(parent=None) -> RecordsModel:
     ), flag=lambda e: "caution" if e.get("proof") == "unverified" else None, parent=parent)
 
 
+def _short(code: str) -> str:
+    """A token's id is 32 characters: its start tells it apart (the whole is the tooltip)."""
+    return code[:8] + "…" if len(code) > 12 else code or "—"
+
+
 def disputes_model(parent=None) -> RecordsModel:
     """Redemptions the backend judged otherwise than this till (or whose time it doubted): its verdict counts."""
     return RecordsModel((
         Column(N_("Time"), lambda e, c: when_text(e["at"], c), key=lambda e, c: e["at"]),
-        Column(N_("Code"), lambda e, c: judged.code_of(e) or "—"),
+        Column(N_("Code"), lambda e, c: _short(judged.code_of(e)), tooltip=lambda e, c: judged.code_of(e)),
         Column(N_("Voucher"), lambda e, c: e.get("title") or c.titles.get(
             (e.get("till_said") or {}).get("voucher_id") or "") or "—"),
         Column(N_("The till"), lambda e, c: judged.till_did(e)),
