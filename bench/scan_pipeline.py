@@ -76,8 +76,9 @@ def catalog(key, short_codes) -> dict:
             "store": {"id": STORE, "name": "Bench", "timezone": "America/Asuncion"},
             "keys": [{"kid": tokens.key_id(key.public_key()), "pem": tokens.public_pem(key.public_key())}],
             "vouchers": [voucher("v_app", "personal")], "printed_codes": [],
-            "claims": [{"short_code": c, "jti": uuid.uuid4().hex, "voucher_id": "v_app", "expires_at": now + 3600}
-                       for c in short_codes],
+            # Tills know claims by their code's digest (codes.claim_digest), never the code.
+            "claims": [{"code_digest": codes.claim_digest(c, RETAILER), "jti": uuid.uuid4().hex,
+                        "voucher_id": "v_app", "expires_at": now + 3600} for c in short_codes],
             "staff": [], "revoked": [], "server_time": now}
 
 

@@ -321,6 +321,24 @@ def test_a_key_reused_with_another_body_is_refused_online_and_in_sync(world):
     assert world.sync(till, [entry(key=personal_key, input=claim["token"])])[0]["status"] == "duplicate"
 
 
+def test_an_entry_sent_again_is_answered_with_the_judgement_it_had(world):
+    """A till that lost the sync answer sends the entry again: the duplicate says what the first answer said."""
+    till = world.device("Caja 1")
+    disputed = entry(input="garbage ☃")
+    first = world.sync(till, [disputed])[0]
+    assert (first["status"], first["dispute"], first["reason"]) == ("recorded", "till_accepted", "malformed")
+    assert world.sync(till, [disputed])[0] == {**first, "status": "duplicate"}
+    clean = entry(kind="printed", input="CAFE50", method=Method.PRINTED)
+    assert world.sync(till, [clean])[0] == {"key": clean["key"], "status": "recorded"}
+    assert world.sync(till, [clean])[0] == {"key": clean["key"], "status": "duplicate"}
+    manager = next(s for s in world.info["staff"] if s["role"] == "manager")
+    void = {"type": "void", "key": uuid.uuid4().hex, "at": time.time(), "redemption_key": clean["key"],
+            "void_reason": "wrong voucher", "staff_id": manager["id"]}
+    answered = world.sync(till, [void])[0]
+    assert (answered["status"], answered["verified"]) == ("recorded", False)
+    assert world.sync(till, [void])[0] == {"key": void["key"], "status": "duplicate", "verified": False}
+
+
 # --- disputes reach the manager -------------------------------------------------------------------
 
 

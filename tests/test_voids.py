@@ -171,7 +171,7 @@ def test_a_second_void_is_already_voided_and_a_replayed_entry_a_duplicate(world)
     assert len(entry) == 1
     till.sync()
     # The till sends the same entry again (its confirmation was lost): one void only.
-    assert till.client.sync(entry)["results"] == [{"key": entry[0]["key"], "status": "duplicate"}]
+    assert till.client.sync(entry)["results"] == [{"key": entry[0]["key"], "status": "duplicate", "verified": False}]
     assert len(backend_voids(world)) == 1
     # The same key from another till is not its to send.
     other = world.till("Caja 2")
@@ -353,8 +353,8 @@ def test_a_void_proven_with_the_managers_pin_is_verified(world):
     entry = void_entry(world, key, pin=world.staff("manager")["pin"])
     assert one.client.sync([entry])["results"] == [{"key": entry["key"], "status": "recorded", "verified": True}]
     assert verified_everywhere(world, one, two) == {key: True}
-    # Sent again (the answer was lost): a duplicate, still the one verified void.
-    assert one.client.sync([entry])["results"] == [{"key": entry["key"], "status": "duplicate"}]
+    # Sent again (the answer was lost): a duplicate, still the one verified void, and it says so again.
+    assert one.client.sync([entry])["results"] == [{"key": entry["key"], "status": "duplicate", "verified": True}]
 
 
 def test_the_tills_own_void_with_the_pin_typed_there_is_verified_and_without_it_not(world):

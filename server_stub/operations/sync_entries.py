@@ -131,21 +131,29 @@ def _seen(db, keys: list[str]) -> dict[str, tuple]:
     """The attempts already recorded under these keys (one query for the batch)."""
     if not keys:
         return {}
-    rows = db.execute(f"SELECT key, device_id, status, conflict_with, input FROM attempts "
-                      f"WHERE key IN ({', '.join('?' * len(keys))})", keys)
+    rows = db.execute(f"SELECT key, device_id, status, conflict_with, input, dispute, reason, time_flag "
+                      f"FROM attempts WHERE key IN ({', '.join('?' * len(keys))})", keys)
     return {row[0]: row[1:] for row in rows}
 
 
 def _again(db, device: dict, proof: Proof, seen: tuple) -> dict:
     key = proof.entry["key"]
-    device_id, status, conflict_with, stored_input = seen
+    device_id, status, conflict_with, stored_input, dispute, reason, time_flag = seen
     if device_id != device["id"]:
         return {"key": key, "status": "rejected", "reason": "key belongs to another till"}
     if proof.input is not None and stored_input is not None and proof.input != stored_input:
         return {"key": key, "status": "rejected", "reason": "idempotency_mismatch"}
     if status == "conflict":
         return {"key": key, "status": "conflict", "winner": winner(db, conflict_with)}
-    return {"key": key, "status": "duplicate"}
+    # The judgement given the first time, again: a till that lost that answer still learns it.
+    result: dict = {"key": key, "status": "duplicate"}
+    if dispute is not None:
+        result["dispute"] = dispute
+        if reason is not None:
+            result["reason"] = reason
+    if time_flag is not None:
+        result["time_flag"] = time_flag
+    return result
 
 
 def _record(ctx: Context, db, device: dict, proof: Proof, now: float, seen: tuple | None) -> dict:

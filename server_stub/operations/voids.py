@@ -35,11 +35,12 @@ def record_void(ctx: Context, db, device: dict, entry: dict, now: float) -> dict
     (`pins.void_proof`, keyed by the PIN's proof key, which tills never hold). Without a proof that
     checks, the void is still recorded (the redemption's own till made it) but `verified: false`."""
     key = entry["key"]
-    row = db.execute("SELECT device_id FROM voids WHERE key = ?", (key,)).fetchone()
+    row = db.execute("SELECT device_id, verified FROM voids WHERE key = ?", (key,)).fetchone()
     if row is not None:
         if row[0] != device["id"]:
             return {"key": key, "status": "rejected", "reason": "key belongs to another till"}
-        return {"key": key, "status": "duplicate"}
+        # As first answered, so a till that lost that answer still learns whether the void proved its manager.
+        return {"key": key, "status": "duplicate", **({} if row[1] is None else {"verified": bool(row[1])})}
     staff = db.execute("SELECT role, store_id, proof_key FROM staff WHERE id = ? AND retailer_id = ?",
                        (entry.get("staff_id"), device["retailer_id"])).fetchone()
     try:
@@ -112,16 +113,3 @@ def void(ctx: Context, caller, redemption_key: str, reason: object) -> dict:
         return insert_void(ctx, db, target, key=uuid.uuid4().hex, device_id=None, staff_id=caller.staff_id,
                            reason=text, at=now, now=now, verified=None)
     return ctx.storage.submit(write)
-
-
-def verified_of(db, redemption_keys: list[str]) -> dict[str, bool | None]:
-    """For the report: each voided redemption's `verified` (True, False, or None: made at the backend,
-    or before proofs)."""
-    found: dict[str, bool | None] = {}
-    for start in range(0, len(redemption_keys), 500):  # SQLite's bound on a statement's parameters
-        chunk = redemption_keys[start:start + 500]
-        for key, verified in db.execute(
-                "SELECT a.key, v.verified FROM voids v JOIN attempts a ON a.id = v.attempt_id "
-                f"WHERE a.key IN ({','.join('?' * len(chunk))})", chunk):
-            found[key] = None if verified is None else bool(verified)
-    return found
