@@ -198,25 +198,12 @@ class BackendClient:
         raise Refused(response.status_code, str(error.get("code", "unknown")), str(error.get("message", "")), body)
 
     def booklets(self, staff_id: str, pin: str) -> list[dict]:
-        """Every booklet edition, newest month first."""
+        """The finished booklet editions, newest month first (a till's admin lists and prints them; making
+        and rendering them is the platform operator's)."""
         return self._booklet("GET", "/booklets", staff_id, pin).json()["editions"]
-
-    def booklet(self, edition_id: str, staff_id: str, pin: str) -> dict:
-        return self._booklet("GET", f"/booklets/{edition_id}", staff_id, pin).json()
-
-    def create_booklet(self, staff_id: str, pin: str, month: str, *, title: str | None = None,
-                       paper: str = "A5", placements: list[dict] | None = None) -> dict:
-        body: dict[str, Any] = {"month": month, "paper": paper, "placements": placements or []}
-        if title:
-            body["title"] = title
-        return self._booklet("POST", "/booklets", staff_id, pin, json=body).json()
-
-    def render_booklet(self, edition_id: str, staff_id: str, pin: str, *, force: bool = False) -> dict:
-        return self._booklet("POST", f"/booklets/{edition_id}/render", staff_id, pin, json={"force": force}).json()
 
     def booklet_pdf(self, edition_id: str, staff_id: str, pin: str) -> bytes:
         return self._booklet("GET", f"/booklets/{edition_id}.pdf", staff_id, pin).content
-
 
 
 def _head_size(first: str, second: bytes, headers: httpx.Headers) -> int:
