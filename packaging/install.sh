@@ -17,6 +17,8 @@ APT_PACKAGES=(
   xdotool x11-xkb-utils
   # decoders, fonts, reading PDFs back, load testing
   libzbar0 zbar-tools fonts-dejavu-core poppler-utils wrk
+  # the backend past one machine, and the throwaway clusters its tests start (tests/pg_fixtures.py)
+  postgresql
 )
 
 missing=()
