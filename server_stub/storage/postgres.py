@@ -1,0 +1,138 @@
+"""The backend's storage on PostgreSQL: a read connection per thread, a pool of writers, PostgreSQL's own commits.
+
+Reads: `read()` hands a thread its connection and never hears back when the
+thread is done with it, so a pool (check out, give back) cannot serve it; each
+thread gets one autocommit connection of its own, remembered weakly as
+sqlite.py does (one whose thread ended is closed with it), and `close()`
+closes them all. Request threads are a fixed set (granian's), so that is a
+bounded number.
+
+Writes: SQLite needs the group-commit writer because it has one writer and a
+commit costs an fsync; PostgreSQL takes many writers at once and groups
+concurrent commits into one WAL flush itself. So each `submit(fn)` runs
+`fn(db)` in a transaction of its own on a connection from a bounded pool
+(connections renewed after `max_lifetime`), and returns once it has committed
+with `synchronous_commit=on`: "201" still means "survives a power cut". A
+failing fn rolls back alone, because it is alone in its transaction.
+
+The schema's migrations (pg_schema) are applied on open, once however many
+processes open together (pg_migrate's advisory lock).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any, Callable, Sequence
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from . import pg_migrate, pg_schema
+from .base import Storage
+from .pg_connection import PgConnection
+
+APPLICATION = "pika-backend"  # how this backend's sessions show in pg_stat_activity
+
+
+class PostgresStorage(Storage):
+    IntegrityError = psycopg.errors.IntegrityError
+
+    def __init__(self, dsn: str, *, writers: int = 8, max_lifetime_s: float = 1800.0,
+                 application_name: str = APPLICATION):
+        self.dsn = dsn
+        self._connect_kwargs = {"autocommit": True, "application_name": application_name}
+        with psycopg.connect(dsn, **self._connect_kwargs) as conn:
+            pg_migrate.apply(conn, pg_schema.MIGRATIONS)
+        self._pool = ConnectionPool(dsn, min_size=1, max_size=writers, max_lifetime=max_lifetime_s,
+                                    kwargs=self._connect_kwargs, configure=_durable, open=False,
+                                    name="pika-writers")
+        self._pool.open(wait=True, timeout=30.0)
+        self._local = threading.local()
+        self._lock = threading.Lock()  # guards _reads, _columns, _writing and _closed
+        self._idle = threading.Condition(self._lock)  # no write under way (for close)
+        self._writing = 0
+        self._reads: weakref.WeakSet[PgConnection] = weakref.WeakSet()
+        self._columns: dict[str, frozenset[str]] = {}
+        self._closed = False
+
+    def read(self) -> PgConnection:
+        db = getattr(self._local, "db", None)
+        if db is None or db.raw.closed:
+            db = self._open_read()
+        return db
+
+    def _open_read(self) -> PgConnection:
+        raw = psycopg.connect(self.dsn, **self._connect_kwargs)
+        db = PgConnection(raw)
+        # The wrapper goes when its thread does; its connection must not linger on the server.
+        weakref.finalize(db, raw.close)
+        with self._lock:
+            if self._closed:
+                raw.close()
+                raise RuntimeError("the storage is closed")
+            self._reads.add(db)
+        self._local.db = db
+        return db
+
+    def submit(self, fn: Callable[[PgConnection], Any]) -> Any:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the storage is closed")
+            self._writing += 1
+        try:
+            with self._pool.connection() as raw:
+                with raw.transaction():  # committed (durably) on the way out, rolled back if fn raised
+                    return fn(PgConnection(raw))
+        finally:
+            with self._lock:
+                self._writing -= 1
+                if not self._writing:
+                    self._idle.notify_all()
+
+    def insert_row(self, table: str, columns: tuple[str, ...], row: Sequence[Any]) -> int | None:
+        known = self._table_columns(table)
+        unknown = [c for c in columns if c not in known]
+        if unknown:
+            raise ValueError(f"{table} has no column {', '.join(unknown)}")
+        returning = " RETURNING id" if "id" in known else ""
+        sql = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+               + returning)
+
+        def insert(db: PgConnection) -> int | None:
+            cursor = db.execute(sql, row)
+            return cursor.fetchone()[0] if returning else None
+        return self.submit(insert)
+
+    def _table_columns(self, table: str) -> frozenset[str]:
+        """A table's columns, asked once (names come from code; unknown ones are refused, not spliced)."""
+        columns = self._columns.get(table)
+        if columns is None:
+            rows = self.read().execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ?", (table,)).fetchall()
+            if not rows:
+                raise ValueError(f"no table {table!r}")
+            columns = frozenset(r[0] for r in rows)
+            with self._lock:
+                self._columns[table] = columns
+        return columns
+
+    def close(self) -> None:
+        """Refuse new writes, let those under way commit, then close every connection, in any thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            while self._writing:  # the pool's own close would leave them to close on their return
+                self._idle.wait()
+            opened = list(self._reads)
+            self._reads.clear()
+        self._pool.close()
+        for db in opened:
+            db.close()
+
+
+def _durable(conn: psycopg.Connection) -> None:
+    # Whatever the server or the database defaults to: a commit returns only once it is on disk.
+    conn.execute("SET synchronous_commit = on")
