@@ -210,3 +210,15 @@ def test_opening_applies_the_migrations(pg_database):
     with psycopg.connect(pg_database) as conn:
         assert conn.execute("SELECT max(version) FROM _migrations").fetchone() == (len(pg_schema.MIGRATIONS),)
     assert isinstance(PostgresStorage.IntegrityError, type) and PgConnection.IntegrityError is psycopg.IntegrityError
+
+
+def test_a_thread_that_ends_takes_its_read_connection_with_it(pg_database):
+    storage = PostgresStorage(pg_database, writers=1)
+    try:
+        baseline = sessions(pg_database)  # the pool's writer
+        done = threading.Thread(target=lambda: storage.read().execute("SELECT 1"))
+        done.start()
+        done.join(10)
+        assert sessions(pg_database, until=baseline) == baseline
+    finally:
+        storage.close()
