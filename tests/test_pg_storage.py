@@ -222,3 +222,15 @@ def test_a_thread_that_ends_takes_its_read_connection_with_it(pg_database):
         assert sessions(pg_database, until=baseline) == baseline
     finally:
         storage.close()
+
+
+def test_a_read_connection_writes_nothing_and_its_with_block_is_one_snapshot(storage):
+    db = storage.read()
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        db.execute("INSERT INTO retailers (id) VALUES ('r0')")
+    storage.submit(lambda w: w.execute("INSERT INTO retailers (id) VALUES ('r1')"))
+    with db.conn:
+        before = db.execute("SELECT count(*) FROM retailers").fetchone()
+        storage.submit(lambda w: w.execute("INSERT INTO retailers (id) VALUES ('r2')"))
+        assert db.execute("SELECT count(*) FROM retailers").fetchone() == before == (1,)
+    assert db.execute("SELECT count(*) FROM retailers").fetchone() == (2,)

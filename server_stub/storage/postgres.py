@@ -64,6 +64,10 @@ class PostgresStorage(Storage):
 
     def _open_read(self) -> PgConnection:
         raw = psycopg.connect(self.dsn, **self._connect_kwargs)
+        # Read-only, as SQLite's reads are (query_only). And a `with db.conn:` block on a read (the
+        # catalog, a booklet) is one snapshot, as a SQLite read transaction is: repeatable read.
+        raw.execute("SET default_transaction_read_only = on; "
+                    "SET default_transaction_isolation = 'repeatable read'")
         db = PgConnection(raw)
         # The wrapper goes when its thread does; its connection must not linger on the server.
         weakref.finalize(db, raw.close)
