@@ -8,6 +8,7 @@ import threading
 import time
 
 import psycopg
+import psycopg.sql
 import pytest
 
 from server_stub.storage import pg_schema
@@ -234,3 +235,15 @@ def test_a_read_connection_writes_nothing_and_its_with_block_is_one_snapshot(sto
         storage.submit(lambda w: w.execute("INSERT INTO retailers (id) VALUES ('r2')"))
         assert db.execute("SELECT count(*) FROM retailers").fetchone() == before == (1,)
     assert db.execute("SELECT count(*) FROM retailers").fetchone() == (2,)
+
+
+def test_writes_commit_durably_whatever_the_database_defaults_to(pg_database):
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(
+            psycopg.sql.Identifier(conn.info.dbname)))
+    storage = PostgresStorage(pg_database)
+    try:
+        assert storage.read().execute("SHOW synchronous_commit").fetchone() == ("off",)  # the default, for reads
+        assert storage.submit(lambda db: db.execute("SHOW synchronous_commit").fetchone()) == ("on",)
+    finally:
+        storage.close()
