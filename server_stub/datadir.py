@@ -86,13 +86,13 @@ class DataDir:
         admin_token = secrets.token_urlsafe(32)
         db = open_database(str(self.db_path))
         try:
+            # One transaction: the connection is in autocommit, where `with conn` alone begins none.
             with db.conn:
-                db["signing_keys"].insert({
-                    "kid": kid, "public_pem": tokens.public_pem(key.public_key()),
-                    "active": 1, "created_at": time.time(),
-                })
-                db["admin_tokens"].insert({"token_hash": token_hash(admin_token), "created_at": time.time(),
-                                           "scope": "all", "name": "operator"})
+                db.execute("BEGIN")
+                db.execute("INSERT INTO signing_keys (kid, public_pem, active, created_at) VALUES (?, ?, 1, ?)",
+                           (kid, tokens.public_pem(key.public_key()), time.time()))
+                db.execute("INSERT INTO admin_tokens (token_hash, created_at, scope, name) "
+                           "VALUES (?, ?, 'all', 'operator')", (token_hash(admin_token), time.time()))
         finally:
             db.conn.close()
         return {"admin_token": admin_token, "kid": kid}

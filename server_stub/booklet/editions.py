@@ -99,8 +99,8 @@ class Booklets:
         return [self._summary(dict(zip(_EDITION_COLUMNS, r))) for r in rows]
 
     def get(self, edition_id: str) -> dict:
-        conn = self.backend.read().conn
-        with conn:  # one snapshot
+        with self.backend.storage.read_snapshot() as db:  # one snapshot
+            conn = db.conn
             out = self._summary(self._edition_row(conn, edition_id))
             out["placements"] = self._placements(conn, edition_id)
             layout = conn.execute("SELECT layout FROM booklet_editions WHERE id = ?", (edition_id,)).fetchone()[0]
@@ -265,14 +265,16 @@ class Booklets:
                 (json.dumps(layout, ensure_ascii=False), now, edition_id, stamp))
             if cur.rowcount != 1:  # our claim went stale and another render took over: theirs stands
                 raise Conflict("conflict", "another render of this edition took over")
-            db.execute("INSERT OR REPLACE INTO booklet_pdfs (edition_id, pdf, sha256, rendered_at) VALUES (?, ?, ?, ?)",
-                       (edition_id, pdf, hashlib.sha256(pdf).hexdigest(), now))
+            # Every column but the key set anew, as REPLACE did (nothing refers to a PDF's row).
+            db.execute("INSERT INTO booklet_pdfs (edition_id, pdf, sha256, rendered_at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (edition_id) DO UPDATE SET pdf = excluded.pdf, sha256 = excluded.sha256, "
+                       "rendered_at = excluded.rendered_at", (edition_id, pdf, hashlib.sha256(pdf).hexdigest(), now))
         self.backend.writer.submit(write)
 
     def build(self, row: dict) -> tuple[bytes, dict]:
         """The PDF and the printed slots of an edition, from the database as it is now."""
-        conn = self.backend.read().conn
-        with conn:
+        with self.backend.storage.read_snapshot() as db:  # one snapshot
+            conn = db.conn
             placements = self._placements(conn, row["id"])
             images = dict(conn.execute("SELECT id, image FROM booklet_placements WHERE edition_id = ? "
                                        "AND image IS NOT NULL", (row["id"],)).fetchall())
@@ -382,8 +384,9 @@ class Booklets:
         settings = self.backend.config.get("booklet", {})
 
         def write(db):  # the unique index keeps one per month if two processes race here
-            db.execute("INSERT OR IGNORE INTO booklet_editions (id, month, title, paper, languages, pages, origin, "
-                       "status, created_at) VALUES (?, ?, ?, ?, ?, NULL, 'schedule', 'pending', ?)",
+            db.execute("INSERT INTO booklet_editions (id, month, title, paper, languages, pages, origin, "
+                       "status, created_at) VALUES (?, ?, ?, ?, ?, NULL, 'schedule', 'pending', ?) "
+                       "ON CONFLICT DO NOTHING",
                        (edition_id, month, f"Cupones de {month_es(month)}", settings.get("paper", "A5"),
                         json.dumps(["es", "gn"]), now))
             return db.execute("SELECT id FROM booklet_editions WHERE month = ? AND origin = 'schedule'",

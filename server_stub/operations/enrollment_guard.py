@@ -46,8 +46,10 @@ def record_failure(db, address: str, now: float) -> int:
             _make_room(db, now)
         failures, first_at = 1, now
     locked_until = now + LOCK_S if failures >= LIMIT else None
-    db.execute("INSERT OR REPLACE INTO enrollment_failures (address, failures, first_at, locked_until) "
-               "VALUES (?, ?, ?, ?)", (address, failures, first_at, locked_until))
+    # Every column but the key is set anew: what REPLACE did, in the upsert both engines speak.
+    db.execute("INSERT INTO enrollment_failures (address, failures, first_at, locked_until) VALUES (?, ?, ?, ?) "
+               "ON CONFLICT (address) DO UPDATE SET failures = excluded.failures, first_at = excluded.first_at, "
+               "locked_until = excluded.locked_until", (address, failures, first_at, locked_until))
     return failures
 
 

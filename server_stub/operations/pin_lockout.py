@@ -32,12 +32,13 @@ def add_failure(ctx: Context, device_id: str, staff_id: str, now: float) -> None
     def write(db) -> float | None:
         db.execute("DELETE FROM pin_failures WHERE first_at < ? AND coalesce(locked_until, 0) < ?",
                    (now - FAILURE_WINDOW_S, now))
-        # One statement, in the writer's transaction: two workers' failures both count.
+        # One statement, in the writer's transaction: two workers' failures both count. The stored
+        # row's columns are named with their table: PostgreSQL finds a bare one ambiguous beside `excluded`.
         db.execute(
             "INSERT INTO pin_failures (device_id, staff_id, failures, first_at) VALUES (?, ?, 1, ?) "
             "ON CONFLICT (device_id, staff_id) DO UPDATE SET "
-            "failures = CASE WHEN first_at < ? THEN 1 ELSE failures + 1 END, "
-            "first_at = CASE WHEN first_at < ? THEN excluded.first_at ELSE first_at END",
+            "failures = CASE WHEN pin_failures.first_at < ? THEN 1 ELSE pin_failures.failures + 1 END, "
+            "first_at = CASE WHEN pin_failures.first_at < ? THEN excluded.first_at ELSE pin_failures.first_at END",
             (device_id, staff_id, now, now - FAILURE_WINDOW_S, now - FAILURE_WINDOW_S))
         # The lock's start opens a new window: the first wrong PIN after the lock counts from one again.
         db.execute("UPDATE pin_failures SET locked_until = ?, first_at = ? "

@@ -126,8 +126,8 @@ def redeem(ctx: Context, device: dict, key: str, body: dict) -> Answered:
         v = verdict.judge(reading, storage.redemption_state(db, device, vctx.velocity_limit, ctx.vouchers), vctx,
                           printed_only=printed_only)
         status, answer, row = _attempt_row(base, v)
-        rowid = db.execute(f"INSERT INTO attempts ({', '.join(ATTEMPT_COLUMNS)}) VALUES "
-                           f"({', '.join('?' * len(ATTEMPT_COLUMNS))})", row).lastrowid
+        (rowid,) = db.execute(f"INSERT INTO attempts ({', '.join(ATTEMPT_COLUMNS)}) VALUES "
+                              f"({', '.join('?' * len(ATTEMPT_COLUMNS))}) RETURNING id", row).fetchone()
         return _with_id(status, answer, rowid)
 
     if first.accepted and first.kind == "printed":

@@ -57,9 +57,8 @@ def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> d
 
 
 def catalog(ctx: Context, device: dict) -> dict:
-    db = ctx.storage.read()
     retailer_id = device["retailer_id"]
-    with db.conn:  # one snapshot for the whole catalog
+    with ctx.storage.read_snapshot() as db:  # one snapshot for the whole catalog (store_of reads in it too)
         retailer = db.execute("SELECT id, name FROM retailers WHERE id = ?", (retailer_id,)).fetchone()
         store = store_of(ctx, device["store_id"])
         vouchers = [voucher_from_row(r).to_json() for r in db.execute(
@@ -74,7 +73,7 @@ def catalog(ctx: Context, device: dict) -> dict:
         # Only staff who may log in here (staff_auth.may_work_at): hashes of no one else leave the backend.
         staff = [dict(zip(STAFF_FIELDS, r)) for r in db.execute(
             f"SELECT {', '.join('s.' + f for f in STAFF_FIELDS)} FROM staff s JOIN retailers r ON r.id = s.retailer_id "
-            "WHERE s.retailer_id = ? AND (s.store_id = ? OR (s.store_id IS NULL AND r.staff_anywhere))",
+            "WHERE s.retailer_id = ? AND (s.store_id = ? OR (s.store_id IS NULL AND r.staff_anywhere <> 0))",
             (retailer_id, device["store_id"]))]
         revoked = [r[0] for r in db.execute(
             "SELECT jti FROM claims WHERE retailer_id = ? AND revoked_at IS NOT NULL", (retailer_id,))]

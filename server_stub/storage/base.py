@@ -9,7 +9,8 @@ it without touching operations or routes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 from .state import BackendState, VoucherCache
 
@@ -19,6 +20,9 @@ class Storage(ABC):
 
     # What a write that breaks a constraint (a unique index) raises: a race another request won.
     IntegrityError: ClassVar[type[Exception]]
+    # How `read_snapshot` opens its transaction: a plain BEGIN is one snapshot on SQLite (from its first
+    # read on); PostgreSQL's default, read committed, takes a new one per statement, so it says more.
+    SNAPSHOT_BEGIN: ClassVar[str] = "BEGIN"
 
     @abstractmethod
     def read(self) -> Any:
@@ -35,6 +39,17 @@ class Storage(ABC):
     @abstractmethod
     def close(self) -> None:
         """Let queued writes commit, then close every connection this storage opened, in any thread."""
+
+    @contextmanager
+    def read_snapshot(self) -> Iterator[Any]:
+        """This thread's read connection inside one read transaction: every read in the block sees one state
+        of the database (read connections are in autocommit, where each statement sees its own)."""
+        db = self.read()
+        db.execute(self.SNAPSHOT_BEGIN)
+        try:
+            yield db
+        finally:
+            db.execute("COMMIT")  # reads only: commit and roll back are one
 
     def redemption_state(self, db: Any, device: dict, velocity_cap: int, vouchers: VoucherCache) -> BackendState:
         """The verdict's questions for one till, answered over `db` (a read connection or the writer's)."""

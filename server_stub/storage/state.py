@@ -123,11 +123,11 @@ class BackendState:
         # The verdict asks revoked(jti), then used(jti): one query answers both
         # (each SQLite call gives up the GIL and must win it back under load).
         row = self._conn.execute(
-            "SELECT (SELECT revoked_at FROM claims WHERE jti = ?1 AND retailer_id = ?2),"
+            "SELECT (SELECT revoked_at FROM claims WHERE jti = ? AND retailer_id = ?),"
             " a.jti, a.at, coalesce(d.name, a.device_id), a.store_id"
-            " FROM (SELECT 1) LEFT JOIN attempts a"
-            " ON a.retailer_id = ?2 AND a.jti = ?1 AND a.status = 'accepted'"
-            " LEFT JOIN devices d ON d.id = a.device_id", (jti, self.retailer_id),
+            " FROM (SELECT 1) AS one LEFT JOIN attempts a"
+            " ON a.retailer_id = ? AND a.jti = ? AND a.status = 'accepted'"
+            " LEFT JOIN devices d ON d.id = a.device_id", (jti, self.retailer_id, self.retailer_id, jti),
         ).fetchone()
         revoked = row[0] is not None and (self.as_of is None or row[0] <= self.as_of)
         self._jti_state = (jti, revoked, UsedToken(*row[1:]) if row[1] is not None else None)
@@ -142,9 +142,9 @@ class BackendState:
             return 0, 0
         start, end = day_bounds(day, self.store_timezone)
         return self._conn.execute(
-            "SELECT count(*) FILTER (WHERE store_id = ?3 AND at >= ?4 AND at < ?5), count(*) FROM attempts"
-            " WHERE status = 'accepted' AND kind = 'printed' AND voucher_id = ?1 AND retailer_id = ?2",
-            (voucher_id, self.retailer_id, store_id, start, end),
+            "SELECT count(*) FILTER (WHERE store_id = ? AND at >= ? AND at < ?), count(*) FROM attempts"
+            " WHERE status = 'accepted' AND kind = 'printed' AND voucher_id = ? AND retailer_id = ?",
+            (store_id, start, end, voucher_id, self.retailer_id),
         ).fetchone()
 
     def recent_accepts(self, since: float) -> int:
@@ -153,5 +153,5 @@ class BackendState:
         until = float("inf") if self.as_of is None else self.as_of
         return self._conn.execute(
             "SELECT count(*) FROM (SELECT 1 FROM attempts WHERE device_id = ? AND at >= ? AND at <= ? "
-            "AND status = 'accepted' LIMIT ?)", (self.device_id, since, until, self.velocity_cap),
+            "AND status = 'accepted' LIMIT ?) AS capped", (self.device_id, since, until, self.velocity_cap),
         ).fetchone()[0]
