@@ -247,3 +247,25 @@ def test_writes_commit_durably_whatever_the_database_defaults_to(pg_database):
         assert storage.submit(lambda db: db.execute("SHOW synchronous_commit").fetchone()) == ("on",)
     finally:
         storage.close()
+
+
+def test_the_verdicts_questions_run_unchanged_on_postgresql(storage):
+    """state.py's SQL (numbered placeholders reused, FILTER, a LIMIT inside a count) over this storage."""
+    from server_stub.storage.state import VoucherCache
+
+    def seed(db):
+        db.execute("INSERT INTO retailers (id, name) VALUES ('ret_a', 'A')")
+        db.execute("INSERT INTO devices (id, retailer_id, store_id, name) VALUES ('dev_1', 'ret_a', 'sto_1', 'Caja')")
+        db.execute("INSERT INTO vouchers (id, retailer_id, kind, status, discount_kind, discount_value, currency, "
+                   "texts, total_limit) VALUES ('vch_1', 'ret_a', 'printed', 'active', 'percent', 10, 'PYG', '{}', 5)")
+        db.execute("INSERT INTO claims (jti, retailer_id, voucher_id, short_code, expires_at, revoked_at) "
+                   "VALUES ('jti_1', 'ret_a', 'vch_1', 'ABC', 2000000000, 1.5e9)")
+    storage.submit(seed)
+    storage.insert_row("attempts", ATTEMPT_COLUMNS, (*attempt_row("a" * 10)[:7], "printed", *attempt_row("")[8:]))
+    device = {"id": "dev_1", "retailer_id": "ret_a", "store_id": "sto_1", "timezone": "America/Asuncion"}
+    state = storage.redemption_state(storage.read(), device, 10, VoucherCache())
+    assert state.revoked("jti_1") is True and state.used("jti_1").jti == "jti_1"
+    assert state.claim("ABC").voucher_id == "vch_1" and state.voucher("vch_1").total_limit == 5
+    day = time.strftime("%Y-%m-%d", time.localtime(1.7e9))
+    assert state.printed_uses("vch_1", "sto_1", day)[1] == 1
+    assert state.recent_accepts(0.0) == 1
