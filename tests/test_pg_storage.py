@@ -269,3 +269,14 @@ def test_the_verdicts_questions_run_unchanged_on_postgresql(storage):
     day = time.strftime("%Y-%m-%d", time.localtime(1.7e9))
     assert state.printed_uses("vch_1", "sto_1", day)[1] == 1
     assert state.recent_accepts(0.0) == 1
+
+
+def test_a_read_snapshot_sees_one_state_of_the_database(storage):
+    storage.submit(lambda w: w.execute("INSERT INTO retailers (id) VALUES ('r1')"))
+    with storage.read_snapshot() as db:
+        db.execute("SET LOCAL transaction_isolation = 'read committed'") if False else None
+        assert db.execute("SELECT count(*) FROM retailers").fetchone() == (1,)
+        storage.submit(lambda w: w.execute("INSERT INTO retailers (id) VALUES ('r2')"))
+        assert db.execute("SELECT count(*) FROM retailers").fetchone() == (1,)
+        assert db.execute("SHOW transaction_isolation").fetchone() == ("repeatable read",)
+    assert storage.read().execute("SELECT count(*) FROM retailers").fetchone() == (2,)

@@ -37,6 +37,9 @@ APPLICATION = "pika-backend"  # how this backend's sessions show in pg_stat_acti
 
 class PostgresStorage(Storage):
     IntegrityError = psycopg.errors.IntegrityError
+    # Read committed (the default) would take a new snapshot per statement; said here, not only by the
+    # read connections' session default, so the block stays one snapshot whatever that default becomes.
+    SNAPSHOT_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
     def __init__(self, dsn: str, *, writers: int = 8, max_lifetime_s: float = 1800.0,
                  application_name: str = APPLICATION):
