@@ -191,6 +191,6 @@ def _over_total(db, voucher_ids: set[str]) -> set[str]:
             continue
         keys.update(key for (key,) in db.execute(
             "SELECT key FROM (SELECT key, row_number() OVER (ORDER BY id) AS n FROM attempts"
-            " WHERE retailer_id = ? AND voucher_id = ? AND status = 'accepted') WHERE n > ?",
+            " WHERE retailer_id = ? AND voucher_id = ? AND status = 'accepted') AS uses WHERE n > ?",
             (row[0], voucher_id, row[1])))
     return keys
