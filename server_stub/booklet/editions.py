@@ -56,7 +56,7 @@ def month_bounds(month: str, timezone: str) -> tuple[int, int]:
 
 
 class Booklets:
-    """The booklet operations of one Backend (its read connections and its writer)."""
+    """The booklet operations of one Backend, through its storage (read connections and writes), whichever engine."""
 
     def __init__(self, backend):
         self.backend = backend
@@ -183,7 +183,7 @@ class Booklets:
             for p in body["placements"]:
                 self._insert_placement(db, edition_id, body, p, now)
             self._check_layout(db.conn, edition_id, body["pages"])
-        self.backend.writer.submit(write)
+        self.backend.storage.submit(write)
         return self.get(edition_id)
 
     def add_placement(self, edition_id: str, p: dict) -> dict:
@@ -194,7 +194,7 @@ class Booklets:
             pid = self._insert_placement(db, edition_id, row, p, now)
             self._check_layout(db.conn, edition_id, row["pages"])
             return pid
-        pid = self.backend.writer.submit(write)
+        pid = self.backend.storage.submit(write)
         return self._placement(edition_id, pid)
 
     def lock(self, edition_id: str, placement_id: str, page: int | None, position: int | None) -> dict:
@@ -209,7 +209,7 @@ class Booklets:
             if changed.rowcount == 0:
                 raise NotFound("not_found", "no such placement in this edition")
             self._check_layout(db.conn, edition_id, row["pages"])
-        self.backend.writer.submit(write)
+        self.backend.storage.submit(write)
         return self._placement(edition_id, placement_id)
 
     def _placement(self, edition_id: str, placement_id: str) -> dict:
@@ -229,7 +229,7 @@ class Booklets:
                 f"OR (status = 'rendering' AND render_started_at < ?))",
                 (now, edition_id, *states, now - STALE_RENDER_S))
             return cur.rowcount
-        return now if self.backend.writer.submit(write) == 1 else None
+        return now if self.backend.storage.submit(write) == 1 else None
 
     def render(self, edition_id: str, force: bool = False) -> dict:
         """Render now (an admin's request): Conflict if it is rendering, or done and not forced."""
@@ -250,7 +250,7 @@ class Booklets:
             message = exc.message if isinstance(exc, (LayoutError, DomainError)) else "the render failed"
             if not isinstance(exc, (LayoutError, DomainError)):
                 log.exception("booklet %s failed to render", edition_id)
-            self.backend.writer.submit(lambda db: db.execute(
+            self.backend.storage.submit(lambda db: db.execute(
                 "UPDATE booklet_editions SET status = 'failed', error = ? WHERE id = ? AND render_started_at = ?",
                 (message, edition_id, stamp)))
             if isinstance(exc, LayoutError):
@@ -269,7 +269,7 @@ class Booklets:
             db.execute("INSERT INTO booklet_pdfs (edition_id, pdf, sha256, rendered_at) VALUES (?, ?, ?, ?) "
                        "ON CONFLICT (edition_id) DO UPDATE SET pdf = excluded.pdf, sha256 = excluded.sha256, "
                        "rendered_at = excluded.rendered_at", (edition_id, pdf, hashlib.sha256(pdf).hexdigest(), now))
-        self.backend.writer.submit(write)
+        self.backend.storage.submit(write)
 
     def build(self, row: dict) -> tuple[bytes, dict]:
         """The PDF and the printed slots of an edition, from the database as it is now."""
@@ -391,7 +391,7 @@ class Booklets:
                         json.dumps(["es", "gn"]), now))
             return db.execute("SELECT id FROM booklet_editions WHERE month = ? AND origin = 'schedule'",
                               (month,)).fetchone()[0]
-        return self.backend.writer.submit(write)
+        return self.backend.storage.submit(write)
 
     def render_scheduled(self, month: str) -> str:
         """The schedule's job for a month: render its edition unless done or being rendered; the outcome."""
