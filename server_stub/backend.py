@@ -29,7 +29,8 @@ class Backend:
         self.data.migrate()
         self.config = self.data.config()
         self.storage = SQLiteStorage(str(self.data.db_path))
-        # The booklet writes and reads through these, as operations do through the storage.
+        # The booklet reads through `read` (its writes go through the storage, as operations' do); `writer`
+        # is SQLite's group-commit writer, which tests watch batch.
         self.writer = self.storage.writer
         self.read = self.storage.read
         keys = self.read().execute("SELECT kid, public_pem, active FROM signing_keys").fetchall()
