@@ -211,3 +211,17 @@ def test_a_sync_answer_with_words_the_till_does_not_know_keeps_none_of_them(tmp_
         assert row == ("refused", "till_accepted", None, "future")  # an unknown reason is not kept
     finally:
         store.close()
+
+
+def test_a_duplicate_answer_brings_the_judgement_a_lost_answer_had(tmp_path):
+    """The till sent an entry, lost the answer, sent it again: the backend's duplicate carries the judgement."""
+    store = TillStore(tmp_path / "till.sqlite3")
+    try:
+        store.conn.execute("INSERT INTO attempts (id, key, at, method, state, status, accepted) VALUES"
+                           " ('a', 'k1', 1.0, 'camera', 'done', 'accepted', 1)")
+        store.outbox_confirm([{"key": "k1", "status": "duplicate", "dispute": "till_accepted",
+                               "reason": "bad_signature"}], now=2.0)
+        row = store.conn.execute("SELECT status, dispute, backend_reason, synced_at FROM attempts").fetchone()
+        assert row == ("refused", "till_accepted", "bad_signature", 2.0)
+    finally:
+        store.close()

@@ -231,6 +231,34 @@ def test_staff_of_another_store_or_retailer_is_not_taken_from_an_entry(world):
     assert row[0] is None and f'"staff_id":"{elsewhere["id"]}"' in row[1] and '"reason":null' in row[1]
 
 
+def test_head_office_staff_are_taken_from_an_entry_only_where_the_retailer_lets_them_work(world):
+    till = world.device("Caja 1")
+    head = world.ok(world.http.post("/staff", headers=world.admin, json={
+        "retailer_id": world.info["retailer_id"], "name": "Gerencia", "role": "admin", "pin": "975310"}), 201)
+    kept = []
+    for allowed in (True, False):
+        world.ok(world.http.post(f"/retailers/{world.info['retailer_id']}/settings", headers=world.admin,
+                                 json={"staff_anywhere": allowed}))
+        result = world.sync(till, [entry(kind="printed", input="CAFE50", staff_id=head["id"],
+                                         method=Method.PRINTED)])[0]
+        kept += world.rows("SELECT staff_id FROM attempts WHERE key = ?", (result["key"],))[0]
+    assert kept == [head["id"], None]
+
+
+def test_a_voids_time_is_bounded_as_a_redemptions_is(world):
+    store, client = world.till("Caja 1")
+    verdict, _ = store.redeem_offline("CAFE50", method=Method.PRINTED, printed_only=True)
+    assert verdict.accepted and sync_once(store, client).error is None
+    key = store.attempts()[-1]["key"]
+    manager = next(s for s in world.info["staff"] if s["role"] == "manager")
+    claimed = time.time() + 400 * 86400  # a till clock a year ahead
+    void = {"type": "void", "key": uuid.uuid4().hex, "at": claimed, "redemption_key": key,
+            "void_reason": "wrong voucher", "staff_id": manager["id"]}
+    assert world.sync({"Authorization": f"Bearer {store.device_token}"}, [void])[0]["status"] == "recorded"
+    (at, received), = world.rows("SELECT at, received_at FROM voids WHERE key = ?", (void["key"],))
+    assert at <= received + world.backend.config["leeway_s"] < claimed
+
+
 def test_a_revocation_counts_from_its_time_and_a_till_refusal_uses_nothing(world):
     hostile = world.device("Caja hostil")
     early, late, refused = (world.claim(customer=f"c{n}") for n in range(3))

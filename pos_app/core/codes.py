@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import lru_cache
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 BODY_LENGTH = 8
@@ -72,8 +73,10 @@ CLAIM_DIGEST_ROUNDS = 20_000
 _CLAIM_DIGEST_LABEL = b"pika-claim\x00"
 
 
+@lru_cache(maxsize=256)
 def claim_digest(code: str, retailer_id: str) -> str:
-    """The digest by which tills know a claim's canonical short code (32 hex digits)."""
+    """The digest by which tills know a claim's canonical short code (32 hex digits). Remembered for the
+    last codes asked, so a till can work it out before it takes its store's write lock."""
     salt = _CLAIM_DIGEST_LABEL + retailer_id.encode("utf-8", "surrogatepass")
     return hashlib.pbkdf2_hmac("sha256", code.encode("ascii"), salt, CLAIM_DIGEST_ROUNDS)[:16].hex()
 

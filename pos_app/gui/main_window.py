@@ -73,7 +73,7 @@ class TillWindow(Retranslating, QMainWindow):
         self.tasks = TaskPool(self)
         self.pictures, self.settings_flow = Pictures(self), SettingsFlow(self)
         self._open_client = open_client or backend_client
-        self._pin = ""  # the logged-in admin's PIN, kept in memory only, for the booklet's staff credentials
+        self._pin = ""  # the logged-in member's PIN, in memory only: staff credentials, void proofs, a PIN change
         self.store = StoreThread(store_path, open_client=self._open_client, parent=self)
         self.store.start()
         self.sounds = VerdictSounds(self, enabled=sounds)

@@ -236,6 +236,15 @@ class Catalog:
         voucher_id = self._printed.get(code)
         return None if voucher_id is None else self._vouchers.get(voucher_id)
 
+    def digest_ahead(self, text: object) -> None:
+        """Work out a typed short code's digest now (PBKDF2, ~6 ms), before the caller takes the store's write
+        lock: `claim()` inside the deciding transaction then finds it remembered (codes.claim_digest)."""
+        if isinstance(text, str) and codes.looks_like_short_code(text.strip()):
+            try:
+                codes.claim_digest(codes.parse_short_code(text.strip()), self.retailer_id)
+            except codes.ShortCodeError:
+                pass  # a mistyped code is refused before any lookup
+
     def claim(self, short_code: str) -> Claim | None:
         """The claim of a canonical short code, found by its digest (the catalog holds no codes)."""
         row = self.conn.execute(

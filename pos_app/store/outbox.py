@@ -88,8 +88,8 @@ class Outbox:
                     self.conn.execute(
                         "UPDATE voids SET synced_at = coalesce(synced_at, ?), verified = coalesce(?, verified)"
                         " WHERE id = ?", (now, int(verified) if isinstance(verified, bool) else None, key))
-                    if status == "recorded":
-                        self._judged(key, result)
+                    # A duplicate carries the first answer's judgement too (a till that lost that answer).
+                    self._judged(key, result)
                 elif status == "conflict":
                     winner = result.get("winner") or {}
                     self.conn.execute("DELETE FROM outbox WHERE key = ?", (key,))

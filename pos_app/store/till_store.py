@@ -82,6 +82,7 @@ class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
         if key is not None:
             _check_key(key)
         now = time.time() if now is None else float(now)
+        self.digest_ahead(text)
         with self.transaction():
             row = None if key is None else self._attempt_row(key)
             if row is not None and row["state"] == "done":

@@ -35,7 +35,8 @@ class BadAnswer(Unreachable):
 
 
 class Refused(Exception):
-    """The backend answered with a permanent refusal (4xx other than 408/429)."""
+    """The backend answered with a permanent refusal (4xx other than 408/429; also a lockout's 429 where
+    the call says so: enrolling, changing a PIN)."""
 
     def __init__(self, status: int, code: str, message: str, body: dict | None = None):
         super().__init__(f"{status} {code}: {message}")

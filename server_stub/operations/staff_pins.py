@@ -45,7 +45,8 @@ def change_pin(ctx: Context, caller, new_pin: object) -> dict:
         db.execute("UPDATE staff SET pin_hash = ?, proof_salt = ?, proof_key = ? WHERE id = ? AND retailer_id = ?",
                    (material["pin_hash"], material["proof_salt"], material["proof_key"], caller.staff_id,
                     caller.retailer_id))
-        row = db.execute(f"SELECT {', '.join(STAFF_FIELDS)} FROM staff WHERE id = ?", (caller.staff_id,)).fetchone()
+        row = db.execute(f"SELECT {', '.join(STAFF_FIELDS)} FROM staff WHERE id = ? AND retailer_id = ?",
+                         (caller.staff_id, caller.retailer_id)).fetchone()
         member = dict(zip(STAFF_FIELDS, row))
         staff_event(ctx, db, caller.retailer_id, member)
         return member
@@ -55,7 +56,8 @@ def change_pin(ctx: Context, caller, new_pin: object) -> dict:
 def staff_me(ctx: Context, caller) -> dict:
     """Who the caller is, and whether their PIN is shorter than their role now needs (`pin_change_required`:
     they were let in, and should choose a new one with `POST /staff/me/pin`)."""
-    name, store_id = ctx.one("SELECT name, store_id FROM staff WHERE id = ?", (caller.staff_id,))
+    name, store_id = ctx.one("SELECT name, store_id FROM staff WHERE id = ? AND retailer_id = ?",
+                             (caller.staff_id, caller.retailer_id))
     return {"id": caller.staff_id, "name": name, "role": caller.role, "retailer_id": caller.retailer_id,
             "store_id": store_id, "pin_change_required": caller.pin_change_required,
             "min_pin_digits": pins.min_digits(caller.role)}

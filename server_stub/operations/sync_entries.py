@@ -86,7 +86,9 @@ def sync(ctx: Context, device: dict, entries: list[dict], sent_at: Any = None) -
 
     def write(db):
         seen = _seen(db, keys)
-        return [record_void(ctx, db, device, item, now) if not isinstance(item, Proof)
+        # A void's time is placed in the same window as a redemption's (its proof covers the time as sent).
+        return [record_void(ctx, db, device, item, now, at=window.place(float(item["at"]))[0])
+                if not isinstance(item, Proof)
                 else _record(ctx, db, device, item, now, seen.get(item.entry["key"])) for item in work]
     return {"results": ctx.storage.submit(write), "server_time": now}
 
@@ -106,9 +108,11 @@ def _staff_here(ctx: Context, device: dict, entries: list[dict]) -> set[str]:
     named = sorted({e["staff_id"] for e in entries if e.get("type") != "void" and isinstance(e.get("staff_id"), str)})
     if not named:
         return set()
+    # The rule of staff_auth.may_work_at: this store's staff, and head office where the retailer lets them.
     rows = ctx.storage.read().execute(
-        f"SELECT id FROM staff WHERE retailer_id = ? AND (store_id IS NULL OR store_id = ?) "
-        f"AND id IN ({', '.join('?' * len(named))})", (device["retailer_id"], device["store_id"], *named))
+        f"SELECT s.id FROM staff s JOIN retailers r ON r.id = s.retailer_id WHERE s.retailer_id = ? "
+        f"AND (s.store_id = ? OR (s.store_id IS NULL AND r.staff_anywhere <> 0)) "
+        f"AND s.id IN ({', '.join('?' * len(named))})", (device["retailer_id"], device["store_id"], *named))
     return {row[0] for row in rows}
 
 

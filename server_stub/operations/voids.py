@@ -26,14 +26,16 @@ def domain_error(exc: void_rules.VoidError) -> DomainError:
     return _ERROR_KIND[exc.code](exc.code, exc.message)
 
 
-def record_void(ctx: Context, db, device: dict, entry: dict, now: float) -> dict:
+def record_void(ctx: Context, db, device: dict, entry: dict, now: float, *, at: float) -> dict:
     """A till's void of one of its own redemptions, from its outbox. A void the rules refuse is
     `rejected` with the rule's code as its reason, so the till parks it; the redemption's own
     entry comes first in the outbox, so a void of an offline redemption finds it recorded.
 
     The entry names a manager; its `staff_proof` shows that manager typed their PIN at this till
     (`pins.void_proof`, keyed by the PIN's proof key, which tills never hold). Without a proof that
-    checks, the void is still recorded (the redemption's own till made it) but `verified: false`."""
+    checks, the void is still recorded (the redemption's own till made it) but `verified: false`.
+    `at`: the time to record, the till's corrected and bounded as a redemption's is (sync_entries.Window);
+    the proof is checked over the time the till sent."""
     key = entry["key"]
     row = db.execute("SELECT device_id, verified FROM voids WHERE key = ?", (key,)).fetchone()
     if row is not None:
@@ -49,10 +51,9 @@ def record_void(ctx: Context, db, device: dict, entry: dict, now: float) -> dict
         target = void_target(db, entry["redemption_key"], device_id=device["id"])
     except void_rules.VoidError as exc:
         return {"key": key, "status": "rejected", "reason": exc.code}
-    at = float(entry["at"])
     verified = pins.check_void_proof(pins.decode_key(staff[2]) if staff[2] else None, entry.get("staff_proof"),
                                      void_key=key, redemption_key=entry["redemption_key"],
-                                     staff_id=entry["staff_id"], at=at, reason=reason)
+                                     staff_id=entry["staff_id"], at=float(entry["at"]), reason=reason)
     insert_void(ctx, db, target, key=key, device_id=device["id"], staff_id=entry.get("staff_id"),
                 reason=reason, at=at, now=now, verified=verified)
     return {"key": key, "status": "recorded", "verified": verified}
