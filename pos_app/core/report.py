@@ -30,7 +30,10 @@ CSV_FIELDS = ("date", "time", "utc", "till", "staff_id", "staff", "voucher_id", 
 STORE_DAY_LIMIT, TOTAL_LIMIT = "store_day_limit", "total_limit"
 STATUSES = ("accepted", "refused", "conflict")
 # Where the till's verdict of an offline redemption and the backend's differ (docs/sync.md, Entries are proofs).
-DISPUTES = ("till_accepted", "unproven", "till_refused")
+TILL_ACCEPTED, UNPROVEN, TILL_REFUSED = "till_accepted", "unproven", "till_refused"
+DISPUTES = (TILL_ACCEPTED, UNPROVEN, TILL_REFUSED)
+# The disputes where this till gave a discount the backend refuses (shown first, marked as refused).
+GIVEN_BUT_REFUSED = (TILL_ACCEPTED, UNPROVEN)
 TIME_FLAGS = ("future", "too_old")  # an attempt's time the backend could not believe
 DISPUTES_MAX = 200  # the report stays small; a manager seeing 200 disputes knows enough to act
 # Whether a void proved its manager: a till's void with the PIN's proof (verified) or without one that checks

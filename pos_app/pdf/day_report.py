@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 from babel import dates as babel_dates
 
+from ..core.report import GIVEN_BUT_REFUSED
+
 from ..words import judged, labels, reasons
 from ..words.i18n import _, format_locale, format_number, format_when, using
 from . import fonts
@@ -285,7 +287,7 @@ def _disputes(report: dict, ctx: cell.Context) -> Table:
     """Redemptions the backend judged otherwise than their till (its verdict is what the report counts)."""
     items = [e for e in report.get("disputes") or [] if isinstance(e, dict)]
     # A discount the till gave that the backend does not count comes first; a doubted time after.
-    shown = sorted(items, key=lambda e: e.get("dispute") not in ("till_accepted", "unproven"))[:LIMITS["disputes"]]
+    shown = sorted(items, key=lambda e: e.get("dispute") not in GIVEN_BUT_REFUSED)[:LIMITS["disputes"]]
     return Table(
         _("Disputes: the backend judged otherwise"),
         [Column(_("When"), 1.3), Column(_("Till"), 1.5), Column(_("Voucher"), 2.4), Column(_("Code"), 1.2),
@@ -294,7 +296,7 @@ def _disputes(report: dict, ctx: cell.Context) -> Table:
           clean(judged.code_of(e), 40) or "—", judged.till_did(e), clean(judged.backend_says(e), 200))
          for e in shown],
         # The till gave a discount the backend does not count: the manager's to look into.
-        flagged=[bool(e.get("dispute") in ("till_accepted", "unproven")) for e in shown],
+        flagged=[bool(e.get("dispute") in GIVEN_BUT_REFUSED) for e in shown],
         total=len(items), empty=_("No disputes: the backend agreed with every till."))
 
 

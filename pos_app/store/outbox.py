@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from ..core import wire
 from ..core.domain import Reason
-from ..core.report import DISPUTES, TIME_FLAGS
+from ..core.report import DISPUTES, GIVEN_BUT_REFUSED, TIME_FLAGS
 from ..core.verdict import local_day
 
 log = logging.getLogger(__name__)
@@ -121,8 +121,8 @@ class Outbox:
         reason = reason if reason in Reason.ALL else None
         self.conn.execute(
             "UPDATE attempts SET dispute = ?, backend_reason = ?, time_flag = ?,"
-            " status = CASE WHEN ? IN ('till_accepted', 'unproven') THEN 'refused' ELSE status END"
-            " WHERE key = ?", (dispute, reason if dispute else None, flag, dispute, key))
+            " status = CASE WHEN ? THEN 'refused' ELSE status END"
+            " WHERE key = ?", (dispute, reason if dispute else None, flag, dispute in GIVEN_BUT_REFUSED, key))
 
     def outbox_park(self, key: str, reason: str) -> None:
         """Set an entry aside that the backend refused for good (a permanent 4xx)."""

@@ -29,7 +29,7 @@ def _row(till, judged, void_proof, key, at, status, decided, method, staff_id, r
         dispute, backend_reason, time_flag, accepted = judged
         said = {"accepted": bool(accepted), "reason": reason, "kind": kind, "voucher_id": voucher_id, "jti": jti,
                 "code": code, "staff_id": staff_id}
-        if dispute in ("till_accepted", "unproven"):
+        if dispute in report.GIVEN_BUT_REFUSED:
             reason = backend_reason  # refused now, as the backend counts it; `till_said` keeps the till's word
     return report.Row(
         key=key, at=at, status=status, decided=decided, method=method, till=till, staff_id=staff_id,

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from pos_app.core import verdict
 from pos_app.core.domain import Method, Reason, Verdict
+from pos_app.core.report import TILL_ACCEPTED, TILL_REFUSED, UNPROVEN
 
 from ..storage.state import BackendState
 from .context import Context
@@ -32,9 +33,7 @@ MAX_SKEW_S = 100 * 366 * 24 * 3600  # a bound, so every time stays a sane number
 # A skew this small is the network's delay, not the till's clock: the till's times are kept
 # as they are (correcting by it would reorder a queue's times from one batch to the next).
 SKEW_NOISE_S = 5.0
-# The disputes (docs/sync.md): the till accepted what the backend refuses, with or
-# without anything to judge, or refused what the backend would have accepted.
-TILL_ACCEPTED, UNPROVEN, TILL_REFUSED = "till_accepted", "unproven", "till_refused"
+# A time the backend could not believe (core.report.TIME_FLAGS); the disputes' words are core.report's.
 FUTURE, TOO_OLD = "future", "too_old"
 _NO_INPUT = verdict.Reading(None, refusal=Verdict(accepted=False, reason=Reason.MALFORMED,
                                                   message="the entry carries no input to judge"))

@@ -17,7 +17,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QBrush, QColor
 
 from ...core.domain import Discount
-from ...core.report import Row
+from ...core.report import GIVEN_BUT_REFUSED, Row
 from ...words.i18n import N_, _, format_date, format_discount, format_money, format_number, format_share, format_time
 from ...words import judged
 from ...words.labels import decided_name, kind_name, method_name
@@ -138,7 +138,7 @@ def status_text(attempt: tuple) -> str:
         return _("Accepted")
     if attempt[STATUS] == "conflict":
         return _("Conflict")
-    if attempt[DISPUTE] in ("till_accepted", "unproven"):  # the till gave it; the backend's verdict counts
+    if attempt[DISPUTE] in GIVEN_BUT_REFUSED:  # the till gave it; the backend's verdict counts
         return _("Given here, refused by the backend: {reason}").format(reason=headline(attempt[REASON]))
     return _("Refused: {reason}").format(reason=headline(attempt[REASON]))
 
@@ -339,7 +339,7 @@ def disputes_model(parent=None) -> RecordsModel:
             (e.get("till_said") or {}).get("voucher_id") or "") or "—"),
         Column(N_("The till"), lambda e, c: judged.till_did(e)),
         Column(N_("The backend"), lambda e, c: judged.backend_says(e)),
-    ), flag=lambda e: "refused" if e.get("dispute") in ("till_accepted", "unproven") else "caution", parent=parent)
+    ), flag=lambda e: "refused" if e.get("dispute") in GIVEN_BUT_REFUSED else "caution", parent=parent)
 
 
 def days_model(parent=None) -> RecordsModel:
