@@ -12,8 +12,9 @@ import sys
 
 from .commands import admin_tokens, booklet, server
 from .commands.output import print_error
-from .datadir import NotInitialised
+from .datadir import BadDatabaseURL, NotInitialised
 from .errors import DomainError
+from .storage.base import StorageUnavailable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     except DomainError as exc:
         print_error(f"{exc.message} ({exc.code})")
     except (NotInitialised, FileExistsError) as exc:
+        print_error(str(exc))
+    except (BadDatabaseURL, StorageUnavailable) as exc:
         print_error(str(exc))
     except sqlite3.DatabaseError as exc:
         print_error(f"the database in {args.data} cannot be used: {exc}")

@@ -376,11 +376,12 @@ def _entry_fields(entry: dict, i: int) -> str:
     return kind
 
 
-def make_app(data_dir: str | None = None) -> App:
-    """The app over a data folder (default: $PIKA_DATA, for servers that load a factory)."""
+def make_app(data_dir: str | None = None, database: str | None = None) -> App:
+    """The app over a data folder (default: $PIKA_DATA, for servers that load a factory) and its database
+    (default: $PIKA_DATABASE if set, else the folder's own)."""
     import os
 
     data_dir = data_dir or os.environ.get("PIKA_DATA")
     if not data_dir:
         raise RuntimeError("no data folder: pass one or set PIKA_DATA")
-    return App(Backend(data_dir))
+    return App(Backend(data_dir, database=database or os.environ.get("PIKA_DATABASE") or None))

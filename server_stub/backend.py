@@ -18,20 +18,21 @@ from .datadir import DataDir, NotInitialised
 from .operations import admin, credentials, health, redemptions, reports, staff_auth, sync_entries, tills, vouchers, voids
 from .operations import pin_lockout, staff_pins
 from .operations.context import Context
-from .storage.sqlite import SQLiteStorage
 
 
 class Backend:
-    def __init__(self, data_dir, *, clock: Callable[[], float] = time.time):
+    """`database`: a PostgreSQL URL overriding the folder's config (`serve --database`); SQLite without."""
+
+    def __init__(self, data_dir, *, clock: Callable[[], float] = time.time, database: str | None = None):
         self.data = DataDir(data_dir)
         if not self.data.initialised:
             raise NotInitialised(f"{self.data.path} holds no backend: run `python -m server_stub init` first")
-        self.data.migrate()
         self.config = self.data.config()
-        self.storage = SQLiteStorage(str(self.data.db_path))
+        self.database = self.data.database(database)
+        self.storage = self.data.open_storage(self.database)  # migrations applied on the way
         # The booklet reads through `read` (its writes go through the storage, as operations' do); `writer`
-        # is SQLite's group-commit writer, which tests watch batch.
-        self.writer = self.storage.writer
+        # is SQLite's group-commit writer, which tests watch batch (None over PostgreSQL).
+        self.writer = getattr(self.storage, "writer", None)
         self.read = self.storage.read
         keys = self.read().execute("SELECT kid, public_pem, active FROM signing_keys").fetchall()
         self.public_keys = [{"kid": kid, "pem": pem} for kid, pem, _ in keys]

@@ -1,4 +1,9 @@
-"""A backend's data folder: the database, the signing key and the settings.
+"""A backend's data folder: the signing keys, the settings, and the database or the way to it.
+
+The database is SQLite in the folder (`backend.sqlite3`, the embedded
+default) or PostgreSQL, named by a `postgresql://` URL in the folder's
+config (`"database"`) or given to `serve --database`: then several backend
+processes, on one host or several, each with a copy of the folder, share it.
 
 `init` makes one: a fresh ES256 signing key (mode 0600, never served) and the
 operator's admin token (scope 'all'), printed once and kept only as a hash.
@@ -16,6 +21,7 @@ from pathlib import Path
 from pos_app.core import tokens
 from pos_app.core.migrate import apply, open_database
 
+from .storage.base import Storage, shown_dsn
 from .storage.schema import MIGRATIONS
 
 DB_NAME = "backend.sqlite3"
@@ -32,8 +38,22 @@ DEFAULT_CONFIG = {
 }
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
 class NotInitialised(RuntimeError):
     pass
+
+
+class BadDatabaseURL(ValueError):
+    pass
+
+
+def check_database_url(url: str) -> str:
+    """A PostgreSQL URL as given, or ValueError: SQLite needs none (it lives in the folder)."""
+    if not isinstance(url, str) or not url.startswith(POSTGRES_SCHEMES):
+        raise BadDatabaseURL("the database is a PostgreSQL URL, postgresql://user@host:port/name")
+    return url
 
 
 def token_hash(token: str) -> str:
@@ -48,7 +68,25 @@ class DataDir:
 
     @property
     def initialised(self) -> bool:
-        return self.db_path.exists() and any(self.keys_path.glob("*.pem"))
+        """Keys here, and a database: the folder's SQLite file, or PostgreSQL named in its config."""
+        if not any(self.keys_path.glob("*.pem")):
+            return False
+        return self.db_path.exists() or (self.path / CONFIG_NAME).exists() and bool(self.config().get("database"))
+
+    def database(self, override: str | None = None) -> str | None:
+        """The PostgreSQL URL this backend runs over (`override`, then the config), or None for SQLite."""
+        url = override or self.config().get("database")
+        return check_database_url(url) if url else None
+
+    def open_storage(self, database: str | None = None) -> Storage:
+        """The backend's storage, its migrations applied: PostgreSQL if a URL is given or configured."""
+        url = self.database(database)
+        if url is None:
+            self._migrate_sqlite()
+            from .storage.sqlite import SQLiteStorage
+            return SQLiteStorage(str(self.db_path))
+        from .storage.postgres import PostgresStorage  # psycopg only where PostgreSQL is used
+        return PostgresStorage(url)
 
     def config(self) -> dict:
         config = dict(DEFAULT_CONFIG)
@@ -61,41 +99,61 @@ class DataDir:
         path = self.path / CONFIG_NAME
         current = json.loads(path.read_text()) if path.exists() else {}
         current.update(values)
-        path.write_text(json.dumps(current, indent=2))
+        _write_private(path, json.dumps(current, indent=2))
 
-    def migrate(self) -> None:
+    def migrate(self, database: str | None = None) -> None:
+        """Apply pending migrations to the backend's database (and find a damaged one), then let it go."""
+        self.open_storage(database).close()
+
+    def _migrate_sqlite(self) -> None:
         db = open_database(str(self.db_path))
         try:
             apply(db, MIGRATIONS)
         finally:
             db.conn.close()
 
-    def init(self) -> dict:
-        """Create a new backend here; refuses to overwrite one."""
+    def init(self, database: str | None = None) -> dict:
+        """Create a new backend here, over SQLite in the folder or the PostgreSQL `database` (which must
+        hold no backend yet); refuses to overwrite one."""
         if self.initialised:
             raise FileExistsError(f"{self.path} already holds a backend")
+        url = check_database_url(database) if database else None
         self.path.mkdir(parents=True, exist_ok=True)
         self.keys_path.mkdir(mode=0o700, exist_ok=True)
-        self.migrate()
         key = tokens.generate_private_key()
         kid = tokens.key_id(key.public_key())
-        key_file = self.keys_path / f"{kid}.pem"
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(tokens.private_pem(key))
         admin_token = secrets.token_urlsafe(32)
-        db = open_database(str(self.db_path))
+        storage = self.open_storage(url)
         try:
-            # One transaction: the connection is in autocommit, where `with conn` alone begins none.
-            with db.conn:
-                db.execute("BEGIN")
+            def first_rows(db) -> None:
+                if db.execute("SELECT count(*) FROM signing_keys").fetchone()[0]:
+                    raise FileExistsError(f"the database {shown_dsn(url or str(self.db_path))} already holds a "
+                                          "backend: copy that backend's data folder instead")
                 db.execute("INSERT INTO signing_keys (kid, public_pem, active, created_at) VALUES (?, ?, 1, ?)",
                            (kid, tokens.public_pem(key.public_key()), time.time()))
                 db.execute("INSERT INTO admin_tokens (token_hash, created_at, scope, name) "
                            "VALUES (?, ?, 'all', 'operator')", (token_hash(admin_token), time.time()))
+            storage.submit(first_rows)  # one transaction: both rows or neither
         finally:
-            db.conn.close()
+            storage.close()
+        # The key file last: a folder with a key but no database rows would count as made.
+        key_file = self.keys_path / f"{kid}.pem"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(tokens.private_pem(key))
+        if url:
+            self.set_config(database=url)
         return {"admin_token": admin_token, "kid": kid}
 
     def signing_key(self, kid: str):
         return tokens.load_private_pem((self.keys_path / f"{kid}.pem").read_bytes())
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (the config may hold a database password), replacing it whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

@@ -3,7 +3,8 @@
 granian runs the HTTP side in Rust and the app in a few Python threads per
 worker process, one process a core: ES256 verification and JSON then use both
 cores, while each process's writer groups its commits and the processes take
-turns at SQLite's write lock. A till that embeds the backend (the demo) uses
+turns at SQLite's write lock (over PostgreSQL, each request's write is a
+transaction of its own and the database groups the commits). A till that embeds the backend (the demo) uses
 wsgiref on a thread instead.
 """
 
@@ -16,11 +17,16 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 
-def serve_granian(data_dir: str, host: str, port: int, *, threads: int = 8, workers: int = 2) -> None:
+def serve_granian(data_dir: str, host: str, port: int, *, threads: int = 8, workers: int = 2,
+                  database: str | None = None) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
+    # The workers are processes of their own: they learn the folder (and a database given on the
+    # command line) from the environment, which only this user can read.
     os.environ["PIKA_DATA"] = str(data_dir)
+    if database:
+        os.environ["PIKA_DATABASE"] = database
     Granian(
         "server_stub.app:make_app", factory=True, interface=Interfaces.WSGI,
         address=host, port=port, workers=workers, blocking_threads=threads,

@@ -30,12 +30,13 @@ def coming_month(now: datetime.datetime, months_ahead: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def run_once(data_dir: str, now: datetime.datetime | None = None) -> tuple[str, str]:
+def run_once(data_dir: str, now: datetime.datetime | None = None,
+             database: str | None = None) -> tuple[str, str]:
     """One run of the job: (month, outcome) where outcome is rendered, skipped or failed."""
     from ..backend import Backend
     from .editions import Booklets
 
-    backend = Backend(data_dir)
+    backend = Backend(data_dir, database=database)
     try:
         s = settings(backend.config)
         now = now or datetime.datetime.now(ZoneInfo(s["timezone"]))
@@ -47,8 +48,9 @@ def run_once(data_dir: str, now: datetime.datetime | None = None) -> tuple[str, 
         backend.close()
 
 
-def start(data_dir: str, config: dict):
-    """A started BackgroundScheduler with the monthly job, or None when the schedule is off."""
+def start(data_dir: str, config: dict, database: str | None = None):
+    """A started BackgroundScheduler with the monthly job, or None when the schedule is off. Over
+    PostgreSQL every host may run one: a render is claimed in the database, so one of them renders."""
     s = settings(config)
     if not s["schedule"]:
         return None
@@ -58,7 +60,7 @@ def start(data_dir: str, config: dict):
     scheduler = BackgroundScheduler(timezone=ZoneInfo(s["timezone"]))
     scheduler.add_job(run_once, CronTrigger(day=s["day"], hour=s["hour"], minute=s["minute"],
                                             timezone=ZoneInfo(s["timezone"])),
-                      args=[str(data_dir)], id="booklet-monthly", coalesce=True, max_instances=1,
+                      args=[str(data_dir), None, database], id="booklet-monthly", coalesce=True, max_instances=1,
                       misfire_grace_time=6 * 3600)
     scheduler.start()
     return scheduler

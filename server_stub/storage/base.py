@@ -1,18 +1,28 @@
 """What the backend's operations need of a database, whichever it is.
 
 Operations and reports reach the database only through a `Storage`: reads on
-this thread's connection, writes through the group-commit writer. SQLite is
-the one implementation today (`sqlite.py`); a PostgreSQL one can sit beside
-it without touching operations or routes.
+this thread's connection, writes as functions run in a write transaction.
+Two implementations: SQLite in the data folder (`sqlite.py`, one process's
+group-commit writer), PostgreSQL for several processes (`postgres.py`).
 """
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
 from .state import BackendState, VoucherCache
+
+
+def shown_dsn(dsn: str) -> str:
+    """A connection URL with any password masked, for messages and logs."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", dsn)
+
+
+class StorageUnavailable(RuntimeError):
+    """The database cannot be reached or opened (said once, plainly, by the command that tried)."""
 
 
 class Storage(ABC):

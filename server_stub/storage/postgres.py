@@ -29,7 +29,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from . import pg_migrate, pg_schema
-from .base import Storage
+from .base import Storage, StorageUnavailable, shown_dsn
 from .pg_connection import PgConnection
 
 APPLICATION = "pika-backend"  # how this backend's sessions show in pg_stat_activity
@@ -45,7 +45,11 @@ class PostgresStorage(Storage):
                  application_name: str = APPLICATION):
         self.dsn = dsn
         self._connect_kwargs = {"autocommit": True, "application_name": application_name}
-        with psycopg.connect(dsn, **self._connect_kwargs) as conn:
+        try:
+            conn = psycopg.connect(dsn, connect_timeout=10, **self._connect_kwargs)
+        except psycopg.OperationalError as exc:
+            raise StorageUnavailable(f"cannot reach the database {shown_dsn(dsn)}: {str(exc).strip()}") from None
+        with conn:
             pg_migrate.apply(conn, pg_schema.MIGRATIONS)
         self._pool = ConnectionPool(dsn, min_size=1, max_size=writers, max_lifetime=max_lifetime_s,
                                     kwargs=self._connect_kwargs, configure=_durable, open=False,
