@@ -4,8 +4,13 @@ demo data, answered in-process through the real WSGI app.
 Registered as a pytest plugin in conftest.py: tests name the fixtures (`api`,
 `module_api`) and import only the helpers they call (`Api`, `bearer`, `new_key`).
 
+Every test that names `api`, `module_api` or `backend_database` runs twice:
+over SQLite in the backend's folder and over PostgreSQL (a throwaway cluster,
+pg_fixtures.py), the two storages the backend can run on.
+
 Making a backend costs half a second (a signing key, three PIN hashes), so
-one is made per session and each test gets a copy of its folder.
+one is made per session and engine, and each test gets a copy: of its folder,
+and over PostgreSQL of its database too (`CREATE DATABASE … TEMPLATE`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from server_stub.app import API, App
 from server_stub.backend import Backend
 from server_stub.datadir import DB_NAME, DataDir
 from server_stub.demo import add_demo_data
+
+ENGINES = ("sqlite", "postgresql")
 
 BASE_URL = "http://t"
 TABLES = ("retailers", "stores", "vouchers", "printed_codes", "claims", "staff", "enrollment_codes",
@@ -64,6 +71,7 @@ class Api:
         self.admin_token = admin_token
         self.demo = demo
         self.backend = Backend(self.path)
+        self.database = self.backend.database  # None: SQLite in the folder
         self.app = App(self.backend)
         self.client = make_client(self.app, **client_kwargs)
 
@@ -121,6 +129,10 @@ class Api:
     # --- what is on disk ------------------------------------------------------------
 
     def _query(self, fn):
+        """fn(connection) on a connection of the test's own, read-only, beside the backend's: `?` placeholders
+        on either engine (PostgreSQL's through the backend's own translation)."""
+        if self.database is not None:
+            return pg_query(self.database, fn)
         conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
         try:
             return fn(conn)
@@ -134,48 +146,150 @@ class Api:
         """Every row of every table: equal before and after means nothing was written."""
         return self._query(lambda c: {t: sorted(map(repr, c.execute(f"SELECT * FROM {t}"))) for t in TABLES})
 
+    def tables(self) -> dict[str, list[str]]:
+        """Every table of the backend's schema and its columns (the migrations' own table left out)."""
+        if self.database is not None:
+            sql = ("SELECT table_name, column_name FROM information_schema.columns "
+                   "WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position")
+            pairs = self._query(lambda c: c.execute(sql).fetchall())
+        else:
+            def read(c):
+                names = [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+                return [(t, r[1]) for t in names for r in c.execute(f"PRAGMA table_info({t})")]
+            pairs = self._query(read)
+        out: dict[str, list[str]] = {}
+        for table, column in pairs:
+            if not table.startswith(("_", "sqlite_")):
+                out.setdefault(table, []).append(column)
+        return out
+
     def rows(self, sql: str, params=()) -> list[tuple]:
         return self._query(lambda c: c.execute(sql, params).fetchall())
+
+    def execute(self, sqlite_sql: str, pg_sql: str | None = None) -> None:
+        """Change the database behind the backend's back (a fault injected): `sqlite_sql`, or over
+        PostgreSQL `pg_sql` where its dialect differs."""
+        if self.database is not None:
+            import psycopg
+
+            with psycopg.connect(self.database, autocommit=True) as raw:
+                raw.execute(pg_sql or sqlite_sql)
+            return
+        conn = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            conn.executescript(sqlite_sql)
+        finally:
+            conn.close()
 
     def close(self) -> None:
         self.client.close()
         self.backend.close()
 
 
-@pytest.fixture(scope="session")
-def api_template(tmp_path_factory) -> tuple[Path, str, dict]:
-    """A backend folder with demo data, made once and copied for each test."""
-    path = tmp_path_factory.mktemp("api-template") / "backend"
-    admin_token = DataDir(path).init()["admin_token"]
+def pg_query(url: str, fn):
+    """fn(connection) over a read-only PostgreSQL connection of its own that speaks SQLite's placeholders."""
+    import psycopg
+
+    from server_stub.storage.pg_connection import PgConnection
+
+    raw = psycopg.connect(url, autocommit=True)
+    try:
+        raw.execute("SET default_transaction_read_only = on")
+        return fn(PgConnection(raw))
+    finally:
+        raw.close()
+
+
+@dataclass
+class Template:
+    """A backend with demo data, made once per session and engine, copied for each test."""
+
+    path: Path
+    admin_token: str
+    demo: dict
+    pg_template: str | None = None  # the PostgreSQL database each test's is made from
+
+
+def make_template(path: Path, database: str | None = None, pg_template: str | None = None) -> Template:
+    admin_token = DataDir(path).init(database)["admin_token"]
     backend = Backend(path)
     try:
         demo = add_demo_data(backend)
     finally:
         backend.close()
-    conn = sqlite3.connect(path / DB_NAME)  # fold the WAL in, so the folder copies as one file
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
-    return path, admin_token, demo
+    if database is None:
+        conn = sqlite3.connect(path / DB_NAME)  # fold the WAL in, so the folder copies as one file
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+    return Template(path, admin_token, demo, pg_template)
 
 
-def copy_backend(template: tuple[Path, str, dict], target: Path, **client_kwargs) -> Api:
-    path, admin_token, demo = template
-    shutil.copytree(path, target)
-    return Api(target, admin_token, {**demo, "enrollment_codes": list(demo["enrollment_codes"])}, **client_kwargs)
+@pytest.fixture(scope="session")
+def api_template(tmp_path_factory) -> Template:
+    """The SQLite backend folder with demo data."""
+    return make_template(tmp_path_factory.mktemp("api-template") / "backend")
+
+
+@pytest.fixture(scope="session")
+def pg_api_template(tmp_path_factory, pg_cluster) -> Template:
+    """The PostgreSQL backend: its folder (keys, config) and a template database, both with demo data."""
+    name = pg_cluster.create_database()
+    return make_template(tmp_path_factory.mktemp("pg-api-template") / "backend", pg_cluster.dsn(name), name)
+
+
+def copy_backend(template: Template, target: Path, pg_cluster=None, **client_kwargs) -> Api:
+    """A test's own backend: the template's folder copied, and over PostgreSQL its database too."""
+    shutil.copytree(template.path, target)
+    if template.pg_template is not None:
+        name = pg_cluster.create_database(template=template.pg_template)
+        DataDir(target).set_config(database=pg_cluster.dsn(name))
+    return Api(target, template.admin_token,
+               {**template.demo, "enrollment_codes": list(template.demo["enrollment_codes"])}, **client_kwargs)
+
+
+def drop_backend(api: Api, pg_cluster=None) -> None:
+    api.close()
+    if api.database is not None:
+        pg_cluster.drop_database(api.database.rsplit("/", 1)[1])
+
+
+def engine_template(request, engine: str) -> tuple[Template, Any]:
+    """The template for `engine`, and the cluster when it is PostgreSQL (asked only then, so a run of
+    SQLite tests alone starts no PostgreSQL)."""
+    if engine == "sqlite":
+        return request.getfixturevalue("api_template"), None
+    return request.getfixturevalue("pg_api_template"), request.getfixturevalue("pg_cluster")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    """The database the backend under test runs on: a test that names it runs once on each."""
+    return request.param
 
 
 @pytest.fixture
-def api(api_template, tmp_path) -> Api:
-    api = copy_backend(api_template, tmp_path / "backend")
-    yield api
-    api.close()
+def backend_database(engine, request) -> str | None:
+    """Where a test's own backend keeps its data: None (SQLite in its folder) or a fresh, empty
+    PostgreSQL database's URL; for `DataDir(path).init(backend_database)`."""
+    if engine == "sqlite":
+        return None
+    return request.getfixturevalue("pg_database")
 
 
-@pytest.fixture(scope="module")
-def module_api(api_template, tmp_path_factory) -> Api:
-    """One backend for a whole module (property tests, which may not use per-test fixtures)."""
-    api = copy_backend(api_template, tmp_path_factory.mktemp("module-api") / "backend")
+@pytest.fixture
+def api(engine, request, tmp_path) -> Api:
+    template, cluster = engine_template(request, engine)
+    api = copy_backend(template, tmp_path / "backend", cluster)
     yield api
-    api.close()
+    drop_backend(api, cluster)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def module_api(request, tmp_path_factory) -> Api:
+    """One backend for a whole module (property tests, which may not use per-test fixtures), on each engine."""
+    template, cluster = engine_template(request, request.param)
+    api = copy_backend(template, tmp_path_factory.mktemp("module-api") / "backend", cluster)
+    yield api
+    drop_backend(api, cluster)

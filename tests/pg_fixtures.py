@@ -99,12 +99,13 @@ class Cluster:
         """The server's (postmaster's) process id."""
         return int((self.data / "postmaster.pid").read_text().splitlines()[0])
 
-    def create_database(self) -> str:
+    def create_database(self, template: str = "template0") -> str:
+        """A new database's name: empty, or a copy of `template` (which must have no session open)."""
         import psycopg
 
         name = f"test_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" ENCODING \'UTF8\'')
         return name
 
     def drop_database(self, name: str) -> None:

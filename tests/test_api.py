@@ -8,7 +8,6 @@ and that nothing was written (every row of every table, before and after).
 
 from __future__ import annotations
 
-import sqlite3
 
 import collections
 import json
@@ -522,16 +521,15 @@ def test_a_failure_inside_the_write_leaves_nothing_behind(api):
     """The feed event is written with the attempt: if it fails, the attempt goes too."""
     till = api.enroll()
     key = new_key()
-    conn = sqlite3.connect(api.db_path)
-    conn.execute("CREATE TRIGGER broken BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
-    conn.commit()
+    api.execute("CREATE TRIGGER broken BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk on fire'); END;",
+                "CREATE FUNCTION on_fire() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'disk on fire'; END $$; "
+                "CREATE TRIGGER broken BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION on_fire()")
     refused_untouched(api, lambda: api.redeem(till, "CAFE50", "printed", key=key), 500, "internal")
     refused_untouched(api, lambda: api.client.post("/sync", headers=till.auth, json={
         "entries": [sync_entry(accepted=False), sync_entry(kind="printed", code="CAFE50", input="CAFE50")]}), 500,
         "internal")
-    conn.execute("DROP TRIGGER broken")
-    conn.commit()
-    conn.close()
+    api.execute("DROP TRIGGER broken", "DROP TRIGGER broken ON events")
     assert api.redeem(till, "CAFE50", "printed", key=key).status_code == 201
 
 

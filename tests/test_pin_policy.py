@@ -171,7 +171,7 @@ def test_a_short_manager_pin_from_before_still_logs_in_and_is_asked_to_change(ap
     till = api.enroll()
     boss = member(api, "manager")
     # Made before six digits were needed (and before proofs: no proof key).
-    api.backend.writer.submit(lambda db: db.execute(
+    api.backend.storage.submit(lambda db: db.execute(
         "UPDATE staff SET pin_hash = ?, proof_salt = NULL, proof_key = NULL WHERE id = ?",
         (pins.hash_pin("4321"), boss["id"])))
     short = as_staff(till, boss["id"], "4321")

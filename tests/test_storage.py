@@ -92,6 +92,7 @@ def test_a_clash_is_the_storages_integrity_error(db_path):
         storage.close()
 
 
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # PostgreSQL's: test_pg_storage.py
 def test_backend_close_closes_the_connections_of_its_request_threads(api):
     backend = api.backend
     conns, release, threads = reads_in_threads(backend.storage, 3)

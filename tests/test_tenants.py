@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import sqlite3
 import subprocess
 import sys
 from zoneinfo import ZoneInfo
@@ -23,7 +22,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from api_fixtures import Till, bearer, new_key
-from server_stub.datadir import DB_NAME
 
 B_LIMIT = 3  # B's printed voucher: three uses a day at its store, three in all
 B_CODE = "BETA30"
@@ -79,28 +77,23 @@ class RetailerB:
 
     def rows(self) -> dict[str, list[str]]:
         """Every row of B, in every table that holds B's things."""
-        conn = sqlite3.connect(f"file:{self.api.path / DB_NAME}?mode=ro", uri=True)
-        try:
-            rid = self.retailer["id"]
-            out = {}
-            for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
-                columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
-                if table == "retailers":
-                    where, params = "id = ?", (rid,)
-                elif "retailer_id" in columns:
-                    where, params = "retailer_id = ?", (rid,)
-                elif "staff_id" in columns and "device_id" in columns:  # pin_failures: B's staff, or B's till
-                    staff = [m["id"] for m in self.staff]
-                    where = f"staff_id IN ({','.join('?' * len(staff))}) OR device_id = ?"
-                    params = (*staff, self.till.id)
-                elif "voucher_id" in columns:  # booklet placements
-                    where, params = "voucher_id IN (?, ?)", (self.personal["id"], self.printed["id"])
-                else:
-                    continue
-                out[table] = sorted(map(repr, conn.execute(f"SELECT * FROM {table} WHERE {where}", params)))
-            return out
-        finally:
-            conn.close()
+        rid = self.retailer["id"]
+        out = {}
+        for table, columns in self.api.tables().items():
+            if table == "retailers":
+                where, params = "id = ?", (rid,)
+            elif "retailer_id" in columns:
+                where, params = "retailer_id = ?", (rid,)
+            elif "staff_id" in columns and "device_id" in columns:  # pin_failures: B's staff, or B's till
+                staff = [m["id"] for m in self.staff]
+                where = f"staff_id IN ({','.join('?' * len(staff))}) OR device_id = ?"
+                params = (*staff, self.till.id)
+            elif "voucher_id" in columns:  # booklet placements
+                where, params = "voucher_id IN (?, ?)", (self.personal["id"], self.printed["id"])
+            else:
+                continue
+            out[table] = sorted(map(repr, self.api.rows(f"SELECT * FROM {table} WHERE {where}", params)))
+        return out
 
 
 def make_token(api, scope: str, name: str) -> str:
