@@ -10,7 +10,7 @@ import argparse
 import sqlite3
 import sys
 
-from .commands import admin_tokens, booklet, server
+from .commands import admin_tokens, booklet, moving, server
 from .commands.output import print_error
 from .datadir import BadDatabaseURL, NotInitialised
 from .errors import DomainError
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_to(sub)
     booklet.add_to(sub)
     admin_tokens.add_to(sub)
+    moving.add_to(sub)
     return top
 
 
