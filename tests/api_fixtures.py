@@ -278,6 +278,18 @@ def backend_database(engine, request) -> str | None:
     return request.getfixturevalue("pg_database")
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def module_backend_database(request):
+    """backend_database for a module's one backend: its tests run once over each engine."""
+    if request.param == "sqlite":
+        yield None
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    name = cluster.create_database()
+    yield cluster.dsn(name)
+    cluster.drop_database(name)
+
+
 @pytest.fixture
 def api(engine, request, tmp_path) -> Api:
     template, cluster = engine_template(request, engine)

@@ -76,10 +76,12 @@ class Till:
 
 
 class World:
-    def __init__(self, root: Path, start: float):
+    """`database`: None for SQLite in the backend's folder, or a PostgreSQL URL (fixture backend_database)."""
+
+    def __init__(self, root: Path, start: float, database: str | None = None):
         self.root = Path(root)
         self.clock = Clock(start)
-        self.admin_token = DataDir(self.root / "backend").init()["admin_token"]
+        self.admin_token = DataDir(self.root / "backend").init(database)["admin_token"]
         self.backend = Backend(self.root / "backend", clock=self.clock)
         self.info = add_demo_data(self.backend)
         self.app = App(self.backend)

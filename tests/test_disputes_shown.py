@@ -47,8 +47,8 @@ class Day:
 
 
 @pytest.fixture(scope="module")
-def day(tmp_path_factory):
-    world = World(tmp_path_factory.mktemp("disputes"), local(D, 8))
+def day(tmp_path_factory, module_backend_database):
+    world = World(tmp_path_factory.mktemp("disputes"), local(D, 8), module_backend_database)
     till = world.till("Caja 1")
     cashier, manager = world.staff("cashier"), world.staff("manager")
 

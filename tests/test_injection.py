@@ -68,8 +68,8 @@ def test_every_text_cell_of_the_day_csv_is_neutralised():
 
 
 @pytest.fixture
-def world(tmp_path):
-    world = World(tmp_path, local(D, 8))
+def world(tmp_path, backend_database):
+    world = World(tmp_path, local(D, 8), backend_database)
     yield world
     for till in world.tills:
         till.close()

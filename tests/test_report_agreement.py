@@ -28,8 +28,8 @@ TILL_ONLY = ("processing_ms_p50", "processing_ms_p95", "sync_success_rate")
 
 
 @pytest.fixture(scope="module")
-def solo(tmp_path_factory):
-    world = World(tmp_path_factory.mktemp("report-agree"), local(FIRST, 20))
+def solo(tmp_path_factory, module_backend_database):
+    world = World(tmp_path_factory.mktemp("report-agree"), local(FIRST, 20), module_backend_database)
     till = world.till("Caja 1")
     staff = [world.staff("cashier")["id"], world.staff("manager")["id"], None]
     rng = random.Random(6)

@@ -22,9 +22,9 @@ BEFORE, AFTER = D - timedelta(days=1), D + timedelta(days=1)
 
 
 @pytest.fixture(scope="module")
-def day(tmp_path_factory):
+def day(tmp_path_factory, module_backend_database):
     """Two tills of one store through a day; what each step was is in the comments."""
-    world = World(tmp_path_factory.mktemp("report-day"), local(BEFORE, 20))
+    world = World(tmp_path_factory.mktemp("report-day"), local(BEFORE, 20), module_backend_database)
     ana, bruno = world.staff("cashier")["id"], world.staff("manager")["id"]
     # A printed campaign with a tight daily limit, known to both tills before the day starts.
     pan = world.backend.create_voucher({"retailer_id": world.info["retailer_id"], "kind": "printed",

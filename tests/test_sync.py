@@ -20,8 +20,8 @@ from server_stub.demo import add_demo_data
 
 
 @pytest.fixture
-def world(tmp_path):
-    DataDir(tmp_path / "backend").init()
+def world(tmp_path, backend_database):
+    DataDir(tmp_path / "backend").init(backend_database)
     backend = Backend(tmp_path / "backend")
     info = add_demo_data(backend)
     app = App(backend)

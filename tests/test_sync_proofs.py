@@ -25,13 +25,15 @@ from server_stub.backend import Backend
 from server_stub.datadir import DB_NAME, DataDir
 from server_stub.demo import add_demo_data
 
+from api_fixtures import pg_query
+
 
 class World:
     """One backend, its admin, and tills made through its API."""
 
-    def __init__(self, root):
+    def __init__(self, root, database: str | None = None):
         self.root = root
-        self.admin_token = DataDir(root / "backend").init()["admin_token"]
+        self.admin_token = DataDir(root / "backend").init(database)["admin_token"]
         self.backend = Backend(root / "backend")
         self.info = add_demo_data(self.backend)
         self.app = App(self.backend)
@@ -87,6 +89,8 @@ class World:
                               json={"input": text, "method": method, **extra})
 
     def rows(self, sql: str, params=()) -> list[tuple]:
+        if self.backend.database is not None:
+            return pg_query(self.backend.database, lambda c: c.execute(sql, params).fetchall())
         conn = sqlite3.connect(f"file:{self.root / 'backend' / DB_NAME}?mode=ro", uri=True)
         try:
             return conn.execute(sql, params).fetchall()
@@ -102,8 +106,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path):
-    made = World(tmp_path)
+def world(tmp_path, backend_database):
+    made = World(tmp_path, backend_database)
     yield made
     made.close()
 
