@@ -52,10 +52,12 @@ def cli(*args: str) -> dict:
 
 
 class BackendProcess:
-    """`python -m server_stub serve` on a loopback port; kill -9 and start again at will."""
+    """`python -m server_stub serve` on a loopback port; kill -9 and start again at will.
+    With `database` (a PostgreSQL URL), over that database instead of the folder's SQLite."""
 
-    def __init__(self, data: Path, port: int | None = None):
+    def __init__(self, data: Path, port: int | None = None, database: str | None = None):
         self.data = data
+        self.database = database
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -63,7 +65,7 @@ class BackendProcess:
     def start(self, timeout: float = 30) -> "BackendProcess":
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server_stub", "serve", "--data", str(self.data), "--port", str(self.port),
-             "--workers", "1", "--threads", "4"],
+             "--workers", "1", "--threads", "4", *(["--database", self.database] if self.database else [])],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
@@ -95,15 +97,17 @@ class BackendProcess:
             self.proc = None
 
 
-def make_world(root: Path, *, claims: int, tills: int = 1) -> dict:
-    """A backend with demo data, `claims` personal codes, and enrolled tills (synced once)."""
+def make_world(root: Path, *, claims: int, tills: int = 1, database: str | None = None) -> dict:
+    """A backend with demo data, `claims` personal codes, and enrolled tills (synced once).
+    With `database` (a PostgreSQL URL), the backend runs over it; "database" in the answer."""
     data = root / "backend"
-    admin = cli("server_stub", "init", "--data", str(data))["admin_token"]
-    demo = cli("server_stub", "demo-data", "--data", str(data))
+    over = ["--database", database] if database else []
+    admin = cli("server_stub", "init", "--data", str(data), *over)["admin_token"]
+    demo = cli("server_stub", "demo-data", "--data", str(data), *over)
     # Tills here redeem thousands a minute on purpose (no velocity limit), and the backend,
     # which judges their entries again, must not refuse them for it.
     DataDir(data).set_config(velocity_limit=0)
-    backend = BackendProcess(data).start()
+    backend = BackendProcess(data, database=database).start()
     personal = next(v for v in demo["vouchers"] if v["kind"] == "personal")["id"]
     printed = next(v for v in demo["vouchers"] if v["kind"] == "printed")["code"]
     codes = []
@@ -115,18 +119,22 @@ def make_world(root: Path, *, claims: int, tills: int = 1) -> dict:
         for n in range(tills - 3):  # demo data makes three enrollment codes
             store_id = demo["store_id"]
             codes_extra.append(http.post("/enrollment-codes", json={"store_id": store_id}).json()["code"])
-    stores = []
-    for n, code in enumerate((demo["enrollment_codes"] + codes_extra)[:tills]):
-        path = root / f"till{n + 1}" / "till.sqlite3"
-        with BackendClient(backend.url, timeout=10) as anonymous:
-            answer = anonymous.enroll(code, f"Caja {n + 1}")
-        with TillStore(path) as store:
-            store.save_enrollment(answer, backend.url)
-            store.set("velocity_limit", 0)
-            with BackendClient(backend.url, answer["device_token"], timeout=10) as client:
-                sync_once(store, client)
-        stores.append((path, answer["device_token"], answer["device_id"]))
-    return {"backend": backend, "codes": codes, "printed": printed, "tills": stores, "admin": admin}
+    stores = [enroll_till(root / f"till{n + 1}" / "till.sqlite3", backend.url, code, f"Caja {n + 1}")
+              for n, code in enumerate((demo["enrollment_codes"] + codes_extra)[:tills])]
+    return {"backend": backend, "codes": codes, "printed": printed, "tills": stores, "admin": admin,
+            "demo": demo, "data": data, "database": database}
+
+
+def enroll_till(path: Path, url: str, code: str, name: str) -> tuple[Path, str, str]:
+    """A till's store at `path`, enrolled with `code` at `url` and synced once: (path, device token, device id)."""
+    with BackendClient(url, timeout=10) as anonymous:
+        answer = anonymous.enroll(code, name)
+    with TillStore(path) as store:
+        store.save_enrollment(answer, url)
+        store.set("velocity_limit", 0)
+        with BackendClient(url, answer["device_token"], timeout=10) as client:
+            sync_once(store, client)
+    return path, answer["device_token"], answer["device_id"]
 
 
 def child(store_path: Path, url: str, token: str, inputs: list[str], seed: int) -> None:
@@ -159,19 +167,29 @@ def settle(store: TillStore, client: BackendClient) -> dict:
     raise AssertionError(f"the till did not settle: {summary}")
 
 
-def compare(store: TillStore, backend_db: Path, device_id: str) -> dict:
-    """The till's finished attempts against the backend's, key by key."""
+def backend_query(backend_db: Path | str, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of `sql` (with `?` placeholders) from the backend's database: its SQLite file, or a PostgreSQL URL."""
+    if isinstance(backend_db, str) and backend_db.startswith(("postgresql://", "postgres://")):
+        import psycopg  # only where PostgreSQL is used
+
+        with psycopg.connect(backend_db, autocommit=True) as conn:
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()
     import sqlite3
 
-    till = {a["key"]: bool(a["accepted"]) for a in store.attempts() if a["state"] == "done"}
-    abandoned = {a["key"] for a in store.attempts() if a["state"] == "abandoned"}
     db = sqlite3.connect(backend_db)
     try:
-        rows = db.execute("SELECT key, status FROM attempts WHERE device_id = ?", (device_id,)).fetchall()
-        twice = db.execute("SELECT count(*) FROM (SELECT jti FROM attempts WHERE status = 'accepted' "
-                           "AND jti IS NOT NULL GROUP BY jti HAVING count(*) > 1)").fetchone()[0]
+        return db.execute(sql, params).fetchall()
     finally:
         db.close()
+
+
+def compare(store: TillStore, backend_db: Path | str, device_id: str) -> dict:
+    """The till's finished attempts against the backend's (its SQLite file or PostgreSQL URL), key by key."""
+    till = {a["key"]: bool(a["accepted"]) for a in store.attempts() if a["state"] == "done"}
+    abandoned = {a["key"] for a in store.attempts() if a["state"] == "abandoned"}
+    rows = backend_query(backend_db, "SELECT key, status FROM attempts WHERE device_id = ?", (device_id,))
+    twice = backend_query(backend_db, "SELECT count(*) FROM (SELECT jti FROM attempts WHERE status = 'accepted' "
+                          "AND jti IS NOT NULL GROUP BY jti HAVING count(*) > 1) AS twice")[0][0]
     backend = {key: status != "refused" for key, status in rows}
     return {
         "till_attempts": len(till), "backend_attempts": len(rows),
