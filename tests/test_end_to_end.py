@@ -1,6 +1,7 @@
 """The spine as an operator runs it: real processes, a real port, real files.
 
-backend up → demo data → two tills enrolled → claim → till 1 redeems offline →
+On each engine: SQLite in the backend's folder, and PostgreSQL (the folder
+naming it). backend up → demo data → two tills enrolled → claim → till 1 redeems offline →
 again: already_redeemed → both sync → till 2 refuses the code offline → till 2
 redeems a typed short code → a printed code is redeemed twice.
 """
@@ -33,9 +34,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def backend(tmp_path):
+def backend(tmp_path, backend_database):
+    """`serve` as the README says, over SQLite in its folder or over PostgreSQL (`init --database`)."""
     data = tmp_path / "backend"
-    init = run("server_stub", "init", "--data", str(data))
+    database = ("--database", backend_database) if backend_database else ()
+    init = run("server_stub", "init", "--data", str(data), *database)
     demo = run("server_stub", "demo-data", "--data", str(data))
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "server_stub", "serve", "--data", str(data), "--port", str(port)],
