@@ -361,10 +361,12 @@ def test_feed_followed_through_the_api_misses_no_event_committed_late(world):
                 "ORDER BY seq LIMIT 1 RETURNING seq", (time.time(), retailer)).fetchone()[0]
             writers = [threading.Thread(target=redeem_online, args=(n, code))
                        for n, code in enumerate(codes[3:])]
+            polled_before = len(cursors)
             for writer in writers:
                 writer.start()
             time.sleep(1.5)  # the other processes commit, or wait for the held one, while the till polls
-            assert cursors and max(cursors) < held_seq  # the cursor never passed the event not yet committed
+            assert len(cursors) > polled_before + 5  # the till did poll meanwhile
+            assert max(cursors) < held_seq  # and its cursor never passed the event not yet committed
             held.commit()
         finally:
             held.close()
