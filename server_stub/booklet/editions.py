@@ -190,6 +190,7 @@ class Booklets:
         now = self.backend.clock()
 
         def write(db):
+            self._hold(db, edition_id)
             row = self._editable(db.conn, edition_id)
             pid = self._insert_placement(db, edition_id, row, p, now)
             self._check_layout(db.conn, edition_id, row["pages"])
@@ -203,6 +204,7 @@ class Booklets:
             raise Invalid("invalid_value", "give both page and position, or neither to unlock")
 
         def write(db):
+            self._hold(db, edition_id)
             row = self._editable(db.conn, edition_id)
             changed = db.execute("UPDATE booklet_placements SET lock_page = ?, lock_position = ? "
                                  "WHERE id = ? AND edition_id = ?", (page, position, placement_id, edition_id))
@@ -211,6 +213,10 @@ class Booklets:
             self._check_layout(db.conn, edition_id, row["pages"])
         self.backend.storage.submit(write)
         return self._placement(edition_id, placement_id)
+
+    def _hold(self, db, edition_id: str) -> None:
+        """Placements are checked (editable, the layout fits), then changed: one write per edition at a time."""
+        self.backend.storage.hold(db, f"booklet-edition:{edition_id}")
 
     def _placement(self, edition_id: str, placement_id: str) -> dict:
         return next(p for p in self._placements(self.backend.read().conn, edition_id) if p["id"] == placement_id)
@@ -223,6 +229,7 @@ class Booklets:
         states = list(from_states) + (["done"] if force else [])
 
         def write(db):
+            self._hold(db, edition_id)  # a claim waits for a placement's change, which then finds it rendering
             cur = db.execute(
                 f"UPDATE booklet_editions SET status = 'rendering', render_started_at = ?, error = NULL "
                 f"WHERE id = ? AND (status IN ({', '.join('?' * len(states))}) "

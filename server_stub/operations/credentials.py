@@ -62,6 +62,7 @@ def revoke_token(ctx: Context, token_id: str) -> dict:
         raise Invalid("invalid_value", "a token id is 12 hex digits, as `token list` shows")
 
     def write(db):
+        ctx.storage.hold(db, "admin-tokens")  # two revokes at once must not both count the other 'all' as left
         rows = db.execute("SELECT token_hash, scope FROM admin_tokens WHERE substr(token_hash, 1, 12) = ?",
                           (token_id,)).fetchall()
         if not rows:
@@ -91,5 +92,5 @@ def require_device(ctx: Context, token: str | None) -> dict:
         if row is None:
             raise Unauthorized("unauthorized", "the device token is not valid")
         device = dict(zip(("id", "retailer_id", "store_id", "name", "timezone"), row))
-        ctx.devices[digest] = device
+        ctx.devices.put(digest, device)
     return device

@@ -17,6 +17,7 @@ from pos_app.core import verdict, wire
 from pos_app.core.domain import Method, Reason
 
 from ..errors import Conflict, Invalid, NotFound, Unprocessable
+from . import holds
 from .context import Context
 
 SYNC_BATCH_MAX = 500
@@ -100,7 +101,10 @@ def redeem(ctx: Context, device: dict, key: str, body: dict) -> Answered:
     attempt per `jti` (a unique index): if a till raced us to the same
     code, or the same key came twice, the insert fails and the writer
     judges again on its own, current view. Printed codes count their
-    limits in the writer.
+    limits in the writer. Over PostgreSQL writes run side by side, so every
+    accepted-looking attempt is judged again in its write, holding the names
+    of its key, token id, voucher and till (`holds`): limits exact, one
+    accepted attempt per `jti`, a key raced in twice answered once.
     """
     # A replayed key is not looked up first: it is rare, and its insert
     # fails on the key's unique index, so the writer returns the first answer.
@@ -119,7 +123,10 @@ def redeem(ctx: Context, device: dict, key: str, body: dict) -> Answered:
     base = (key, device["retailer_id"], device["store_id"], device["id"], now, now,
             method, body.get("staff_id"), "online", text, claimed_at, digest)
 
+    names = holds.verdict_names(device, key, first)
+
     def judged_in_writer(db):
+        storage.hold(db, *names)
         again = _stored_answer(db, device, key, digest)
         if again is not None:  # the same key raced in twice: the first answer stands
             return again
@@ -130,13 +137,13 @@ def redeem(ctx: Context, device: dict, key: str, body: dict) -> Answered:
                               f"({', '.join('?' * len(ATTEMPT_COLUMNS))}) RETURNING id", row).fetchone()
         return _with_id(status, answer, rowid)
 
-    if first.accepted and first.kind == "printed":
-        return storage.submit(judged_in_writer)
+    if first.accepted and (first.kind == "printed" or storage.CONCURRENT_WRITES):
+        return holds.submit_judged(storage, judged_in_writer)
     status, answer, row = _attempt_row(base, first)
     try:
         rowid = storage.insert_row("attempts", ATTEMPT_COLUMNS, row)
     except storage.IntegrityError:  # a race on this jti or key: the writer decides
-        return storage.submit(judged_in_writer)
+        return holds.submit_judged(storage, judged_in_writer)
     return _with_id(status, answer, rowid)
 
 

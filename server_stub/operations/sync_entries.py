@@ -24,6 +24,7 @@ from pos_app.core.domain import Method, Reason, Verdict
 from pos_app.core.report import TILL_ACCEPTED, TILL_REFUSED, UNPROVEN
 
 from ..storage.state import BackendState
+from . import holds
 from .context import Context
 from .redemptions import stored_text, till_time
 from .voids import record_void
@@ -82,14 +83,21 @@ def sync(ctx: Context, device: dict, entries: list[dict], sent_at: Any = None) -
     work = [entry if entry.get("type") == "void" else _read(ctx, device, entry, window, staff)
             for entry in entries]
     keys = [item.entry["key"] for item in work if isinstance(item, Proof)]
+    # Over PostgreSQL the batch holds, once and first, every name its entries decide under (`holds`).
+    names = [holds.device_name(device["id"]), *map(holds.key_name, keys),
+             *(n for item in work if not isinstance(item, Proof) for n in holds.void_names(item["key"],
+                                                                                          item["redemption_key"]))]
 
     def write(db):
+        if ctx.storage.CONCURRENT_WRITES:
+            ctx.storage.hold(db, *names, *holds.reading_names(
+                db, device["retailer_id"], (item.reading for item in work if isinstance(item, Proof))))
         seen = _seen(db, keys)
         # A void's time is placed in the same window as a redemption's (its proof covers the time as sent).
         return [record_void(ctx, db, device, item, now, at=window.place(float(item["at"]))[0])
                 if not isinstance(item, Proof)
                 else _record(ctx, db, device, item, now, seen.get(item.entry["key"])) for item in work]
-    return {"results": ctx.storage.submit(write), "server_time": now}
+    return {"results": holds.submit_judged(ctx.storage, write), "server_time": now}
 
 
 def _window(ctx: Context, device: dict, now: float, sent_at: float | None) -> Window:

@@ -33,17 +33,21 @@ def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> d
     # the writer asks again, as two requests may race past this look.
     enrollment_guard.refuse_if_locked(ctx.storage.read(), address, now)
 
+    code_hash = None if code is None else token_hash(code)
+
     def write(db):
+        # The address's failure count is read, then written; the code is checked unused, then used.
+        ctx.storage.hold(db, f"enroll-address:{address}", *([] if code is None else [f"enroll-code:{code_hash}"]))
         enrollment_guard.refuse_if_locked(db, address, now)
         row = None if code is None else db.execute(
             "SELECT retailer_id, store_id, expires_at, used_at FROM enrollment_codes WHERE code_hash = ?",
-            (token_hash(code),)).fetchone()
+            (code_hash,)).fetchone()
         if row is None or row[3] is not None or row[2] < now:
             # Returned, not raised: the failure's count must commit.
             return enrollment_guard.record_failure(db, address, now)
         enrollment_guard.forget(db, address)
         db.execute("UPDATE enrollment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?",
-                   (now, device_id, token_hash(code)))
+                   (now, device_id, code_hash))
         insert(db, "devices", {"id": device_id, "retailer_id": row[0], "store_id": row[1], "name": name,
                                 "token_hash": token_hash(device_token), "enrolled_at": now})
         return row[0], row[1]

@@ -13,6 +13,7 @@ import uuid
 from pos_app.core import pins, voids as void_rules
 
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unprocessable
+from . import holds
 from .common import add_event
 from .context import Context
 from .staff_auth import may_work_at
@@ -102,8 +103,11 @@ def void(ctx: Context, caller, redemption_key: str, reason: object) -> dict:
     except void_rules.VoidError as exc:
         raise domain_error(exc) from None
     now = ctx.clock()
+    key = uuid.uuid4().hex
 
     def write(db):
+        # A redemption voided twice at once: the second waits, then finds it voided (sync's voids hold it too).
+        ctx.storage.hold(db, *holds.void_names(key, redemption_key))
         try:
             target = void_target(db, redemption_key, retailer_id=caller.retailer_id)
             if caller.kind == "staff" and target["store_id"] != caller.store_id and not caller.retailer_wide:
@@ -111,6 +115,6 @@ def void(ctx: Context, caller, redemption_key: str, reason: object) -> dict:
                                            "staff of one store void only that store's redemptions")
         except void_rules.VoidError as exc:
             raise domain_error(exc) from None
-        return insert_void(ctx, db, target, key=uuid.uuid4().hex, device_id=None, staff_id=caller.staff_id,
+        return insert_void(ctx, db, target, key=key, device_id=None, staff_id=caller.staff_id,
                            reason=text, at=now, now=now, verified=None)
     return ctx.storage.submit(write)

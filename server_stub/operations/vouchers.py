@@ -10,6 +10,7 @@ from pos_app.core.domain import LANGUAGES, Reason, VoucherStatus
 
 from ..errors import Busy, Conflict, Invalid, NotFound, Unprocessable
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
+from . import holds
 from .common import add_event, insert, new_id, require_retailer
 from .context import Context
 
@@ -105,6 +106,9 @@ def change_voucher(ctx: Context, voucher_id: str, action: str) -> dict:
     allowed, target = TRANSITIONS[action]
 
     def write(db):
+        # Read, then changed: a publish racing a revoke must not undo it. The printed redemptions of this
+        # voucher hold the same name (operations/holds.py), so they count on one side of the change.
+        ctx.storage.hold(db, holds.voucher_name(voucher_id))
         row = db.execute("SELECT status FROM vouchers WHERE id = ?", (voucher_id,)).fetchone()
         if row is None:
             raise NotFound("not_found", "no such voucher")
@@ -134,6 +138,7 @@ def create_printed_code(ctx: Context, voucher_id: str, code_text: str) -> dict:
     row = {"code": code, "retailer_id": voucher["retailer_id"], "voucher_id": voucher_id, "created_at": ctx.clock()}
 
     def write(db):
+        ctx.storage.hold(db, f"printed-code:{code}")  # looked for, then made: one of two racers is told
         if db.execute("SELECT 1 FROM printed_codes WHERE code = ?", (code,)).fetchone():
             raise Conflict("conflict", "this printed code exists already")
         insert(db, "printed_codes", row)

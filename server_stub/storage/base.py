@@ -46,6 +46,20 @@ class Storage(ABC):
     def insert_row(self, table: str, columns: tuple[str, ...], row: Sequence[Any]) -> int:
         """Insert one row in the next group commit; its id once durable (IntegrityError if it clashes)."""
 
+    # Whether writes run side by side (PostgreSQL): an operation then judges again, under `hold`,
+    # what SQLite's lone writer may judge once before it (operations/redemptions.py).
+    CONCURRENT_WRITES: ClassVar[bool] = False
+
+    def hold(self, db: Any, *names: str) -> None:
+        """Inside a write (`fn(db)`): others writing under any of these names wait until this write ends.
+
+        An operation must call it, first thing in its write and once, with every name its decision
+        reads under, whenever the write reads, decides and then writes (a count against a limit, a
+        status that allows a change, a row that must not exist yet): under PostgreSQL's read committed
+        such writes run side by side and would each decide on what the other has not yet committed.
+        Names are taken in sorted order, so two writes never wait for each other. SQLite: nothing to
+        do, its writer is alone."""
+
     @abstractmethod
     def close(self) -> None:
         """Let queued writes commit, then close every connection this storage opened, in any thread."""

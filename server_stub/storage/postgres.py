@@ -15,13 +15,24 @@ concurrent commits into one WAL flush itself. So each `submit(fn)` runs
 with `synchronous_commit=on`: "201" still means "survives a power cut". A
 failing fn rolls back alone, because it is alone in its transaction.
 
+Writes that read, decide, then write call `hold(db, *names)` first: an
+advisory lock per name (a 64-bit blake2b of it) held until the transaction
+ends, so two such writes under one name take turns, and each statement after
+the lock sees what the previous holder committed. `isolation="serializable"`
+is the other way (each write SERIALIZABLE, run again on a serialization
+failure; `hold` then does nothing), kept for bench/pg_code_race.py, which
+measured both: docs/benchmarks.md.
+
 The schema's migrations (pg_schema) are applied on open, once however many
 processes open together (pg_migrate's advisory lock).
 """
 
 from __future__ import annotations
 
+import hashlib
+import random
 import threading
+import time
 import weakref
 from typing import Any, Callable, Sequence
 
@@ -41,9 +52,17 @@ class PostgresStorage(Storage):
     # read connections' session default, so the block stays one snapshot whatever that default becomes.
     SNAPSHOT_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
+    CONCURRENT_WRITES = True
+    ISOLATIONS = ("read committed", "serializable")
+    SERIALIZABLE_TRIES = 20  # a write run again this many times at most on a serialization failure
+
     def __init__(self, dsn: str, *, writers: int = 8, max_lifetime_s: float = 1800.0,
-                 application_name: str = APPLICATION):
+                 application_name: str = APPLICATION, isolation: str = "read committed"):
+        if isolation not in self.ISOLATIONS:
+            raise ValueError(f"isolation is one of {', '.join(self.ISOLATIONS)}")
         self.dsn = dsn
+        self.isolation = isolation
+        self.retries = 0  # writes run again after a serialization failure (serializable only)
         self._connect_kwargs = {"autocommit": True, "application_name": application_name}
         try:
             conn = psycopg.connect(dsn, connect_timeout=10, **self._connect_kwargs)
@@ -52,7 +71,7 @@ class PostgresStorage(Storage):
         with conn:
             pg_migrate.apply(conn, pg_schema.MIGRATIONS)
         self._pool = ConnectionPool(dsn, min_size=1, max_size=writers, max_lifetime=max_lifetime_s,
-                                    kwargs=self._connect_kwargs, configure=_durable, open=False,
+                                    kwargs=self._connect_kwargs, configure=self._configure, open=False,
                                     name="pika-writers")
         self._pool.open(wait=True, timeout=30.0)
         self._local = threading.local()
@@ -92,14 +111,35 @@ class PostgresStorage(Storage):
                 raise RuntimeError("the storage is closed")
             self._writing += 1
         try:
-            with self._pool.connection() as raw:
-                with raw.transaction():  # committed (durably) on the way out, rolled back if fn raised
-                    return fn(PgConnection(raw))
+            if self.isolation != "serializable":
+                return self._run(fn)
+            for attempt in range(1, self.SERIALIZABLE_TRIES + 1):
+                try:
+                    return self._run(fn)
+                except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+                    if attempt == self.SERIALIZABLE_TRIES:
+                        raise
+                    with self._lock:
+                        self.retries += 1
+                    # Jittered and growing, so the writers that collided do not collide again at once.
+                    time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))
         finally:
             with self._lock:
                 self._writing -= 1
                 if not self._writing:
                     self._idle.notify_all()
+
+    def _run(self, fn: Callable[[PgConnection], Any]) -> Any:
+        with self._pool.connection() as raw:
+            with raw.transaction():  # committed (durably) on the way out, rolled back if fn raised
+                return fn(PgConnection(raw))
+
+    def hold(self, db: PgConnection, *names: str) -> None:
+        if self.isolation == "serializable" or not names:
+            return  # serializable writes are checked by the database as a whole instead
+        # Sorted by the lock's own key (not the name): one order in the space the locks live in.
+        keys = sorted({_lock_key(name) for name in names})
+        db.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS held(k)", (keys,)).fetchall()
 
     def insert_row(self, table: str, columns: tuple[str, ...], row: Sequence[Any]) -> int | None:
         known = self._table_columns(table)
@@ -144,6 +184,13 @@ class PostgresStorage(Storage):
             db.close()
 
 
-def _durable(conn: psycopg.Connection) -> None:
-    # Whatever the server or the database defaults to: a commit returns only once it is on disk.
-    conn.execute("SET synchronous_commit = on")
+    def _configure(self, conn: psycopg.Connection) -> None:
+        # Whatever the server or the database defaults to: a commit returns only once it is on disk.
+        conn.execute("SET synchronous_commit = on")
+        conn.execute(f"SET default_transaction_isolation = '{self.isolation}'")  # one of ISOLATIONS
+
+
+def _lock_key(name: str) -> int:
+    """A name's advisory-lock key: the same in every process and release (Python's hash() is neither)."""
+    return int.from_bytes(hashlib.blake2b(name.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "big", signed=True)

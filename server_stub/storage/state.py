@@ -42,11 +42,11 @@ class VoucherCache:
 
     Shared by the request threads of one process (dict operations are atomic
     under the GIL). A voucher change in this process clears it; entries also
-    expire after a few seconds, so a change made by another server process or
-    an admin command takes effect within TTL_S everywhere.
+    expire after a second, so a change made by another server process or an
+    admin command (a revoked voucher) takes effect within TTL_S everywhere.
     """
 
-    TTL_S = 3.0
+    TTL_S = 1.0
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, Voucher | None]] = {}
