@@ -194,12 +194,20 @@ def test_a_database_that_holds_a_backend_is_refused_and_left_alone(chain, pg_dat
     assert pg_counts(pg_database) == before
 
 
-def test_a_migrated_empty_database_is_fine(chain, pg_database):
+def indexes(url: str) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                            "ORDER BY indexname").fetchall()
+
+
+def test_a_migrated_empty_database_is_fine_and_keeps_its_indexes(chain, pg_database):
     with psycopg.connect(pg_database, autocommit=True) as conn:
         pg_migrate.apply(conn, pg_schema.MIGRATIONS)
+    made = indexes(pg_database)
     done = migrate(chain.path, pg_database)
     assert done.returncode == 0, done.stderr
     assert pg_counts(pg_database) == chain.counts
+    assert indexes(pg_database) == made  # dropped for the load, made again alike
 
 
 def test_a_copy_that_fails_halfway_leaves_the_target_as_it_was(chain, pg_database, tmp_path):
@@ -210,10 +218,11 @@ def test_a_copy_that_fails_halfway_leaves_the_target_as_it_was(chain, pg_databas
         conn.execute("UPDATE voids SET verified = 'many'")
     with psycopg.connect(pg_database, autocommit=True) as conn:
         pg_migrate.apply(conn, pg_schema.MIGRATIONS)
+    made = indexes(pg_database)
     done = migrate(folder, pg_database)
     assert done.returncode == 1 and "(copy_failed)" in done.stderr and "COPY voids" in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1
-    assert set(pg_counts(pg_database).values()) == {0}
+    assert set(pg_counts(pg_database).values()) == {0} and indexes(pg_database) == made
     with psycopg.connect(pg_database) as conn:
         assert conn.execute("SELECT last FROM event_counter").fetchone() == (0,)
         # The triggers are on again: the feed numbers events itself.

@@ -5,8 +5,10 @@ serving meanwhile): every table, and the counts the copy is checked against,
 come from one state of the database, so a redemption committed during the
 copy is in all of it (attempt and feed event) or in none. The target gets
 pg_schema's migrations, then every table in one transaction, parents before
-children, each streamed with COPY; the counts are checked before it commits,
-so a copy that fails or disagrees leaves the target as it was.
+children, each streamed with COPY (the indexes other than keys dropped first
+and made again once the rows are in, which is cheaper than keeping them up
+row by row); the counts are checked before it commits, so a copy that fails
+or disagrees leaves the target as it was.
 
 Types (pg_schema chose them so that nothing is converted on the way):
 - SQLite's 0/1 booleans (signing_keys.active, retailers.staff_anywhere,
@@ -142,8 +144,16 @@ def _copy_all(source: sqlite3.Connection, target: psycopg.Connection) -> tuple[d
     _refuse_rows(target, order)  # again, under the lock: nothing came in since the first look
     expected = {t: source.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in order}
     head = _source_head(source)
+    # Indexes other than keys are made once after their table is filled, not kept up row by row.
+    indexes = target.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+        "AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE contype IN ('p', 'u'))").fetchall()
+    for name, _ in indexes:
+        target.execute(f'DROP INDEX "{name}"')
     for table in order:
         _copy_table(source, target, table)
+    for _, definition in indexes:  # a unique one the rows break fails here, and the copy rolls back
+        target.execute(definition)
     for table in order:
         target.execute(f'ALTER TABLE "{table}" ENABLE TRIGGER USER')
     _set_counters(target, head)
