@@ -177,7 +177,8 @@ def test_switch_names_the_database_in_the_folder_and_a_second_copy_is_refused(ch
     shutil.copytree(chain.path, folder)
     done = migrate(folder, pg_database, "--switch")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["switched"] is True
+    said = json.loads(done.stdout)
+    assert said["switched"] is True and said["written_since"] == {}
     assert DataDir(folder).database() == pg_database
     assert (folder / "config.json").stat().st_mode & 0o077 == 0
     again = migrate(folder, pg_database)
@@ -280,7 +281,7 @@ def test_an_unreachable_database_and_a_url_that_is_none(chain, pg_cluster):
     assert done.returncode == 1 and "is a PostgreSQL URL" in done.stderr, done.stderr
 
 
-def test_a_copy_while_the_backend_writes_is_one_consistent_state(pg_database, tmp_path):
+def test_a_copy_while_the_backend_writes_is_one_consistent_state(pg_cluster, pg_database, tmp_path):
     """The backend goes on committing redemptions (attempt and feed event in one statement) while the copy
     runs: a copy that read the attempts and the events at different moments would hold more of one."""
     folder = tmp_path / "live"
@@ -306,8 +307,10 @@ def test_a_copy_while_the_backend_writes_is_one_consistent_state(pg_database, tm
             i += 1
     writer = threading.Thread(target=serve)
     writer.start()
+    second = pg_cluster.create_database()
     try:
         done = migrate(folder, pg_database)
+        switched = migrate(folder, pg_cluster.dsn(second), "--switch")
     finally:
         stop.set()
         writer.join(30)
@@ -319,3 +322,8 @@ def test_a_copy_while_the_backend_writes_is_one_consistent_state(pg_database, tm
         feed = conn.execute("SELECT count(*), max(seq) FROM events WHERE type = 'redemption'").fetchone()
     assert said["tables"]["attempts"] == accepted == feed[0] > 20000
     assert sqlite_counts(folder / "backend.sqlite3")["attempts"] > accepted  # it did write during the copy
+    assert said["written_since"]["attempts"] > 0 and said["switched"] is False
+    # Switching while it writes would strand what came in after the snapshot: refused.
+    assert switched.returncode == 1 and "(written_during_copy)" in switched.stderr, switched.stderr
+    assert DataDir(folder).database() is None
+    pg_cluster.drop_database(second)

@@ -4,7 +4,9 @@ The copy itself (storage/pg_copy.py) knows nothing of data folders; this
 command finds the folder's SQLite file, refuses a folder that is already
 over PostgreSQL (its SQLite file is no longer the backend's), and with
 `--switch` names the database in the folder's config once the copy is
-checked, so the next `serve` runs over PostgreSQL.
+checked, so the next `serve` runs over PostgreSQL. A copy may be taken while
+`serve` runs (a trial, or to time it); the switch is for a stopped backend,
+and is refused if rows came in after the copy's snapshot (`written_since`).
 """
 
 from __future__ import annotations
@@ -37,9 +39,16 @@ def migrate_to_postgres(args) -> int:
     except pg_copy.CopyRefused as exc:
         print_error(f"{exc} ({exc.code})")
         return 1
+    behind = pg_copy.written_since(data.db_path, copied)
+    if args.switch and behind:
+        # Switching now would leave what `serve` committed after the snapshot in SQLite alone, for good.
+        print_error(f"{args.data} was written to during the copy ({behind} rows more than copied), so it was not "
+                    f"switched: stop serve, empty {shown_dsn(url)} and copy again with --switch "
+                    "(written_during_copy)")
+        return 1
     if args.switch:
         data.set_config(database=url)
     print_json({"database": shown_dsn(url), "tables": copied.tables, "rows": sum(copied.tables.values()),
                 "event_head": copied.event_head, "verified": True, "switched": bool(args.switch),
-                "seconds": round(copied.seconds, 3)})
+                "written_since": behind, "seconds": round(copied.seconds, 3)})
     return 0

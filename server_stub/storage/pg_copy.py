@@ -90,6 +90,16 @@ def copy(sqlite_path: str | Path, dsn: str) -> Copied:
     return Copied(tables, head, time.perf_counter() - started)
 
 
+def written_since(sqlite_path: str | Path, copied: Copied) -> dict[str, int]:
+    """Rows the SQLite backend has gained since the copy's snapshot, per table (a `serve` still running)."""
+    source = _open_source(Path(sqlite_path))
+    try:
+        now = {t: source.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in copied.tables}
+    finally:
+        source.close()
+    return {t: now[t] - n for t, n in copied.tables.items() if now[t] != n}
+
+
 def _open_source(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise CopyRefused(f"no SQLite backend at {path}", "no_sqlite_backend")
