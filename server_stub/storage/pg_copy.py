@@ -68,8 +68,11 @@ def copy(sqlite_path: str | Path, dsn: str) -> Copied:
     source = _open_source(Path(sqlite_path))
     try:
         source.execute("BEGIN")  # one read transaction: its first read fixes the state everything comes from
-        _check_source_version(source)
-        _check_source_pages(source)
+        try:
+            _check_source_version(source)
+            _check_source_pages(source)
+        except sqlite3.DatabaseError as exc:  # not a database at all, or one cut short
+            raise CopyRefused(f"the SQLite file {sqlite_path} cannot be read: {exc}", "sqlite_damaged") from None
         with _connect(dsn) as target:
             _refuse_rows(target, only_backend=True)  # before migrating: a database in use is not touched
             pg_migrate.apply(target, pg_schema.MIGRATIONS)
