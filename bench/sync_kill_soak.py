@@ -9,6 +9,7 @@ the attempts the till recorded (same keys, same acceptance), none twice,
 one accepted redemption per token id, nothing left pending or queued.
 
     python bench/sync_kill_soak.py --kills 1000      # prints a JSON line
+    python bench/sync_kill_soak.py --database postgresql://…/empty_db   # the backend over PostgreSQL
 tests/test_reliability.py runs it with 200 kills.
 """
 
@@ -203,10 +204,11 @@ def compare(store: TillStore, backend_db: Path | str, device_id: str) -> dict:
     }
 
 
-def soak(kills: int, *, seed: int = 7, min_delay: float = 0.02, max_delay: float = 0.25) -> dict:
+def soak(kills: int, *, seed: int = 7, min_delay: float = 0.02, max_delay: float = 0.25,
+         database: str | None = None) -> dict:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        world = make_world(Path(tmp), claims=max(40, kills // 2))
+        world = make_world(Path(tmp), claims=max(40, kills // 2), database=database)
         backend = world["backend"]
         try:
             store_path, token, device_id = world["tills"][0]
@@ -226,7 +228,7 @@ def soak(kills: int, *, seed: int = 7, min_delay: float = 0.02, max_delay: float
             time.sleep(1.0)  # requests of killed tills finish at the backend
             with TillStore(store_path) as store, BackendClient(backend.url, token, timeout=10) as client:
                 settle(store, client)
-                result = compare(store, Path(tmp) / "backend" / DB_NAME, device_id)
+                result = compare(store, database or Path(tmp) / "backend" / DB_NAME, device_id)
             result.update(kills=kills, killing_s=round(killing_s, 1))
             result["ok"] = not (result["missing_at_backend"] or result["unknown_to_till"]
                                 or result["acceptance_differs"] or result["abandoned_at_backend"]
@@ -240,8 +242,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database", metavar="URL", help="an empty PostgreSQL database for the backend")
     args = parser.parse_args()
-    result = soak(args.kills, seed=args.seed)
+    result = soak(args.kills, seed=args.seed, database=args.database)
     print(json.dumps(result))
     return 0 if result["ok"] else 1
 
