@@ -18,7 +18,7 @@ import pytest
 
 from server_stub.backend import Backend
 from server_stub.datadir import DataDir
-from server_stub.errors import Conflict, DomainError, Forbidden, TooMany, Unauthorized
+from server_stub.errors import Conflict, DomainError, Forbidden, Invalid, TooMany, Unauthorized
 from server_stub.operations import enrollment_guard
 from server_stub.operations.staff_auth import Caller
 
@@ -213,6 +213,28 @@ def test_a_redemption_voided_by_twenty_at_once_is_voided_once(chain):
     assert sum(isinstance(r, dict) for r in results) == 1
     assert {r.code for r in results if isinstance(r, Conflict)} == {"already_voided"}
     assert chain.rows("SELECT count(*) FROM voids")[0][0] == 1
+
+
+def test_every_admin_token_of_scope_all_revoked_at_once_leaves_the_last_one(chain):
+    from server_stub.operations import credentials
+
+    for n in range(5):
+        credentials.create_token(chain.first.ctx, "all", f"operador {n}")
+    ids = [row[0][:12] for row in chain.rows("SELECT token_hash FROM admin_tokens WHERE scope = 'all'")]
+    results = race(len(ids), lambda i: credentials.revoke_token(chain.backends[i % PROCESSES].ctx, ids[i]),
+                   chain.backends)
+    no_500(results, (Invalid,))
+    assert sum(isinstance(r, Invalid) for r in results) == 1
+    assert chain.rows("SELECT count(*) FROM admin_tokens WHERE scope = 'all'") == [(1,)]
+
+
+def test_a_voucher_revoked_while_others_publish_it_stays_revoked(chain):
+    for _ in range(3):
+        voucher_id = chain.voucher("personal")
+        results = race(12, lambda i: chain.backends[i % PROCESSES].change_voucher(
+            voucher_id, "revoke" if i == 6 else "publish"), chain.backends)
+        no_500(results, (Conflict,))  # a publish after the revoke is refused
+        assert chain.first.get_voucher(voucher_id)["status"] == "revoked"
 
 
 # --- a till's outbox -----------------------------------------------------------------------------
