@@ -19,7 +19,7 @@ import pytest
 from server_stub.backend import Backend
 from server_stub.datadir import DataDir
 from server_stub.errors import Conflict, DomainError, Forbidden, Invalid, TooMany, Unauthorized
-from server_stub.operations import enrollment_guard
+from server_stub.operations import enrollment_guard, pin_lockout
 from server_stub.operations.staff_auth import Caller
 
 PROCESSES = 3  # Backends over one database, as so many processes
@@ -235,6 +235,22 @@ def test_a_voucher_revoked_while_others_publish_it_stays_revoked(chain):
             voucher_id, "revoke" if i == 6 else "publish"), chain.backends)
         no_500(results, (Conflict,))  # a publish after the revoke is refused
         assert chain.first.get_voucher(voucher_id)["status"] == "revoked"
+
+
+def test_wrong_pins_typed_at_once_through_every_backend_all_count_and_lock(chain):
+    member = chain.first.create_staff(chain.retailer_id, "Cajera", "cashier", "2468", chain.store_id)
+    code = chain.first.create_enrollment_code(chain.store_id)["code"]
+    token = chain.first.enroll(code, "Caja PIN")["device_token"]
+    racers = pin_lockout.MAX_FAILURES
+    results = race(racers, lambda i: chain.backends[i % PROCESSES].require_staff(
+        token, member["id"], "0000", ("cashier",)), chain.backends)
+    no_500(results, (Unauthorized, TooMany))
+    assert sum(isinstance(r, TooMany) for r in results) >= 1  # the fifth, whichever it was, started the lock
+    [(failures, locked_until)] = chain.rows("SELECT failures, locked_until FROM pin_failures WHERE staff_id = ?",
+                                            (member["id"],))
+    assert failures == racers and locked_until is not None
+    with pytest.raises(TooMany):  # a right PIN too, now, through any backend
+        chain.backends[2].require_staff(token, member["id"], "2468", ("cashier",))
 
 
 # --- a till's outbox -----------------------------------------------------------------------------
