@@ -3,8 +3,9 @@ database (one on a copy of the data folder, as a second host holds), real till s
 of a backend process mid-batch, fifty devices racing one code through different processes, and the feed
 followed through the API while a transaction that wrote an event is held open on purpose.
 
-The harness is bench/sync_kill_soak.py's (BackendProcess, make_world, compare), given `database=`;
-the cluster and a database per test come from tests/pg_fixtures.py.
+The harness is bench/sync_kill_soak.py's (BackendProcess, make_world, compare), given `database=`.
+One world serves the module (a database of its own in the session's cluster, tests/pg_fixtures.py):
+each test takes its own codes and devices, so the backend's starting cost is paid once.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def device(world, name: str, process: soak.BackendProcess) -> dict:
 
 
 def till(world, tmp_path, n: int, process: soak.BackendProcess, store_id: str | None = None) -> tuple[Path, str, str]:
+    """A till store enrolled at `process` (in the demo store, or `store_id`) and synced once."""
     code = world["admin_http"].post("/enrollment-codes", json={"store_id": store_id or world["demo"]["store_id"]}
                                     ).json()["code"]
     return soak.enroll_till(tmp_path / f"till{n}" / "till.sqlite3", process.url, code, f"Caja {n}")
@@ -240,7 +242,7 @@ def test_backend_process_killed_mid_batch_then_restarted(world, tmp_path):
     with TillStore(path) as store:
         for n in range(QUEUED):
             text = codes[n] if n < len(codes) else world["printed"] if n % 5 else f"garbage {n}"
-            redeem(store, text, method=Method.CAMERA if n < len(codes) else Method.PRINTED)
+            redeem(store, text, method=Method.CAMERA if n < len(codes) else Method.PRINTED if n % 5 else Method.TYPED)
         queued = [entry["key"] for entry in store.outbox_batch(QUEUED)]
         assert len(queued) == QUEUED
         with BackendClient(backend.url, token, timeout=10) as client:
@@ -348,7 +350,7 @@ def test_feed_followed_through_the_api_misses_no_event_committed_late(world):
             except BaseException as exc:
                 failures.append(exc)
 
-        follower_thread = threading.Thread(target=follow)
+        follower_thread = threading.Thread(target=follow, daemon=True)  # a failed test leaves it behind
         follower_thread.start()
         for n, code in enumerate(codes[:3]):
             redeem_online(n, code)  # committed while the till follows
@@ -359,7 +361,7 @@ def test_feed_followed_through_the_api_misses_no_event_committed_late(world):
                 "INSERT INTO events (retailer_id, type, origin_device, data, at, store_id) SELECT retailer_id, "
                 "type, NULL, data, %s, store_id FROM events WHERE retailer_id = %s AND type = 'voucher' "
                 "ORDER BY seq LIMIT 1 RETURNING seq", (time.time(), retailer)).fetchone()[0]
-            writers = [threading.Thread(target=redeem_online, args=(n, code))
+            writers = [threading.Thread(target=redeem_online, args=(n, code), daemon=True)
                        for n, code in enumerate(codes[3:])]
             polled_before = len(cursors)
             for writer in writers:
