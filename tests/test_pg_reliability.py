@@ -272,37 +272,62 @@ def test_backend_process_killed_mid_batch_then_restarted(world, tmp_path):
         assert_agree(world, rival, rival_id)
 
 
-def test_fifty_devices_race_one_code_through_three_processes(world):
-    processes = world["processes"]
-    token = next(code for code in world["codes"]["fifty"] if code.count(".") == 2)  # a signed token
-    with ThreadPoolExecutor(6) as pool:  # enrolled at all three processes at once
-        devices = list(pool.map(lambda n: device(world, f"Caja carrera {n}", processes[n % 3]), range(50)))
+def race(processes: list[soak.BackendProcess], devices: list[dict], text: str, method: str) -> list[tuple[int, dict]]:
+    """Each device POSTs `text` to its process (device n to process n % 3), all released at once."""
     barrier = threading.Barrier(len(devices))
     answers: list[tuple[int, dict]] = []
     lock = threading.Lock()
 
-    def race(n: int) -> None:
+    def one(n: int) -> None:
         headers = {"Authorization": f"Bearer {devices[n]['device_token']}", "Idempotency-Key": uuid.uuid4().hex}
         with httpx.Client(base_url=processes[n % 3].url + "/api/v1", timeout=30) as http:
             http.get("/health")  # connected before the start
             barrier.wait(30)
             response = http.post("/redemptions", headers=headers,
-                                 json={"input": token, "method": "camera", "staff_id": None, "at": time.time()})
+                                 json={"input": text, "method": method, "staff_id": None, "at": time.time()})
         with lock:
             answers.append((response.status_code, response.json()))
 
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(len(devices))]
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(len(devices))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
+    return answers
+
+
+def test_fifty_devices_race_one_code_through_three_processes(world):
+    processes = world["processes"]
+    token = next(code for code in world["codes"]["fifty"] if code.count(".") == 2)  # a signed token
+    # And a printed code allowed five uses in all, raced the same way.
+    admin = world["admin_http"]
+    voucher = admin.post("/vouchers", json={
+        "retailer_id": world["demo"]["retailer_id"], "kind": "printed", "total_limit": 5,
+        "texts": {"es": {"title": "Cinco medialunas", "terms": "Las cinco primeras."}},
+        "discount": {"kind": "percent", "value": 10, "currency": "PYG"}}).json()
+    assert admin.post(f"/vouchers/{voucher['id']}/publish").status_code == 200
+    printed = admin.post("/printed-codes", json={"voucher_id": voucher["id"], "code": "CINCO5"}).json()["code"]
+    with ThreadPoolExecutor(6) as pool:  # enrolled at all three processes at once
+        devices = list(pool.map(lambda n: device(world, f"Caja carrera {n}", processes[n % 3]), range(50)))
+    ids = tuple(d["device_id"] for d in devices)
+    among = f"device_id IN ({', '.join('?' * len(ids))})"
+
+    answers = race(processes, devices, token, Method.CAMERA)
     statuses = Counter(status for status, _ in answers)
     assert statuses == {201: 1, 409: 49}, (statuses, [body for status, body in answers if status >= 500][:3])
     assert all(body["error"]["code"] == "already_redeemed" for status, body in answers if status == 409), answers[:3]
-    ids = tuple(d["device_id"] for d in devices)
-    rows = query(world, f"SELECT status, count(*) FROM attempts WHERE device_id IN ({', '.join('?' * 50)}) "
+    rows = query(world, f"SELECT status, count(*) FROM attempts WHERE kind = 'personal' AND {among} "
                  "GROUP BY status", ids)
     assert dict(rows) == {"accepted": 1, "refused": 49}
+
+    answers = race(processes, devices, printed, Method.PRINTED)
+    statuses = Counter(status for status, _ in answers)
+    assert statuses[201] == 5 and len(answers) == 50 and max(statuses) < 500, (
+        statuses, [body for status, body in answers if status >= 500][:3])
+    assert all(body["error"]["code"] == "limit_reached" for status, body in answers if status != 201), answers[:3]
+    rows = query(world, f"SELECT status, count(*) FROM attempts WHERE voucher_id = ? AND {among} GROUP BY status",
+                 (voucher["id"], *ids))
+    assert dict(rows) == {"accepted": 5, "refused": 45}
 
 
 def test_feed_followed_through_the_api_misses_no_event_committed_late(world):
