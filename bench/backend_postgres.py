@@ -291,6 +291,7 @@ def in_process(engine: str, base: Path, cluster: Cluster, n: int, count: int) ->
             backend.redeem(device, f"main{i}", {"input": line.split(" ")[0], "method": "camera"})
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         theirs_after = br.cpu_seconds(theirs)
+        trip = round_trip(backend.read(), theirs) if database else (0.0, 0.0)
     finally:
         backend.close()
     accepted, _ = count_accepted(data, database)
@@ -299,7 +300,17 @@ def in_process(engine: str, base: Path, cluster: Cluster, n: int, count: int) ->
         cluster.sql(f"DROP DATABASE {database.rsplit('/', 1)[1]} WITH (FORCE)")
     return {"round": n, "in_process": engine, "redemptions": count, "accepted_rows": accepted,
             "wall_ms": round(1000 * wall / count, 3), "ours_cpu_ms": round(1000 * cpu / count, 3),
-            "pg_cpu_ms": round(1000 * pg / count, 3)}
+            "pg_cpu_ms": round(1000 * pg / count, 3),
+            "select_1_ours_us": round(trip[0], 1), "select_1_pg_us": round(trip[1], 1)}
+
+
+def round_trip(db, theirs: list[int], n: int = 2000) -> tuple[float, float]:
+    """The reference for a statement's fixed cost: `SELECT 1` on a read connection, our CPU and PostgreSQL's (µs)."""
+    before, cpu = br.cpu_seconds(theirs), time.process_time()
+    for _ in range(n):
+        db.execute("SELECT 1").fetchone()
+    cpu, after = time.process_time() - cpu, br.cpu_seconds(theirs)
+    return 1e6 * cpu / n, 1e6 * sum(after[p] - before.get(p, 0.0) for p in after) / n
 
 
 def count_accepted(data: Path, database: str | None) -> tuple[int, bool]:
@@ -326,7 +337,8 @@ SUMMARY = ("round", "setup", "requests_per_s", "p50_ms", "p99_ms", "ours_cpu_ms"
            "pg_connections_cpu_ms", "requests", "accepted_rows", "non_2xx")
 
 
-ALONE = ("round", "in_process", "wall_ms", "ours_cpu_ms", "pg_cpu_ms", "redemptions", "accepted_rows")
+ALONE = ("round", "in_process", "wall_ms", "ours_cpu_ms", "pg_cpu_ms", "select_1_ours_us", "select_1_pg_us",
+         "redemptions", "accepted_rows")
 
 
 def table(results: list[dict], columns: tuple[str, ...]) -> str:
