@@ -36,7 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 import sync_kill_soak as soak  # noqa: E402
 
-pytestmark = pytest.mark.slow  # real processes, as test_reliability.py (strict_checks marks that module)
 
 # Each test its own personal codes of the one world (and its own devices); the printed code is shared,
 # its limits being the backend's rule over every use in a store on a day.
