@@ -46,8 +46,8 @@ class Storage(ABC):
     def insert_row(self, table: str, columns: tuple[str, ...], row: Sequence[Any]) -> int:
         """Insert one row in the next group commit; its id once durable (IntegrityError if it clashes)."""
 
-    # Whether writes run side by side (PostgreSQL): an operation then judges again, under `hold`,
-    # what SQLite's lone writer may judge once before it (operations/redemptions.py).
+    # Whether writes run side by side (PostgreSQL): only then are `hold`'s names worth finding, and a
+    # unique index's refusal inside a write worth one more run of it (operations/holds.py).
     CONCURRENT_WRITES: ClassVar[bool] = False
 
     def hold(self, db: Any, *names: str) -> None:
