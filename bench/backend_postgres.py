@@ -88,14 +88,14 @@ end
 """
 
 
-# nofeed: no feed event (nor its lock) at all, which no backend may run; atcommit: the same event, numbered
-# by a deferred trigger as the transaction commits, so the counter's row lock is held from the COMMIT to
-# its WAL flush instead of from the INSERT, across the round trip back to Python, to the COMMIT.
+# nofeed: no feed event (nor its lock) at all, which no backend may run; atinsert: the same event, numbered
+# as the attempt is inserted (pg_schema's first trigger, not deferred), so the counter's row lock is held from
+# the INSERT, across the round trip back to Python, to the COMMIT's WAL flush, instead of from the COMMIT only.
 VARIANTS = {
     "nofeed": "ALTER TABLE attempts DISABLE TRIGGER attempts_feed_event",
-    "atcommit": "DROP TRIGGER attempts_feed_event ON attempts; "
-                "CREATE CONSTRAINT TRIGGER attempts_feed_event AFTER INSERT ON attempts "
-                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.status = 'accepted') "
+    "atinsert": "DROP TRIGGER attempts_feed_event ON attempts; "
+                "CREATE TRIGGER attempts_feed_event AFTER INSERT ON attempts "
+                "FOR EACH ROW WHEN (NEW.status = 'accepted') "
                 "EXECUTE FUNCTION attempts_feed_event()",
 }
 

@@ -105,17 +105,19 @@ class PostgresStorage(Storage):
         self._local.db = db
         return db
 
-    def submit(self, fn: Callable[[PgConnection], Any]) -> Any:
+    def submit(self, fn: Callable[[PgConnection], Any], one_statement: bool = False) -> Any:
+        """`fn(db)` in a write transaction of its own (`one_statement`: fn runs exactly one statement,
+        which is then sent as its own transaction)."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the storage is closed")
             self._writing += 1
         try:
             if self.isolation != "serializable":
-                return self._run(fn)
+                return self._run(fn, one_statement)
             for attempt in range(1, self.SERIALIZABLE_TRIES + 1):
                 try:
-                    return self._run(fn)
+                    return self._run(fn, one_statement)
                 except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
                     if attempt == self.SERIALIZABLE_TRIES:
                         raise
@@ -129,8 +131,12 @@ class PostgresStorage(Storage):
                 if not self._writing:
                     self._idle.notify_all()
 
-    def _run(self, fn: Callable[[PgConnection], Any]) -> Any:
+    def _run(self, fn: Callable[[PgConnection], Any], one_statement: bool = False) -> Any:
         with self._pool.connection() as raw:
+            if one_statement:
+                # In autocommit one statement is a transaction of its own, committed (durably, its
+                # deferred triggers run) as it ends: no BEGIN and COMMIT to send and wait for.
+                return fn(PgConnection(raw))
             with raw.transaction():  # committed (durably) on the way out, rolled back if fn raised
                 return fn(PgConnection(raw))
 
@@ -153,7 +159,7 @@ class PostgresStorage(Storage):
         def insert(db: PgConnection) -> int | None:
             cursor = db.execute(sql, row)
             return cursor.fetchone()[0] if returning else None
-        return self.submit(insert)
+        return self.submit(insert, one_statement=True)
 
     def _table_columns(self, table: str) -> frozenset[str]:
         """A table's columns, asked once (names come from code; unknown ones are refused, not spliced)."""
@@ -182,7 +188,6 @@ class PostgresStorage(Storage):
         self._pool.close()
         for db in opened:
             db.close()
-
 
     def _configure(self, conn: psycopg.Connection) -> None:
         # Whatever the server or the database defaults to: a commit returns only once it is on disk.
