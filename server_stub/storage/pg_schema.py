@@ -20,12 +20,14 @@ Two things SQLite gets from its single writer are spelled out here:
 - **An accepted redemption's feed event** comes from a trigger on its
   attempt, as in SQLite (m002), but deferred to the transaction's commit: the
   counter's row lock is then held only from the COMMIT to its WAL flush, not
-  from the INSERT across the round trip back to the backend and the COMMIT's
-  way in (bench/backend_postgres.py's `atcommit` measured +46 % redemptions/s
-  and half the p99 against the lock taken at the insert). Nothing reads an
-  attempt's event in the transaction that writes it. This is m002 as first
-  written for PostgreSQL: no backend ran over PostgreSQL before it (the
-  Backend could not choose it), so no database holds the earlier trigger.
+  from the INSERT across the round trips back to the backend that a write of
+  several statements (a sync batch, a printed code judged in its write) still
+  makes. bench/backend_postgres.py measured +46 % redemptions/s against the
+  lock taken at the insert when online redemptions were written as BEGIN,
+  INSERT, COMMIT. Nothing reads an attempt's event in the transaction that
+  writes it. This is m002 as first written for PostgreSQL: no backend ran
+  over PostgreSQL before it (the Backend could not choose it), so no database
+  holds the earlier trigger.
 """
 
 from __future__ import annotations
