@@ -281,6 +281,42 @@ def test_two_tills_syncing_overlapping_codes_at_once_accept_each_once_and_the_lo
     assert sum("over_limit" in r for r in printed) == 5
 
 
+def test_a_batch_with_a_void_first_does_not_deadlock_with_an_online_insert_of_one_of_its_codes(chain):
+    """A void writes its feed event at once (the counter's lock); an online redemption inserts without
+    holding anything and takes the counter only as it commits. Were the batch's void written before its
+    redemptions, its insert of a token the online one holds would wait for it while it waits for the
+    batch's lock: PostgreSQL would kill one of them (DeadlockDetected, a 500 to a till)."""
+    import psycopg
+
+    first = personal_token(chain)
+    voided = uuid.uuid4().hex
+    assert chain.first.redeem(chain.devices[0], voided, {"input": first["token"], "method": "camera"}).status == 201
+    raced = personal_token(chain)
+    boss = chain.first.create_staff(chain.retailer_id, "Jefa", "manager", "482916", chain.store_id)
+    void = {"type": "void", "key": uuid.uuid4().hex, "redemption_key": voided, "at": time.time() - 1,
+            "staff_id": boss["id"], "void_reason": "equivocado"}
+    online = psycopg.connect(chain.first.database)  # an online redemption's insert, held open a moment
+    try:
+        online.execute(
+            "INSERT INTO attempts (key, retailer_id, store_id, device_id, at, received_at, method, decided, "
+            "status, kind, jti) VALUES (%s, %s, %s, %s, %s, %s, 'camera', 'online', 'accepted', 'personal', %s)",
+            (uuid.uuid4().hex, chain.retailer_id, chain.store_id, chain.devices[1]["id"], time.time(), time.time(),
+             raced["jti"]))
+        synced: list = []
+        batch = threading.Thread(target=lambda: synced.append(
+            chain.backends[1].sync(chain.devices[0], [void, entry(raced["token"])])))
+        batch.start()
+        time.sleep(0.5)  # the batch is waiting on the online insert's token id now
+        online.commit()  # its feed event, numbered at commit: the counter must be free for it
+    finally:
+        online.close()
+    batch.join(30)
+    [answer] = synced
+    assert [r["status"] for r in answer["results"]] == ["recorded", "conflict"], answer
+    assert chain.rows("SELECT count(*) FROM attempts WHERE jti = ? AND status = 'accepted'", (raced["jti"],)) == [(1,)]
+    assert chain.rows("SELECT count(*) FROM voids") == [(1,)]
+
+
 # --- what another process changed, seen within a second ------------------------------------------
 
 def test_a_device_deleted_in_one_backend_is_refused_by_another_within_a_second_and_a_half(chain):

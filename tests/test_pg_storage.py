@@ -280,3 +280,27 @@ def test_a_read_snapshot_sees_one_state_of_the_database(storage):
         assert db.execute("SELECT count(*) FROM retailers").fetchone() == (1,)
         assert db.execute("SHOW transaction_isolation").fetchone() == ("repeatable read",)
     assert storage.read().execute("SELECT count(*) FROM retailers").fetchone() == (2,)
+
+
+def test_a_write_waits_for_a_lock_held_elsewhere_a_bounded_time(storage, pg_database):
+    """One stuck session (an operator's open transaction holding the feed's counter) stalls writes for
+    the lock timeout, not for ever; reads and writes both carry the statement and idle bounds."""
+    for db_answer in (storage.read().execute("SHOW statement_timeout").fetchone(),
+                      storage.submit(lambda db: db.execute("SHOW statement_timeout").fetchone())):
+        assert db_answer == ("1min",)
+    assert storage.submit(lambda db: db.execute("SHOW idle_in_transaction_session_timeout").fetchone()) == ("1min",)
+    stuck = psycopg.connect(pg_database)
+    try:
+        stuck.execute("UPDATE event_counter SET last = last")  # the counter's row lock, held open
+
+        def write(db):
+            db.execute("SET LOCAL lock_timeout = '200ms'")  # the bound, made short for the test
+            db.execute("INSERT INTO events (retailer_id, type, data, at) VALUES ('r', 'voucher', '{}', 0)")
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            storage.submit(write)
+        assert time.monotonic() - started < 5
+        assert storage.submit(lambda db: db.execute("SHOW lock_timeout").fetchone()) == ("10s",)
+    finally:
+        stuck.close()
+    assert storage.read().execute("SELECT count(*) FROM events").fetchone() == (0,)

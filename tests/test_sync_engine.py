@@ -4,6 +4,7 @@ with real store files: scheduling, back-off, status, hostile answers, stop."""
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -285,3 +286,15 @@ def test_stopping_while_a_back_off_ends_raises_nowhere(tmp_path):
     finally:
         threading.excepthook = before
     assert died == []
+
+
+@pytest.mark.allow_log_warnings(r"^Run time of job")
+def test_a_tick_still_pending_is_no_warning_in_the_tills_log_but_other_scheduler_warnings_are(caplog):
+    """A busy machine can starve the scheduler's one pool thread; the tick it then skips is only a
+    wake-up (one is still pending), so the engine drops apscheduler's warning about it, and only it."""
+    scheduler_log = logging.getLogger("apscheduler.scheduler")
+    with caplog.at_level(logging.WARNING, logger="apscheduler.scheduler"):
+        scheduler_log.warning('Execution of job "%s" skipped: maximum number of running instances reached (%d)',
+                              "SimpleQueue.put (trigger: interval[0:00:02])", 1)
+        scheduler_log.warning('Run time of job "%s" was missed by %s', "SimpleQueue.put", "0:00:05")
+    assert [r.getMessage()[:15] for r in caplog.records] == ["Run time of job"]

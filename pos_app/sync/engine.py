@@ -30,6 +30,19 @@ from .status import SyncStatus, store_status
 
 log = logging.getLogger(__name__)
 
+
+class _TickStillPending(logging.Filter):
+    """apscheduler warns when a tick is due while the last one's job has not run yet (a busy machine
+    starved its one pool thread): that tick is only a wake-up, and the worker wakes for the one still
+    pending, so it is dropped, not written to the till's log as a fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_TickStillPending())
+
+
 DEFAULT_FEED_INTERVAL_S = 2.0
 DEFAULT_MAX_REQUESTS_PER_S = 20.0
 DEFAULT_REQUEST_TIMEOUT_S = 5.0

@@ -1,13 +1,14 @@
-"""The names a write holds (`Storage.hold`) while it judges a redemption again, and its one retry.
+"""The names a write holds (`Storage.hold`) while it judges a redemption again, and its retries.
 
 Over PostgreSQL writes run side by side, so a write that counts a printed
 voucher's uses, looks for an accepted attempt of a token id or for an
 idempotency key must first hold the names of what it reads: a voucher's
 limits are counts over all its codes (so the voucher's name, not the code's),
 one accepted attempt per token id (the `jti`'s, whether it came as a token or
-as a short code), one row per key, and a till's velocity (the device's).
-Voids hold their key and the redemption they void. SQLite holds nothing: its
-writer is alone.
+as a short code), one row per key, and a till's velocity (the device's: exact
+among judged writes; an online personal token's insert, which holds nothing,
+may pass it by the few that race in at once). Voids hold their key and the
+redemption they void. SQLite holds nothing: its writer is alone.
 """
 
 from __future__ import annotations
@@ -81,14 +82,18 @@ def _in(db: Any, select: str, column: str, values: set[str], retailer_id: str) -
                       (retailer_id, *ordered)).fetchall()
 
 
+RUNS = 3  # a judged write's runs at most, over PostgreSQL
+
+
 def submit_judged(storage: Any, fn: Callable[[Any], Any]) -> Any:
-    """`storage.submit(fn)`, once more if a unique index refused it: over PostgreSQL such an error aborts the
+    """`storage.submit(fn)`, run again if a unique index refused it: over PostgreSQL such an error aborts the
     whole transaction, and it can still come from a write that held other names (a row another request
-    inserted without judging: a refusal, or SQLite's fast path); the second run, under the same holds,
-    sees that row and answers from it. A second refusal is a bug and is raised."""
-    try:
-        return storage.submit(fn)
-    except storage.IntegrityError:
-        if not storage.CONCURRENT_WRITES:
-            raise
-        return storage.submit(fn)
+    inserted without judging: a refusal, or the fast path of a personal token); the next run, under the
+    same holds, sees that row and answers from it. A batch naming several token ids can lose to a
+    different one each run, so up to RUNS; a refusal after that is raised."""
+    for run in range(1, RUNS + 1):
+        try:
+            return storage.submit(fn)
+        except storage.IntegrityError:
+            if not storage.CONCURRENT_WRITES or run == RUNS:
+                raise

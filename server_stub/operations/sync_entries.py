@@ -93,10 +93,19 @@ def sync(ctx: Context, device: dict, entries: list[dict], sent_at: Any = None) -
             ctx.storage.hold(db, *names, *holds.reading_names(
                 db, device["retailer_id"], (item.reading for item in work if isinstance(item, Proof))))
         seen = _seen(db, keys)
-        # A void's time is placed in the same window as a redemption's (its proof covers the time as sent).
-        return [record_void(ctx, db, device, item, now, at=window.place(float(item["at"]))[0])
-                if not isinstance(item, Proof)
-                else _record(ctx, db, device, item, now, seen.get(item.entry["key"])) for item in work]
+        results: list = [None] * len(work)
+        # Redemptions first, then voids (a void changes no verdict): a void writes its feed event at once,
+        # taking the feed counter's lock, and over PostgreSQL no attempt may be inserted after that in the
+        # same write — an online insert of the same key or token id, holding its unique entry and waiting
+        # for the counter as it commits, would wait for this write while this write waits for it.
+        for i, item in enumerate(work):
+            if isinstance(item, Proof):
+                results[i] = _record(ctx, db, device, item, now, seen.get(item.entry["key"]))
+        for i, item in enumerate(work):
+            if not isinstance(item, Proof):
+                # A void's time is placed in the same window as a redemption's (its proof covers the time as sent).
+                results[i] = record_void(ctx, db, device, item, now, at=window.place(float(item["at"]))[0])
+        return results
     return {"results": holds.submit_judged(ctx.storage, write), "server_time": now}
 
 

@@ -106,8 +106,8 @@ def change_voucher(ctx: Context, voucher_id: str, action: str) -> dict:
     allowed, target = TRANSITIONS[action]
 
     def write(db):
-        # Read, then changed: a publish racing a revoke must not undo it. The printed redemptions of this
-        # voucher hold the same name (operations/holds.py), so they count on one side of the change.
+        # Read, then changed: a publish racing a revoke must not undo it. (Redemptions read the voucher
+        # through each process's cache, so every process sees the change within its second: state.py.)
         ctx.storage.hold(db, holds.voucher_name(voucher_id))
         row = db.execute("SELECT status FROM vouchers WHERE id = ?", (voucher_id,)).fetchone()
         if row is None:

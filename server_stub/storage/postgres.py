@@ -55,6 +55,12 @@ class PostgresStorage(Storage):
     CONCURRENT_WRITES = True
     ISOLATIONS = ("read committed", "serializable")
     SERIALIZABLE_TRIES = 20  # a write run again this many times at most on a serialization failure
+    DEADLOCK_TRIES = 3  # read committed: a write PostgreSQL aborted as a deadlock's victim, run again
+    # Bounds, so one stuck session (an operator's open transaction holding the feed's counter, a lost
+    # client) stalls writes for seconds, not until someone notices: a write waits for a lock this long, a
+    # statement runs this long, a transaction left open idle is ended by the server.
+    SESSION_BOUNDS = ("SET lock_timeout = '10s'; SET statement_timeout = '60s'; "
+                      "SET idle_in_transaction_session_timeout = '60s'")
 
     def __init__(self, dsn: str, *, writers: int = 8, max_lifetime_s: float = 1800.0,
                  application_name: str = APPLICATION, isolation: str = "read committed"):
@@ -62,10 +68,10 @@ class PostgresStorage(Storage):
             raise ValueError(f"isolation is one of {', '.join(self.ISOLATIONS)}")
         self.dsn = dsn
         self.isolation = isolation
-        self.retries = 0  # writes run again after a serialization failure (serializable only)
-        self._connect_kwargs = {"autocommit": True, "application_name": application_name}
+        self.retries = 0  # writes run again: after a serialization failure, or as a deadlock's victim
+        self._connect_kwargs = {"autocommit": True, "application_name": application_name, "connect_timeout": 10}
         try:
-            conn = psycopg.connect(dsn, connect_timeout=10, **self._connect_kwargs)
+            conn = psycopg.connect(dsn, **self._connect_kwargs)
         except psycopg.OperationalError as exc:
             raise StorageUnavailable(f"cannot reach the database {shown_dsn(dsn)}: {str(exc).strip()}") from None
         with conn:
@@ -93,7 +99,7 @@ class PostgresStorage(Storage):
         # Read-only, as SQLite's reads are (query_only). And a `with db.conn:` block on a read (the
         # catalog, a booklet) is one snapshot, as a SQLite read transaction is: repeatable read.
         raw.execute("SET default_transaction_read_only = on; "
-                    "SET default_transaction_isolation = 'repeatable read'")
+                    "SET default_transaction_isolation = 'repeatable read'; " + self.SESSION_BOUNDS)
         db = PgConnection(raw)
         # The wrapper goes when its thread does; its connection must not linger on the server.
         weakref.finalize(db, raw.close)
@@ -112,14 +118,18 @@ class PostgresStorage(Storage):
             if self._closed:
                 raise RuntimeError("the storage is closed")
             self._writing += 1
+        # Read committed: the holds' order leaves no deadlock we know of; one PostgreSQL still finds
+        # (it aborts one of the two) is run again rather than answered as a 500.
+        serializable = self.isolation == "serializable"
+        tries = self.SERIALIZABLE_TRIES if serializable else self.DEADLOCK_TRIES
+        again = ((psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) if serializable
+                 else psycopg.errors.DeadlockDetected)
         try:
-            if self.isolation != "serializable":
-                return self._run(fn, one_statement)
-            for attempt in range(1, self.SERIALIZABLE_TRIES + 1):
+            for attempt in range(1, tries + 1):
                 try:
                     return self._run(fn, one_statement)
-                except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
-                    if attempt == self.SERIALIZABLE_TRIES:
+                except again:
+                    if attempt == tries:
                         raise
                     with self._lock:
                         self.retries += 1
@@ -192,6 +202,7 @@ class PostgresStorage(Storage):
     def _configure(self, conn: psycopg.Connection) -> None:
         # Whatever the server or the database defaults to: a commit returns only once it is on disk.
         conn.execute("SET synchronous_commit = on")
+        conn.execute(self.SESSION_BOUNDS)
         conn.execute(f"SET default_transaction_isolation = '{self.isolation}'")  # one of ISOLATIONS
 
 
