@@ -329,3 +329,17 @@ def test_a_copy_while_the_backend_writes_is_one_consistent_state(pg_cluster, pg_
     assert switched.returncode == 1 and "(written_during_copy)" in switched.stderr, switched.stderr
     assert DataDir(folder).database() is None
     pg_cluster.drop_database(second)
+
+
+def test_a_row_changed_in_place_after_the_copy_is_written_since_it(chain, pg_database, tmp_path):
+    """A revoke, a PIN changed, an enrollment code used: no table gains a row, yet a switch then would
+    leave the change behind in SQLite; the rows' sums find it."""
+    from server_stub.storage import pg_copy
+
+    folder = tmp_path / "backend"
+    shutil.copytree(chain.path, folder)
+    copied = pg_copy.copy(folder / "backend.sqlite3", pg_database)
+    assert pg_copy.written_since(folder / "backend.sqlite3", copied) == {}
+    with sqlite3.connect(folder / "backend.sqlite3") as conn:
+        conn.execute("UPDATE vouchers SET status = 'revoked' WHERE id = (SELECT min(id) FROM vouchers)")
+    assert pg_copy.written_since(folder / "backend.sqlite3", copied) == {"vouchers": 0}

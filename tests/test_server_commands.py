@@ -66,3 +66,26 @@ def test_the_embedded_server_serves_from_the_callers_thread_and_stops():
     assert not serving.is_alive()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(server.url + "/", timeout=2)
+
+
+def test_a_database_password_is_never_shown():
+    from server_stub.storage.base import shown_dsn
+
+    assert shown_dsn("postgresql://pika:s3cr3t@db:5432/pika") == "postgresql://pika:***@db:5432/pika"
+    assert shown_dsn("postgresql://pika@db/pika?sslmode=require&PassWord=s3cr3t&x=1") == \
+        "postgresql://pika@db/pika?sslmode=require&PassWord=***&x=1"
+    assert shown_dsn("postgresql://pika@db/pika") == "postgresql://pika@db/pika"
+
+
+def test_the_database_can_come_from_the_environment_not_the_command_line(pg_database, tmp_path, monkeypatch, capsys):
+    """$PIKA_DATABASE keeps a password off the process list; init keeps it in the folder's private config."""
+    from server_stub.datadir import DataDir
+
+    monkeypatch.setenv("PIKA_DATABASE", pg_database)
+    assert main(["init", "--data", str(tmp_path / "backend")]) == 0
+    assert json.loads(capsys.readouterr().out)["admin_token"]
+    assert DataDir(tmp_path / "backend").database() == pg_database
+    assert (tmp_path / "backend" / "config.json").stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("PIKA_DATABASE", "mysql://nope")
+    assert main(["demo-data", "--data", str(tmp_path / "backend")]) == 1
+    assert capsys.readouterr().err == "error: the database is a PostgreSQL URL, postgresql://user@host:port/name\n"

@@ -11,6 +11,8 @@ and is refused if rows came in after the copy's snapshot (`written_since`).
 
 from __future__ import annotations
 
+import os
+
 from ..datadir import DataDir, check_database_url
 from ..storage import pg_copy
 from ..storage.base import shown_dsn
@@ -20,7 +22,9 @@ from .output import print_error, print_json
 def add_to(sub) -> None:
     p = sub.add_parser("migrate-to-postgres", help="copy a SQLite backend's data into an empty PostgreSQL database")
     p.add_argument("--data", required=True)
-    p.add_argument("--database", metavar="URL", required=True, help="postgresql://user@host:port/name (empty)")
+    from_env = os.environ.get("PIKA_DATABASE") or None  # keeps a password off the process list
+    p.add_argument("--database", metavar="URL", default=from_env, required=from_env is None,
+                   help="postgresql://user@host:port/name (empty; default $PIKA_DATABASE)")
     p.add_argument("--switch", action="store_true", help="then serve this folder over PostgreSQL from now on")
     p.set_defaults(run=migrate_to_postgres)
 
@@ -42,9 +46,9 @@ def migrate_to_postgres(args) -> int:
     behind = pg_copy.written_since(data.db_path, copied)
     if args.switch and behind:
         # Switching now would leave what `serve` committed after the snapshot in SQLite alone, for good.
-        print_error(f"{args.data} was written to during the copy ({behind} rows more than copied), so it was not "
-                    f"switched: stop serve, empty {shown_dsn(url)} and copy again with --switch "
-                    "(written_during_copy)")
+        changed = ", ".join(f"{table} ({gained:+d} rows)" for table, gained in sorted(behind.items()))
+        print_error(f"{args.data} was written to during the copy ({changed}), so it was not switched: stop "
+                    f"serve, empty {shown_dsn(url)} and copy again with --switch (written_during_copy)")
         return 1
     if args.switch:
         data.set_config(database=url)

@@ -10,18 +10,21 @@ from ..storage.base import shown_dsn
 from .output import print_json
 
 
-DATABASE_HELP = "PostgreSQL, postgresql://user@host:port/name, instead of SQLite in the folder"
+DATABASE_HELP = ("PostgreSQL, postgresql://user@host:port/name, instead of SQLite in the folder; also "
+                 "$PIKA_DATABASE, which keeps a password off the process list")
 
 
 def add_to(sub) -> None:
     """Add the three commands to `sub`, the subparsers of `python -m server_stub`."""
     p = sub.add_parser("init", help="create a backend: signing key and admin token")
     p.add_argument("--data", required=True)
-    p.add_argument("--database", metavar="URL", help=DATABASE_HELP + " (kept in the folder's config)")
+    p.add_argument("--database", metavar="URL", default=os.environ.get("PIKA_DATABASE") or None,
+                   help=DATABASE_HELP + " (kept in the folder's config)")
     p.set_defaults(run=init)
     p = sub.add_parser("serve", help="serve the API (granian)")
     p.add_argument("--data", required=True)
-    p.add_argument("--database", metavar="URL", help=DATABASE_HELP + " (default: the folder's config)")
+    p.add_argument("--database", metavar="URL", default=os.environ.get("PIKA_DATABASE") or None,
+                   help=DATABASE_HELP + " (default: the folder's config)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--threads", type=int, default=8, help="request threads per worker process")
@@ -30,7 +33,8 @@ def add_to(sub) -> None:
     p.set_defaults(run=serve)
     p = sub.add_parser("demo-data", help="add a demo retailer, store, vouchers, staff and enrollment codes")
     p.add_argument("--data", required=True)
-    p.add_argument("--database", metavar="URL", help=DATABASE_HELP + " (default: the folder's config)")
+    p.add_argument("--database", metavar="URL", default=os.environ.get("PIKA_DATABASE") or None,
+                   help=DATABASE_HELP + " (default: the folder's config)")
     p.set_defaults(run=demo_data)
 
 

@@ -17,8 +17,10 @@ from .state import BackendState, VoucherCache
 
 
 def shown_dsn(dsn: str) -> str:
-    """A connection URL with any password masked, for messages and logs."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", dsn)
+    """A connection URL with any password masked, for messages and logs: in its user part
+    (`user:secret@`) and as a parameter (`?password=secret`)."""
+    masked = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", dsn)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", masked, flags=re.IGNORECASE)
 
 
 class StorageUnavailable(RuntimeError):

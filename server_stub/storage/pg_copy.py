@@ -32,11 +32,12 @@ before the commit; `_migrations` is the target's own.
 from __future__ import annotations
 
 import graphlib
+import hashlib
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterable, Sequence
 
 import psycopg
 
@@ -60,6 +61,7 @@ class Copied:
     tables: dict[str, int]  # rows per table, equal on both engines
     event_head: int  # the highest feed seq, equal on both
     seconds: float
+    sums: dict[str, int] = field(default_factory=dict)  # per table, of the rows as read (`written_since`)
 
 
 def copy(sqlite_path: str | Path, dsn: str) -> Copied:
@@ -78,7 +80,7 @@ def copy(sqlite_path: str | Path, dsn: str) -> Copied:
             pg_migrate.apply(target, pg_schema.MIGRATIONS)
             target.autocommit = False
             try:
-                tables, head = _copy_all(source, target)
+                tables, head, sums = _copy_all(source, target)
             except (psycopg.Error, sqlite3.DatabaseError) as exc:
                 target.rollback()
                 said = " ".join(str(exc).split())  # PostgreSQL's CONTEXT line (which table, which row) kept
@@ -90,17 +92,35 @@ def copy(sqlite_path: str | Path, dsn: str) -> Copied:
             target.commit()
     finally:
         source.close()
-    return Copied(tables, head, time.perf_counter() - started)
+    return Copied(tables, head, time.perf_counter() - started, sums)
 
 
 def written_since(sqlite_path: str | Path, copied: Copied) -> dict[str, int]:
-    """Rows the SQLite backend has gained since the copy's snapshot, per table (a `serve` still running)."""
+    """The tables the SQLite backend has changed since the copy's snapshot (a `serve` still running), each
+    with the rows it gained: rows added or removed, and rows changed in place (a voucher revoked, a PIN
+    changed: a table that gained 0), found by the sum of its rows as read again."""
     source = _open_source(Path(sqlite_path))
     try:
-        now = {t: source.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in copied.tables}
+        source.execute("BEGIN")  # one state, as the copy's
+        changed = {}
+        for table, count in copied.tables.items():
+            rows = source.execute(f'SELECT * FROM "{table}"')
+            now, total = _row_sum(rows)
+            if now != count or total != copied.sums.get(table):
+                changed[table] = now - count
+        source.execute("COMMIT")
     finally:
         source.close()
-    return {t: now[t] - n for t, n in copied.tables.items() if now[t] != n}
+    return changed
+
+
+def _row_sum(rows: Iterable[Sequence[Any]]) -> tuple[int, int]:
+    """(rows, their sum): a 64-bit hash of each row added up, so the order rows come in does not matter."""
+    count = total = 0
+    for row in rows:
+        count += 1
+        total += int.from_bytes(hashlib.blake2b(repr(tuple(row)).encode(), digest_size=8).digest(), "big")
+    return count, total % (1 << 64)
 
 
 def _open_source(path: Path) -> sqlite3.Connection:
@@ -133,9 +153,12 @@ def _check_source_pages(source: sqlite3.Connection) -> None:
 
 def _connect(dsn: str) -> psycopg.Connection:
     try:
-        return psycopg.connect(dsn, connect_timeout=10, autocommit=True, application_name="pika-migrate")
+        conn = psycopg.connect(dsn, connect_timeout=10, autocommit=True, application_name="pika-migrate")
     except psycopg.OperationalError as exc:
         raise StorageUnavailable(f"cannot reach the database {shown_dsn(dsn)}: {str(exc).strip()}") from None
+    # "verified", and a --switch after it, stand on a copy that is on disk (whatever the server's default).
+    conn.execute("SET synchronous_commit = on")
+    return conn
 
 
 def _refuse_rows(target: psycopg.Connection, tables: Sequence[str] = (), *, only_backend: bool = False) -> None:
@@ -149,7 +172,7 @@ def _refuse_rows(target: psycopg.Connection, tables: Sequence[str] = (), *, only
                           "a copy goes into an empty database", "target_not_empty")
 
 
-def _copy_all(source: sqlite3.Connection, target: psycopg.Connection) -> tuple[dict[str, int], int]:
+def _copy_all(source: sqlite3.Connection, target: psycopg.Connection) -> tuple[dict[str, int], int, dict[str, int]]:
     order = _table_order(source, target)
     # Their own lock too: no other session writes these tables until this transaction ends.
     for table in order:
@@ -163,8 +186,7 @@ def _copy_all(source: sqlite3.Connection, target: psycopg.Connection) -> tuple[d
         "AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE contype IN ('p', 'u'))").fetchall()
     for name, _ in indexes:
         target.execute(f'DROP INDEX "{name}"')
-    for table in order:
-        _copy_table(source, target, table)
+    sums = {table: _copy_table(source, target, table) for table in order}
     for _, definition in indexes:  # a unique one the rows break fails here, and the copy rolls back
         target.execute(definition)
     for table in order:
@@ -176,7 +198,7 @@ def _copy_all(source: sqlite3.Connection, target: psycopg.Connection) -> tuple[d
         differ = {t: (expected[t], copied[t]) for t in order if expected[t] != copied[t]}
         raise CopyRefused(f"the copy does not match its source (rows {differ}, feed head {head} against "
                           f"{target_head}): rolled back", "copy_mismatch")
-    return copied, head
+    return copied, head, sums
 
 
 def _table_order(source: sqlite3.Connection, target: psycopg.Connection) -> list[str]:
@@ -211,14 +233,18 @@ def _source_head(source: sqlite3.Connection) -> int:
     return max(highest, row[0] if row else 0)
 
 
-def _copy_table(source: sqlite3.Connection, target: psycopg.Connection, table: str) -> None:
+def _copy_table(source: sqlite3.Connection, target: psycopg.Connection, table: str) -> int:
+    """Copy one table; the sum of its rows as read (`_row_sum`), for `written_since`."""
     columns = [r[1] for r in source.execute(f'PRAGMA table_info("{table}")')]
     names = ", ".join(f'"{c}"' for c in columns)
     rows = source.execute(f'SELECT {names} FROM "{table}"')
+    total = 0
     with target.cursor().copy(f'COPY "{table}" ({names}) FROM STDIN') as stream:
         while batch := rows.fetchmany(ROWS_PER_FETCH):
             for row in batch:
                 stream.write_row(row)
+            total += _row_sum(batch)[1]
+    return total % (1 << 64)
 
 
 def _set_counters(target: psycopg.Connection, head: int) -> None:
