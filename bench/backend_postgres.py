@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pwd
 import re
 import shutil
 import signal
@@ -53,10 +52,8 @@ import backend_redemptions as br  # noqa: E402  (its server, port and /proc piec
 from pos_app.core import tokens  # noqa: E402  (backend_redemptions put the project on the path)
 from server_stub.backend import Backend  # noqa: E402
 from server_stub.datadir import DataDir  # noqa: E402
+from pg_cluster import SUPERUSER, Cluster  # noqa: E402
 
-POSTGRES_ROOT = Path("/usr/lib/postgresql")
-UNPRIVILEGED = "postgres"  # the Debian package's user: PostgreSQL refuses to run as root
-SUPERUSER = "bench"
 # Each line of the token file: a token and the device token of the till that scans it, so the load is a
 # chain's (several tills, several vouchers) and not one till redeeming 16 codes at once. The warm-up and
 # the measured run have keys of their own (a repeated key is answered from storage).
@@ -98,74 +95,6 @@ VARIANTS = {
                 "FOR EACH ROW WHEN (NEW.status = 'accepted') "
                 "EXECUTE FUNCTION attempts_feed_event()",
 }
-
-
-def postgres_bin() -> Path:
-    versions = sorted((p for p in POSTGRES_ROOT.glob("*/bin") if (p / "initdb").exists()),
-                      key=lambda p: [int(n) for n in re.findall(r"\d+", p.parent.name)])
-    if not versions:
-        sys.exit(f"no PostgreSQL under {POSTGRES_ROOT}: run `bash packaging/install.sh`")
-    return versions[-1]
-
-
-class Cluster:
-    """A durable PostgreSQL server in a folder of its own, on 127.0.0.1 and a free port."""
-
-    def __init__(self, root: Path):
-        self.bin = postgres_bin()
-        self.root, self.data, self.log = root, root / "data", root / "server.log"
-        self.port = br.free_port()
-        self.as_user = UNPRIVILEGED if os.geteuid() == 0 else None
-
-    def _run(self, *args: str) -> None:
-        command = [str(self.bin / args[0]), *args[1:]]
-        if self.as_user:
-            command = ["runuser", "-u", self.as_user, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-            raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()}\n{log}")
-
-    def start(self) -> "Cluster":
-        self.root.mkdir()
-        if self.as_user:
-            user = pwd.getpwnam(self.as_user)
-            os.chown(self.root, user.pw_uid, user.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-                  "--locale=C.UTF-8")
-        # Durability at its defaults (fsync, full_page_writes, synchronous_commit on); room for 4 x 16 connections.
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c max_connections=200"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
-        return self
-
-    def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
-
-    def pid(self) -> int:
-        return int((self.data / "postmaster.pid").read_text().splitlines()[0])
-
-    def fdatasync_us(self) -> float:
-        """What one 8 kB write + fdatasync of the WAL costs on this disk (pg_test_fsync, in the cluster's folder):
-        the least a durable commit waits, and so the least the feed's lock is held."""
-        command = [str(self.bin / "pg_test_fsync"), "-s", "1", "-f", str(self.root / "fsync.test")]
-        if self.as_user:
-            command = ["runuser", "-u", self.as_user, "--", *command]
-        out = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
-        return float(re.search(r"fdatasync\s+[\d.]+ ops/sec\s+(\d+) usecs/op", out).group(1))
-
-    def new_database(self) -> str:
-        name = f"bench_{uuid.uuid4().hex[:10]}"
-        self.sql(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'")
-        return self.dsn(name)
-
-    def sql(self, statement: str, database: str = "postgres"):
-        with psycopg.connect(self.dsn(database), autocommit=True) as conn:
-            cur = conn.execute(statement)
-            return cur.fetchall() if cur.description else None
 
 
 def is_connection(pid: int) -> bool:
@@ -391,7 +320,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a stopped run still stops its cluster and servers
     base = Path(tempfile.mkdtemp(prefix="pika-bench-pg-"))
     os.chmod(base, 0o755)  # the cluster's user must reach its folder inside
-    cluster = Cluster(base / "cluster").start()
+    cluster = Cluster(base / "cluster", max_connections=200).start()
     results, alone = [], []
     try:
         fsync_us = cluster.fdatasync_us()

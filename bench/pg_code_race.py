@@ -33,13 +33,8 @@ drifts within minutes.
 from __future__ import annotations
 
 import argparse
-import os
-import pwd
-import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,66 +45,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
 
 from server_stub.backend import Backend  # noqa: E402
 from server_stub.datadir import DataDir  # noqa: E402
 from server_stub.storage.postgres import PostgresStorage  # noqa: E402
+from pg_cluster import Cluster  # noqa: E402
 
-POSTGRES_ROOT = Path("/usr/lib/postgresql")
-UNPRIVILEGED = "postgres"  # the Debian package's user: PostgreSQL refuses to run as root
-SUPERUSER = "bench"
 TILLS = 16
 WAYS = ("locks", "serializable", "sqlite")
-
-
-class Cluster:
-    """A durable PostgreSQL server in a temporary folder (the approach of tests/pg_fixtures.py, fsync on)."""
-
-    def __init__(self) -> None:
-        versions = sorted((p for p in POSTGRES_ROOT.glob("*/bin") if (p / "initdb").exists()),
-                          key=lambda p: [int(n) for n in re.findall(r"\d+", p.parent.name)])
-        if not versions:
-            raise SystemExit(f"no PostgreSQL under {POSTGRES_ROOT}: run `bash packaging/install.sh`")
-        self.bin = versions[-1]
-        self.root = Path(tempfile.mkdtemp(prefix="pika-race-"))
-        self.data, self.run_dir, self.log = self.root / "data", self.root / "run", self.root / "server.log"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.as_user = UNPRIVILEGED if os.geteuid() == 0 else None
-
-    def _run(self, *args: str) -> None:
-        command = [str(self.bin / args[0]), *args[1:]]
-        if self.as_user:
-            command = ["runuser", "-u", self.as_user, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()}")
-
-    def start(self) -> "Cluster":
-        self.run_dir.mkdir()
-        if self.as_user:
-            user = pwd.getpwnam(self.as_user)
-            for path in (self.root, self.run_dir):
-                os.chown(path, user.pw_uid, user.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-                  "--locale=C.UTF-8")
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.run_dir} -c max_connections=300"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
-        return self
-
-    def stop(self) -> None:
-        try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def new_database(self) -> str:
-        name = f"race_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres", autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{name}"
 
 
 def backends_for(way: str, folder: Path, cluster: Cluster, count: int) -> list[Backend]:
@@ -196,7 +139,7 @@ def main() -> None:
     parser.add_argument("--ways", default=",".join(WAYS))
     args = parser.parse_args()
     ways = args.ways.split(",")
-    cluster = Cluster().start()
+    cluster = Cluster(Path(tempfile.mkdtemp(prefix="pika-race-"))).start()
     print(f"{args.threads} threads over {args.backends} Backends, {args.threads * args.per_thread} attempts "
           f"at one printed code, total_limit {args.limit}; PostgreSQL {cluster.bin.parent.name}, fsync on")
     print(f"{'round':>5} {'way':<13} {'redemptions/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'retries':>7} "

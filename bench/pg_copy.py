@@ -26,14 +26,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import pwd
 import random
-import re
 import shutil
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,61 +36,12 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import psycopg  # noqa: E402
 
 from server_stub.backend import Backend  # noqa: E402
 from server_stub.datadir import DataDir  # noqa: E402
 from server_stub.demo import add_demo_data  # noqa: E402
 from server_stub.storage import pg_copy  # noqa: E402
-
-POSTGRES_ROOT = Path("/usr/lib/postgresql")
-UNPRIVILEGED = "postgres"  # PostgreSQL refuses to run as root
-SUPERUSER = "bench"
-
-
-class Cluster:
-    """A durable PostgreSQL server in a folder of its own (as tests/pg_fixtures.py, which bench may not import)."""
-
-    def __init__(self, root: Path):
-        versions = sorted((p for p in POSTGRES_ROOT.glob("*/bin") if (p / "initdb").exists()),
-                          key=lambda p: [int(n) for n in re.findall(r"\d+", p.parent.name)])
-        if not versions:
-            sys.exit(f"no PostgreSQL under {POSTGRES_ROOT}: run `bash packaging/install.sh`")
-        self.bin, self.root, self.data = versions[-1], root, root / "data"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.as_user = UNPRIVILEGED if os.geteuid() == 0 else None
-
-    def _run(self, *args: str) -> None:
-        command = [str(self.bin / args[0]), *args[1:]]
-        if self.as_user:
-            command = ["runuser", "-u", self.as_user, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()}")
-
-    def start(self) -> "Cluster":
-        if self.as_user:
-            user = pwd.getpwnam(self.as_user)
-            os.chown(self.root, user.pw_uid, user.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-                  "--locale=C.UTF-8")
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root}"
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-o", options, "-w", "start")
-        return self
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def dsn(self, name: str = "postgres") -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{name}"
-
-    def fresh_database(self) -> str:
-        name = f"copy_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.dsn(name)
+from pg_cluster import Cluster  # noqa: E402
 
 
 def make_backend(folder: Path, attempts: int) -> Path:
@@ -197,7 +143,7 @@ def main() -> None:
                 runs["select_all"].append(seconds)
                 seconds, check = timed(lambda: quick_check(path))
                 runs["quick_check"].append(seconds)
-                target = cluster.fresh_database()
+                target = cluster.new_database()
                 seconds, copied = timed(lambda: pg_copy.copy(path, target))
                 runs["copy"].append(seconds)
             copy_s, read_s = min(runs["copy"]), min(runs["select_all"])
