@@ -41,9 +41,10 @@ def apply(db: sqlite_utils.Database, migrations: Sequence[Migration]) -> int:
 
 
 def open_database(path: str, *, synchronous: str = "FULL", check_same_thread: bool = True) -> sqlite_utils.Database:
-    """A WAL database with the durability the caller asks for."""
+    """A WAL database with the durability the caller asks for, readable by its owner only (`make_private`)."""
     import sqlite3
 
+    make_private(path)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=check_same_thread)
     db = sqlite_utils.Database(conn)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -51,3 +52,30 @@ def open_database(path: str, *, synchronous: str = "FULL", check_same_thread: bo
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
     return db
+
+
+PRIVATE = 0o600
+SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's own, made with the database file's mode
+
+
+def make_private(path: str) -> None:
+    """A database file made 0600 before SQLite first opens it, and one made readable to others by an earlier
+    version (0644: the umask's) made 0600, with its side files: a till's store holds its device token and
+    its staff's PIN hashes, the backend's database every till's token hash and customers' ids."""
+    import os
+
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))  # an empty file is an empty database
+        return
+    except FileExistsError:
+        pass
+    for name in (path, *(path + side for side in SIDE_FILES)):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, PRIVATE)
+        except FileNotFoundError:
+            pass
+        except PermissionError:  # someone else's file, opened read-only by us: not ours to change
+            pass
