@@ -1,10 +1,11 @@
-"""A durable, throwaway PostgreSQL cluster for the benches: initdb and pg_ctl in a folder of its own.
+"""A throwaway PostgreSQL cluster from the system's package: initdb and pg_ctl in a folder of its own.
 
-The same approach as tests/pg_fixtures.py (which bench scripts may not
-import), but durable: fsync, full_page_writes and synchronous_commit stay at
-their defaults, since the figures are about durable commits. On 127.0.0.1 and
-a free port, with its socket in its folder; as the Debian package's
-`postgres` user when run as root (PostgreSQL refuses root).
+On 127.0.0.1 and a free port, with its socket in its folder; as the Debian
+package's `postgres` user when run as root (PostgreSQL refuses root). Durable
+by default — fsync, full_page_writes and synchronous_commit at their
+defaults — since the benches' figures are about durable commits; the tests'
+cluster (tests/pg_fixtures.py, built on this one) checks behaviour, not power
+cuts, and runs with `durable=False`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -31,17 +31,18 @@ def postgres_bin() -> Path:
     versions = sorted((p for p in POSTGRES_ROOT.glob("*/bin") if (p / "initdb").exists()),
                       key=lambda p: [int(n) for n in re.findall(r"\d+", p.parent.name)])
     if not versions:
-        sys.exit(f"no PostgreSQL under {POSTGRES_ROOT}: run `bash packaging/install.sh`")
+        raise RuntimeError(f"no PostgreSQL under {POSTGRES_ROOT}: run `bash packaging/install.sh`")
     return versions[-1]
 
 
 class Cluster:
     """One server in `root` (made if missing; removed by stop()), reachable by the server's own user."""
 
-    def __init__(self, root: Path, max_connections: int = 300):
+    def __init__(self, root: Path, max_connections: int = 300, *, durable: bool = True,
+                 superuser: str = SUPERUSER):
         self.bin = postgres_bin()
         self.root, self.data, self.log = Path(root), Path(root) / "data", Path(root) / "server.log"
-        self.max_connections = max_connections
+        self.max_connections, self.durable, self.superuser = max_connections, durable, superuser
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -63,22 +64,25 @@ class Cluster:
         if self.as_user:
             user = pwd.getpwnam(self.as_user)
             os.chown(self.root, user.pw_uid, user.pw_gid)
-        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-                  "--locale=C.UTF-8")
+        self._run("initdb", "-D", str(self.data), "-U", self.superuser, "--auth=trust", "--encoding=UTF8",
+                  "--locale=C.UTF-8", *(() if self.durable else ("--no-sync",)))
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
-                   f"-c max_connections={self.max_connections}")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
+                   f"-c max_connections={self.max_connections}"
+                   + ("" if self.durable else " -c fsync=off -c full_page_writes=off"))
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
         return self
 
     def stop(self) -> None:
         try:
             if (self.data / "postmaster.pid").exists():
-                self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+                # A durable cluster shuts down cleanly; a throwaway one's data goes anyway.
+                mode = "fast" if self.durable else "immediate"
+                self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{self.superuser}@127.0.0.1:{self.port}/{database}"
 
     def pid(self) -> int:
         """The postmaster's process id (its children are every session and background process)."""
