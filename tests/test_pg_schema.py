@@ -17,7 +17,7 @@ from pos_app.core.migrate import apply as apply_sqlite
 from pos_app.core.migrate import open_database
 from server_stub.storage import pg_migrate, pg_schema, schema
 
-PG_ONLY = {"event_counter"}  # the feed's numbering, which SQLite's single writer does not need
+PG_ONLY = {"event_counter", "rate_buckets"}  # the feed's numbering, which SQLite's single writer does not need
 
 
 def sqlite_shape(path) -> tuple[dict[str, set[str]], set[str]]:

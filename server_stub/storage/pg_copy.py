@@ -44,7 +44,9 @@ import psycopg
 from . import pg_migrate, pg_schema, schema
 from .base import StorageUnavailable, shown_dsn
 
-OWN_TABLES = {"_migrations", "event_counter"}  # each engine's own, never copied
+OWN_TABLES = {"_migrations", "event_counter", "rate_buckets"}  # each engine's own, never copied
+# Filled by the target's own migrations, and replaced by the source's rows: the backend keeps its identity.
+REPLACED_TABLES = ("backend_meta",)
 ROWS_PER_FETCH = 5000  # rows read from SQLite at a time: memory stays flat for any size
 
 
@@ -177,6 +179,8 @@ def _copy_all(source: sqlite3.Connection, target: psycopg.Connection) -> tuple[d
     # Their own lock too: no other session writes these tables until this transaction ends.
     for table in order:
         target.execute(f'ALTER TABLE "{table}" DISABLE TRIGGER USER')
+    for table in REPLACED_TABLES:
+        target.execute(f'DELETE FROM "{table}"')
     _refuse_rows(target, order)  # again, under the lock: nothing came in since the first look
     expected = {t: source.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in order}
     head = _source_head(source)

@@ -274,5 +274,45 @@ def m005_trust_no_till(db: sqlite_utils.Database) -> None:
     )
 
 
+def m006_run_it_for_real(db: sqlite_utils.Database) -> None:
+    """Issue 15: what lets an operator withdraw a till, a member of staff, a key or a token, and restore."""
+    # A till's life as the operator sees it: withdrawn (`revoked_at`), its token replaced (`rolled_at`),
+    # and what it last told us (`last_seen_at`, its version, its outbox's size and oldest entry).
+    for column in ("revoked_at REAL", "revoked_by TEXT", "rolled_at REAL", "last_seen_at REAL",
+                   "app_version TEXT", "outbox_size INTEGER", "outbox_oldest_at REAL"):
+        db.execute(f"ALTER TABLE devices ADD COLUMN {column}")
+    # A code that gives an enrolled till a new token (a roll), keeping its id, name and records.
+    db.execute("ALTER TABLE enrollment_codes ADD COLUMN for_device TEXT")
+    db.execute("ALTER TABLE staff ADD COLUMN disabled_at REAL")
+    db.execute("ALTER TABLE staff ADD COLUMN updated_at REAL")
+    # How long a till may decide personal codes offline without hearing from the backend.
+    db.execute("ALTER TABLE retailers ADD COLUMN offline_days INTEGER NOT NULL DEFAULT 7")
+    db.execute("ALTER TABLE admin_tokens ADD COLUMN expires_at REAL")
+    # A signing key stops signing when retired, and stops verifying after `expires_at` (its last token's end).
+    db.execute("ALTER TABLE signing_keys ADD COLUMN retired_at REAL")
+    db.execute("ALTER TABLE signing_keys ADD COLUMN expires_at REAL")
+    # Who did what: every admin and manager action, with what changed (JSON).
+    db.execute(
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at REAL NOT NULL,
+            retailer_id TEXT,
+            actor_kind TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            address TEXT,
+            action TEXT NOT NULL,
+            target TEXT,
+            detail TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX audit_log_retailer ON audit_log (retailer_id, id)")
+    # The backend's identity and epoch: a restore gives it a new epoch, which tills notice (backup.md).
+    db.execute("CREATE TABLE backend_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    import secrets
+
+    db.execute("INSERT INTO backend_meta (key, value) VALUES ('backend_id', ?), ('epoch', ?), ('epoch_since', '0')",
+               (secrets.token_hex(16), secrets.token_hex(8)))
+
+
 MIGRATIONS = [m001_initial, m002_redemption_events_by_trigger, m003_booklet_editions, m004_voids,
-              m005_trust_no_till]
+              m005_trust_no_till, m006_run_it_for_real]
