@@ -7,13 +7,15 @@ it assembles their parsers and says any refusal as one `error:` line, exit 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 
-from .commands import admin_tokens, booklet, moving, server
+from .commands import admin_tokens, audit_log, booklet, moving, server
 from .commands.output import print_error
 from .datadir import BadDatabaseURL, NotInitialised
 from .errors import DomainError
+from .operations import audit
 from .storage.base import StorageUnavailable
 
 
@@ -24,11 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     booklet.add_to(sub)
     admin_tokens.add_to(sub)
     moving.add_to(sub)
+    audit_log.add_to(sub)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # What a command changes is the shell user's doing, in the audit log.
+    audit.begin("local", "shell", _shell_user())
     try:
         return args.run(args)
     except DomainError as exc:
@@ -42,6 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 1
+
+
+def _shell_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()[:64]
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return f"uid {os.getuid()}"
 
 
 if __name__ == "__main__":

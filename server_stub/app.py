@@ -17,7 +17,7 @@ from .booklet import placements as booklet_bodies
 from .booklet.editions import Booklets
 from .errors import Forbidden, Invalid
 from .http import Download, Request, Router, serve_request
-from .operations import credentials
+from .operations import audit, credentials
 from .operations.admin import ENROLLMENT_TTL_S, ROLES
 from .operations.redemptions import SYNC_BATCH_MAX
 from .operations.reports import File
@@ -90,8 +90,11 @@ class App:
         r("POST", f"{API}/booklets/{{edition_id}}/render", self.render_booklet)
         # The manager's report: the admin token, or a till's manager or admin in person.
         r("GET", f"{API}/reports/daily", self.daily_report)
+        r("GET", f"{API}/audit", self.audit_log)
 
     def __call__(self, environ, start_response):
+        # Who acts is said afresh for each request (a thread serves many): the credential check names them.
+        audit.begin(str(environ.get("REMOTE_ADDR") or "unknown"))
         return serve_request(self.router, environ, start_response)
 
     # --- open ------------------------------------------------------------------
@@ -333,6 +336,23 @@ class App:
         caller = self._admin_or_staff(request, ("manager", "admin"))
         answer = self.backend.daily_report(caller, request.query)
         return 200, Download(*answer) if isinstance(answer, File) else answer
+
+    def audit_log(self, request):
+        self._admin(request)
+        since = request.query.get("since")
+        try:
+            since_at = None if since is None else float(since)
+        except ValueError:
+            raise Invalid("invalid_value", "since is a time in seconds since 1970") from None
+        action = request.query.get("action")
+        if action is not None and (len(action) > 64 or not action.isascii()):
+            raise Invalid("invalid_value", "action is a name such as device.revoke")
+        retailer = request.query.get("retailer_id")
+        if retailer is not None and len(retailer) > _ID:
+            raise Invalid("invalid_value", "retailer_id is too long")
+        return 200, self.backend.audit_log(retailer_id=retailer, action=action, since=since_at,
+                                           after=_query_int(request, "after", 0, 0, 2**62),
+                                           limit=_query_int(request, "limit", 100, 1, audit.LIST_MAX))
 
     def feed(self, request):
         device = self.backend.require_device(request.bearer())

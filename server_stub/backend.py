@@ -16,8 +16,9 @@ from pos_app.core import tokens
 
 from .datadir import DataDir, NotInitialised
 from .operations import admin, credentials, health, redemptions, reports, staff_auth, sync_entries, tills, vouchers, voids
-from .operations import pin_lockout, staff_pins
+from .operations import audit, pin_lockout, staff_pins
 from .operations.context import Context
+from .operations.keyring import KeyRing
 
 
 class Backend:
@@ -34,13 +35,27 @@ class Backend:
         # is SQLite's group-commit writer, which tests watch batch (None over PostgreSQL).
         self.writer = getattr(self.storage, "writer", None)
         self.read = self.storage.read
-        keys = self.read().execute("SELECT kid, public_pem, active FROM signing_keys").fetchall()
-        self.public_keys = [{"kid": kid, "pem": pem} for kid, pem, _ in keys]
-        self.trust = tokens.TrustSet.from_pems(pem for _, pem, _ in keys)
-        self.kid = next(kid for kid, _, active in keys if active)
-        self.signing_key = self.data.signing_key(self.kid)
-        self.ctx = Context(storage=self.storage, config=self.config, clock=clock, signing_key=self.signing_key,
-                           kid=self.kid, public_keys=self.public_keys, trust=self.trust)
+        # The signing keys, re-read every few seconds: another process's rotation needs no restart here.
+        self.keys = KeyRing(self.read, self.data.signing_key)
+        self.ctx = Context(storage=self.storage, config=self.config, clock=clock, keys=self.keys)
+
+    @property
+    def kid(self) -> str | None:
+        """The key that signs now."""
+        return self.ctx.kid
+
+    @property
+    def public_keys(self) -> list[dict]:
+        return self.ctx.public_keys
+
+    @property
+    def trust(self) -> tokens.TrustSet:
+        return self.ctx.trust
+
+    @property
+    def signing_key(self):
+        """The private key that signs now (tests sign tokens of their own with it)."""
+        return self.ctx.signer()[0]
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -61,7 +76,9 @@ class Backend:
         return credentials.require_admin(self.ctx, token, scopes)
 
     def require_device(self, token: str | None) -> dict:
-        return credentials.require_device(self.ctx, token)
+        device = credentials.require_device(self.ctx, token)
+        audit.identify("device", device["id"], device["name"], device["retailer_id"])
+        return device
 
     def require_admin_or_staff(self, token: str | None, staff_id: str | None, pin: str,
                                roles: tuple[str, ...]) -> staff_auth.Caller:
@@ -163,3 +180,6 @@ class Backend:
 
     def health(self) -> dict:
         return health.health(self.ctx)
+
+    def audit_log(self, **query) -> dict:
+        return audit.listing(self.ctx, **query)

@@ -546,6 +546,9 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
         == 429
     assert c.get("/pin-lockouts", headers=admin).status_code == 200
     assert c.get("/pin-lockouts", headers=till).status_code == 401
+    audit = c.get("/audit", headers=admin, params={"limit": 3}).json()
+    assert len(audit["records"]) == 3 and audit["more"]
+    assert c.get("/audit", headers=admin, params={"since": "later"}).status_code == 400
     assert c.post(f"/retailers/{retailer_id}/settings", headers=admin, json={"staff_anywhere": True}).status_code \
         == 200
     assert c.post(f"/retailers/{missing}/settings", headers=admin, json={"staff_anywhere": False}).status_code \

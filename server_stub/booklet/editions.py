@@ -24,6 +24,7 @@ from babel.numbers import format_currency
 from pos_app.core.csv_cells import safe_cell
 
 from ..errors import Conflict, DomainError, Invalid, NotFound, Unprocessable
+from ..operations import audit
 from .layout import SIZES, LayoutError, Placement, lay_out
 from .model import MIN_VOUCHER_SIZE, Card, EditionInfo, default_price, tier_label, tier_of
 from .months import month_es
@@ -174,6 +175,7 @@ class Booklets:
         edition_id = _new_id("bk")
         now = self.backend.clock()
         title = body["title"] or f"Cupones de {month_es(body['month'])}"
+        actor = audit.current()
 
         def write(db):
             db.execute("INSERT INTO booklet_editions (id, month, title, paper, languages, pages, origin, status, "
@@ -183,17 +185,22 @@ class Booklets:
             for p in body["placements"]:
                 self._insert_placement(db, edition_id, body, p, now)
             self._check_layout(db.conn, edition_id, body["pages"])
+            if origin != "schedule":
+                audit.write(self.backend.ctx, db, actor, "booklet.create", edition_id,
+                            detail={"month": body["month"], "title": title, "placements": len(body["placements"])})
         self.backend.storage.submit(write)
         return self.get(edition_id)
 
     def add_placement(self, edition_id: str, p: dict) -> dict:
         now = self.backend.clock()
+        actor = audit.current()
 
         def write(db):
             self._hold(db, edition_id)
             row = self._editable(db.conn, edition_id)
             pid = self._insert_placement(db, edition_id, row, p, now)
             self._check_layout(db.conn, edition_id, row["pages"])
+            audit.write(self.backend.ctx, db, actor, "booklet.placement_add", edition_id, detail={"placement": pid})
             return pid
         pid = self.backend.storage.submit(write)
         return self._placement(edition_id, pid)
@@ -202,6 +209,7 @@ class Booklets:
         """Lock a placement to a page and position (both null: unlock)."""
         if (page is None) != (position is None):
             raise Invalid("invalid_value", "give both page and position, or neither to unlock")
+        actor = audit.current()
 
         def write(db):
             self._hold(db, edition_id)
@@ -211,6 +219,8 @@ class Booklets:
             if changed.rowcount == 0:
                 raise NotFound("not_found", "no such placement in this edition")
             self._check_layout(db.conn, edition_id, row["pages"])
+            audit.write(self.backend.ctx, db, actor, "booklet.placement_lock", edition_id,
+                        detail={"placement": placement_id, "page": page, "position": position})
         self.backend.storage.submit(write)
         return self._placement(edition_id, placement_id)
 
@@ -247,6 +257,7 @@ class Booklets:
             hint = " (send force to render it again)" if row["status"] == "done" else ""
             raise Conflict("conflict", f"the edition is {row['status']}{hint}")
         self._render_claimed(row, stamp)
+        audit.record(self.backend.ctx, "booklet.render", edition_id, detail={"force": force})
         return self.get(edition_id)
 
     def _render_claimed(self, row: dict, stamp: float) -> None:

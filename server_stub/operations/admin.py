@@ -6,7 +6,7 @@ from pos_app.core import codes, verdict
 
 from ..datadir import token_hash
 from ..errors import Invalid
-from . import staff_pins
+from . import audit, staff_pins
 from .common import STORE_FIELDS, insert, new_id, require_retailer, store_of
 from .context import Context
 
@@ -17,7 +17,12 @@ ENROLLMENT_TTL_S = 24 * 3600
 
 def create_retailer(ctx: Context, name: str) -> dict:
     row = {"id": new_id("ret"), "name": name, "created_at": ctx.clock()}
-    ctx.storage.submit(lambda db: insert(db, "retailers", row))
+    actor = audit.current()
+
+    def write(db):
+        insert(db, "retailers", row)
+        audit.write(ctx, db, actor, "retailer.create", row["id"], retailer_id=row["id"], detail={"name": name})
+    ctx.storage.submit(write)
     return {"id": row["id"], "name": name}
 
 
@@ -32,7 +37,13 @@ def create_store(ctx: Context, retailer_id: str, name: str, timezone: str = "Ame
         raise Invalid("invalid_value", "timezone is not a known IANA time zone")
     row = {"id": new_id("sto"), "retailer_id": retailer_id, "name": name, "timezone": timezone,
            "created_at": ctx.clock()}
-    ctx.storage.submit(lambda db: insert(db, "stores", row))
+    actor = audit.current()
+
+    def write(db):
+        insert(db, "stores", row)
+        audit.write(ctx, db, actor, "store.create", row["id"], retailer_id=retailer_id,
+                    detail={"name": name, "timezone": timezone})
+    ctx.storage.submit(write)
     return {k: row[k] for k in STORE_FIELDS}
 
 
@@ -52,9 +63,12 @@ def create_staff(ctx: Context, retailer_id: str, name: str, role: str, pin: str,
         raise Invalid("invalid_value", f"role must be one of {', '.join(ROLES)}")
     row = {"id": new_id("stf"), "retailer_id": retailer_id, "store_id": store_id, "name": name,
            "role": role, **staff_pins.pin_material(pin, role), "created_at": ctx.clock()}
+    actor = audit.current()
 
     def write(db):
         insert(db, "staff", row)
+        audit.write(ctx, db, actor, "staff.create", row["id"], retailer_id=retailer_id,
+                    detail={"name": name, "role": role, "store_id": store_id})
         # Tills that may see this member hear of them, with the PIN's hash, so they check PINs offline.
         staff_pins.staff_event(ctx, db, retailer_id, row)
     ctx.storage.submit(write)
@@ -65,8 +79,13 @@ def retailer_settings(ctx: Context, retailer_id: str, staff_anywhere: bool) -> d
     """Whether the retailer's staff of no single store (head office) may log in at every one of its tills;
     off, no till receives their PIN hashes (from its next catalog) and the backend refuses them at tills."""
     require_retailer(ctx, retailer_id)
-    ctx.storage.submit(lambda db: db.execute("UPDATE retailers SET staff_anywhere = ? WHERE id = ?",
-                                             (int(staff_anywhere), retailer_id)))
+    actor = audit.current()
+
+    def write(db):
+        db.execute("UPDATE retailers SET staff_anywhere = ? WHERE id = ?", (int(staff_anywhere), retailer_id))
+        audit.write(ctx, db, actor, "retailer.settings", retailer_id, retailer_id=retailer_id,
+                    detail={"staff_anywhere": bool(staff_anywhere)})
+    ctx.storage.submit(write)
     return {"id": retailer_id, "staff_anywhere": bool(staff_anywhere)}
 
 
@@ -76,6 +95,12 @@ def create_enrollment_code(ctx: Context, store_id: str, ttl_s: int = ENROLLMENT_
     now = ctx.clock()
     row = {"code_hash": token_hash(code), "retailer_id": store["retailer_id"], "store_id": store_id,
            "created_at": now, "expires_at": now + ttl_s, "used_at": None, "device_id": None}
-    ctx.storage.submit(lambda db: insert(db, "enrollment_codes", row))
+    actor = audit.current()
+
+    def write(db):
+        insert(db, "enrollment_codes", row)
+        audit.write(ctx, db, actor, "enrollment_code.create", store_id, retailer_id=store["retailer_id"],
+                    detail={"expires_at": row["expires_at"]})
+    ctx.storage.submit(write)
     return {"code": codes.format_short_code(code), "store_id": store_id,
             "retailer_id": store["retailer_id"], "expires_at": row["expires_at"]}

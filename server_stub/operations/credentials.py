@@ -11,6 +11,7 @@ import secrets
 
 from ..datadir import token_hash
 from ..errors import Forbidden, Invalid, NotFound, Unauthorized
+from . import audit
 from .context import Context
 
 SCOPES = ("all", "claims")
@@ -22,9 +23,11 @@ def require_admin(ctx: Context, token: str | None, scopes: tuple[str, ...] = OPE
     """The token's scope, if it is an admin token of one of `scopes` (401 unknown, 403 another scope)."""
     if not token:
         raise Unauthorized("unauthorized", "an admin token is required")
-    row = ctx.one("SELECT scope FROM admin_tokens WHERE token_hash = ?", (token_hash(token),))
+    digest = token_hash(token)
+    row = ctx.one("SELECT scope, name FROM admin_tokens WHERE token_hash = ?", (digest,))
     if row is None:
         raise Unauthorized("unauthorized", "the admin token is not valid")
+    audit.identify("admin", digest[:12], row[1])
     if row[0] not in scopes:
         raise Forbidden("forbidden", f"this needs an admin token of scope {' or '.join(scopes)}")
     return row[0]
@@ -40,10 +43,12 @@ def create_token(ctx: Context, scope: str, name: str) -> dict:
     token = secrets.token_urlsafe(32)
     digest = token_hash(token)
     created = ctx.clock()
+    actor = audit.current()
 
     def write(db) -> None:
         db.execute("INSERT INTO admin_tokens (token_hash, created_at, scope, name) VALUES (?, ?, ?, ?)",
                    (digest, created, scope, name))
+        audit.write(ctx, db, actor, "token.create", digest[:12], detail={"scope": scope, "name": name})
     ctx.storage.submit(write)
     return {"token": token, "id": digest[:12], "scope": scope, "name": name, "created_at": created}
 
@@ -60,6 +65,7 @@ def revoke_token(ctx: Context, token_id: str) -> dict:
     """Withdraw the token whose id is `token_id`; the last token of scope 'all' stays (the operator's key)."""
     if not (len(token_id) == 12 and all(c in "0123456789abcdef" for c in token_id)):
         raise Invalid("invalid_value", "a token id is 12 hex digits, as `token list` shows")
+    actor = audit.current()
 
     def write(db):
         ctx.storage.hold(db, "admin-tokens")  # two revokes at once must not both count the other 'all' as left
@@ -75,6 +81,7 @@ def revoke_token(ctx: Context, token_id: str) -> dict:
         if scope == "all" and others == 0:
             raise Invalid("invalid_value", "the last token of scope all cannot be revoked")
         db.execute("DELETE FROM admin_tokens WHERE token_hash = ?", (digest,))
+        audit.write(ctx, db, actor, "token.revoke", token_id, detail={"scope": scope})
         return {"id": token_id, "scope": scope, "revoked": True}
     return ctx.storage.submit(write)
 

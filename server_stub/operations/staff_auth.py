@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pos_app.core import pins
 
 from ..errors import Forbidden, Unauthorized
-from . import pin_lockout
+from . import audit, pin_lockout
 from .context import Context
 from .credentials import require_admin, require_device
 
@@ -126,6 +126,7 @@ def require_staff(ctx: Context, token: str | None, staff_id: str, pin: str, role
         pin_lockout.add_failure(ctx, device["id"], row[0], now)  # 429 if that was the one too many
         raise Unauthorized("unauthorized", "the staff member or PIN is not valid at this till")
     pin_lockout.clear(ctx, device["id"], row[0])
+    audit.identify("staff", row[0], f"at {device['name']}", device["retailer_id"])
     if row[1] not in roles:
         raise Forbidden("forbidden", f"this needs the role {' or '.join(roles)}")
     return Caller("staff", device["retailer_id"], device["store_id"], device["id"], row[0], row[1],

@@ -13,7 +13,7 @@ import uuid
 from pos_app.core import pins, voids as void_rules
 
 from ..errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unprocessable
-from . import holds
+from . import audit, holds
 from .common import add_event
 from .context import Context
 from .staff_auth import may_work_at
@@ -57,6 +57,12 @@ def record_void(ctx: Context, db, device: dict, entry: dict, now: float, *, at: 
                                      staff_id=entry["staff_id"], at=float(entry["at"]), reason=reason)
     insert_void(ctx, db, target, key=key, device_id=device["id"], staff_id=entry.get("staff_id"),
                 reason=reason, at=at, now=now, verified=verified)
+    # Made at the till, offline perhaps: the manager it names, as proven or not (built here, inside the
+    # write, from the entry: this thread's request may be another till's).
+    manager = audit.Actor("staff", str(entry["staff_id"]), f"till {device['id']}", f"at {device['name']}",
+                          device["retailer_id"])
+    audit.write(ctx, db, manager, "redemption.void", entry["redemption_key"], retailer_id=device["retailer_id"],
+                detail={"reason": reason, "store_id": target["store_id"], "verified": verified, "at": at})
     return {"key": key, "status": "recorded", "verified": verified}
 
 
@@ -104,6 +110,7 @@ def void(ctx: Context, caller, redemption_key: str, reason: object) -> dict:
         raise domain_error(exc) from None
     now = ctx.clock()
     key = uuid.uuid4().hex
+    actor = audit.current()
 
     def write(db):
         # A redemption voided twice at once: the second waits, then finds it voided (sync's voids hold it too).
@@ -115,6 +122,9 @@ def void(ctx: Context, caller, redemption_key: str, reason: object) -> dict:
                                            "staff of one store void only that store's redemptions")
         except void_rules.VoidError as exc:
             raise domain_error(exc) from None
-        return insert_void(ctx, db, target, key=key, device_id=None, staff_id=caller.staff_id,
+        done = insert_void(ctx, db, target, key=key, device_id=None, staff_id=caller.staff_id,
                            reason=text, at=now, now=now, verified=None)
+        audit.write(ctx, db, actor, "redemption.void", redemption_key, retailer_id=target["retailer_id"],
+                    detail={"reason": text, "store_id": target["store_id"]})
+        return done
     return ctx.storage.submit(write)

@@ -10,7 +10,7 @@ from pos_app.core.domain import LANGUAGES, Reason, VoucherStatus
 
 from ..errors import Busy, Conflict, Invalid, NotFound, Unprocessable
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
-from . import holds
+from . import audit, holds
 from .common import add_event, insert, new_id, require_retailer
 from .context import Context
 
@@ -62,8 +62,13 @@ def create_voucher(ctx: Context, body: dict) -> dict:
         "claim_ttl_s": body.get("claim_ttl_s"), "created_at": now, "updated_at": now,
     }
 
+    actor = audit.current()
+
     def write(db):
         insert(db, "vouchers", row)
+        audit.write(ctx, db, actor, "voucher.create", row["id"], retailer_id=row["retailer_id"],
+                    detail={"kind": row["kind"], "discount": discount, "texts": texts,
+                            **{k: row[k] for k in ("valid_from", "valid_until", "total_limit", "store_day_limit")}})
         return _voucher_event(ctx, db, row["id"])
     return _changed(ctx, ctx.storage.submit(write))
 
@@ -104,6 +109,7 @@ def list_vouchers(ctx: Context, retailer_id: str | None) -> list[dict]:
 
 def change_voucher(ctx: Context, voucher_id: str, action: str) -> dict:
     allowed, target = TRANSITIONS[action]
+    actor = audit.current()
 
     def write(db):
         # Read, then changed: a publish racing a revoke must not undo it. (Redemptions read the voucher
@@ -115,7 +121,10 @@ def change_voucher(ctx: Context, voucher_id: str, action: str) -> dict:
         if row[0] not in allowed:
             raise Conflict("conflict", f"a {row[0]} voucher cannot be {target}")
         db.execute("UPDATE vouchers SET status = ?, updated_at = ? WHERE id = ?", (target, ctx.clock(), voucher_id))
-        return _voucher_event(ctx, db, voucher_id)
+        event = _voucher_event(ctx, db, voucher_id)
+        audit.write(ctx, db, actor, f"voucher.{action}", voucher_id, retailer_id=event["retailer_id"],
+                    detail={"from": row[0], "to": target})
+        return event
     return _changed(ctx, ctx.storage.submit(write))
 
 
@@ -136,12 +145,15 @@ def create_printed_code(ctx: Context, voucher_id: str, code_text: str) -> dict:
         else:
             raise Invalid("invalid_value", "this code reads as a customer's short code; pick another")
     row = {"code": code, "retailer_id": voucher["retailer_id"], "voucher_id": voucher_id, "created_at": ctx.clock()}
+    actor = audit.current()
 
     def write(db):
         ctx.storage.hold(db, f"printed-code:{code}")  # looked for, then made: one of two racers is told
         if db.execute("SELECT 1 FROM printed_codes WHERE code = ?", (code,)).fetchone():
             raise Conflict("conflict", "this printed code exists already")
         insert(db, "printed_codes", row)
+        audit.write(ctx, db, actor, "printed_code.create", code, retailer_id=voucher["retailer_id"],
+                    detail={"voucher_id": voucher_id})
         add_event(ctx, db, voucher["retailer_id"], "printed_code", {"code": code, "voucher_id": voucher_id})
     ctx.storage.submit(write)
     return {"code": code, "voucher_id": voucher_id, "token": static_token(ctx, code)}
@@ -166,7 +178,10 @@ def static_token(ctx: Context, code: str) -> str:
     exp = now + min(STATIC_TOKEN_TTL_S, tokens.MAX_STATIC_LIFETIME_S)
     if row[2] is not None:
         exp = min(exp, int(row[2]))
-    return tokens.issue_static(ctx.signing_key, iss=ctx.config["issuer"], aud=row[1], vid=row[0],
+    key, not_after = ctx.signer()  # the key that signs now (a rotation moves it); its tokens end by not_after
+    if not_after is not None:
+        exp = min(exp, int(not_after))
+    return tokens.issue_static(key, iss=ctx.config["issuer"], aud=row[1], vid=row[0],
                                code=code, iat=now, exp=exp)
 
 
@@ -195,7 +210,10 @@ def create_claim(ctx: Context, voucher_id: str, customer_id: str) -> dict:
         exp = min(exp, int(data["valid_until"]))
     jti = uuid.uuid4().hex
     nbf = int(now) if data["valid_from"] is None else max(int(now), int(data["valid_from"]))
-    token = tokens.issue_personal(ctx.signing_key, iss=ctx.config["issuer"], aud=data["retailer_id"],
+    key, not_after = ctx.signer()  # the key that signs now; its tokens end by not_after (signing_keys.py)
+    if not_after is not None:
+        exp = min(exp, int(not_after))
+    token = tokens.issue_personal(key, iss=ctx.config["issuer"], aud=data["retailer_id"],
                                   sub=customer_id, vid=voucher_id, jti=jti, iat=int(now), nbf=nbf, exp=exp)
 
     def write(db):
@@ -219,11 +237,14 @@ def create_claim(ctx: Context, voucher_id: str, customer_id: str) -> dict:
 
 
 def revoke_claim(ctx: Context, jti: str) -> dict:
+    actor = audit.current()
+
     def write(db):
         row = db.execute("SELECT retailer_id FROM claims WHERE jti = ?", (jti,)).fetchone()
         if row is None:
             raise NotFound("not_found", "no such claim")
         db.execute("UPDATE claims SET revoked_at = ? WHERE jti = ?", (ctx.clock(), jti))
+        audit.write(ctx, db, actor, "claim.revoke", jti, retailer_id=row[0])
         add_event(ctx, db, row[0], "revocation", {"jti": jti})
     ctx.storage.submit(write)
     return {"jti": jti, "revoked": True}
