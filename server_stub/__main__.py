@@ -1,4 +1,4 @@
-"""`python -m server_stub`: init, serve, demo-data, booklet, token, migrate-to-postgres. JSON on stdout, errors on stderr.
+"""`python -m server_stub`: init, serve, demo-data, booklet, token, key, migrate-to-postgres, backup, restore. JSON on stdout, errors on stderr.
 
 The commands themselves live in `commands/`; this is only the entry point:
 it assembles their parsers and says any refusal as one `error:` line, exit 1.
@@ -11,7 +11,10 @@ import os
 import sqlite3
 import sys
 
-from .commands import admin_tokens, audit_log, booklet, moving, server
+from .commands import admin_tokens, audit_log, backup, booklet, front, moving, server
+from .commands import keys
+from .commands import devices as device_commands
+from .commands import staff as staff_commands
 from .commands.output import print_error
 from .datadir import BadDatabaseURL, NotInitialised
 from .errors import DomainError
@@ -25,8 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_to(sub)
     booklet.add_to(sub)
     admin_tokens.add_to(sub)
+    keys.add_to(sub)
     moving.add_to(sub)
+    backup.add_to(sub)
+    front.add_to(sub)
     audit_log.add_to(sub)
+    device_commands.add_to(sub)
+    staff_commands.add_to(sub)
     return top
 
 

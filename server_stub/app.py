@@ -15,10 +15,12 @@ from pos_app.core.domain import IDEMPOTENCY_KEY, Method
 from .backend import Backend
 from .booklet import placements as booklet_bodies
 from .booklet.editions import Booklets
-from .errors import Forbidden, Invalid
-from .http import Download, Request, Router, serve_request
-from .operations import audit, credentials
+from .errors import Forbidden, Invalid, Unauthorized
+from .http import Download, Request, Router, client_address, serve_measured, serve_request
+from .metrics import metrics
+from .operations import audit, credentials, devices
 from .operations.admin import ENROLLMENT_TTL_S, ROLES
+from .operations.devices import ROLL_TTL_S
 from .operations.redemptions import SYNC_BATCH_MAX
 from .operations.reports import File
 from .operations.tills import FEED_LIMIT_MAX
@@ -46,9 +48,13 @@ class App:
         self.backend = backend
         self.booklets = Booklets(backend)
         self.router = Router()
+        self.router.admit = self._admit  # the client address's rate limit, before routing or any body
+        self.metrics = metrics()  # None: answers uncounted (bench/metrics_cost.py's reference)
         self._openapi = json.loads(resources.files("server_stub").joinpath("openapi.json").read_text())
         r = self.router.add
         r("GET", f"{API}/health", self.health)
+        r("GET", f"{API}/health/ready", self.ready)  # open: the load balancer asks; values for a token only
+        r("GET", f"{API}/metrics", self.metrics_text)  # Prometheus: an admin token of scope metrics
         r("GET", f"{API}/openapi.json", self.openapi)
         r("POST", f"{API}/retailers", self.create_retailer)
         r("GET", f"{API}/retailers", self.list_retailers)
@@ -65,12 +71,24 @@ class App:
         # A staff member at a till, in person: who they are (and whether their PIN is too short), a new PIN.
         r("GET", f"{API}/staff/me", self.staff_me)
         r("POST", f"{API}/staff/me/pin", self.change_pin)
+        # The operator's staff: listed, shown, changed, disabled or enabled, given a PIN (staff_admin).
+        r("GET", f"{API}/staff", self.list_staff)
+        r("GET", f"{API}/staff/{{staff_id}}", self.get_staff)
+        r("POST", f"{API}/staff/{{staff_id}}", self.change_staff)
+        for action in ("disable", "enable", "pin"):
+            r("POST", f"{API}/staff/{{staff_id}}/{action}", self._staff_action(action))
         r("GET", f"{API}/pin-lockouts", self.pin_lockouts)
         r("POST", f"{API}/retailers/{{retailer_id}}/settings", self.retailer_settings)
         r("POST", f"{API}/enrollment-codes", self.create_enrollment_code)
         r("POST", f"{API}/claims", self.create_claim)
         r("POST", f"{API}/claims/{{jti}}/revoke", self.revoke_claim)
         r("POST", f"{API}/devices/enroll", self.enroll)
+        # The operator's tills: listed with what they last reported, renamed, withdrawn, given a new token.
+        r("GET", f"{API}/devices", self.list_devices)
+        r("GET", f"{API}/devices/{{device_id}}", self.get_device)
+        r("POST", f"{API}/devices/{{device_id}}/rename", self.rename_device)
+        r("POST", f"{API}/devices/{{device_id}}/revoke", self.revoke_device)
+        r("POST", f"{API}/devices/{{device_id}}/roll", self.roll_device)
         r("GET", f"{API}/catalog", self.catalog)
         r("POST", f"{API}/redemptions", self.redeem)
         r("GET", f"{API}/redemptions/{{key}}", self.lookup_redemption)
@@ -94,13 +112,42 @@ class App:
 
     def __call__(self, environ, start_response):
         # Who acts is said afresh for each request (a thread serves many): the credential check names them.
-        audit.begin(str(environ.get("REMOTE_ADDR") or "unknown"))
-        return serve_request(self.router, environ, start_response)
+        audit.begin(client_address(environ, self.backend.limiter.trusted_proxies))
+        devices.call_begins()
+
+        def answering(status, headers, exc_info=None):
+            # A till's call that answered without an error: when it was last seen, once a minute at most.
+            devices.answered(status[:1] in "23")
+            return start_response(status, headers) if exc_info is None else start_response(status, headers, exc_info)
+        if self.metrics is None:
+            return serve_request(self.router, environ, answering)
+        return serve_measured(self.router, environ, answering, self.metrics)
+
+    def _admit(self, environ) -> None:
+        self.backend.admit(client_address(environ, self.backend.limiter.trusted_proxies))
 
     # --- open ------------------------------------------------------------------
 
     def health(self, request):
         return 200, self.backend.health()
+
+    def ready(self, request):
+        """200 when every check is ok, else 503 with the same body. Each check's value only for an admin token
+        of scope metrics or all; any other caller (one sending a wrong token too) sees ok and why not."""
+        token = request.bearer()
+        detail = False
+        if token:
+            try:
+                detail = bool(self.backend.require_admin(token, credentials.METRICS))
+            except (Unauthorized, Forbidden):
+                detail = False
+        ready, body = self.backend.ready(detail)
+        return (200 if ready else 503), body
+
+    def metrics_text(self, request):
+        self._admin(request, credentials.METRICS)
+        text, content_type = (self.metrics or metrics()).exposition(self.backend.events_head())
+        return 200, Download(text, content_type)
 
     def openapi(self, request):
         return 200, self._openapi
@@ -178,6 +225,35 @@ class App:
         return 201, self.backend.create_staff(body["retailer_id"], body["name"], body["role"], body["pin"],
                                               body.get("store_id"))
 
+    def list_staff(self, request):
+        self._admin(request)
+        q = request.query
+        if q.get("include_disabled", "false") not in ("true", "false") or any(
+                len(q.get(name, "")) > _ID for name in ("retailer_id", "store_id")):
+            raise Invalid("invalid_value", "include_disabled is true or false; retailer_id and store_id are ids")
+        return 200, {"staff": self.backend.list_staff(q.get("retailer_id"), q.get("store_id"),
+                                                      q.get("include_disabled") == "true")}
+
+    def get_staff(self, request):
+        self._admin(request)
+        return 200, self.backend.get_staff(request.params["staff_id"])
+
+    def change_staff(self, request):
+        self._admin(request)
+        body = check(request.json(), {"name": (STR, False, _NAME), "role": (STR, False, 16),
+                                      "store_id": (STR + NONE, False, _ID)})
+        return 200, self.backend.change_staff(request.params["staff_id"], body)
+
+    def _staff_action(self, action):
+        def handler(request):
+            self._admin(request)
+            if action == "pin":  # the operator sets it; PIN rules as the role's (staff_admin)
+                return 200, self.backend.set_staff_pin(request.params["staff_id"], check(
+                    request.json(), {"pin": (STR, True, 12)})["pin"])
+            return 200, self.backend.disable_staff(request.params["staff_id"], action == "disable")
+        handler.__name__ = f"staff_{action}"
+        return handler
+
     def _staff(self, request, roles: tuple[str, ...] = ROLES):
         """A staff member at a till in person: the device token (401 without), X-Pika-Staff and X-Pika-Pin."""
         self.backend.require_device(request.bearer())
@@ -200,8 +276,35 @@ class App:
 
     def retailer_settings(self, request):
         self._admin(request)
-        body = check(request.json(), {"staff_anywhere": (BOOL, True, None)})
-        return 200, self.backend.retailer_settings(request.params["retailer_id"], body["staff_anywhere"])
+        body = check(request.json(), {"staff_anywhere": (BOOL, False, None), "offline_days": (INT, False, None)})
+        return 200, self.backend.retailer_settings(request.params["retailer_id"], body.get("staff_anywhere"),
+                                                   body.get("offline_days"))
+
+    def list_devices(self, request):
+        self._admin(request)
+        ids = {name: request.query.get(name) for name in ("retailer_id", "store_id")}
+        if any(value is not None and len(value) > _ID for value in ids.values()):
+            raise Invalid("invalid_value", "an id is too long")
+        return 200, {"devices": self.backend.list_devices(**ids)}
+
+    def get_device(self, request):
+        self._admin(request)
+        return 200, self.backend.get_device(request.params["device_id"])
+
+    def rename_device(self, request):
+        self._admin(request)
+        body = check(request.json(), {"name": (STR, True, _NAME)})
+        return 200, self.backend.rename_device(request.params["device_id"], body["name"])
+
+    def revoke_device(self, request):
+        self._admin(request)
+        body = check(_optional_json(request), {"reason": (STR + NONE, False, _NAME)})
+        return 200, self.backend.revoke_device(request.params["device_id"], body.get("reason"))
+
+    def roll_device(self, request):
+        self._admin(request)
+        body = check(_optional_json(request), {"ttl_s": (INT, False, None)})
+        return 200, self.backend.roll_device(request.params["device_id"], body.get("ttl_s", ROLL_TTL_S))
 
     def create_enrollment_code(self, request):
         self._admin(request)
@@ -228,8 +331,8 @@ class App:
         body = check(request.json(), {"code": (STR, True, 64), "name": (STR, True, _NAME)})
         if not body["name"].strip():
             raise Invalid("invalid_value", "name is empty")
-        # The connection's address, not X-Forwarded-For (anyone's to write): see enrollment_guard.
-        address = str(request.environ.get("REMOTE_ADDR") or "unknown")
+        # The connection's address, or a trusted proxy's X-Real-IP; never X-Forwarded-For: see enrollment_guard.
+        address = client_address(request.environ, self.backend.limiter.trusted_proxies)
         return 201, self.backend.enroll(body["code"], body["name"].strip(), address)
 
     def catalog(self, request):
@@ -245,6 +348,9 @@ class App:
         if body["method"] not in VALID_METHODS:
             raise Invalid("invalid_value", f"method is one of {', '.join(VALID_METHODS)}")
         answered = self.backend.redeem(device, key, body)
+        if self.metrics is not None:
+            verdict = answered.body.get("verdict") or {}
+            self.metrics.redemption("online", answered.status == 201, verdict.get("reason"))
         return answered.status, answered.body  # 201, or the refusal's 409 or 422: as recorded with the answer
 
     def void_redemption(self, request):
@@ -261,8 +367,11 @@ class App:
         return 200, self.backend.lookup_redemption(device, request.params["key"])
 
     def sync(self, request):
-        device = self.backend.require_device(request.bearer())
-        body = check(request.json(), {"entries": (LIST, True, SYNC_BATCH_MAX), "till_time": (NUM, False, None)})
+        device = self.backend.require_device(request.bearer(), touch=False)  # the sync's write says it was seen
+        body = check(request.json(), {"entries": (LIST, True, SYNC_BATCH_MAX), "till_time": (NUM, False, None),
+                                      "till": (DICT, False, len(_TILL_REPORT))})
+        if "till" in body:  # what the till says of itself: its version and outbox (devices.till_report)
+            check(body["till"], _TILL_REPORT, "till")
         seen = set()
         for i, entry in enumerate(body["entries"]):
             check(entry, _SYNC_ENTRY, f"entries[{i}]")
@@ -277,7 +386,11 @@ class App:
                 raise Invalid("invalid_value", f"entries[{i}] has an unknown method or decided")
             if entry.get("kind") not in (None, "personal", "printed"):
                 raise Invalid("invalid_value", f"entries[{i}].kind is personal or printed")
-        return 200, self.backend.sync(device, body["entries"], body.get("till_time"))
+        answer = self.backend.sync(device, body["entries"], body.get("till_time"), body.get("till"),
+                                   request.headers.get("user-agent"))
+        if self.metrics is not None:
+            self.metrics.synced(body["entries"], answer)
+        return 200, answer
 
     # --- the booklet ---------------------------------------------------------------
 
@@ -361,6 +474,16 @@ class App:
         return 200, self.backend.feed(device, after, limit)
 
 
+def _optional_json(request: Request) -> dict:
+    """A body that may be left out (no Content-Length, or 0): {} then; otherwise the JSON as `json()` reads it."""
+    if request.environ.get("CONTENT_LENGTH") not in (None, "", "0") \
+            or request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+        return request.json()
+    return {}
+
+
+_TILL_REPORT = {"app_version": (STR, False, 32), "outbox": (INT, False, None),
+                "outbox_oldest_at": (NUM + NONE, False, None)}
 # A sync Entry is a redemption (no `type`, as tills have always sent) or a
 # manager's void (`type: "void"`); one shape declares both (openapi.json).
 _VOID_REASON = 1000  # on the wire; the rule (pos_app.core.voids) keeps 200 characters after stripping

@@ -15,8 +15,10 @@ from typing import Callable
 from pos_app.core import tokens
 
 from .datadir import DataDir, NotInitialised
+from .limits import open_limiter
 from .operations import admin, credentials, health, redemptions, reports, staff_auth, sync_entries, tills, vouchers, voids
-from .operations import audit, pin_lockout, staff_pins
+from .operations import audit, devices, pin_lockout, staff_admin, staff_pins
+from .operations import readiness
 from .operations.context import Context
 from .operations.keyring import KeyRing
 
@@ -38,6 +40,10 @@ class Backend:
         # The signing keys, re-read every few seconds: another process's rotation needs no restart here.
         self.keys = KeyRing(self.read, self.data.signing_key)
         self.ctx = Context(storage=self.storage, config=self.config, clock=clock, keys=self.keys)
+        # Token buckets per device and client address, shared with every other process (limits/).
+        self.limiter = open_limiter(self.data.path, self.database, self.config)
+        self.readiness = readiness.Readiness(self.ctx, str(self.data.path),
+                                             None if self.database else str(self.data.db_path))
 
     @property
     def kid(self) -> str | None:
@@ -68,6 +74,7 @@ class Backend:
 
     def close(self) -> None:
         """Let queued writes commit, then close every connection opened: the writer's and each thread's reads."""
+        self.limiter.close()
         self.storage.close()
 
     # --- credentials -------------------------------------------------------------
@@ -75,10 +82,15 @@ class Backend:
     def require_admin(self, token: str | None, scopes: tuple[str, ...] = credentials.OPERATOR) -> str:
         return credentials.require_admin(self.ctx, token, scopes)
 
-    def require_device(self, token: str | None) -> dict:
-        device = credentials.require_device(self.ctx, token)
+    def require_device(self, token: str | None, touch: bool = True) -> dict:
+        device = credentials.require_device(self.ctx, token, touch)
         audit.identify("device", device["id"], device["name"], device["retailer_id"])
+        self.limiter.check_device(device["id"])  # 429 rate_limited once its bucket is used up
         return device
+
+    def admit(self, address: str) -> None:
+        """A request from `address` (http.client_address), before routing: 429 rate_limited if it sends too many."""
+        self.limiter.check_address(address)
 
     def require_admin_or_staff(self, token: str | None, staff_id: str | None, pin: str,
                                roles: tuple[str, ...]) -> staff_auth.Caller:
@@ -107,8 +119,42 @@ class Backend:
     def create_staff(self, retailer_id: str, name: str, role: str, pin: str, store_id: str | None = None) -> dict:
         return admin.create_staff(self.ctx, retailer_id, name, role, pin, store_id)
 
-    def retailer_settings(self, retailer_id: str, staff_anywhere: bool) -> dict:
-        return admin.retailer_settings(self.ctx, retailer_id, staff_anywhere)
+    def list_staff(self, retailer_id: str | None = None, store_id: str | None = None,
+                   include_disabled: bool = False) -> list[dict]:
+        return staff_admin.list_staff(self.ctx, retailer_id, store_id, include_disabled)
+
+    def get_staff(self, staff_id: str) -> dict:
+        return staff_admin.show(self.ctx, staff_id)
+
+    def change_staff(self, staff_id: str, changes: dict) -> dict:
+        return staff_admin.change(self.ctx, staff_id, changes)
+
+    def disable_staff(self, staff_id: str, disabled: bool = True) -> dict:
+        return staff_admin.set_disabled(self.ctx, staff_id, disabled)
+
+    def set_staff_pin(self, staff_id: str, pin: object) -> dict:
+        return staff_admin.set_pin(self.ctx, staff_id, pin)
+
+    def retailer_settings(self, retailer_id: str, staff_anywhere: bool | None = None,
+                          offline_days: int | None = None) -> dict:
+        return admin.retailer_settings(self.ctx, retailer_id, staff_anywhere, offline_days)
+
+    # --- admin: devices (tills) -----------------------------------------------------
+
+    def list_devices(self, retailer_id: str | None = None, store_id: str | None = None) -> list[dict]:
+        return devices.list_devices(self.ctx, retailer_id, store_id)
+
+    def get_device(self, device_id: str) -> dict:
+        return devices.get_device(self.ctx, device_id)
+
+    def rename_device(self, device_id: str, name: object) -> dict:
+        return devices.rename(self.ctx, device_id, name)
+
+    def revoke_device(self, device_id: str, reason: object = None) -> dict:
+        return devices.revoke(self.ctx, device_id, reason)
+
+    def roll_device(self, device_id: str, ttl_s: object = devices.ROLL_TTL_S) -> dict:
+        return devices.roll(self.ctx, device_id, ttl_s)
 
     def staff_me(self, caller: staff_auth.Caller) -> dict:
         return staff_pins.staff_me(self.ctx, caller)
@@ -167,8 +213,10 @@ class Backend:
     def lookup_redemption(self, device: dict, key: str) -> dict:
         return redemptions.lookup_redemption(self.ctx, device, key)
 
-    def sync(self, device: dict, entries: list[dict], till_time: float | None = None) -> dict:
-        return sync_entries.sync(self.ctx, device, entries, till_time)
+    def sync(self, device: dict, entries: list[dict], till_time: float | None = None, till: dict | None = None,
+             user_agent: str | None = None) -> dict:
+        """`till`: what the till reports of itself (version, outbox), recorded with the batch."""
+        return sync_entries.sync(self.ctx, device, entries, till_time, devices.till_report(till, user_agent))
 
     def void(self, caller, redemption_key: str, reason: object) -> dict:
         return voids.void(self.ctx, caller, redemption_key, reason)
@@ -180,6 +228,13 @@ class Backend:
 
     def health(self) -> dict:
         return health.health(self.ctx)
+
+    def ready(self, detail: bool = False) -> tuple[bool, dict]:
+        """(ready, the answer) of `/health/ready`; `detail`: each check's value too."""
+        return self.readiness.check(detail)
+
+    def events_head(self) -> int:
+        return readiness.events_head(self.ctx)
 
     def audit_log(self, **query) -> dict:
         return audit.listing(self.ctx, **query)

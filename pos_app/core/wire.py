@@ -40,6 +40,8 @@ ENROLLMENT_FACTS = ("device_id", "device_token", "retailer_id", "store_id")
 MAX_WHOLE = 2**53 - 1
 MAX_TEXT = 10_000
 MAX_VOUCHER_TEXTS = 16  # languages in a voucher's texts, and texts per language
+# How many days a till may judge personal codes without hearing from the backend (the catalog's policy).
+DEFAULT_OFFLINE_DAYS, OFFLINE_DAYS = 7, (1, 90)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Catalog:
     revoked: list[str]
     server_time: Any
     issuer: str = ""  # the `iss` of the backend's tokens; "" from a backend older than the check
+    offline_days: int = DEFAULT_OFFLINE_DAYS  # policy.offline_days: how long a till may judge personal codes unheard
 
 
 def parse_enrollment(answer: Any) -> tuple[dict[str, str], list[tuple[str, str]]]:
@@ -93,11 +96,24 @@ def parse_catalog(catalog: Any, *, known_retailer: str = "", known_store: str = 
         raise ValueError("catalog revoked: every entry must be a token id")
     # The backend's clock, only as a hint (the skew comes from every answer): an odd one is dropped.
     server_time = catalog.get("server_time") if is_time(catalog.get("server_time")) else None
+    parse_epoch(catalog, where)  # checked here; the feed's page is where the till acts on it
     return Catalog(retailer_id=retailer_id, retailer_name=_optional_text(retailer, "name", "catalog retailer") or "",
                    store_id=store_id, store_name=_optional_text(store, "name", "catalog store") or "",
                    timezone=timezone, keys=keys, vouchers=vouchers,
                    printed_codes=printed, claims=claims, staff=staff, revoked=revoked,
-                   server_time=server_time, issuer=_optional_text(catalog, "issuer", where) or "")
+                   server_time=server_time, issuer=_optional_text(catalog, "issuer", where) or "",
+                   offline_days=_offline_days(catalog.get("policy")))
+
+
+def _offline_days(policy: Any) -> int:
+    """The catalog's `policy.offline_days` (1..90); the default when the backend names no policy."""
+    if policy is None:
+        return DEFAULT_OFFLINE_DAYS
+    days = _mapping(policy, "catalog policy").get("offline_days", DEFAULT_OFFLINE_DAYS)
+    low, high = OFFLINE_DAYS
+    if isinstance(days, bool) or not isinstance(days, int) or not low <= days <= high:
+        raise ValueError(f"catalog policy: offline_days must be a whole number from {low} to {high}")
+    return days
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,29 @@ def parse_feed(events: Any, cursor: Any) -> list[tuple[int, str | None, Any]]:
     if isinstance(cursor, bool) or not isinstance(cursor, int) or not 0 <= cursor <= MAX_WHOLE:
         raise ValueError("the feed cursor must be a whole number")
     return [_read_event(e) for e in events]
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """What a feed page or the catalog says of the backend's history: its epoch (new after each restore from a
+    backup), since when (the backup's time) and the event log's head; None where an older backend says none."""
+
+    epoch: str | None
+    since: float | None
+    head: int | None
+
+
+def parse_epoch(answer: Any, where: str) -> Epoch:
+    """The epoch fields of `GET /feed`'s or `GET /catalog`'s answer; ValueError if present but malformed."""
+    answer = _mapping(answer, where)
+    epoch, since, head = answer.get("epoch"), answer.get("epoch_since"), answer.get("head")
+    if epoch is not None and not (isinstance(epoch, str) and 0 < len(epoch) <= 64 and _storable(epoch)):
+        raise ValueError(f"{where}: epoch must be a text of 1 to 64 characters")
+    if since is not None and not is_time(since):
+        raise ValueError(f"{where}: epoch_since must be a time from 1970 to {int(LATEST_TIME)} (epoch seconds)")
+    if head is not None and (isinstance(head, bool) or not isinstance(head, int) or not 0 <= head <= MAX_WHOLE):
+        raise ValueError(f"{where}: head must be a whole number")
+    return Epoch(epoch, None if since is None else float(since), head)
 
 
 def parse_keys(keys: Any, where: str) -> list[tuple[str, str]]:
@@ -354,12 +393,31 @@ def _parse_revocation(data: Any) -> str:
     return _text(_mapping(data, "feed revocation"), "jti", "feed revocation")
 
 
+def _parse_staff_removed(data: Any) -> str:
+    """The id of a member this till must forget (disabled, or moved to another store): a type of its own,
+    so a till that knows only `staff` skips it rather than keep the member."""
+    return _text(_mapping(data, "feed staff_removed"), "id", "feed staff_removed")
+
+
+MAX_KEYS = 32  # keys published at once: a rotation adds one, expiry takes them away
+
+
+def _parse_keys(data: Any) -> list[tuple[str, str]]:
+    """The keys tills verify with now, all of them (kid, pem): a signing-key rotation; at least one."""
+    keys = parse_keys(_mapping(data, "feed keys").get("keys"), "feed keys")
+    if not 1 <= len(keys) <= MAX_KEYS:
+        raise ValueError(f"feed keys: 1 to {MAX_KEYS} keys")
+    return keys
+
+
 _EVENT_PARSERS = {
+    "keys": _parse_keys,
     "redemption": _parse_redemption,
     "voucher": parse_voucher,
     "claim": _parse_claim,
     "printed_code": _parse_printed_code,
     "revocation": _parse_revocation,
     "staff": _parse_staff,
+    "staff_removed": _parse_staff_removed,
     "void": _parse_void,
 }

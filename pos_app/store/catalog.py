@@ -14,6 +14,7 @@ from .. import resources
 from ..core import codes, pins, tokens, wire
 from ..core.domain import Claim, Voucher
 from ..core.verdict import local_day
+from . import standing
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,18 @@ class Catalog:
         """
         facts, keys = wire.parse_enrollment(enroll_json)
         name = name or enroll_json.get("name") or self.default_device_name
+        if self.device_id and facts["device_id"] != self.device_id:
+            # Its records and outbox are the enrolled device's: another device's token must not send them.
+            raise ValueError(f"the code enrolled another device ({facts['device_id']}), not this till "
+                             f"({self.device_id}): ask the operator for this till's re-enrollment code")
         with self.transaction():
+            standing.clear(self)  # enrolled again as the same device (a roll): it redeems again
             self.write_setting("server_url", str(server_url))
             for setting, value in facts.items():
                 self.write_setting(setting, value)
             self.write_setting("device_name", str(name))
             self.conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", keys)
+            standing.note_heard(self)  # the enrollment's answer is the backend heard
         self.reload_settings()
         self._trust = None
 
@@ -87,6 +94,7 @@ class Catalog:
             self.write_setting("store_timezone", parsed.timezone)
             if parsed.issuer:  # an older backend names none: the issuer known so far stays
                 self.write_setting("issuer", parsed.issuer)
+            self.write_setting(standing.OFFLINE_DAYS_KEY, parsed.offline_days)
             self.write_setting("catalog_at", time.time())
             if parsed.server_time is not None:
                 self.write_setting("catalog_server_time", parsed.server_time)
@@ -121,6 +129,8 @@ class Catalog:
                         _printable(reason, 500))
         if any(kind in ("voucher", "printed_code", "revocation") for _, kind, _ in parsed):
             self._load_catalog_caches()
+        if any(kind == "keys" for _, kind, _ in parsed):
+            self._trust = None
         return len(parked)
 
     def _apply_event(self, seq: int, kind: str | None, data: Any, timezone: str) -> str | None:
@@ -147,8 +157,13 @@ class Catalog:
                 self.conn.execute(
                     "INSERT OR REPLACE INTO staff (id, name, role, pin_hash, store_id, proof_salt)"
                     " VALUES (?, ?, ?, ?, ?, ?)", data)
+            elif kind == "staff_removed":  # disabled or moved away: the offline login no longer knows them
+                self.conn.execute("DELETE FROM staff WHERE id = ?", (data,))
             elif kind == "void":
                 self._feed_void(data)
+            elif kind == "keys":  # a signing-key rotation: the keys to verify with now, all of them
+                self.conn.execute("DELETE FROM keys")
+                self.conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", data)
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
             self.conn.execute("ROLLBACK TO feed_event")
             self.conn.execute("RELEASE feed_event")

@@ -16,7 +16,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from .client import BackendClient, BadAnswer, Refused, Unreachable, server_time, verdict_from_answer
+from .client import BackendClient, BadAnswer, RateLimited, Refused, Unreachable, server_time, verdict_from_answer
+
+from .. import __version__
+from ..core import wire
+from ..store import standing
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +29,16 @@ BATCH = 500
 # and a feed that claims `more` for ever cannot hold the round.
 MAX_FEED_PAGES = 50
 # Feed events that change the catalog: a round that saw one downloads it whole.
-CATALOG_EVENTS = ("voucher", "printed_code", "staff")
+CATALOG_EVENTS = ("voucher", "printed_code", "staff", "staff_removed", "keys")
 # Otherwise the catalog is downloaded this often, as a safety net.
 CATALOG_REFRESH_S = 900.0
 # 4xx statuses about the till, not about an entry: parking entries would not help.
 TILL_REFUSALS = (401, 403, 404, 405, 411, 415)
 _CONFIRMED = {"recorded": "recorded", "duplicate": "duplicates", "conflict": "conflicts"}
+# A round that pushed nothing still tells the backend of the till (POST /sync with no entries) when
+# that changed since it last did, or this long after.
+TILL_REPORT_S = 600.0
+TILL_REPORT_KEY = "till_report_sent"  # {"report": the last `till` sent, "at": when}
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class SyncSummary:
     last_sync: float | None = None
     clock_skew_s: float | None = None
     feed_parked: int = 0  # feed events newly set aside, unappliable (last: the keys printed before keep their order)
+    retry_after_s: float | None = None  # the backend's 429 asked the till to wait this long (the engine does)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -72,6 +81,11 @@ class _Clocked:
         self.should_stop = should_stop
         self.skew: float | None = None
         self.reached = False  # any answer at all, even a refusal, shows the backend is there
+        self.resent = 0  # entries put back to send again: the backend was restored from a backup
+        self.heard_at: float | None = None  # the last answer that was not a refusal (the offline policy's)
+        self.withdrawal: Refused | None = None  # the backend ended this till's credential
+        self.till_report = True  # False once a backend refused the `till` field (older than it)
+        self.reported: dict | None = None  # the `till` a batch of this round carried last
 
     def __call__(self, name: str, *args, **kwargs) -> Any:
         if self.should_stop():
@@ -79,11 +93,14 @@ class _Clocked:
         before = self.clock()
         try:
             answer = getattr(self.client, name)(*args, **kwargs)
-        except (Refused, BadAnswer):
+        except (Refused, BadAnswer) as exc:
             self.reached = True
+            if isinstance(exc, Refused) and exc.withdrawal:
+                self.withdrawal = exc
             raise
         self.reached = True
         after = self.clock()
+        self.heard_at = after
         stamp = server_time(answer)
         if stamp is not None:
             self.skew = round((before + after) / 2 - stamp, 3)
@@ -104,9 +121,13 @@ def _push(store, call: _Clocked, summary: dict, now: Callable[[], float]) -> Non
 
 def _send(store, call: _Clocked, batch: list[dict], summary: dict, now: Callable[[], float]) -> None:
     """Send a batch; a permanent refusal is narrowed down by halves to the entries that cause it."""
+    report = _till_report(store, call, [entry["key"] for entry in batch])
     try:
-        answer = call("sync", batch, till_time=now())  # the till's clock, as the entries' times
+        answer = call("sync", batch, till_time=now(), till=report)  # the till's clock, as the entries' times
     except Refused as exc:
+        if _refused_till_report(exc, call, report):
+            _send(store, call, batch, summary, now)  # an older backend: the same batch without the report
+            return
         if exc.status in TILL_REFUSALS:
             raise
         if len(batch) == 1:
@@ -121,7 +142,47 @@ def _send(store, call: _Clocked, batch: list[dict], summary: dict, now: Callable
     except Unreachable:
         store.outbox_note_failure([e["key"] for e in batch], "backend unreachable")
         raise
+    call.reported = report
     _settle(store, batch, answer, summary, now())
+
+
+def _till_report(store, call: _Clocked, leaving: list[str]) -> dict | None:
+    """What the till tells the backend of itself with a sync (the operator's device list): its version, and
+    its unconfirmed entries once the batch on its way (`leaving`) is taken; None to an older backend."""
+    if not call.till_report:
+        return None
+    count, oldest = store.unsynced(leaving)
+    return {"app_version": __version__, "outbox": count, "outbox_oldest_at": oldest}
+
+
+def _refused_till_report(exc: Refused, call: _Clocked, report: dict | None) -> bool:
+    """True (and no report from now on) when a backend older than the `till` field refused it."""
+    if report is None or exc.status != 400 or exc.code != "unknown_field" or "'till'" not in str(exc):
+        return False
+    log.info("sync: the backend does not take the till's report (an older version): sending without it")
+    call.till_report = False
+    return True
+
+
+def _report_till(store, call: _Clocked, now: Callable[[], float]) -> None:
+    """After the push: a round whose batches carried no report tells the backend of the till (a sync with
+    no entries) when that changed since it last did, or TILL_REPORT_S after."""
+    report = call.reported or _till_report(store, call, [])
+    if report is None:
+        return
+    sent = store.stored(TILL_REPORT_KEY).get(TILL_REPORT_KEY)
+    sent = sent if isinstance(sent, dict) else {}
+    fresh = isinstance(sent.get("at"), (int, float)) and 0 <= now() - sent["at"] < TILL_REPORT_S
+    if call.reported is None:
+        if sent.get("report") == report and fresh:
+            return
+        try:
+            call("sync", [], till_time=now(), till=report)
+        except Refused as exc:
+            if _refused_till_report(exc, call, report):
+                return
+            raise
+    store.set(TILL_REPORT_KEY, {"report": report, "at": now()})
 
 
 def _results(batch: list[dict], answer: dict) -> list[dict]:
@@ -183,8 +244,9 @@ def _pull(store, call: _Clocked, summary: dict, now: Callable[[], float]) -> Non
     try:
         changed = _pull_feed(store, call, summary)
     except (Unreachable, Refused) as exc:
-        if isinstance(exc, Unreachable) and not isinstance(exc, BadAnswer) and exc.__cause__ is not None:
-            raise  # the backend could not be reached at all: the catalog cannot come either
+        if isinstance(exc, RateLimited) or (isinstance(exc, Unreachable) and not isinstance(exc, BadAnswer)
+                                            and exc.__cause__ is not None):
+            raise  # the backend could not be reached at all, or asked to wait: the catalog cannot come either
         # The backend answered, but not with a feed page this till could take (garbage,
         # a refusal, a 5xx): that must not keep it on an old catalog for good, so the
         # catalog is asked for anyway, and the round ends with the feed's error.
@@ -203,6 +265,11 @@ def _pull_feed(store, call: _Clocked, summary: dict) -> bool:
     changed = False
     for _ in range(MAX_FEED_PAGES):
         page = call("feed", cursor)
+        resent = _restored(store, page)
+        if resent is not None:  # the backend was restored: its feed again from the start (store/retention.py)
+            call.resent += resent
+            cursor, changed = store.feed_cursor, True
+            continue
         events, next_cursor = page.get("events"), page.get("cursor")
         if isinstance(next_cursor, bool) or not isinstance(next_cursor, int) or next_cursor < cursor:
             raise BadAnswer("the feed's cursor is missing or went backwards")
@@ -217,6 +284,14 @@ def _pull_feed(store, call: _Clocked, summary: dict) -> bool:
             break
         cursor = next_cursor
     return changed
+
+
+def _restored(store, page: Any) -> int | None:
+    """None, or how many entries this till put back to send again: the page shows a restored backend."""
+    try:
+        return store.notice_epoch(wire.parse_epoch(page, "feed"))
+    except ValueError as exc:
+        raise BadAnswer(str(exc)) from exc
 
 
 def _pull_catalog(store, call: _Clocked, summary: dict) -> None:
@@ -237,18 +312,27 @@ def sync_once(store, client: BackendClient, *, clock: Callable[[], float] = time
     `pending_begun_before`: settle only pending attempts begun before this
     time (the engine leaves young ones to the redemption still asking).
     """
+    withdrawn = standing.withdrawn(store)
+    if withdrawn is not None:  # its credential is ended: asking again would only hammer the backend
+        return SyncSummary(error=f"{withdrawn}: {standing.Withdrawn(withdrawn)}", outbox=store.outbox_size(),
+                           last_sync=store.get("last_sync"), clock_skew_s=store.get("clock_skew_s"))
     summary = SyncSummary().to_json()  # counted up by the steps below, then frozen
     call = _Clocked(client, clock, should_stop)
     requests_before = client.requests
     try:
         _push(store, call, summary, clock)
         _settle_pending(store, call, summary, pending_begun_before)
+        _report_till(store, call, clock)
         if pull:
             _pull(store, call, summary, clock)
+            if call.resent:
+                _push(store, call, summary, clock)  # what a restored backend lost, sent again at once
     except Stopped:
         summary["error"] = "stopped"
     except (Unreachable, Refused) as exc:
         summary["error"] = str(exc)[:500]
+        if isinstance(exc, RateLimited):  # the round ends at the first 429; nothing more is sent meanwhile
+            summary["retry_after_s"] = exc.retry_after_s
     except sqlite3.Error as exc:
         # The till's own store failed (a full disk): nothing was confirmed, all is retried.
         summary["error"] = f"till store: {exc}"
@@ -258,6 +342,10 @@ def sync_once(store, client: BackendClient, *, clock: Callable[[], float] = time
     try:
         if call.skew is not None:
             store.set("clock_skew_s", call.skew)
+        if call.heard_at is not None:
+            standing.note_heard(store, call.heard_at)
+        if call.withdrawal is not None:
+            standing.mark(store, call.withdrawal.withdrawal, str(call.withdrawal), now=clock())
         if summary["error"] != "stopped":
             store.note_sync_run(summary["error"] is None, summary["error"], now=clock())
         summary["outbox"] = store.outbox_size()

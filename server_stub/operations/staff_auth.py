@@ -4,7 +4,8 @@ A till's device token alone is never enough: the request must also carry
 `X-Pika-Staff: <staff id>` and `X-Pika-Pin: <PIN>` of a staff member of that
 device's retailer who may work at that till (its store's staff; staff of no
 single store where the retailer lets them work anywhere) and whose role is
-allowed, checked against the stored PBKDF2 hash. Wrong PINs are counted in the
+allowed, checked against the stored PBKDF2 hash; a disabled member is refused
+(403 `staff_disabled`) before the PIN is looked at. Wrong PINs are counted in the
 database (`pin_lockout`). The booklet admin uses it with role admin; reports
 reuse it with managers.
 """
@@ -117,11 +118,14 @@ def require_staff(ctx: Context, token: str | None, staff_id: str, pin: str, role
     now = ctx.clock()  # the wall clock: the lockout is shared by workers and outlives them
     pin_lockout.refuse_if_locked(ctx, device["id"], staff_id, now)
     db = ctx.storage.read()
-    row = db.execute("SELECT id, role, pin_hash, store_id FROM staff WHERE id = ? AND retailer_id = ?",
+    row = db.execute("SELECT id, role, pin_hash, store_id, disabled_at FROM staff WHERE id = ? AND retailer_id = ?",
                      (staff_id, device["retailer_id"])).fetchone()
     if row is None or not may_work_at(db, row[3], device):
         # No PIN was checked, so nothing was learned: no row (only staff who may log in here get one).
         raise Unauthorized("unauthorized", "the staff member or PIN is not valid at this till")
+    if row[4] is not None:
+        # Before the PIN (a remembered one too) and not counted as a wrong one: the member is out, not guessing.
+        raise Forbidden("staff_disabled", "this staff member was disabled")
     if not _verified.check(device["id"], row[0], pin, row[2], time.monotonic()):
         pin_lockout.add_failure(ctx, device["id"], row[0], now)  # 429 if that was the one too many
         raise Unauthorized("unauthorized", "the staff member or PIN is not valid at this till")

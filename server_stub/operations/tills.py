@@ -8,9 +8,9 @@ import secrets
 from pos_app.core import codes
 
 from ..datadir import token_hash
-from ..errors import Forbidden
+from ..errors import Conflict, Forbidden
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
-from . import enrollment_guard
+from . import devices, enrollment_guard
 from .common import insert, new_id, store_of
 from .context import Context
 from .staff_auth import may_work_at
@@ -40,22 +40,30 @@ def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> d
         ctx.storage.hold(db, f"enroll-address:{address}", *([] if code is None else [f"enroll-code:{code_hash}"]))
         enrollment_guard.refuse_if_locked(db, address, now)
         row = None if code is None else db.execute(
-            "SELECT retailer_id, store_id, expires_at, used_at FROM enrollment_codes WHERE code_hash = ?",
+            "SELECT retailer_id, store_id, expires_at, used_at, for_device FROM enrollment_codes WHERE code_hash = ?",
             (code_hash,)).fetchone()
-        if row is None or row[3] is not None or row[2] < now:
+        # `used_at IS NULL` again in the update: over PostgreSQL a roll may have replaced the code meanwhile.
+        if row is None or row[3] is not None or row[2] < now or db.execute(
+                "UPDATE enrollment_codes SET used_at = ?, device_id = ? WHERE code_hash = ? AND used_at IS NULL",
+                (now, row[4] or device_id, code_hash)).rowcount != 1:
             # Returned, not raised: the failure's count must commit.
             return enrollment_guard.record_failure(db, address, now)
         enrollment_guard.forget(db, address)
-        db.execute("UPDATE enrollment_codes SET used_at = ?, device_id = ? WHERE code_hash = ?",
-                   (now, device_id, code_hash))
+        if row[4] is not None:  # a roll's code: the same till (id, name, store) takes a new token
+            again = devices.take_new_token(db, row[4], token_hash(device_token))
+            if again is None:
+                raise Conflict("device_revoked", "this till was withdrawn: enroll a new till with a new code")
+            return again
         insert(db, "devices", {"id": device_id, "retailer_id": row[0], "store_id": row[1], "name": name,
                                 "token_hash": token_hash(device_token), "enrolled_at": now})
-        return row[0], row[1]
+        return device_id, name, row[0], row[1], None
     done = ctx.storage.submit(write)
     if isinstance(done, int):
         enrollment_guard.log_failure(address, done)
         raise Forbidden("invalid_enrollment_code", "the enrollment code is unknown, used or expired")
-    retailer_id, store_id = done
+    device_id, name, retailer_id, store_id, old_token = done
+    if old_token is not None:
+        devices.forget_token(ctx, old_token)
     return {"device_id": device_id, "name": name, "device_token": device_token, "retailer_id": retailer_id,
             "store_id": store_id, "keys": ctx.public_keys, "issuer": ctx.config["issuer"], "server_time": now}
 
@@ -63,7 +71,7 @@ def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> d
 def catalog(ctx: Context, device: dict) -> dict:
     retailer_id = device["retailer_id"]
     with ctx.storage.read_snapshot() as db:  # one snapshot for the whole catalog (store_of reads in it too)
-        retailer = db.execute("SELECT id, name FROM retailers WHERE id = ?", (retailer_id,)).fetchone()
+        retailer = db.execute("SELECT id, name, offline_days FROM retailers WHERE id = ?", (retailer_id,)).fetchone()
         store = store_of(ctx, device["store_id"])
         vouchers = [voucher_from_row(r).to_json() for r in db.execute(
             f"SELECT {VOUCHER_COLUMNS} FROM vouchers v JOIN retailers r ON r.id = v.retailer_id "
@@ -77,17 +85,29 @@ def catalog(ctx: Context, device: dict) -> dict:
         # Only staff who may log in here (staff_auth.may_work_at): hashes of no one else leave the backend.
         staff = [dict(zip(STAFF_FIELDS, r)) for r in db.execute(
             f"SELECT {', '.join('s.' + f for f in STAFF_FIELDS)} FROM staff s JOIN retailers r ON r.id = s.retailer_id "
-            "WHERE s.retailer_id = ? AND (s.store_id = ? OR (s.store_id IS NULL AND r.staff_anywhere <> 0))",
+            "WHERE s.retailer_id = ? AND (s.store_id = ? OR (s.store_id IS NULL AND r.staff_anywhere <> 0)) "
+            "AND s.disabled_at IS NULL",
             (retailer_id, device["store_id"]))]
         revoked = [r[0] for r in db.execute(
             "SELECT jti FROM claims WHERE retailer_id = ? AND revoked_at IS NOT NULL", (retailer_id,))]
+        epoch_now = epoch(db)
     return {
         "retailer": {"id": retailer[0], "name": retailer[1]},
         "store": {k: store[k] for k in ("id", "name", "timezone")},
         "issuer": ctx.config["issuer"],  # the `iss` tills check tokens for
         "keys": ctx.public_keys, "vouchers": vouchers, "printed_codes": printed,
         "claims": claims, "staff": staff, "revoked": revoked, "server_time": ctx.clock(),
+        # How long the till may decide personal codes offline without hearing from us (the retailer's setting).
+        "policy": {"offline_days": retailer[2]},
+        **epoch_now,  # the backend's epoch: new after a restore, which tills notice
     }
+
+
+def epoch(db) -> dict:
+    """The backend's epoch, new after each restore, and since when it holds: a till that sees a new one reads
+    the feed again from the start and sends again what it had confirmed since (commands/backup.py)."""
+    meta = dict(db.execute("SELECT key, value FROM backend_meta WHERE key IN ('epoch', 'epoch_since')").fetchall())
+    return {"epoch": meta.get("epoch", ""), "epoch_since": float(meta.get("epoch_since") or 0)}
 
 
 def feed(ctx: Context, device: dict, after: int, limit: int) -> dict:
@@ -112,4 +132,8 @@ def feed(ctx: Context, device: dict, after: int, limit: int) -> dict:
     events = [{"seq": seq, "type": type_, "data": json.loads(data), "at": at}
               for seq, type_, origin, data, at, store_id in rows if for_this_till(type_, origin, store_id)]
     cursor = rows[-1][0] if rows else after
-    return {"events": events, "cursor": cursor, "more": len(rows) == limit, "server_time": ctx.clock()}
+    # `head`, the log's last seq: below a till's cursor the log was rewound (a restore), which an empty page
+    # alone would hide.
+    head = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+    return {"events": events, "cursor": cursor, "more": len(rows) == limit, "server_time": ctx.clock(),
+            "head": head, **epoch(db)}
