@@ -53,3 +53,22 @@ class TooMany(DomainError):
 
 class Busy(DomainError):
     """The backend cannot take it now; the same request may be sent again later."""
+
+
+class StorageFull(Busy):
+    """The disk (or the database's tablespace) is full: nothing was written; the same request may be sent
+    again once there is room. Tills treat it as the backend being away and decide offline meanwhile."""
+
+    def __init__(self, code: str = "storage_full",
+                 message: str = "the backend's storage is full: nothing was written, try again later",
+                 extra: dict | None = None):
+        super().__init__(code, message, {"retry_after_s": 60} if extra is None else extra)
+
+
+class RateLimited(TooMany):
+    """Too many requests from this till or client address lately (limits/): `retry_after_s` whole seconds
+    to wait (also the Retry-After header), then go on; nothing of the refused request was done."""
+
+    def __init__(self, what: str, retry_after_s: int):
+        super().__init__("rate_limited", f"too many requests from this {what}; wait {retry_after_s} s",
+                         {"retry_after_s": int(retry_after_s)})

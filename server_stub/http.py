@@ -8,15 +8,18 @@ that is no JSON, a method or media type not served, a missing length.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
-from .errors import (Busy, Conflict, DomainError, Forbidden, Invalid, NotFound, TooLarge, TooMany, Unauthorized,
-                     Unprocessable)
+from .storage.base import disk_full
+from .errors import (Busy, Conflict, DomainError, Forbidden, Invalid, NotFound, StorageFull, TooLarge, TooMany,
+                     Unauthorized, Unprocessable)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ _STATUS_TEXT = {
 
 STATUS: dict[type[DomainError], int] = {
     Invalid: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413,
-    Unprocessable: 422, TooMany: 429, Busy: 503,
+    Unprocessable: 422, TooMany: 429, Busy: 503, StorageFull: 503,
 }
 
 
@@ -169,6 +172,7 @@ class Download(bytes):
 
 
 Handler = Callable[[Request], tuple[int, Any]]
+ROUTE_KEY = "pika.route"  # the environ's key for the route template a request matched (metrics.py)
 
 
 class Router:
@@ -178,6 +182,9 @@ class Router:
         self._routes: list[tuple[re.Pattern, dict[str, Handler]]] = []
         self._templates: list[tuple[str, str]] = []
         self._exact: dict[str, dict[str, Handler]] = {}  # paths without parameters: one lookup
+        self._template: dict[str, str] = {}  # a parameter route's regex → its template (metrics' label)
+        # Called with the environ before any routing or body (the client address's rate limit): may raise.
+        self.admit: Callable[[dict], None] | None = None
 
     def routes(self) -> list[tuple[str, str]]:
         """Every (METHOD, path template) registered, in order: what the OpenAPI document must list."""
@@ -189,6 +196,7 @@ class Router:
             self._exact.setdefault(pattern, {})[method] = handler
             return
         regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[A-Za-z0-9_.-]{1,128})", pattern) + "$")
+        self._template[regex.pattern] = pattern
         for existing, handlers in self._routes:
             if existing.pattern == regex.pattern:
                 handlers[method] = handler
@@ -198,6 +206,7 @@ class Router:
     def resolve(self, request: Request) -> Handler:
         handlers = self._exact.get(request.path)
         if handlers is not None:
+            request.environ[ROUTE_KEY] = request.path
             handler = handlers.get(request.method)
             if handler is None:
                 raise _not_allowed(request, handlers)
@@ -205,6 +214,7 @@ class Router:
         for regex, handlers in self._routes:
             match = regex.match(request.path)
             if match:
+                request.environ[ROUTE_KEY] = self._template[regex.pattern]  # never the path: ids make no labels
                 handler = handlers.get(request.method)
                 if handler is None:
                     raise _not_allowed(request, handlers)
@@ -220,6 +230,29 @@ def _not_allowed(request: Request, handlers: dict[str, Handler]) -> ApiError:
                     headers=[("Allow", allowed)])
 
 
+def client_address(environ: dict, trusted: Iterable) -> str:
+    """Who is asking: the connection's address (REMOTE_ADDR), unless it is one of the `trusted` proxies
+    (networks, config's `trusted_proxies`) and the request carries `X-Real-IP` of one valid address, which
+    the shipped nginx front sets to its client's. Anyone may write X-Real-IP (or X-Forwarded-For, never
+    read): from an untrusted connection it is ignored, and so is one that is no address."""
+    remote = str(environ.get("REMOTE_ADDR") or "")[:64] or "unknown"
+    real = environ.get("HTTP_X_REAL_IP")
+    if real is None:
+        return remote
+    try:
+        if not any(_ip(remote) in network for network in trusted):
+            return remote
+        return str(_ip(real.strip()))
+    except ValueError:
+        return remote
+
+
+def _ip(text: str):
+    """An address, an IPv4 one a dual-stack socket wrote as `::ffff:a.b.c.d` said as itself."""
+    ip = ipaddress.ip_address(text)
+    return getattr(ip, "ipv4_mapped", None) or ip
+
+
 def respond(start_response, status: int, body: Any, extra_headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
     if isinstance(body, bytes):
         data, ctype = body, getattr(body, "content_type", "application/octet-stream")
@@ -232,6 +265,8 @@ def respond(start_response, status: int, body: Any, extra_headers: Iterable[tupl
 
 def serve_request(router: Router, environ: dict, start_response) -> list[bytes]:
     try:
+        if router.admit is not None:
+            router.admit(environ)
         request = Request.from_environ(environ)
         status, body = router.resolve(request)(request)
         return respond(start_response, status, body)
@@ -243,6 +278,29 @@ def serve_request(router: Router, environ: dict, start_response) -> list[bytes]:
         headers = [("Retry-After", str(wait))] if isinstance(wait, int) else []
         return respond(start_response, status_of(exc), {"error": {"code": exc.code, "message": exc.message},
                                                         **exc.extra}, headers)
-    except Exception:  # a bug: log it, answer calmly
+    except Exception as exc:
+        if disk_full(exc):  # a read's temporary file, a file written: the disk is full, not a bug
+            return _storage_full(start_response)
+        # a bug: log it, answer calmly
         log.exception("unhandled error for %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
         return respond(start_response, 500, {"error": {"code": "internal", "message": "internal error"}})
+
+
+def _storage_full(start_response) -> list[bytes]:
+    exc = StorageFull()
+    return respond(start_response, status_of(exc), {"error": {"code": exc.code, "message": exc.message}, **exc.extra},
+                   [("Retry-After", str(exc.extra["retry_after_s"]))])
+
+
+def serve_measured(router: Router, environ: dict, start_response, metrics) -> list[bytes]:
+    """`serve_request`, timed and counted by route template and status (`metrics`: metrics.py's)."""
+    started = time.perf_counter()
+    seen: list[str] = []
+
+    def noting(status, headers, exc_info=None):
+        seen.append(status)
+        return start_response(status, headers) if exc_info is None else start_response(status, headers, exc_info)
+    body = serve_request(router, environ, noting)
+    metrics.answered(environ.get(ROUTE_KEY) or "unmatched", environ.get("REQUEST_METHOD", "GET"),
+                     int(seen[-1][:3]) if seen else 500, time.perf_counter() - started, body)
+    return body

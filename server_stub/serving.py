@@ -22,6 +22,11 @@ def serve_granian(data_dir: str, host: str, port: int, *, threads: int = 8, work
     from granian import Granian
     from granian.constants import Interfaces
 
+    from .metrics import prepare_folder
+
+    # Every worker counts for /metrics in this folder (emptied now: a previous run's counts would add up),
+    # named in the environment they inherit; prometheus_client is first imported in the workers, after this.
+    prepare_folder(data_dir)
     # The workers are processes of their own: they learn the folder (and a database given on the
     # command line) from the environment, which only this user can read.
     os.environ["PIKA_DATA"] = str(data_dir)

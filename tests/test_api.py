@@ -26,12 +26,12 @@ from server_stub.http import MAX_BODY_BYTES
 from server_stub.serving import EmbeddedServer
 from api_fixtures import Api, bearer, new_key
 
-OPEN = {("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/devices/enroll")}
+OPEN = {("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/devices/enroll"), ("GET", "/health/ready")}
 DEVICE = {("GET", "/catalog"), ("POST", "/redemptions"), ("GET", "/redemptions/{key}"), ("POST", "/sync"),
           ("GET", "/feed"),
           # a staff member in person: the device token with X-Pika-Staff and X-Pika-Pin (tests/test_pin_policy.py)
           ("GET", "/staff/me"), ("POST", "/staff/me/pin")}
-ADMIN = {("POST", "/retailers"), ("GET", "/retailers"), ("POST", "/stores"), ("GET", "/stores"),
+ADMIN = {("POST", "/retailers"), ("GET", "/retailers"), ("POST", "/stores"), ("GET", "/stores"), ("GET", "/metrics"),
          ("POST", "/vouchers"), ("GET", "/vouchers"), ("GET", "/vouchers/{voucher_id}"),
          ("POST", "/vouchers/{voucher_id}/publish"), ("POST", "/vouchers/{voucher_id}/unpublish"),
          ("POST", "/vouchers/{voucher_id}/revoke"), ("POST", "/printed-codes"), ("GET", "/printed-codes"),
@@ -44,7 +44,10 @@ ADMIN = {("POST", "/retailers"), ("GET", "/retailers"), ("POST", "/stores"), ("G
          ("POST", "/booklets/{edition_id}/placements/{placement_id}/lock"), ("POST", "/booklets/{edition_id}/render"),
          # the manager's report and voids: also a till's manager or admin in person (tests/test_report_api.py,
          # tests/test_voids.py)
-         ("GET", "/reports/daily"), ("POST", "/redemptions/{key}/void")}
+         ("GET", "/reports/daily"), ("POST", "/redemptions/{key}/void"),
+         # the operator's tills (tests/test_devices.py)
+         ("GET", "/devices"), ("GET", "/devices/{device_id}"), ("POST", "/devices/{device_id}/rename"),
+         ("POST", "/devices/{device_id}/revoke"), ("POST", "/devices/{device_id}/roll")}
 BIG = "x" * 100_000
 
 
@@ -103,7 +106,8 @@ def test_every_protected_endpoint_needs_its_own_kind_of_token(api):
                     {"Authorization": "Bearer "}, bearer("y" * 600)]
     for method, template in sorted(ADMIN | DEVICE):
         path = template.replace("{voucher_id}", "vch_x").replace("{jti}", "abc").replace("{key}", new_key()) \
-            .replace("{edition_id}", "bk_x").replace("{placement_id}", "plc_x").replace("{retailer_id}", "ret_x")
+            .replace("{edition_id}", "bk_x").replace("{placement_id}", "plc_x").replace("{retailer_id}", "ret_x") \
+            .replace("{device_id}", "dev_x")
         other = till.auth if (method, template) in ADMIN else api.admin
         for headers in [*wrong_tokens, other]:
             response = api.client.request(method, path, headers={**headers, "Idempotency-Key": new_key()},

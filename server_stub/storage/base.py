@@ -8,11 +8,14 @@ group-commit writer), PostgreSQL for several processes (`postgres.py`).
 
 from __future__ import annotations
 
+import errno
 import re
+import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
+from ..errors import StorageFull
 from .state import BackendState, VoucherCache
 
 
@@ -21,6 +24,18 @@ def shown_dsn(dsn: str) -> str:
     (`user:secret@`) and as a parameter (`?password=secret`)."""
     masked = re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", dsn)
     return re.sub(r"([?&]password=)[^&]*", r"\1***", masked, flags=re.IGNORECASE)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk is full, whichever engine or file raised it: SQLite's SQLITE_FULL,
+    PostgreSQL's disk_full (SQLSTATE 53100), an OSError ENOSPC (or EDQUOT, a quota's full)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if getattr(exc, "sqlite_errorcode", None) == 13:  # SQLITE_FULL; older builds only say it in words
+        return True
+    if getattr(exc, "sqlstate", None) == "53100":
+        return True
+    return type(exc).__name__ == "OperationalError" and "database or disk is full" in str(exc)
 
 
 class StorageUnavailable(RuntimeError):
@@ -51,6 +66,24 @@ class Storage(ABC):
     # Whether writes run side by side (PostgreSQL): only then are `hold`'s names worth finding, and a
     # unique index's refusal inside a write worth one more run of it (operations/holds.py).
     CONCURRENT_WRITES: ClassVar[bool] = False
+    # The schema version this program's migrations make (what /health/ready compares the database's with).
+    SCHEMA_VERSION: ClassVar[int] = 0
+    # When a write was last refused for a full disk (time.monotonic()): /health/ready stays not ok a while
+    # after, as a small probe may still fit in a page's free space while real writes are refused.
+    full_at: float | None = None
+
+    def refused_full(self, exc: BaseException) -> "StorageFull":
+        """The domain error for a write the full disk refused, remembered for /health/ready."""
+        self.full_at = time.monotonic()
+        return StorageFull()
+
+    def write_queue(self) -> int:
+        """Writes waiting in this process for their turn (SQLite's group commit, PostgreSQL's pool)."""
+        return 0
+
+    def schema_version(self) -> int:
+        """The highest migration the database has applied."""
+        return self.read().execute("SELECT coalesce(max(version), 0) FROM _migrations").fetchone()[0]
 
     def hold(self, db: Any, *names: str) -> None:
         """Inside a write (`fn(db)`): others writing under any of these names wait until this write ends.

@@ -53,6 +53,7 @@ class PostgresStorage(Storage):
     SNAPSHOT_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
     CONCURRENT_WRITES = True
+    SCHEMA_VERSION = len(pg_schema.MIGRATIONS)
     ISOLATIONS = ("read committed", "serializable")
     SERIALIZABLE_TRIES = 20  # a write run again this many times at most on a serialization failure
     DEADLOCK_TRIES = 3  # read committed: a write PostgreSQL aborted as a deadlock's victim, run again
@@ -128,6 +129,8 @@ class PostgresStorage(Storage):
             for attempt in range(1, tries + 1):
                 try:
                     return self._run(fn, one_statement)
+                except psycopg.errors.DiskFull as exc:  # rolled back: nothing of it is written
+                    raise self.refused_full(exc) from exc
                 except again:
                     if attempt == tries:
                         raise
@@ -149,6 +152,10 @@ class PostgresStorage(Storage):
                 return fn(PgConnection(raw))
             with raw.transaction():  # committed (durably) on the way out, rolled back if fn raised
                 return fn(PgConnection(raw))
+
+    def write_queue(self) -> int:
+        """Writes waiting for a connection of the pool (all of them busy)."""
+        return int(self._pool.get_stats().get("requests_waiting", 0))
 
     def hold(self, db: PgConnection, *names: str) -> None:
         if self.isolation == "serializable" or not names:

@@ -17,12 +17,14 @@ import sqlite_utils
 
 from pos_app.core.migrate import open_database
 
-from .base import Storage
+from .base import Storage, disk_full
+from .schema import MIGRATIONS
 from .writer import Writer
 
 
 class SQLiteStorage(Storage):
     IntegrityError = sqlite3.IntegrityError
+    SCHEMA_VERSION = len(MIGRATIONS)
 
     def __init__(self, path: str):
         self.path = path
@@ -50,10 +52,23 @@ class SQLiteStorage(Storage):
         return db
 
     def submit(self, fn: Callable[[sqlite_utils.Database], Any]) -> Any:
-        return self.writer.submit(fn)
+        try:
+            return self.writer.submit(fn)
+        except sqlite3.OperationalError as exc:
+            if disk_full(exc):  # the batch rolled back whole: nothing of it is written
+                raise self.refused_full(exc) from exc
+            raise
 
     def insert_row(self, table: str, columns: tuple[str, ...], row: Sequence[Any]) -> int:
-        return self.writer.insert_row(table, columns, row)
+        try:
+            return self.writer.insert_row(table, columns, row)
+        except sqlite3.OperationalError as exc:
+            if disk_full(exc):
+                raise self.refused_full(exc) from exc
+            raise
+
+    def write_queue(self) -> int:
+        return self.writer.queued()
 
     def close(self) -> None:
         self.writer.close()

@@ -40,6 +40,8 @@ import sqlite_utils
 
 from pos_app.core.migrate import open_database
 
+from .base import disk_full
+
 log = logging.getLogger(__name__)
 
 WriteFn = Callable[[sqlite_utils.Database], Any]
@@ -91,6 +93,10 @@ class Writer:
         """Insert one row; its rowid once durable. sqlite3.IntegrityError if it
         breaks a constraint (then nothing of it was written)."""
         return self._write(_Job(None, table, columns, row))
+
+    def queued(self) -> int:
+        """Writes waiting for a commit now (the one being committed among them): /health/ready's figure."""
+        return len(self._waiting) + (1 if self._leading else 0)
 
     def close(self) -> None:
         """Refuse new writes, let those already queued commit, then close."""
@@ -188,7 +194,10 @@ class Writer:
                 conn.execute("ROLLBACK")
             if not isinstance(exc, Exception):
                 raise
-            log.exception("commit failed; %d writes refused", len(batch))
+            if disk_full(exc):  # the operator's to fix, not a bug: said once a batch, without a traceback
+                log.error("the disk is full: %d writes refused (storage_full)", len(batch))
+            else:
+                log.exception("commit failed; %d writes refused", len(batch))
             for job in batch:
                 job.ok, job.value = False, exc
             return
@@ -201,6 +210,10 @@ class Writer:
         try:
             job.value, job.ok = job.fn(self._db), True
         except BaseException as exc:
+            if not conn.in_transaction:
+                # SQLite ended the whole transaction itself (it may, on SQLITE_FULL or an I/O error): there
+                # is no savepoint left, and every write of the batch failed with this cause.
+                raise
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
             job.ok, job.value = False, exc
