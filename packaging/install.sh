@@ -19,6 +19,8 @@ APT_PACKAGES=(
   libzbar0 zbar-tools fonts-dejavu-core poppler-utils wrk
   # the backend past one machine, and the throwaway clusters its tests start (tests/pg_fixtures.py)
   postgresql
+  # the buffering, TLS-terminating front (packaging/nginx/, docs/operating.md) and its tests
+  nginx
 )
 
 missing=()

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from ..core.domain import LANGUAGES, Method
 from ..scan import DECODERS
+from ..store import standing
 from ..store.settings import SETTINGS
 from ..sync.client import client_for
+from . import outbox_export
 from .data_folder import STORE_NAME, StoreError, UsageError, in_english, open_checked, open_store, store_error_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -24,29 +26,64 @@ def _print(data) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
 
 
+def _checked_transport(args) -> str | None:
+    """Refuse, before anything is sent, plain HTTP to another machine (unless --insecure-http) and a CA file
+    that cannot be read; the CA file's full path, or None."""
+    import ssl
+
+    from ..sync.client import plain_http_to_another_host
+
+    if plain_http_to_another_host(args.server):
+        if not args.insecure_http:
+            raise UsageError(f"{args.server} is plain HTTP to another machine: this till's device token and its"
+                             " staff's PINs would cross the network unencrypted. Give the backend's https://"
+                             " address (docs/operating.md, \"TLS and the front\"), or add --insecure-http on a"
+                             " network you trust")
+        sys.stderr.write(f"warning: {args.server} is plain HTTP: tokens and PINs cross the network unencrypted\n")
+    if not args.ca_file:
+        return None
+    try:
+        ssl.create_default_context(cafile=args.ca_file)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise UsageError(f"--ca-file {args.ca_file}: not a readable PEM file of certificates ({exc})") from None
+    return str(Path(args.ca_file).resolve())
+
+
 def cmd_enroll(args) -> int:
-    from ..sync.client import BackendClient, Refused, Unreachable
+    from ..sync.client import BackendClient, Refused, Unreachable, Untrusted
     from ..sync.round import sync_once
 
     store = open_store(args.data, must_be_enrolled=False)
     try:
-        if store.enrolled:
+        again = store.enrolled and standing.withdrawn(store) is not None  # withdrawn or rolled: the new code
+        if store.enrolled and not again:
             raise UsageError("this till is enrolled already")
-        name = args.name or f"till-{Path(args.data).resolve().name}"
+        ca_file = _checked_transport(args)
+        name = args.name or (store.device_name if again else "") or f"till-{Path(args.data).resolve().name}"
         try:
-            with BackendClient(args.server, timeout=10) as client:
+            with BackendClient(args.server, timeout=10, ca_file=ca_file) as client:
                 answer = client.enroll(args.code, name)
         except Refused as exc:
             sys.stderr.write(f"error: enrollment refused: {exc}\n")
             return EXIT_FAILED
+        except Untrusted as exc:
+            sys.stderr.write(f"error: {exc}; give the till the certificate authority that signed it: --ca-file"
+                             " CA.pem, or SSL_CERT_FILE=CA.pem (docs/operating.md, \"TLS and the front\")\n")
+            return EXIT_FAILED
         except Unreachable as exc:
             sys.stderr.write(f"error: cannot reach {args.server}: {exc}\n")
             return EXIT_FAILED
-        store.save_enrollment(answer, args.server)
+        try:
+            store.save_enrollment(answer, args.server)  # enrolled again: the same device, or nothing changes
+        except ValueError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return EXIT_FAILED
+        if ca_file:
+            store.set("ca_file", ca_file)
         with client_for(store, timeout=10) as client:
             summary = sync_once(store, client)
         _print({"device_id": answer["device_id"], "retailer_id": answer["retailer_id"],
-                "store_id": answer["store_id"], "name": name, "sync": summary.to_json()})
+                "store_id": answer["store_id"], "name": name, "enrolled_again": again, "sync": summary.to_json()})
         if not summary.catalog:
             # Enrolled (the code is spent, the backend knows this till), but without its first
             # catalog no staff can log in: say so loudly. The till stays enrolled with no
@@ -85,6 +122,10 @@ def cmd_redeem(args) -> int:
         client = None if args.offline else client_for(store)
         try:
             outcome = redeem(store, text, method=method, staff_id=args.staff, client=client)
+        except standing.Withdrawn as exc:  # nothing was decided: the till may not redeem
+            _print({"error": {"code": exc.state, "message": str(exc)}})
+            sys.stderr.write(f"error: {exc}\n")
+            return EXIT_FAILED
         finally:
             if client is not None:
                 client.close()
@@ -273,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", required=True, help="the backend's URL")
     p.add_argument("--code", required=True, help="a one-time enrollment code")
     p.add_argument("--name", help="this till's name, shown to other tills")
+    p.add_argument("--ca-file", metavar="PEM", help="trust the backend's certificate through this CA (kept as the"
+                   " setting ca_file) instead of the system's")
+    p.add_argument("--insecure-http", action="store_true",
+                   help="allow http:// to another machine (tokens and PINs unencrypted)")
     p.set_defaults(func=cmd_enroll)
     p = sub.add_parser("redeem", help="redeem one code (online unless --offline)")
     p.add_argument("--data", required=True)
@@ -306,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", default="es", choices=LANGUAGES, help="language of voucher titles (and of the PDF)")
     p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     p.set_defaults(func=cmd_report)
+    outbox_export.add_command(sub)
     return parser
 
 

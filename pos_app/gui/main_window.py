@@ -422,7 +422,8 @@ class TillWindow(Retranslating, QMainWindow):
         self._show_status_line()
 
     def _show_status_line(self) -> None:
-        self.status_line.show(self.status, self.staff, self.panel.timezone, self.clock())
+        self.status_line.show(self.status, self.staff, self.panel.timezone, self.clock(),
+                              server_url=self.info.server_url if self.info else "")
 
     # --- shutting down --------------------------------------------------------------
 

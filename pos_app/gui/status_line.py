@@ -1,4 +1,5 @@
-"""The window's status bar: online or not, what is left to send, the last sync, a clock off, who is logged in.
+"""The window's status bar: online or not, what is left to send, the last sync, a clock off, a backend over
+plain HTTP, who is logged in.
 
 Apart from the window so the window only decides when the status changes;
 this shows a status (the `sync.status.SyncStatus` the window keeps) in the
@@ -10,6 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from ..sync.client import plain_http_to_another_host
 from ..sync.status import SyncStatus
 from ..words.i18n import _, format_number, format_when
 
@@ -21,12 +23,20 @@ class StatusLine:
         self.last_sync_label = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="lastSyncLabel")
         self.skew_badge = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="skewBadge")
         self.staff_status = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="staffStatus")
-        for widget in (self.online_badge, self.outbox_label, self.last_sync_label, self.skew_badge):
+        self.insecure_badge = QLabel(textFormat=Qt.TextFormat.PlainText, objectName="insecureBadge", visible=False)
+        for widget in (self.online_badge, self.outbox_label, self.last_sync_label, self.skew_badge,
+                       self.insecure_badge):
             bar.addWidget(widget)
         bar.addPermanentWidget(self.staff_status)
 
-    def show(self, status: SyncStatus, staff: dict | None, timezone: str | None, now: float) -> None:
-        """`status` in words; `timezone` the store's (for the last sync's time), `now` the till's clock."""
+    def show(self, status: SyncStatus, staff: dict | None, timezone: str | None, now: float,
+             server_url: str = "") -> None:
+        """`status` in words; `timezone` the store's (for the last sync's time), `now` the till's clock;
+        `server_url` the backend's, warned of when it is plain HTTP to another host (the log says it too, as
+        the till's backend client is made: sync.client.client_for)."""
+        plain = plain_http_to_another_host(server_url)
+        self.insecure_badge.setText(_("Not encrypted: the backend is plain HTTP") if plain else "")
+        self.insecure_badge.setVisible(plain)
         online = status.online
         self.online_badge.setProperty("online", "true" if online else "false")
         self.online_badge.style().unpolish(self.online_badge)

@@ -23,10 +23,12 @@ class TillInfo:
     staff: list  # the store's staff members, for the login screen
     settings: dict  # the till's preferences as stored (settings.PREFERENCES), read through settings.value()
     status: StoreFigures  # with the conflicts to show (status_of)
+    ca_file: str = ""  # the setting: the authorities the till trusts for its backend ("" the system's)
 
     def backend(self) -> dict:
         """What a backend client made off the store's thread needs (`client_for` reads it)."""
-        return {"server_url": self.server_url, "device_token": self.device_token}
+        backend = {"server_url": self.server_url, "device_token": self.device_token}
+        return {**backend, "ca_file": self.ca_file} if self.ca_file else backend
 
 
 def backend_client(store):
@@ -61,4 +63,5 @@ def load_info(store) -> TillInfo:
         staff=store.staff_members(),
         settings={k: store.get(k) for k in till_settings.PREFERENCES if store.get(k) is not None},
         status=status_of(store),
+        ca_file=till_settings.value(store, "ca_file"),
     )

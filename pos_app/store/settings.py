@@ -74,6 +74,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "(seconds)", "number", minimum=0, maximum=3600),
     Setting("max_clock_skew_s", 120.0, "this till's clock differs from the backend's by more than this: "
             "flagged (seconds)", "number", minimum=0.001, maximum=86_400),
+    Setting("retention_days", 30, "how long the till keeps entries the backend confirmed, to send them again "
+            "if the backend is restored from an older backup (days)", "integer", minimum=1, maximum=366),
+    Setting("ca_file", "", "a PEM file of the certificate authorities this till trusts for its backend, instead "
+            "of the system's (a chain's private CA); empty: the system's, or $SSL_CERT_FILE", "text"),
 )}
 
 # The till's own choices (the settings dialog), carried into a fresh store by recovery.
