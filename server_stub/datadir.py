@@ -21,6 +21,7 @@ from pathlib import Path
 from pos_app.core import tokens
 from pos_app.core.migrate import apply, open_database
 
+from .limits.config import DEFAULT_LIMITS, DEFAULT_TRUSTED_PROXIES
 from .storage.base import Storage, shown_dsn
 from .storage.schema import MIGRATIONS
 
@@ -35,6 +36,11 @@ DEFAULT_CONFIG = {
     # The monthly booklet: rendered on `day` at `hour`:`minute` (timezone) for the month `months_ahead` on.
     "booklet": {"schedule": True, "day": 1, "hour": 6, "minute": 0, "months_ahead": 1,
                 "timezone": "America/Asuncion", "paper": "A5"},
+    # Token buckets per till and per client address (limits/; docs/operating.md, "Rate limits"); a
+    # `"limits"` of the folder's own keeps these for what it leaves out.
+    "limits": DEFAULT_LIMITS,
+    # Connections whose X-Real-IP names the client (the nginx front on this host): http.client_address.
+    "trusted_proxies": DEFAULT_TRUSTED_PROXIES,
 }
 
 
@@ -137,16 +143,24 @@ class DataDir:
         finally:
             storage.close()
         # The key file last: a folder with a key but no database rows would count as made.
-        key_file = self.keys_path / f"{kid}.pem"
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(tokens.private_pem(key))
+        self.save_signing_key(key)
         if url:
             self.set_config(database=url)
         return {"admin_token": admin_token, "kid": kid}
 
     def signing_key(self, kid: str):
         return tokens.load_private_pem((self.keys_path / f"{kid}.pem").read_bytes())
+
+    def save_signing_key(self, key) -> Path:
+        """A private key into the keys folder as `KID.pem`, readable by its owner only; never overwrites."""
+        self.keys_path.mkdir(mode=0o700, exist_ok=True)
+        key_file = self.keys_path / f"{tokens.key_id(key.public_key())}.pem"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(tokens.private_pem(key))
+            fh.flush()
+            os.fsync(fh.fileno())  # on disk before any row names it: a crash must not leave a key signing unsaved
+        return key_file
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -1,4 +1,4 @@
-"""What every operation works with: the storage, the clock, the settings, the keys, the caches.
+"""What every operation works with: the storage, the clock, the settings, the keys (a KeyRing), the caches.
 
 Made once per process (by `Backend`), never per request.
 """
@@ -13,6 +13,7 @@ from pos_app.core import tokens
 
 from ..storage.base import Storage
 from ..storage.state import VoucherCache
+from .keyring import KeyRing
 
 
 class TtlCache:
@@ -41,13 +42,29 @@ class Context:
     storage: Storage
     config: dict
     clock: Callable[[], float]
-    signing_key: Any
-    kid: str
-    public_keys: list[dict]
-    trust: tokens.TrustSet
+    keys: KeyRing  # the signing keys, re-read every few seconds: a rotation needs no restart
     vouchers: VoucherCache = field(default_factory=VoucherCache)
     # token hash → device: a cache, as a device's credentials are checked on every call; a second at most
     devices: TtlCache = field(default_factory=TtlCache)
+
+    @property
+    def kid(self) -> str | None:
+        """The key that signs now."""
+        return self.keys.state(self.clock()).kid
+
+    @property
+    def public_keys(self) -> list[dict]:
+        """The keys tills verify with ({kid, pem}): catalog and enrollment."""
+        return self.keys.state(self.clock()).public_keys
+
+    @property
+    def trust(self) -> tokens.TrustSet:
+        """The keys the backend verifies with (redemptions, a till's entries)."""
+        return self.keys.state(self.clock()).trust
+
+    def signer(self) -> tuple[Any, float | None]:
+        """The private key that signs now, and the time its tokens must end by (None: no bound)."""
+        return self.keys.signer(self.clock())
 
     def one(self, sql: str, params=()) -> Any:
         """One row read on this thread's connection."""
