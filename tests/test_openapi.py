@@ -575,6 +575,30 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
         == 200
     assert c.post(f"/retailers/{missing}/settings", headers=admin, json={"staff_anywhere": False}).status_code \
         == 404
+    assert c.post(f"/retailers/{retailer_id}/settings", headers=admin, json={"offline_days": 5}).status_code == 200
+    assert c.post(f"/retailers/{retailer_id}/settings", headers=admin, json={}).status_code == 400
+
+    # the operator's tills: what they report, rename, roll (and enroll again with its code), revoke
+    third = api.enroll("Caja 3")
+    assert c.post("/sync", headers={**third.auth, "User-Agent": "pika-till/1.0"},
+                  json={"entries": [], "till": {"app_version": "1.0.1", "outbox": 2,
+                                                "outbox_oldest_at": time.time() - 60}}).status_code == 200
+    assert c.post("/sync", headers=third.auth, json={"entries": [], "till": {"outbox": "many"}}).status_code == 400
+    assert c.get("/devices", headers=admin, params={"store_id": store_id}).status_code == 200
+    assert c.get("/devices", headers=admin, params={"store_id": "x" * 65}).status_code == 400
+    assert c.get(f"/devices/{third.id}", headers=admin).status_code == 200
+    assert c.get(f"/devices/{missing}", headers=admin).status_code == 404
+    assert c.post(f"/devices/{third.id}/rename", headers=admin, json={"name": "Caja tres"}).status_code == 200
+    assert c.post(f"/devices/{third.id}/rename", headers=admin, json={"name": 3}).status_code == 400
+    rolled = c.post(f"/devices/{third.id}/roll", headers=admin, json={"ttl_s": 3600})
+    assert rolled.status_code == 200
+    assert c.get("/catalog", headers=third.auth).json()["error"]["code"] == "device_rolled"
+    assert c.post("/devices/enroll", json={"code": rolled.json()["code"], "name": "x"}).status_code == 201
+    assert c.post(f"/devices/{third.id}/roll", headers=admin, json={"ttl_s": 1}).status_code == 400
+    assert c.post(f"/devices/{third.id}/revoke", headers=admin, json={"reason": "robada"}).status_code == 200
+    assert c.post(f"/devices/{third.id}/revoke", headers=admin).status_code == 200  # again, no body: the same
+    assert c.post(f"/devices/{third.id}/revoke", headers=admin, json={"reason": 1}).status_code == 400
+    assert c.post(f"/devices/{third.id}/roll", headers=admin).status_code == 409
 
     exercise_booklet_endpoints(api)
 

@@ -13,6 +13,8 @@ from .context import Context
 ROLES = ("cashier", "manager", "admin")
 # A code not used within a day is void: the fewer live codes, the less a guess can hit.
 ENROLLMENT_TTL_S = 24 * 3600
+# How long a till may decide personal codes offline without hearing from the backend (retailers.offline_days).
+OFFLINE_DAYS_MIN, OFFLINE_DAYS_MAX = 1, 90
 
 
 def create_retailer(ctx: Context, name: str) -> dict:
@@ -75,18 +77,34 @@ def create_staff(ctx: Context, retailer_id: str, name: str, role: str, pin: str,
     return {"id": row["id"], "retailer_id": retailer_id, "store_id": store_id, "name": name, "role": role}
 
 
-def retailer_settings(ctx: Context, retailer_id: str, staff_anywhere: bool) -> dict:
-    """Whether the retailer's staff of no single store (head office) may log in at every one of its tills;
-    off, no till receives their PIN hashes (from its next catalog) and the backend refuses them at tills."""
+def retailer_settings(ctx: Context, retailer_id: str, staff_anywhere: bool | None = None,
+                      offline_days: int | None = None) -> dict:
+    """Whether the retailer's staff of no single store (head office) may log in at every one of its tills
+    (off, no till receives their PIN hashes, from its next catalog, and the backend refuses them at tills);
+    how many days a till may decide personal codes offline without hearing from us (tills learn it from
+    their next catalog). Either or both; the answer is every setting as it now stands."""
     require_retailer(ctx, retailer_id)
+    changes: dict = {}
+    if staff_anywhere is not None:
+        changes["staff_anywhere"] = int(bool(staff_anywhere))
+    if offline_days is not None:
+        if isinstance(offline_days, bool) or not isinstance(offline_days, int) \
+                or not OFFLINE_DAYS_MIN <= offline_days <= OFFLINE_DAYS_MAX:
+            raise Invalid("invalid_value", f"offline_days is {OFFLINE_DAYS_MIN} to {OFFLINE_DAYS_MAX}")
+        changes["offline_days"] = offline_days
+    if not changes:
+        raise Invalid("missing_field", "say staff_anywhere, offline_days or both")
     actor = audit.current()
 
     def write(db):
-        db.execute("UPDATE retailers SET staff_anywhere = ? WHERE id = ?", (int(staff_anywhere), retailer_id))
+        db.execute(f"UPDATE retailers SET {', '.join(f'{name} = ?' for name in changes)} WHERE id = ?",
+                   (*changes.values(), retailer_id))
         audit.write(ctx, db, actor, "retailer.settings", retailer_id, retailer_id=retailer_id,
-                    detail={"staff_anywhere": bool(staff_anywhere)})
-    ctx.storage.submit(write)
-    return {"id": retailer_id, "staff_anywhere": bool(staff_anywhere)}
+                    detail={name: bool(v) if name == "staff_anywhere" else v for name, v in changes.items()})
+        return db.execute("SELECT staff_anywhere, offline_days FROM retailers WHERE id = ?",
+                          (retailer_id,)).fetchone()
+    anywhere, days = ctx.storage.submit(write)
+    return {"id": retailer_id, "staff_anywhere": bool(anywhere), "offline_days": days}
 
 
 def create_enrollment_code(ctx: Context, store_id: str, ttl_s: int = ENROLLMENT_TTL_S) -> dict:

@@ -24,7 +24,7 @@ from pos_app.core.domain import Method, Reason, Verdict
 from pos_app.core.report import TILL_ACCEPTED, TILL_REFUSED, UNPROVEN
 
 from ..storage.state import BackendState
-from . import holds
+from . import devices, holds
 from .context import Context
 from .redemptions import stored_text, till_time
 from .voids import record_void
@@ -74,8 +74,9 @@ class Window(NamedTuple):
         return at, None
 
 
-def sync(ctx: Context, device: dict, entries: list[dict], sent_at: Any = None) -> dict:
-    """Record a batch of a till's outbox; each entry answered on its own."""
+def sync(ctx: Context, device: dict, entries: list[dict], sent_at: Any = None, report: dict | None = None) -> dict:
+    """Record a batch of a till's outbox; each entry answered on its own. The till was seen now, with what it
+    `report`s of itself (devices.till_report), written in the batch's own write."""
     sent_at = till_time(sent_at, "till_time")
     now = ctx.clock()
     window = _window(ctx, device, now, sent_at)
@@ -105,6 +106,7 @@ def sync(ctx: Context, device: dict, entries: list[dict], sent_at: Any = None) -
             if not isinstance(item, Proof):
                 # A void's time is placed in the same window as a redemption's (its proof covers the time as sent).
                 results[i] = record_void(ctx, db, device, item, now, at=window.place(float(item["at"]))[0])
+        devices.record_seen(db, device, now, report)  # last: the till's row is locked only to the commit
         return results
     return {"results": holds.submit_judged(ctx.storage, write), "server_time": now}
 
