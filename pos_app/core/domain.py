@@ -32,11 +32,14 @@ class Reason:
     UNKNOWN_CODE = "unknown_code"
     LIMIT_REACHED = "limit_reached"
     RATE_LIMITED = "rate_limited"
+    # A till deciding offline that has not heard from the backend for longer than its retailer's
+    # policy allows (the catalog's policy.offline_days): personal codes need the backend then.
+    OFFLINE_TOO_LONG = "offline_too_long"
 
     ALL = (
         MALFORMED, MISTYPED, BAD_SIGNATURE, UNKNOWN_KEY, WRONG_RETAILER,
         NOT_YET_VALID, EXPIRED, ALREADY_REDEEMED, REVOKED, UNPUBLISHED,
-        UNKNOWN_CODE, LIMIT_REACHED, RATE_LIMITED,
+        UNKNOWN_CODE, LIMIT_REACHED, RATE_LIMITED, OFFLINE_TOO_LONG,
     )
 
 

@@ -26,6 +26,9 @@ DEFAULT_VELOCITY_LIMIT = 40  # accepted redemptions per till per minute
 STORE_DAY_LIMIT, TOTAL_LIMIT = "store_day_limit", "total_limit"
 LIMIT_MESSAGES = {STORE_DAY_LIMIT: "this store reached today's limit for this voucher",
                   TOTAL_LIMIT: "this voucher reached its limit"}
+# `offline_too_long`'s message; `offline_days_of` reads the days back for the cashier's words.
+OFFLINE_TOO_LONG_MESSAGE = "This till has not reached the backend for {days} days: personal codes need it"
+_OFFLINE_DAYS = re.compile(r"for (\d{1,6}) days")
 _PRINTED_SHAPE = re.compile(r"^[A-Z0-9]{3,24}$")
 _PRINTED_STRIP = str.maketrans("", "", " -\t")
 
@@ -60,6 +63,17 @@ class Context:
     # The `iss` tokens must name (the backend's config "issuer", which the catalog
     # tells tills). Empty: not known yet (a till whose catalog predates it), not checked.
     issuer: str = ""
+    # Whole days a till deciding offline has not heard from the backend, past its retailer's
+    # policy (offline_days); 0: within it, or the backend deciding. Personal codes are refused then.
+    offline_too_long: int = 0
+
+
+def offline_days_of(v: "Verdict") -> int | None:
+    """The days an `offline_too_long` verdict says the till went unheard, or None."""
+    if v.reason != Reason.OFFLINE_TOO_LONG:
+        return None
+    found = _OFFLINE_DAYS.search(v.message or "")
+    return int(found.group(1)) if found else None
 
 
 def is_timezone(name: object) -> bool:
@@ -232,6 +246,8 @@ def _decide_personal(vid: str, jti: str | None, source: str, state: RedemptionSt
         used = state.used(jti)
         if used is not None:
             refusal = Reason.ALREADY_REDEEMED, "this code was already redeemed"
+        elif ctx.offline_too_long:
+            refusal = Reason.OFFLINE_TOO_LONG, OFFLINE_TOO_LONG_MESSAGE.format(days=ctx.offline_too_long)
         elif ctx.velocity_limit > 0 and _too_fast(state, ctx):
             refusal = Reason.RATE_LIMITED, "too many redemptions in a short time"
     if refusal is None:

@@ -51,7 +51,8 @@ class Catalog:
             raise ValueError(f"the code enrolled another device ({facts['device_id']}), not this till "
                              f"({self.device_id}): ask the operator for this till's re-enrollment code")
         with self.transaction():
-            standing.clear(self)  # enrolled again as the same device (a roll): it redeems again
+            if standing.clear(self):  # enrolled again as the same device (a roll): it redeems again,
+                self.conn.execute("DELETE FROM settings WHERE key = 'catalog_at'")  # on the catalog as it is now
             self.write_setting("server_url", str(server_url))
             for setting, value in facts.items():
                 self.write_setting(setting, value)

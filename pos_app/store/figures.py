@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 
+from . import standing
+
 # Attempts sampled for the delay percentiles: the recent past, at a bounded cost.
 DELAY_SAMPLE = 1000
 
@@ -81,6 +83,9 @@ class Figures:
             "delay_p95_s": percentile(delays, 0.95),
             "feed_cursor": self.feed_cursor,
             **self.feed_parked_figures(),
+            # Where the till stands with the backend (store/standing.py): withdrawn, and when it last heard.
+            "withdrawn": standing.withdrawn(self),
+            "last_heard_at": self.stored(standing.LAST_HEARD_KEY).get(standing.LAST_HEARD_KEY),
         }
 
     def feed_parked_figures(self) -> dict:

@@ -13,14 +13,15 @@ from ..core import wire
 from ..core.domain import Reason
 from ..core.report import DISPUTES, GIVEN_BUT_REFUSED, TIME_FLAGS
 from ..core.verdict import local_day
+from .retention import Retention
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEUED = 1_000_000  # entries put back from a damaged store: far past any real outbox
 
 
-class Outbox:
-    """A part of TillStore (needs StoreBase and Uses)."""
+class Outbox(Retention):
+    """A part of TillStore (needs StoreBase and Uses); what it confirmed is kept a while (retention.py)."""
 
     def requeue(self, entries: list[Mapping[str, Any]], *, now: float | None = None) -> int:
         """Put back outbox entries exported from this till's damaged store (store/recovery.py); returns how many.
@@ -82,6 +83,8 @@ class Outbox:
                         "UPDATE attempts SET synced_at = coalesce(synced_at, ?),"
                         " over_limit = coalesce(?, over_limit) WHERE key = ?",
                         (now, over_limit if isinstance(over_limit, str) else None, key))
+                if status in ("recorded", "duplicate", "conflict"):
+                    self.keep_confirmed(key, now)  # sent again if the backend is restored from a backup
                 if status in ("recorded", "duplicate"):
                     self.conn.execute("DELETE FROM outbox WHERE key = ?", (key,))
                     verified = result.get("verified")
@@ -105,6 +108,7 @@ class Outbox:
                              winner.get("store_id") or ""))
                 else:
                     log.warning("sync result %r for %r left in the outbox", status, key)
+            self.forget_kept(now)
 
     def _judged(self, key: str, result: Mapping[str, Any]) -> None:
         """Keep the backend's judgement of a redemption where it differs from this till's (docs/sync.md).
@@ -142,6 +146,26 @@ class Outbox:
             self.conn.executemany(
                 "UPDATE outbox SET tries = tries + 1, last_error = ? WHERE key = ?",
                 [(error, key) for key in keys])
+
+    def unsynced(self, leaving: list[str] = ()) -> tuple[int, float | None]:
+        """Entries the backend has not confirmed (parked ones too) and when the oldest was queued, as the till
+        reports them (`till.outbox`); `leaving`: keys of a batch on its way, counted as gone."""
+        return self.conn.execute(
+            "SELECT count(*), min(created_at) FROM outbox WHERE key NOT IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(leaving)),)).fetchone()
+
+    def outbox_rows(self) -> list[dict]:
+        """Every entry the backend has not confirmed, oldest first, parked ones marked (an export for the
+        operator: store/outbox_export.py)."""
+        cursor = self.conn.execute(
+            "SELECT key, payload, created_at, tries, last_error, parked_reason FROM outbox ORDER BY seq")
+        rows = []
+        for key, payload, created, tries, error, reason in cursor:
+            entry = json.loads(payload)
+            rows.append({"key": key, "type": "void" if entry.get("type") == "void" else "redemption",
+                         "parked": reason is not None, "parked_reason": reason, "created_at": created,
+                         "tries": tries, "last_error": error, "payload": entry})
+        return rows
 
     def outbox_size(self) -> int:
         return self.conn.execute(

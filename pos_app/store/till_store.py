@@ -28,7 +28,7 @@ from typing import Iterator
 from ..core import wire
 from ..core.domain import IDEMPOTENCY_KEY, Method, Verdict
 from ..core.verdict import Context, decide, local_day
-from . import pin_lockout, settings
+from . import pin_lockout, settings, standing
 from .base import StoreBase
 from .catalog import ASSET_KEYS_DIR, Catalog
 from .figures import Figures
@@ -51,8 +51,9 @@ class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
 
     def context(self, now: float | None = None, leeway: float | None = None) -> Context:
         """Who decides, and when, for an offline verdict (settings: leeway_s, velocity_limit)."""
+        till_now = time.time() if now is None else float(now)
         # Token and voucher times are the backend's: judge them on its clock.
-        now = (time.time() if now is None else float(now)) - self.clock_skew()
+        now = till_now - self.clock_skew()
         if leeway is None:
             leeway = settings.value(self, "leeway_s")
         # The backend's issuer, from enrollment or the catalog; a till that has not
@@ -61,7 +62,8 @@ class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
         return Context(trust=self.trust_set(), retailer_id=self.retailer_id, store_id=self.store_id,
                        now=now, day=local_day(now, self.store_timezone), leeway=leeway,
                        velocity_limit=settings.value(self, "velocity_limit"),
-                       issuer=issuer if isinstance(issuer, str) else "")
+                       issuer=issuer if isinstance(issuer, str) else "",
+                       offline_too_long=standing.days_unheard(self, till_now))
 
     def clock_skew(self) -> float:
         """This till's clock minus the backend's, as last measured; 0 when unknown or within noise."""
@@ -138,6 +140,7 @@ class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
             if row["state"] == "done":
                 return row["id"]
             self._finish(row["id"], _attempt_values(verdict), verdict, "online", now, synced_at=now)
+            standing.note_heard(self, now)  # the backend's answer: the offline policy counts from here
             self.record_use(verdict, row["at"], local_day(row["at"], self.store_timezone))
             self.remember_limit(verdict, row["at"])
             if verdict.used is not None and verdict.jti:

@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .client import BackendClient, client_for
 from .backoff import Backoff
-from ..store import TillStore
+from ..store import TillStore, standing
 from .round import SyncSummary, sync_once
 from .status import SyncStatus, store_status
 
@@ -87,6 +87,7 @@ class SyncEngine:
         self._retry_at: float | None = None  # monotonic time before which ticks are ignored
         self._scheduler: BackgroundScheduler | None = None
         self._worker: threading.Thread | None = None
+        self._withdrawn = False  # the last round found the till withdrawn
 
     # --- the interface -----------------------------------------------------------
 
@@ -193,6 +194,18 @@ class SyncEngine:
                 if not store.enrolled:
                     self._finish_round(store, None, asked, error="this till is not enrolled")
                     continue
+                withdrawn = standing.withdrawn(store)  # from the file: any connection may have heard it
+                if withdrawn is not None or self._withdrawn:
+                    # Withdrawn: no request at all until the till is enrolled again (its token is known bad);
+                    # then the new token is in the file, not in this connection's settings.
+                    self._withdrawn = withdrawn is not None
+                    if client is not None:
+                        client.close()
+                        client = None
+                    store.reload_settings()
+                    if self._withdrawn:
+                        self._finish_round(store, None, asked, error=f"{withdrawn}: {standing.Withdrawn(withdrawn)}")
+                        continue
                 try:
                     if client is None:
                         client = self._client_factory(store)
@@ -222,7 +235,8 @@ class SyncEngine:
             self._retry_at = None
             next_retry = None
         else:
-            delay = self.backoff.next_delay()
+            # A 429's Retry-After is the least wait: the backend said when it will take this till again.
+            delay = max(self.backoff.next_delay(), (summary.retry_after_s or 0.0) if summary else 0.0)
             self._retry_at = time.monotonic() + delay
             next_retry = self.clock() + delay
         figures, unreadable = None, None

@@ -16,7 +16,7 @@ from typing import Callable
 from .client import BackendClient, Refused, Unreachable, verdict_from_answer
 from ..core import verdict
 from ..core.domain import Method, Reason, Verdict
-from ..store import settings
+from ..store import settings, standing
 
 
 class NotRecorded(sqlite3.OperationalError):
@@ -54,7 +54,9 @@ def redeem(store, text: str | bytes, *, method: str = Method.TYPED, staff_id: st
     """Decide one input and record it; online through `client` when given.
 
     Raises NotRecorded when the store cannot write: then nothing was recorded
-    and no verdict may be shown.
+    and no verdict may be shown. Raises standing.Withdrawn when the backend
+    withdrew this till or replaced its token (now, or before): nothing is
+    decided, online or offline.
     """
     try:
         return _redeem(store, text, method=method, staff_id=staff_id, client=client, clock=clock)
@@ -66,6 +68,7 @@ def redeem(store, text: str | bytes, *, method: str = Method.TYPED, staff_id: st
 
 def _redeem(store, text: str | bytes, *, method: str, staff_id: str | None,
             client: BackendClient | None, clock: Callable[[], float]) -> Outcome:
+    standing.check(store)  # a withdrawn till decides nothing, and says so
     now = clock()
     printed_only = method == Method.PRINTED
     if client is not None:
@@ -84,6 +87,10 @@ def _redeem(store, text: str | bytes, *, method: str, staff_id: str | None,
                                              timeout=settings.value(store, "online_timeout_s"))
                 v = verdict_from_answer(body)
             except (Unreachable, Refused) as exc:  # BadAnswer is Unreachable: garbage is no verdict
+                if isinstance(exc, Refused) and exc.withdrawal:  # the credential is ended: no offline verdict
+                    store.abandon_pending(key)
+                    standing.mark(store, exc.withdrawal, str(exc))
+                    raise standing.Withdrawn(exc.withdrawal) from exc
                 v, _ = store.redeem_offline(reading.text, method=method, staff_id=staff_id, now=now,
                                             printed_only=printed_only, key=key)
                 return Outcome(v, "offline", key, note=str(exc))

@@ -42,6 +42,8 @@ class StoreFigures:
     feed_cursor: int
     feed_parked: int  # feed events this till could not apply (set aside, the cursor moved on)
     feed_parked_reason: str | None  # the last one's reason
+    withdrawn: str | None  # device_revoked / device_rolled: the backend ended this till's credential
+    last_heard_at: float | None  # the last answer the backend gave (the offline policy counts from it)
     max_clock_skew_s: float
     clock_skew_flagged: bool
     parked_entries: list  # up to PARKED_SHOWN of {key, reason, at, accepted, created_at, tries}

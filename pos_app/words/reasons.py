@@ -8,7 +8,8 @@ translated.
 from __future__ import annotations
 
 from ..core.domain import Reason, Verdict
-from .i18n import N_, _, format_when
+from ..core.verdict import offline_days_of
+from .i18n import N_, _, format_number, format_when
 
 HEADLINES = {
     Reason.MALFORMED: N_("Not a voucher code"),
@@ -24,6 +25,7 @@ HEADLINES = {
     Reason.UNKNOWN_CODE: N_("Unknown code"),
     Reason.LIMIT_REACHED: N_("Limit reached"),
     Reason.RATE_LIMITED: N_("Too many scans"),
+    Reason.OFFLINE_TOO_LONG: N_("Offline for too long"),
 }
 
 ADVICE = {
@@ -40,6 +42,8 @@ ADVICE = {
     Reason.UNKNOWN_CODE: N_("No voucher has this code. Check it and type it again."),
     Reason.LIMIT_REACHED: N_("This printed voucher was used as many times as allowed."),
     Reason.RATE_LIMITED: N_("Vouchers are being scanned unusually fast. Wait a moment or call the manager."),
+    Reason.OFFLINE_TOO_LONG: N_("This till has not reached the backend for too long: personal codes need it. "
+                                "Printed codes still work; check the network or call the manager."),
 }
 
 REFUSED = N_("Refused")
@@ -67,4 +71,7 @@ def advice(verdict: Verdict, *, timezone: str | None = None, now: float | None =
     if verdict.reason == Reason.ALREADY_REDEEMED and verdict.used is not None:
         where = verdict.used.till or _("another till")
         text = _("Redeemed at {till}, {when}.").format(till=where, when=format_when(verdict.used.at, timezone, now))
+    elif (days := offline_days_of(verdict)) is not None:
+        text = _("This till has not reached the backend for {days} days: personal codes need it. "
+                 "Printed codes still work; check the network or call the manager.").format(days=format_number(days))
     return text
