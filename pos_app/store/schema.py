@@ -153,4 +153,19 @@ def trust_no_till(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE voids ADD COLUMN verified INTEGER")
 
 
-MIGRATIONS = [initial_schema, sync_figures, voids, printed_limits, trust_no_till]
+def kept_entries(db: sqlite_utils.Database) -> None:
+    # Outbox entries the backend confirmed, kept for the retention period (setting
+    # `retention_days`) instead of forgotten: a backend restored from a backup may
+    # have lost them, and a till that sees its new epoch sends them again
+    # (store/retention.py). `payload` is the entry as it was sent.
+    db.execute(
+        """CREATE TABLE kept_entries (
+            key TEXT PRIMARY KEY,
+            payload TEXT NOT NULL,
+            confirmed_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX kept_entries_confirmed_at ON kept_entries (confirmed_at)")
+
+
+MIGRATIONS = [initial_schema, sync_figures, voids, printed_limits, trust_no_till, kept_entries]
