@@ -238,6 +238,8 @@ def client_address(environ: dict, trusted: Iterable) -> str:
     remote = str(environ.get("REMOTE_ADDR") or "")[:64] or "unknown"
     real = environ.get("HTTP_X_REAL_IP")
     if real is None:
+        if "HTTP_X_FORWARDED_FOR" in environ:
+            _proxy_without_real_ip(remote, trusted)
         return remote
     try:
         if not any(_ip(remote) in network for network in trusted):
@@ -245,6 +247,22 @@ def client_address(environ: dict, trusted: Iterable) -> str:
         return str(_ip(real.strip()))
     except ValueError:
         return remote
+
+
+_warned_proxies: set[str] = set()
+
+
+def _proxy_without_real_ip(remote: str, trusted: Iterable) -> None:
+    """A trusted proxy that forwards (X-Forwarded-For) but does not name its client in X-Real-IP: all its
+    clients would look like it (not rate limited, enrollments counted together). Said once per proxy."""
+    try:
+        if remote in _warned_proxies or not any(_ip(remote) in network for network in trusted):
+            return
+    except ValueError:
+        return
+    _warned_proxies.add(remote)
+    log.warning("the proxy at %s forwards requests without X-Real-IP: its clients are not told apart and not "
+                "rate limited; set X-Real-IP to the client's address (packaging/nginx does)", remote)
 
 
 def _ip(text: str):

@@ -1,0 +1,173 @@
+"""Where the token buckets live, so every worker process draws on the same ones.
+
+Over PostgreSQL the UNLOGGED table `rate_buckets` (migration 6): no WAL per
+request, and a crash that forgets the buckets only forgives a client. Over
+SQLite a side file in the data folder, `limits.sqlite3` (0600, WAL,
+synchronous OFF): it is not the ledger, so it never goes through the
+database's group-commit writer and never waits for a disk flush.
+
+A check is one atomic statement on either engine: the upsert refills the
+bucket by the time since its last use, takes one token if one is there and
+returns what is left; no row back means refused (nothing changed). Only a
+refusal reads again, to say how long to wait.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from pos_app.core.migrate import make_private
+
+FILE_NAME = "limits.sqlite3"
+MAX_WAIT_S = 3600  # a Retry-After is never longer than this, whatever the config says
+
+_SQLITE_TAKE = """
+INSERT INTO rate_buckets (key, tokens, at) VALUES (:key, :burst - 1, :now)
+ON CONFLICT (key) DO UPDATE SET
+    tokens = min(:burst, rate_buckets.tokens + max(0, :now - rate_buckets.at) * :rate) - 1,
+    at = max(rate_buckets.at, :now)
+WHERE min(:burst, rate_buckets.tokens + max(0, :now - rate_buckets.at) * :rate) >= 1
+RETURNING tokens"""
+
+# The same statement in PostgreSQL's words (LEAST/GREATEST, psycopg's named placeholders).
+_PG_TAKE = """
+INSERT INTO rate_buckets (key, tokens, at) VALUES (%(key)s, %(burst)s - 1, %(now)s)
+ON CONFLICT (key) DO UPDATE SET
+    tokens = LEAST(%(burst)s, rate_buckets.tokens + GREATEST(0, %(now)s - rate_buckets.at) * %(rate)s) - 1,
+    at = GREATEST(rate_buckets.at, %(now)s)
+WHERE LEAST(%(burst)s, rate_buckets.tokens + GREATEST(0, %(now)s - rate_buckets.at) * %(rate)s) >= 1
+RETURNING tokens"""
+
+
+def wait_s(row: Any, rate: float, burst: float, now: float) -> int:
+    """Whole seconds until the bucket in `row` (tokens, at) holds one token again: at least 1."""
+    if row is None:
+        return 1
+    tokens, at = row
+    available = min(burst, tokens + max(0.0, now - at) * rate)
+    return max(1, min(MAX_WAIT_S, math.ceil((1.0 - available) / rate)))
+
+
+class _PerThread:
+    """One connection per request thread (each SQLite or psycopg connection has one user at a time), all
+    closed by `close()`."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list = []  # request threads are a fixed set (granian's), so this stays small
+        self._closed = False
+
+    def conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("the rate limiter is closed")
+            conn = self._local.conn = self._open()
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def drop(self) -> None:
+        """Forget this thread's connection (it failed): the next check opens a new one."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                if conn in self._all:
+                    self._all.remove(conn)
+            try:
+                conn.close()
+            except Exception:  # already broken: nothing more to do
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # another thread's, or already broken: closing is best effort
+                pass
+
+    def _open(self):
+        raise NotImplementedError
+
+
+class SQLiteBuckets(_PerThread):
+    """The buckets in `limits.sqlite3` beside the backend's database, shared by its worker processes."""
+
+    def __init__(self, folder: str | Path, busy_ms: int = 200):
+        super().__init__()
+        self.path = str(Path(folder) / FILE_NAME)
+        self.busy_ms = busy_ms
+        db = self._open()
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, "
+                       "at REAL NOT NULL) WITHOUT ROWID")
+        finally:
+            db.close()
+
+    def _open(self) -> sqlite3.Connection:
+        make_private(self.path)  # 0600 before SQLite first opens it, as every backend file
+        db = sqlite3.connect(self.path, timeout=self.busy_ms / 1000, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=OFF")
+        return db
+
+    def take(self, key: str, rate: float, burst: float, now: float) -> int | None:
+        """None if a token was taken; else the whole seconds to wait before one is there."""
+        db = self.conn()
+        params = {"key": key, "rate": rate, "burst": burst, "now": now}
+        if db.execute(_SQLITE_TAKE, params).fetchone() is not None:
+            return None
+        return wait_s(db.execute("SELECT tokens, at FROM rate_buckets WHERE key = ?", (key,)).fetchone(),
+                      rate, burst, now)
+
+    def prune(self, before: float) -> int:
+        return self.conn().execute("DELETE FROM rate_buckets WHERE at < ?", (before,)).rowcount
+
+    def count(self) -> int:
+        return self.conn().execute("SELECT count(*) FROM rate_buckets").fetchone()[0]
+
+
+class PostgresBuckets(_PerThread):
+    """The buckets in PostgreSQL's UNLOGGED `rate_buckets`, shared by every process on every host."""
+
+    # A check that cannot be answered quickly is not worth waiting for: the limiter lets the request in.
+    SESSION = ("SET synchronous_commit = off; SET statement_timeout = '500ms'; SET lock_timeout = '500ms'; "
+               "SET idle_in_transaction_session_timeout = '10s'")
+
+    def __init__(self, dsn: str, connect_timeout_s: int = 2):
+        super().__init__()
+        self.dsn = dsn
+        self.connect_timeout_s = connect_timeout_s
+
+    def _open(self):
+        import psycopg  # only where PostgreSQL is used
+
+        conn = psycopg.connect(self.dsn, autocommit=True, application_name="pika-limits",
+                               connect_timeout=self.connect_timeout_s)
+        conn.execute(self.SESSION)
+        return conn
+
+    def take(self, key: str, rate: float, burst: float, now: float) -> int | None:
+        conn = self.conn()
+        params = {"key": key, "rate": float(rate), "burst": float(burst), "now": float(now)}
+        if conn.execute(_PG_TAKE, params).fetchone() is not None:
+            return None
+        return wait_s(conn.execute("SELECT tokens, at FROM rate_buckets WHERE key = %s", (key,)).fetchone(),
+                      rate, burst, now)
+
+    def prune(self, before: float) -> int:
+        return self.conn().execute("DELETE FROM rate_buckets WHERE at < %s", (before,)).rowcount
+
+    def count(self) -> int:
+        return self.conn().execute("SELECT count(*) FROM rate_buckets").fetchone()[0]
