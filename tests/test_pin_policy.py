@@ -53,7 +53,8 @@ def feed_staff(api: Api, till: Till) -> set[str]:
 def set_anywhere(api: Api, allowed: bool) -> None:
     assert api.ok(api.client.post(f"/retailers/{api.retailer_id}/settings", headers=api.admin,
                                   json={"staff_anywhere": allowed})) == {"id": api.retailer_id,
-                                                                         "staff_anywhere": allowed}
+                                                                         "staff_anywhere": allowed,
+                                                                         "offline_days": 7}
 
 
 # --- who a till hears of --------------------------------------------------------------------------------
