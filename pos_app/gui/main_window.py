@@ -27,7 +27,7 @@ from ..scan.gate import Admission, ScanGate
 from ..store.settings import value
 from ..sync.redeem import Outcome
 from ..sync.status import StoreFigures, SyncStatus
-from . import qt_translations, staff_login
+from . import qt_translations, staff_login, withdrawn
 from .booklet_view import BookletView
 from .camera import CameraFeed
 from .login import LoginScreen
@@ -95,6 +95,7 @@ class TillWindow(Retranslating, QMainWindow):
         self.pages.addWidget(self.login)
         self.pages.addWidget(self.scan_screen)
         self.setCentralWidget(self.pages)
+        self.withdrawal = withdrawn.install(self)  # the backend withdrew the till: store/standing.py
         self.status_line = StatusLine(self.statusBar())
         self.online_badge, self.outbox_label = self.status_line.online_badge, self.status_line.outbox_label
         self.sync_panel = SyncPanel(self)
@@ -245,7 +246,7 @@ class TillWindow(Retranslating, QMainWindow):
 
     def submit(self, text: str, method: str) -> None:
         """Every input ends here: show a repeat, refuse a flood, or decide it on the store's thread."""
-        if self.staff is None:
+        if self.staff is None or self.withdrawal.refuses():
             return
         answer = self.gate.admit(text, method)
         if answer.admission is Admission.SHOW_AGAIN:
@@ -271,7 +272,7 @@ class TillWindow(Retranslating, QMainWindow):
             return redeem(store, text, method=method, staff_id=staff_id, client=client)
 
         self.store.submit(decide, lambda outcome: self._decided(text, method, outcome),
-                          lambda exc: self._failed(text, exc))
+                          lambda exc: self._failed(text, exc), told=withdrawn.TOLD)
 
     def _decided(self, text: str, method: str, outcome: Outcome) -> None:
         self.gate.decided(text, method, outcome)
@@ -284,6 +285,8 @@ class TillWindow(Retranslating, QMainWindow):
 
     def _failed(self, text: str, exc: BaseException) -> None:
         self.gate.done(text)
+        if self.withdrawal.took(exc):
+            return
         if isinstance(exc, sqlite3.Error):
             # Nothing was shown as accepted: the cashier must not give the discount.
             self.show_message("refused", _("Not recorded: do not give the discount"),
@@ -395,6 +398,7 @@ class TillWindow(Retranslating, QMainWindow):
 
     def show_status(self, status: SyncStatus | StoreFigures) -> None:
         self.status = self.status.updated_by(status)
+        self.withdrawal.follow(self.status)
         if self.sync_panel.isVisible():
             self.sync_panel.show_status(self.status)
         self._show_status_line()

@@ -29,6 +29,7 @@ class PinChangeDialog(Retranslating, QDialog):
     """
 
     changed = Signal(str)
+    withdrawn = Signal(str, str)  # the backend's device_revoked / device_rolled, and its message
 
     def __init__(self, member: dict, pin: str, open_client: Callable, tasks, parent: QWidget | None = None):
         super().__init__(parent)
@@ -108,6 +109,9 @@ class PinChangeDialog(Retranslating, QDialog):
             return
         if isinstance(exc, Unreachable):
             self._tell(_("Could not reach the backend. You will be asked again next time you log in."))
+        elif isinstance(exc, Refused) and exc.withdrawal:
+            self._tell(_("The backend no longer accepts this till: the PIN was not changed."))
+            self.withdrawn.emit(exc.withdrawal, str(exc))
         elif isinstance(exc, Refused) and exc.code == "too_many_attempts":
             self._tell(_("Too many wrong PINs at the backend. Try again later."))
         elif isinstance(exc, Refused) and exc.status == 401:

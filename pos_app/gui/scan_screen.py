@@ -16,6 +16,7 @@ from ..core.verdict import MAX_INPUT_CHARS
 from ..words.i18n import LANGUAGE_NAMES, _
 from .camera import CameraView
 from .verdict_panel import VerdictPanel
+from .withdrawn import WithdrawnPanel
 
 MANAGER_ROLES = ("manager", "admin")
 
@@ -62,11 +63,14 @@ class ScanScreen(QWidget):
         left.addWidget(self.demo_note)
 
         self.panel = VerdictPanel()
+        self.withdrawn = WithdrawnPanel()  # instead of the verdicts, once the backend withdrew the till
+        self.withdrawn.hide()
         body = QHBoxLayout()
         body.setContentsMargins(12, 12, 12, 12)
         body.setSpacing(16)
         body.addLayout(left, 9)
         body.addWidget(self.panel, 11)
+        body.addWidget(self.withdrawn, 11)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(top)
@@ -81,6 +85,7 @@ class ScanScreen(QWidget):
         self.staff_name.setVisible(staff is not None)
         self.settings_button.setVisible(bool(staff) and staff["role"] in MANAGER_ROLES)
         self.booklet_button.setVisible(bool(staff) and staff["role"] == "admin")
+        self.withdrawn.export_button.setVisible(bool(staff) and staff["role"] in MANAGER_ROLES)
         self.booklet_button.setText(_("Booklet"))
         self.report_button.setVisible(bool(staff) and staff["role"] in MANAGER_ROLES)
         self.report_button.setText(_("Report"))

@@ -39,6 +39,7 @@ def ask_new_pin(window, member: dict, pin: str) -> PinChangeDialog:
     backend = window.info.backend() if window.info else {}
     dialog = PinChangeDialog(member, pin, lambda: window._open_client(backend), window.tasks, window)
     dialog.changed.connect(lambda new_pin: _changed(window, member["id"], new_pin, dialog.proof_salt))
+    dialog.withdrawn.connect(window.withdrawal.told)
     dialog.open()
     return dialog
 
