@@ -94,7 +94,7 @@ def write(out: Path, manifest: dict, members: dict[str, Path]) -> dict:
                 tar.addfile(info, io.BytesIO(data))
             raw.flush()
             os.fsync(raw.fileno())
-        os.link(part, out)  # unlike a rename, never replaces a file that appeared since check_target
+        _publish(part, out)
         _sync_folder(out.parent)
     except FileExistsError:
         raise Conflict("backup_exists", f"{out} exists: a backup never overwrites a file") from None
@@ -105,6 +105,19 @@ def write(out: Path, manifest: dict, members: dict[str, Path]) -> dict:
     finally:
         part.unlink(missing_ok=True)
     return manifest
+
+
+def _publish(part: Path, out: Path) -> None:
+    """`part` becomes `out`: a hard link, which unlike a rename never replaces a file that appeared since
+    check_target; a rename where the filesystem has no links (a USB stick's FAT)."""
+    try:
+        os.link(part, out)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        if out.exists():
+            raise FileExistsError(str(out)) from None
+        os.replace(part, out)
 
 
 def _sync_folder(folder: Path) -> None:
