@@ -21,6 +21,7 @@ def serve_granian(data_dir: str, host: str, port: int, *, threads: int = 8, work
                   database: str | None = None) -> None:
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
     from .metrics import prepare_folder
 
@@ -36,6 +37,10 @@ def serve_granian(data_dir: str, host: str, port: int, *, threads: int = 8, work
         "server_stub.app:make_app", factory=True, interface=Interfaces.WSGI,
         address=host, port=port, workers=workers, blocking_threads=threads,
         backpressure=max(64, threads * 4), log_access=False, websockets=False,
+        # A second line behind the nginx front (which sends a request's headers at once): headers still
+        # arriving after 10 s close the connection, not 30. A slow body granian cannot cut: it is read on
+        # a request thread, which is why the front buffers bodies (docs/operating.md, "TLS and the front").
+        http1_settings=HTTP1Settings(header_read_timeout=10_000),
     ).serve()
 
 
