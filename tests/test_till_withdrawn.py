@@ -161,6 +161,24 @@ def test_the_engine_stops_asking_once_withdrawn(world):
         engine.stop()
 
 
+def test_a_running_engine_takes_the_new_token_once_the_till_is_enrolled_again(world):
+    backend, info, till, app = world
+    store, client, transport = till()
+    rolled = backend.roll_device(store.device_id)
+    engine = SyncEngine(store.path, client_factory=lambda s: BackendClient("http://t", s.device_token,
+                                                                           transport=transport), feed_interval_s=0.05)
+    engine.start()
+    try:
+        assert "device_rolled" in engine.sync_now(wait_s=5).error
+        with BackendClient("http://t", transport=transport) as anonymous:
+            store.save_enrollment(anonymous.enroll(rolled["code"], store.device_name), "http://t")  # another connection
+        redeem(store, printed(info), method=Method.PRINTED)
+        status = engine.sync_now(wait_s=5)
+        assert status.error is None and status.withdrawn is None and status.outbox == 0
+    finally:
+        engine.stop()
+
+
 def test_a_rolled_till_enrolled_again_as_itself_keeps_everything_and_redeems(world, tmp_path, capsys):
     backend, info, till, app = world
     server = EmbeddedServer(App(backend)).start()

@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .client import BackendClient, client_for
 from .backoff import Backoff
-from ..store import TillStore, standing
+from ..store import TillStore
 from .round import SyncSummary, sync_once
 from .status import SyncStatus, store_status
 
@@ -87,7 +87,6 @@ class SyncEngine:
         self._retry_at: float | None = None  # monotonic time before which ticks are ignored
         self._scheduler: BackgroundScheduler | None = None
         self._worker: threading.Thread | None = None
-        self._withdrawn = False  # the last round found the till withdrawn
 
     # --- the interface -----------------------------------------------------------
 
@@ -194,18 +193,11 @@ class SyncEngine:
                 if not store.enrolled:
                     self._finish_round(store, None, asked, error="this till is not enrolled")
                     continue
-                withdrawn = standing.withdrawn(store)  # from the file: any connection may have heard it
-                if withdrawn is not None or self._withdrawn:
-                    # Withdrawn: no request at all until the till is enrolled again (its token is known bad);
-                    # then the new token is in the file, not in this connection's settings.
-                    self._withdrawn = withdrawn is not None
-                    if client is not None:
-                        client.close()
-                        client = None
+                if store.stored("device_token").get("device_token") != store.device_token:
+                    # Enrolled again through another connection (a withdrawn till's new token, store/standing.py):
+                    # this connection's settings and client take it. A withdrawn till's round asks nothing.
                     store.reload_settings()
-                    if self._withdrawn:
-                        self._finish_round(store, None, asked, error=f"{withdrawn}: {standing.Withdrawn(withdrawn)}")
-                        continue
+                    client = _closed(client)
                 try:
                     if client is None:
                         client = self._client_factory(store)
@@ -266,3 +258,8 @@ class SyncEngine:
             self.on_status(snapshot)
         except Exception:  # the listener's bug must not stop sync
             log.exception("on_status failed")
+
+
+def _closed(client: BackendClient | None) -> None:
+    if client is not None:
+        client.close()
