@@ -62,7 +62,7 @@ class Metrics:
         # The last value read wins (a restore moves the head back); a dead worker's value goes with it.
         self.events_head = Gauge("pika_events_head", "The event log's head: the highest feed sequence number",
                                  registry=reg, multiprocess_mode="livemostrecent")
-        self._children: dict[tuple, tuple] = {}  # labels → (counter, histogram) children: one lookup a request
+        self._children: dict[tuple, object] = {}  # labels → their children (a request's: counter, histogram)
         self._lock = threading.Lock()
 
     def answered(self, route: str, method: str, status: int, seconds: float, body: list[bytes]) -> None:
@@ -90,16 +90,25 @@ class Metrics:
             scope = scope if isinstance(scope, str) and _SCOPE.match(scope) else "-"
             self.rate_limited.labels(code if isinstance(code, str) and _SCOPE.match(code) else "other", scope).inc()
 
+    def _child(self, metric, *labels: str):
+        """`metric.labels(*labels)`, looked up once: labels() takes a lock and checks its names each call."""
+        key = (metric._name, labels)
+        child = self._children.get(key)
+        if child is None:
+            with self._lock:
+                child = self._children.setdefault(key, metric.labels(*labels))
+        return child
+
     def redemption(self, decided: str, accepted: bool, reason: object) -> None:
         outcome = "accepted" if accepted else "refused"
-        self.redemptions.labels(decided, outcome, "-" if accepted else _reason(reason)).inc()
+        self._child(self.redemptions, decided, outcome, "-" if accepted else _reason(reason)).inc()
 
     def synced(self, entries: list[dict], answer: dict) -> None:
         """A sync batch's results, and the redemptions it newly recorded (as their tills decided them)."""
         results = answer.get("results") or []
         for entry, result in zip(entries, results):
             status = result.get("status") if isinstance(result, dict) else None
-            self.sync_entries.labels(status if status in _SYNC_RESULTS else "other").inc()
+            self._child(self.sync_entries, status if status in _SYNC_RESULTS else "other").inc()
             if status in ("recorded", "conflict") and entry.get("type", "redemption") == "redemption":
                 self.redemption("synced", entry.get("accepted") is True, entry.get("reason"))
 
