@@ -179,3 +179,21 @@ def test_serve_adds_up_both_workers_counts(tmp_path):
         proc.terminate()
         proc.wait(timeout=15)
         proc.stderr.close()
+
+
+def test_a_dead_workers_live_gauge_goes_at_the_next_scrape_and_its_counts_stay(tmp_path):
+    """granian replaces a worker without telling anyone: what it counted stays in the totals, its head gauge
+    is dropped (mark_process_dead) when a scrape finds its process gone."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    worker = ("from server_stub.metrics import metrics; m = metrics(); m.exposition(7); "
+              "m.answered('/api/v1/health', 'GET', 200, 0.001, [b'{}'])")
+    done = subprocess.run([sys.executable, "-c", worker + "; import os; print(os.getpid())"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=True)
+    dead = done.stdout.strip()
+    assert (tmp_path / f"gauge_livemostrecent_{dead}.db").exists()
+    scraper = ("import sys; from server_stub.metrics import metrics; "
+               "sys.stdout.write(metrics().exposition(None)[0].decode())")
+    text = subprocess.run([sys.executable, "-c", scraper], cwd=ROOT, env=env, capture_output=True, text=True,
+                          check=True).stdout
+    assert not (tmp_path / f"gauge_livemostrecent_{dead}.db").exists()
+    assert value(text, "pika_requests_total", route="/api/v1/health") == 1
