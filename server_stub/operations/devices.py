@@ -146,9 +146,10 @@ def revoke(ctx: Context, device_id: str, reason: Any = None) -> dict:
             raise NotFound("not_found", f"no device {device_id}")
         if row[0] is not None:
             return row[2]  # nothing changes, nothing to record
-        db.execute("UPDATE devices SET revoked_at = ?, revoked_by = ? WHERE id = ?", (now, actor.label(), device_id))
-        # A roll's code not yet used would enroll the withdrawn till again.
+        # A roll's code not yet used would enroll the withdrawn till again. The codes before the till's row,
+        # as enrollment and a roll take them: over PostgreSQL two writes never wait for each other's rows.
         db.execute("DELETE FROM enrollment_codes WHERE for_device = ? AND used_at IS NULL", (device_id,))
+        db.execute("UPDATE devices SET revoked_at = ?, revoked_by = ? WHERE id = ?", (now, actor.label(), device_id))
         audit.write(ctx, db, actor, "device.revoke", device_id, retailer_id=row[1],
                     detail={"name": row[3], "reason": reason})
         return row[2]
