@@ -1,4 +1,4 @@
-"""`python -m server_stub`: init, serve, demo-data, booklet, token, key, migrate-to-postgres, backup, restore, front-config. JSON on stdout, errors on stderr.
+"""`python -m server_stub`: init, serve, demo-data, booklet, token, key, device, migrate-to-postgres, backup, restore, front-config. JSON on stdout, errors on stderr.
 
 The commands themselves live in `commands/`; this is only the entry point:
 it assembles their parsers and says any refusal as one `error:` line, exit 1.
