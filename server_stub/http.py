@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
@@ -241,12 +242,27 @@ def client_address(environ: dict, trusted: Iterable) -> str:
         if "HTTP_X_FORWARDED_FOR" in environ:
             _proxy_without_real_ip(remote, trusted)
         return remote
-    try:
-        if not any(_ip(remote) in network for network in trusted):
-            return remote
-        return str(_ip(real.strip()))
-    except ValueError:
+    if not _trusted(remote, tuple(trusted)):
         return remote
+    return _canonical(real.strip()[:64]) or remote
+
+
+# Both asked for every request with the same few strings (a shop's addresses, the proxy's): remembered.
+@lru_cache(maxsize=4096)
+def _trusted(remote: str, trusted: tuple) -> bool:
+    try:
+        ip = _ip(remote)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+@lru_cache(maxsize=4096)
+def _canonical(text: str) -> str | None:
+    try:
+        return str(_ip(text))
+    except ValueError:
+        return None
 
 
 _warned_proxies: set[str] = set()
@@ -255,10 +271,7 @@ _warned_proxies: set[str] = set()
 def _proxy_without_real_ip(remote: str, trusted: Iterable) -> None:
     """A trusted proxy that forwards (X-Forwarded-For) but does not name its client in X-Real-IP: all its
     clients would look like it (not rate limited, enrollments counted together). Said once per proxy."""
-    try:
-        if remote in _warned_proxies or not any(_ip(remote) in network for network in trusted):
-            return
-    except ValueError:
+    if remote in _warned_proxies or not _trusted(remote, tuple(trusted)):
         return
     _warned_proxies.add(remote)
     log.warning("the proxy at %s forwards requests without X-Real-IP: its clients are not told apart and not "

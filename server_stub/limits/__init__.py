@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextvars
 import ipaddress
 import logging
+import math
 import random
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +33,13 @@ from .config import Limits, Rate, limits_of
 
 log = logging.getLogger(__name__)
 
+# A client that asks again while its bucket is known empty (it did not wait its Retry-After) gets its 429
+# this much later, from at most TARPIT_THREADS request threads of a process at once: a flood over a few
+# connections is slowed to a few requests a second instead of taking the CPU the other tills need, and
+# a flood over many connections still finds the other threads free (the front's limits are for those).
+TARPIT_S = 0.5
+TARPIT_THREADS = 2
+REFUSED_KEPT = 10_000  # buckets this process remembers as empty (a flood from many addresses: forgotten)
 PRUNE_EVERY_S = 30.0  # each process prunes about this often (jittered, so processes spread it)
 OUTAGE_PAUSE_S = 5.0  # after a failure the store is left alone this long: no connect timeout per request
 
@@ -42,14 +51,20 @@ _local_caller: contextvars.ContextVar[bool] = contextvars.ContextVar("pika_limit
 class Limiter:
     """The checks the backend makes; `limits.enabled` false makes both do nothing."""
 
-    def __init__(self, limits: Limits, store=None, *, clock: Callable[[], float] = time.time):
+    def __init__(self, limits: Limits, store=None, *, clock: Callable[[], float] = time.time,
+                 tarpit_s: float = TARPIT_S):
         self.limits = limits
+        self.tarpit_s = tarpit_s
+        self._tarpits = threading.BoundedSemaphore(TARPIT_THREADS)
         self.store = store if limits.enabled else None
         self.clock = clock  # wall time: the buckets are shared with other processes, and other hosts
         self._lock = threading.Lock()
         self._next_prune = 0.0
         self._failing_since: float | None = None  # set while the store fails: checks pass meanwhile
         self._retry_at = 0.0
+        # Buckets found empty, and when each holds a token again: a flood's next request is refused from
+        # here, without a statement (another process's takes only make the real wait longer).
+        self._refused: dict[str, float] = {}
 
     @property
     def trusted_proxies(self):
@@ -66,18 +81,10 @@ class Limiter:
         address (no X-Real-IP came with it: this host's tools, the demo, a health check) is not limited, by
         address or device: a client over the network comes through the proxy, which names it, or from an
         address of its own. IPv6 clients are counted by their /64, the block one host is given."""
-        try:
-            ip = ipaddress.ip_address(address)
-            ip = getattr(ip, "ipv4_mapped", None) or ip
-        except ValueError:
-            ip, key = None, address[:64]
-        local = ip is not None and any(ip in network for network in self.limits.trusted_proxies)
+        local, key = _address_key(address, self.limits.trusted_proxies)
         _local_caller.set(local)
-        if local:
-            return
-        if ip is not None:
-            key = str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
-        self._check(f"addr:{key}", self.limits.address, "address")
+        if not local:
+            self._check(key, self.limits.address, "address")
 
     def close(self) -> None:
         if self.store is not None:
@@ -87,6 +94,12 @@ class Limiter:
         if self.store is None:
             return
         now = self.clock()
+        until = self._refused.get(key)
+        if until is not None:
+            if now < until:
+                self._slow_down(until - now)
+                raise RateLimited(what, _whole(until - self.clock()))
+            self._refused.pop(key, None)
         if self._failing_since is not None and now < self._retry_at:
             return
         try:
@@ -99,7 +112,18 @@ class Limiter:
         if self._failing_since is not None:
             self._recovered(now)
         if wait is not None:
-            raise RateLimited(what, wait)
+            if len(self._refused) >= REFUSED_KEPT:
+                self._refused.clear()
+            self._refused[key] = now + wait
+            raise RateLimited(what, _whole(wait))
+
+    def _slow_down(self, wait: float) -> None:
+        if self.tarpit_s <= 0 or not self._tarpits.acquire(blocking=False):
+            return
+        try:
+            time.sleep(min(self.tarpit_s, wait))
+        finally:
+            self._tarpits.release()
 
     def _prune(self, now: float) -> None:
         with self._lock:
@@ -124,6 +148,24 @@ class Limiter:
             since, self._failing_since = self._failing_since, None
         if since is not None:
             log.warning("rate limits on again: their store works (it failed for %.0f s)", now - since)
+
+
+@lru_cache(maxsize=4096)
+def _address_key(address: str, trusted: tuple) -> tuple[bool, str]:
+    """(whether `address` is a trusted proxy's, its bucket's key): asked for every request, so remembered."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False, f"addr:{address[:64]}"
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    if any(ip in network for network in trusted):
+        return True, ""
+    return False, "addr:" + (str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip))
+
+
+def _whole(wait: float) -> int:
+    """A Retry-After: whole seconds, at least 1 (HTTP has no fractions), never less than the real wait."""
+    return max(1, math.ceil(wait - 1e-9))
 
 
 def open_limiter(folder: str | Path, database: str | None, config: dict, *,

@@ -14,7 +14,6 @@ refusal reads again, to say how long to wait.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
 from pathlib import Path
@@ -43,13 +42,13 @@ WHERE LEAST(%(burst)s, rate_buckets.tokens + GREATEST(0, %(now)s - rate_buckets.
 RETURNING tokens"""
 
 
-def wait_s(row: Any, rate: float, burst: float, now: float) -> int:
-    """Whole seconds until the bucket in `row` (tokens, at) holds one token again: at least 1."""
-    if row is None:
-        return 1
+def wait_s(row: Any, rate: float, burst: float, now: float) -> float:
+    """Seconds until the bucket in `row` (tokens, at) holds one token again, if nobody else takes one."""
+    if row is None:  # pruned between the two statements: it is full again
+        return 1.0 / rate
     tokens, at = row
     available = min(burst, tokens + max(0.0, now - at) * rate)
-    return max(1, min(MAX_WAIT_S, math.ceil((1.0 - available) / rate)))
+    return max(0.001, min(float(MAX_WAIT_S), (1.0 - available) / rate))
 
 
 class _PerThread:
@@ -122,8 +121,8 @@ class SQLiteBuckets(_PerThread):
         db.execute("PRAGMA synchronous=OFF")
         return db
 
-    def take(self, key: str, rate: float, burst: float, now: float) -> int | None:
-        """None if a token was taken; else the whole seconds to wait before one is there."""
+    def take(self, key: str, rate: float, burst: float, now: float) -> float | None:
+        """None if a token was taken; else the seconds to wait before one is there."""
         db = self.conn()
         params = {"key": key, "rate": rate, "burst": burst, "now": now}
         if db.execute(_SQLITE_TAKE, params).fetchone() is not None:
@@ -158,7 +157,7 @@ class PostgresBuckets(_PerThread):
         conn.execute(self.SESSION)
         return conn
 
-    def take(self, key: str, rate: float, burst: float, now: float) -> int | None:
+    def take(self, key: str, rate: float, burst: float, now: float) -> float | None:
         conn = self.conn()
         params = {"key": key, "rate": float(rate), "burst": float(burst), "now": float(now)}
         if conn.execute(_PG_TAKE, params).fetchone() is not None:
