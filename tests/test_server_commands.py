@@ -89,3 +89,28 @@ def test_the_database_can_come_from_the_environment_not_the_command_line(pg_data
     monkeypatch.setenv("PIKA_DATABASE", "mysql://nope")
     assert main(["demo-data", "--data", str(tmp_path / "backend")]) == 1
     assert capsys.readouterr().err == "error: the database is a PostgreSQL URL, postgresql://user@host:port/name\n"
+
+
+@pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("192.0.2.7", True), ("::", True),
+                                          ("127.0.0.1", False), ("::1", False), ("localhost", False)])
+def test_serving_plain_http_beyond_this_machine_is_warned_of(host, warned, tmp_path, monkeypatch, capsys):
+    """The operator is told, before anything is served, that tokens and PINs would cross in clear."""
+    from server_stub.commands import server
+
+    assert main(["init", "--data", str(tmp_path / "backend")]) == 0
+    capsys.readouterr()
+
+    class Served(Exception):
+        pass
+
+    def serve_granian(*args, **kwargs):
+        raise Served  # where the real server would start: what was said before it is what we check
+
+    monkeypatch.setattr("server_stub.serving.serve_granian", serve_granian)
+    args = build_parser().parse_args(["serve", "--data", str(tmp_path / "backend"), "--host", host])
+    with pytest.raises(Served):
+        server.serve(args)
+    err = capsys.readouterr().err
+    assert ("warning: serving plain HTTP on" in err) is warned, err
+    if warned:
+        assert "front-config" in err and host in err

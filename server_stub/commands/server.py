@@ -48,6 +48,11 @@ def serve(args) -> int:
     if not data.initialised:
         raise NotInitialised(f"{args.data} holds no backend: run init first")
     database = data.database(args.database)
+    if not _loopback(args.host):
+        # Tokens and PINs would cross the network in clear: the front (docs/operating.md) is what faces it.
+        sys.stderr.write(f"warning: serving plain HTTP on {args.host}, not only this machine: device tokens and "
+                         "PINs cross the network unencrypted; serve on 127.0.0.1 behind the TLS front "
+                         "(python -m server_stub front-config, docs/operating.md)\n")
     data.migrate(database)  # a damaged database or a pending migration is found here, not in each worker
     if database:
         sys.stderr.write(f"database: {shown_dsn(database)}\n")
@@ -66,6 +71,17 @@ def serve(args) -> int:
         serve_granian(args.data, args.host, args.port, threads=args.threads, workers=args.workers,
                       database=database)
     return 0
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def demo_data(args) -> int:
