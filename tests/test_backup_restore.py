@@ -30,7 +30,8 @@ from sync_kill_soak import BackendProcess  # noqa: E402
 
 
 def cli(capsys, *argv: str) -> tuple[int, dict | None, str]:
-    code = main(list(argv))
+    # In this process a backup keeps the caller's priority: a niced pytest would stay niced.
+    code = main([*argv, "--nice", "0"] if argv[0] == "backup" else list(argv))
     out, err = capsys.readouterr()
     return code, json.loads(out) if out.strip() else None, err
 

@@ -37,6 +37,8 @@ def add_to(sub) -> None:
     p = sub.add_parser("backup", help="a consistent copy of the backend (database, keys, config) in one file")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="the backup file to make (never overwritten)")
+    p.add_argument("--nice", type=int, default=10, choices=range(0, 20), metavar="0-19",
+                   help="how much lower than the caller's the backup's CPU priority is (default 10; 0: the same)")
     p.set_defaults(run=backup)
     p = sub.add_parser("restore", help="make a backend again from a backup (serve stopped)")
     p.add_argument("--data", required=True, help="the backend's folder (an empty or new one after a lost disk)")
@@ -59,6 +61,8 @@ def backup(args) -> int:
     archive.check_target(out)
     database = data.database()
     engine = "sqlite" if database is None else "postgresql"
+    if args.nice:
+        os.nice(args.nice)  # a backup yields the CPU to the backend it copies (pg_dump, a child, inherits it)
     copy = archive.scratch(out, ".db")
     started = time.monotonic()
     try:
