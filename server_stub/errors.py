@@ -69,6 +69,6 @@ class RateLimited(TooMany):
     """Too many requests from this till or client address lately (limits/): `retry_after_s` whole seconds
     to wait (also the Retry-After header), then go on; nothing of the refused request was done."""
 
-    def __init__(self, what: str, retry_after_s: int):
+    def __init__(self, what: str, retry_after_s: int, scope: str):
         super().__init__("rate_limited", f"too many requests from this {what}; wait {retry_after_s} s",
-                         {"retry_after_s": int(retry_after_s)})
+                         {"retry_after_s": int(retry_after_s), "scope": scope})  # scope: device or address

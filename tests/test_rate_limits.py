@@ -72,6 +72,7 @@ def test_a_flooding_till_is_refused_while_another_is_not_and_a_refusal_writes_no
             refused = flood.post("/redemptions", headers={"Idempotency-Key": new_key()},
                                  json={"input": api.printed_code, "method": "typed"})
             assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+            assert refused.json()["scope"] == "device"
             assert api.counts() == before  # no attempt, no event: the flood costs no write
             assert feeds(quiet, 5) == [200] * 5
     finally:
@@ -180,6 +181,7 @@ def test_the_address_is_checked_before_the_route_or_the_body(api):
             assert statuses == [400] * 3
             late = http.post("/devices/enroll", **garbage)
             assert late.status_code == 429 and late.json()["error"]["code"] == "rate_limited"
+            assert late.json()["scope"] == "address"
             assert http.get("/no-such-route").status_code == 429
         with client(App(backend), "198.51.100.8") as other:
             assert other.get("/health").status_code == 200

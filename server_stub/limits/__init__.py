@@ -74,7 +74,7 @@ class Limiter:
         """RateLimited if this device has used its bucket up (not for a request from a trusted proxy's own address)."""
         if _local_caller.get():
             return
-        self._check(f"device:{device_id}", self.limits.device, "till")
+        self._check(f"device:{device_id}", self.limits.device, "device")
 
     def check_address(self, address: str) -> None:
         """RateLimited if this client address has used its bucket up. A request from a trusted proxy's own
@@ -90,7 +90,7 @@ class Limiter:
         if self.store is not None:
             self.store.close()
 
-    def _check(self, key: str, rate: Rate, what: str) -> None:
+    def _check(self, key: str, rate: Rate, scope: str) -> None:
         if self.store is None:
             return
         now = self.clock()
@@ -98,7 +98,7 @@ class Limiter:
         if until is not None:
             if now < until:
                 self._slow_down(until - now)
-                raise RateLimited(what, _whole(until - self.clock()))
+                raise _refusal(scope, until - self.clock())
             self._refused.pop(key, None)
         if self._failing_since is not None and now < self._retry_at:
             return
@@ -115,7 +115,7 @@ class Limiter:
             if len(self._refused) >= REFUSED_KEPT:
                 self._refused.clear()
             self._refused[key] = now + wait
-            raise RateLimited(what, _whole(wait))
+            raise _refusal(scope, wait)
 
     def _slow_down(self, wait: float) -> None:
         if self.tarpit_s <= 0 or not self._tarpits.acquire(blocking=False):
@@ -163,9 +163,10 @@ def _address_key(address: str, trusted: tuple) -> tuple[bool, str]:
     return False, "addr:" + (str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip))
 
 
-def _whole(wait: float) -> int:
-    """A Retry-After: whole seconds, at least 1 (HTTP has no fractions), never less than the real wait."""
-    return max(1, math.ceil(wait - 1e-9))
+def _refusal(scope: str, wait: float) -> RateLimited:
+    """429 rate_limited; its Retry-After in whole seconds, at least 1 (HTTP has no fractions), never less
+    than the real wait."""
+    return RateLimited("till" if scope == "device" else "address", max(1, math.ceil(wait - 1e-9)), scope)
 
 
 def open_limiter(folder: str | Path, database: str | None, config: dict, *,
