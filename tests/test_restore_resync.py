@@ -37,6 +37,7 @@ def redeem_at(till, codes: list[str], printed: str, *, online: bool, sync: bool)
         for code in codes:
             redeem(store, code, method=Method.CAMERA, client=client if online else None)
         redeem(store, printed, method=Method.PRINTED, client=client if online else None)
+        redeem(store, "NOT-A-CODE", method=Method.TYPED, client=client if online else None)  # refusals count too
         if sync:
             soak.settle(store, client)
 

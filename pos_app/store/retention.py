@@ -4,9 +4,9 @@ A backend restored from a backup has lost whatever it recorded after the
 backup was taken, and its event log is rewound: its seqs will be given again
 to new events. So the till keeps every outbox entry the backend confirmed
 for `retention_days` (`kept_entries`), and its online-accepted redemptions are
-in its attempts already. When the backend shows a NEW epoch (one it did not
+in its attempts already (its online refusals too). When the backend shows a NEW epoch (one it did not
 have before), or an event log whose head is below this till's cursor, the
-till: puts back in its outbox every kept entry and online acceptance
+till: puts back in its outbox every kept entry and online answer
 confirmed at or after the epoch's `since` (less a margin for clocks and the
 moment of the copy), so the backend records again what it lost and answers
 `duplicate` for what it still has (idempotency keys decide: nothing counts
@@ -78,13 +78,15 @@ class Retention:
         return resent
 
     def _put_back(self, since: float, now: float) -> int:
-        """Kept entries and online acceptances confirmed since `since`, back in the outbox, oldest first."""
+        """Kept entries and online answers confirmed since `since`, back in the outbox, oldest first."""
         entries = [(json.loads(payload), key) for key, payload in self.conn.execute(
             "SELECT key, payload FROM kept_entries WHERE confirmed_at >= ?", (since,))]
         for row in self.conn.execute(
                 f"SELECT {', '.join(_ONLINE_FIELDS)} FROM attempts WHERE decided = 'online' AND state = 'done'"
-                " AND accepted = 1 AND synced_at >= ?", (since,)):
-            entry = dict(zip(_ONLINE_FIELDS, row), accepted=True, decided="online")
+                " AND synced_at >= ?", (since,)):
+            # Refusals too: the backend's ledger counts them, and sent as refused they use nothing up.
+            entry = dict(zip(_ONLINE_FIELDS, row), decided="online")
+            entry["accepted"] = bool(entry["accepted"])
             entries.append(({name: entry[name] for name in wire.ENTRY_FIELDS}, entry["key"]))
         # In the order they happened: a void after the redemption it voids, a till's uses in its own order.
         entries.sort(key=lambda pair: (float(pair[0].get("at") or 0), pair[0].get("type") == "void", pair[1]))

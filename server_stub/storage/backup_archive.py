@@ -38,7 +38,7 @@ def allowed(name: str) -> bool:
     return name in DATABASES.values() or name == CONFIG or bool(KEY_NAME.fullmatch(name))
 
 
-SYNC_EVERY = 64 << 20  # bytes written between two flushes of the archive
+SYNC_EVERY = 8 << 20  # bytes written between two flushes of the archive
 
 
 class _Hashing(io.RawIOBase):
