@@ -27,6 +27,7 @@ from server_stub.app import API, App
 from server_stub.backend import Backend
 from server_stub.datadir import DataDir
 from server_stub.errors import Invalid
+from server_stub.errors import RateLimited as RateLimited_
 from server_stub.http import client_address
 from server_stub.limits import buckets, limits_of, open_limiter
 from server_stub.limits.config import trusted_networks
@@ -170,6 +171,30 @@ def test_two_processes_draw_on_one_bucket(api):
                                 stdout=subprocess.PIPE, text=True) for _ in range(2)]
     results = [int(worker.communicate(timeout=60)[0]) for worker in workers]
     assert sum(results) == 40 and max(results) <= 30  # neither had a bucket of its own
+
+
+def test_sixteen_threads_share_the_store_and_over_postgresql_two_connections(api):
+    backend = limited(api, address=(0.01, 400))
+    refused = []
+
+    def ask(n):
+        for _ in range(50):
+            try:
+                backend.limiter.check_address("198.51.100.77")
+            except RateLimited_ as exc:
+                refused.append(exc.extra["retry_after_s"])
+    try:
+        threads = [threading.Thread(target=ask, args=(n,)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(refused) == 16 * 50 - 400  # every check counted once, none let in by a failure
+        if api.database is not None:
+            held = api.rows("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pika-limits'")[0][0]
+            assert held <= buckets.PostgresBuckets.SIZE
+    finally:
+        backend.close()
 
 
 def test_the_address_is_checked_before_the_route_or_the_body(api):

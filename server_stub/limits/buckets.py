@@ -14,10 +14,12 @@ refusal reads again, to say how long to wait.
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pos_app.core.migrate import make_private
 
@@ -52,8 +54,8 @@ def wait_s(row: Any, rate: float, burst: float, now: float) -> float:
 
 
 class _PerThread:
-    """One connection per request thread (each SQLite or psycopg connection has one user at a time), all
-    closed by `close()`."""
+    """One connection per request thread (a file's connections cost nothing elsewhere), all closed by
+    `close()`."""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -137,17 +139,28 @@ class SQLiteBuckets(_PerThread):
         return self.conn().execute("SELECT count(*) FROM rate_buckets").fetchone()[0]
 
 
-class PostgresBuckets(_PerThread):
-    """The buckets in PostgreSQL's UNLOGGED `rate_buckets`, shared by every process on every host."""
+class PostgresBuckets:
+    """The buckets in PostgreSQL's UNLOGGED `rate_buckets`, shared by every process on every host.
+
+    A check is a round trip of a fraction of a millisecond, so a process's request threads share a few
+    connections (`size`, made as needed) instead of holding one each: the database's connections are
+    counted per process (docs/operating.md). A thread that finds them all busy for `wait_s` lets its
+    request in, as when the database is away."""
 
     # A check that cannot be answered quickly is not worth waiting for: the limiter lets the request in.
     SESSION = ("SET synchronous_commit = off; SET statement_timeout = '500ms'; SET lock_timeout = '500ms'; "
                "SET idle_in_transaction_session_timeout = '10s'")
+    SIZE = 2
 
-    def __init__(self, dsn: str, connect_timeout_s: int = 2):
-        super().__init__()
+    def __init__(self, dsn: str, connect_timeout_s: int = 2, size: int = SIZE, wait_s: float = 0.5):
         self.dsn = dsn
         self.connect_timeout_s = connect_timeout_s
+        self.size = size
+        self.wait_s = wait_s
+        self._idle: queue.LifoQueue = queue.LifoQueue()
+        self._lock = threading.Lock()
+        self._made = 0
+        self._closed = False
 
     def _open(self):
         import psycopg  # only where PostgreSQL is used
@@ -157,16 +170,77 @@ class PostgresBuckets(_PerThread):
         conn.execute(self.SESSION)
         return conn
 
+    @contextmanager
+    def _conn(self) -> Iterator[Any]:
+        conn = self._acquire()
+        try:
+            yield conn
+        except BaseException:
+            self._discard(conn)  # it may be broken: the next check makes a new one
+            raise
+        with self._lock:
+            closed = self._closed
+        if closed:
+            self._discard(conn)
+        else:
+            self._idle.put(conn)
+
+    def _acquire(self):
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the rate limiter is closed")
+            make = self._made < self.size
+            if make:
+                self._made += 1
+        if not make:
+            try:
+                return self._idle.get(timeout=self.wait_s)
+            except queue.Empty:
+                raise TimeoutError(f"the limits' {self.size} connections stayed busy for {self.wait_s} s") from None
+        try:
+            return self._open()
+        except BaseException:
+            with self._lock:
+                self._made -= 1
+            raise
+
+    def _discard(self, conn) -> None:
+        with self._lock:
+            self._made -= 1
+        try:
+            conn.close()
+        except Exception:  # already broken: nothing more to do
+            pass
+
+    def drop(self) -> None:
+        """Nothing to forget: a connection that failed was discarded as it failed."""
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            self._discard(conn)
+
     def take(self, key: str, rate: float, burst: float, now: float) -> float | None:
-        conn = self.conn()
         params = {"key": key, "rate": float(rate), "burst": float(burst), "now": float(now)}
-        if conn.execute(_PG_TAKE, params).fetchone() is not None:
-            return None
-        return wait_s(conn.execute("SELECT tokens, at FROM rate_buckets WHERE key = %s", (key,)).fetchone(),
-                      rate, burst, now)
+        with self._conn() as conn:
+            if conn.execute(_PG_TAKE, params).fetchone() is not None:
+                return None
+            return wait_s(conn.execute("SELECT tokens, at FROM rate_buckets WHERE key = %s", (key,)).fetchone(),
+                          rate, burst, now)
 
     def prune(self, before: float) -> int:
-        return self.conn().execute("DELETE FROM rate_buckets WHERE at < %s", (before,)).rowcount
+        with self._conn() as conn:
+            return conn.execute("DELETE FROM rate_buckets WHERE at < %s", (before,)).rowcount
 
     def count(self) -> int:
-        return self.conn().execute("SELECT count(*) FROM rate_buckets").fetchone()[0]
+        with self._conn() as conn:
+            return conn.execute("SELECT count(*) FROM rate_buckets").fetchone()[0]
