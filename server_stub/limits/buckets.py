@@ -108,17 +108,19 @@ class SQLiteBuckets(_PerThread):
         super().__init__()
         self.path = str(Path(folder) / FILE_NAME)
         self.busy_ms = busy_ms
-        db = self._open()
+        # Every worker process makes it as it starts, at once: the first change to WAL and the table wait
+        # their turn (seconds if need be), where a check waits at most `busy_ms`.
+        db = self._open(timeout_s=10.0)
         try:
             db.execute("CREATE TABLE IF NOT EXISTS rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, "
                        "at REAL NOT NULL) WITHOUT ROWID")
         finally:
             db.close()
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self, timeout_s: float | None = None) -> sqlite3.Connection:
         make_private(self.path)  # 0600 before SQLite first opens it, as every backend file
-        db = sqlite3.connect(self.path, timeout=self.busy_ms / 1000, isolation_level=None,
-                             check_same_thread=False)
+        db = sqlite3.connect(self.path, timeout=self.busy_ms / 1000 if timeout_s is None else timeout_s,
+                             isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=OFF")
         return db
