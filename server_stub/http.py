@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs
 
 from .storage.base import disk_full
-from .errors import (Busy, Conflict, DomainError, Forbidden, Invalid, NotFound, StorageFull, TooLarge, TooMany,
-                     Unauthorized, Unprocessable)
+from .errors import (Busy, Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, StorageFull, TooLarge,
+                     TooMany, Unauthorized, Unprocessable)
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ _STATUS_TEXT = {
 
 STATUS: dict[type[DomainError], int] = {
     Invalid: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413,
-    Unprocessable: 422, TooMany: 429, Busy: 503, StorageFull: 503,
+    Unprocessable: 422, TooMany: 429, Busy: 503, StorageFull: 503, RateLimited: 429,
 }
 
 
