@@ -47,7 +47,11 @@ ADMIN = {("POST", "/retailers"), ("GET", "/retailers"), ("POST", "/stores"), ("G
          ("GET", "/reports/daily"), ("POST", "/redemptions/{key}/void"),
          # the operator's tills (tests/test_devices.py)
          ("GET", "/devices"), ("GET", "/devices/{device_id}"), ("POST", "/devices/{device_id}/rename"),
-         ("POST", "/devices/{device_id}/revoke"), ("POST", "/devices/{device_id}/roll")}
+         ("POST", "/devices/{device_id}/revoke"), ("POST", "/devices/{device_id}/roll"),
+         # the operator's staff (tests/test_staff_admin.py) and the audit log (tests/test_audit_log.py)
+         ("GET", "/staff"), ("GET", "/staff/{staff_id}"), ("POST", "/staff/{staff_id}"),
+         ("POST", "/staff/{staff_id}/disable"), ("POST", "/staff/{staff_id}/enable"), ("POST", "/staff/{staff_id}/pin"),
+         ("GET", "/audit")}
 BIG = "x" * 100_000
 
 
@@ -107,7 +111,7 @@ def test_every_protected_endpoint_needs_its_own_kind_of_token(api):
     for method, template in sorted(ADMIN | DEVICE):
         path = template.replace("{voucher_id}", "vch_x").replace("{jti}", "abc").replace("{key}", new_key()) \
             .replace("{edition_id}", "bk_x").replace("{placement_id}", "plc_x").replace("{retailer_id}", "ret_x") \
-            .replace("{device_id}", "dev_x")
+            .replace("{device_id}", "dev_x").replace("{staff_id}", "stf_x")
         other = till.auth if (method, template) in ADMIN else api.admin
         for headers in [*wrong_tokens, other]:
             response = api.client.request(method, path, headers={**headers, "Idempotency-Key": new_key()},

@@ -23,7 +23,9 @@ import jsonschema
 import pytest
 
 from pos_app.core.verdict import local_day
-import server_stub.app as app_module
+import server_stub.app.admin
+import server_stub.app.booklet
+import server_stub.app.tills
 from server_stub import validation
 from server_stub.app import API
 from server_stub.http import MAX_BODY_BYTES
@@ -204,7 +206,8 @@ class Contract:
 def contract(api, monkeypatch) -> Contract:
     """The document, checking every answer of `api.client`."""
     contract = Contract(load_doc())
-    monkeypatch.setattr(app_module, "check", contract.record_check)
+    for routes in (server_stub.app.admin, server_stub.app.tills, server_stub.app.booklet):  # each checks bodies
+        monkeypatch.setattr(routes, "check", contract.record_check)
     api.client.event_hooks = {"request": [contract.on_request], "response": [contract.on_response]}
     return contract
 
