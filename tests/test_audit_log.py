@@ -132,5 +132,5 @@ def test_the_shells_commands_are_the_shell_users_and_the_audit_command_lists_the
     assert listed.returncode == 0, listed.stderr
     record = json.loads(listed.stdout)["records"][-1]
     assert (record["actor_kind"], record["address"], record["detail"]) == (
-        "shell", "local", {"scope": "claims", "name": "app"})
+        "shell", "local", {"scope": "claims", "name": "app", "expires_at": None})
     assert json.loads(done.stdout)["token"] not in listed.stdout

@@ -320,12 +320,12 @@ def test_token_command_creates_lists_and_revokes(api):
 
     listed = json.loads(_cli("list", "--data", str(api.path)).stdout)["tokens"]
     assert {(t["name"], t["scope"]) for t in listed} >= {("customer app", "claims")}
-    assert all(set(t) == {"id", "name", "scope", "created_at"} for t in listed)
+    assert all(set(t) == {"id", "name", "scope", "created_at", "expires_at", "expired"} for t in listed)
     assert token["token"] not in json.dumps(listed)
     operator = next(t for t in listed if t["scope"] == "all")
 
     refused = _cli("revoke", operator["id"], "--data", str(api.path))
-    assert refused.returncode == 1 and "last token of scope all" in refused.stderr
+    assert refused.returncode == 1 and "last unexpired token of scope all" in refused.stderr
     assert _cli("revoke", "nothex", "--data", str(api.path)).returncode == 1
     assert _cli("create", "--scope", "root", "--name", "x", "--data", str(api.path)).returncode == 2
     assert _cli("create", "--scope", "claims", "--name", "  ", "--data", str(api.path)).returncode == 1
