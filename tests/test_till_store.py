@@ -634,3 +634,28 @@ def test_the_window_reads_the_sync_engines_figures_as_the_file_holds_them_now(tm
             assert figures["last_error"] == {"at": 1_090.0, "error": "timed out"}
             assert figures["clock_skew_s"] == 4.5
             assert figures["sync_runs"] == 3 and figures["sync_success_rate"] == round(2 / 3, 4)
+
+
+def test_what_another_connection_applies_reaches_this_ones_verdicts(store, db_path, key, catalog):
+    """The window decides on its connection's caches while the sync engine applies the feed and the catalog
+    through its own: a claim revoked, a voucher withdrawn or a printed code added there counts here at once."""
+    assert store.redeem_offline(personal(key, "jti-withdrawn"), method="camera", now=NOW)[0].accepted
+    assert store.redeem_offline("TEA2", method="typed", now=NOW)[0].reason == Reason.UNKNOWN_CODE
+    with TillStore(db_path, device_name=TILL, asset_keys_dir=None) as engine:
+        engine.apply_feed([
+            {"seq": 21, "type": "revocation", "at": NOW, "data": {"jti": "jti-later"}},
+            {"seq": 22, "type": "printed_code", "at": NOW, "data": {"code": "TEA2", "voucher_id": "v-print"}}], 22)
+    assert store.redeem_offline(personal(key, "jti-later"), method="camera", now=NOW)[0].reason == Reason.REVOKED
+    assert store.redeem_offline("TEA2", method="typed", now=NOW)[0].accepted
+    withdrawn = {**catalog, "vouchers": [v for v in catalog["vouchers"] if v["id"] != "v-app"]}
+    with TillStore(db_path, device_name=TILL, asset_keys_dir=None) as engine:
+        engine.apply_catalog(withdrawn)
+    assert store.redeem_offline(personal(key, "jti-after"), method="camera", now=NOW)[0].reason \
+        == Reason.UNKNOWN_CODE
+
+
+def test_a_file_no_one_else_changed_keeps_the_caches(store, key):
+    caches = store._vouchers
+    store.redeem_offline(personal(key, "jti-a"), method="camera", now=NOW)
+    store.redeem_offline(personal(key, "jti-b"), method="camera", now=NOW)
+    assert store._vouchers is caches  # its own commits are no news: nothing was read again

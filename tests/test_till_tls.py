@@ -235,4 +235,5 @@ def test_the_status_bar_says_a_plain_http_backend(qtbot):
 def test_the_window_warns_of_its_plain_http_backend(make_window):
     window = make_window(role=None, language="en")  # the test till's backend is http://till-test
     assert window.status_line.insecure_badge.isVisible()
-    assert "plain HTTP" in window.status_line.insecure_badge.text()
+    assert "HTTP" in window.status_line.insecure_badge.text()
+    assert "plain HTTP" in window.status_line.insecure_badge.toolTip()

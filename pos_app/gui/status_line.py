@@ -35,7 +35,11 @@ class StatusLine:
         `server_url` the backend's, warned of when it is plain HTTP to another host (the log says it too, as
         the till's backend client is made: sync.client.client_for)."""
         plain = plain_http_to_another_host(server_url)
-        self.insecure_badge.setText(_("Not encrypted: the backend is plain HTTP") if plain else "")
+        # Short, as the bar is shared; the whole warning is the badge's tooltip.
+        self.insecure_badge.setText(_("⚠ Not encrypted (HTTP)") if plain else "")
+        self.insecure_badge.setToolTip(_("The backend is plain HTTP to another machine: device tokens and PINs "
+                                         "cross the network unencrypted. Ask the operator for its https address.")
+                                       if plain else "")
         self.insecure_badge.setVisible(plain)
         online = status.online
         self.online_badge.setProperty("online", "true" if online else "false")

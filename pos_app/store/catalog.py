@@ -4,6 +4,7 @@ to the store; and the caches of them that every offline verdict reads.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 ASSET_KEYS_DIR = resources.directory("keys")
 # A parked feed event's data is kept for the manager to read, at most this long.
 PARKED_DATA_CHARS = 4000
+# A setting changed with every catalog change (catalog, feed, keys): another connection's caches see it.
+CATALOG_MARK = "catalog_mark"
+_CACHED_KINDS = ("voucher", "printed_code", "revocation", "keys")  # feed events that change the caches
 
 
 class Catalog:
@@ -37,6 +41,32 @@ class Catalog:
         self._printed: dict[str, str] = {}
         self._revoked: set[str] = set()
         self._load_catalog_caches()
+        self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        self._catalog_mark = self.get(CATALOG_MARK)
+
+    def catch_up(self) -> None:
+        """Take in what another connection committed: the window decides on this connection's caches while
+        the sync engine writes the catalog, the feed and the settings through its own, so a voucher withdrawn
+        or a claim revoked there must reach these caches before the next offline verdict. `PRAGMA
+        data_version` changes only when another connection committed: an unchanged file costs that pragma,
+        a sync round that left the catalog alone a settings read."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return
+        self._data_version = version
+        self.reload_settings()
+        mark = self.get(CATALOG_MARK)
+        if mark != self._catalog_mark:
+            self._catalog_mark = mark
+            self._load_catalog_caches()
+            self._trust = None
+
+    def _mark_catalog_changed(self, what: Any) -> None:
+        """Inside the writing transaction: other connections reload their caches (catch_up). The mark is
+        the change's digest, so the same page or catalog applied again leaves the file as it was."""
+        mark = hashlib.blake2b(json.dumps(what, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
+        self.write_setting(CATALOG_MARK, mark)
+        self._catalog_mark = mark
 
     def save_enrollment(self, enroll_json: Mapping[str, Any], server_url: str, *,
                         name: str | None = None) -> None:
@@ -58,6 +88,7 @@ class Catalog:
                 self.write_setting(setting, value)
             self.write_setting("device_name", str(name))
             self.conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", keys)
+            self._mark_catalog_changed(["enrollment", keys])
             standing.note_heard(self)  # the enrollment's answer is the backend heard
         self.reload_settings()
         self._trust = None
@@ -97,6 +128,7 @@ class Catalog:
                 self.write_setting("issuer", parsed.issuer)
             self.write_setting(standing.OFFLINE_DAYS_KEY, parsed.offline_days)
             self.write_setting("catalog_at", time.time())
+            self._mark_catalog_changed(["catalog", catalog])
             if parsed.server_time is not None:
                 self.write_setting("catalog_server_time", parsed.server_time)
         self.reload_settings()
@@ -123,12 +155,16 @@ class Catalog:
                     reason = self._apply_event(seq, kind, data, timezone)
                 if reason is not None and self._park_event(seq, kind, reason, event.get("data")):
                     parked.append((seq, kind, reason))
+            cached = [(seq, kind, event.get("data")) for event, (seq, kind, _) in zip(events, parsed)
+                      if kind in _CACHED_KINDS]
+            if cached:
+                self._mark_catalog_changed(["feed", cached])
             self.write_setting("feed_cursor", cursor)
         self.keep_setting("feed_cursor", cursor)
         for seq, kind, reason in parked:  # once per event: a page applied again parks nothing new
             log.warning("feed event %s (%s) could not be applied and was parked: %s", seq, _printable(kind, 64),
                         _printable(reason, 500))
-        if any(kind in ("voucher", "printed_code", "revocation") for _, kind, _ in parsed):
+        if any(kind in _CACHED_KINDS[:3] for _, kind, _ in parsed):
             self._load_catalog_caches()
         if any(kind == "keys" for _, kind, _ in parsed):
             self._trust = None

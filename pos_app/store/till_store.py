@@ -84,6 +84,7 @@ class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
         if key is not None:
             _check_key(key)
         now = time.time() if now is None else float(now)
+        self.catch_up()  # the sync engine's connection may have changed the catalog since
         self.digest_ahead(text)
         with self.transaction():
             row = None if key is None else self._attempt_row(key)
