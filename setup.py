@@ -1,4 +1,4 @@
-"""The wheel carries the till's own files: compiled catalogs, sounds, fonts and bundled keys.
+"""The wheel carries the project's own files: compiled catalogs, sounds, fonts, bundled keys, the front's templates.
 
 They are kept at the repository's top (translations/, assets/), not inside
 the package, so building copies them into the build tree as
@@ -19,7 +19,7 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 # Which files of each resource folder go in; the catalogs are compiled instead of copied.
-SHIPPED = {"sounds": "*.wav", "fonts": "*", "keys": "*.pem"}
+SHIPPED = {"sounds": "*.wav", "fonts": "*", "keys": "*.pem", "front": "*.template"}
 
 
 class build_py_with_data(build_py):

@@ -1,4 +1,5 @@
-"""Where the till's own files are: catalogs, sounds, fonts and bundled keys, in a checkout or an install.
+"""Where the project's own files are: catalogs, sounds, fonts, bundled keys and the backend front's templates,
+in a checkout or an install.
 
 A source checkout (and its editable install) reads them where they are kept,
 beside the packages: `translations/`, `assets/sounds`, `assets/fonts`,
@@ -27,6 +28,7 @@ CHECKOUT = {
     "sounds": "assets/sounds",
     "fonts": "assets/fonts",
     "keys": "assets/keys",
+    "front": "packaging/nginx",  # the backend's nginx front templates (server_stub front-config)
 }
 
 _files = ExitStack()  # keeps any extracted copy alive for the process's life

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "setup.py", "README.md", "pos_app", "server_stub", "assets", "translations")
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "pos_app", "server_stub", "assets", "translations", "packaging")
 
 # Run inside the new venv: a demo backend with an enrolled till left in a folder, and where everything was found.
 _PREPARE = textwrap.dedent(
@@ -96,7 +96,8 @@ def test_the_wheel_carries_the_tills_files(installed):
     for lang in ("es", "gn", "pt", "en"):
         assert f"pos_app/_data/translations/{lang}/LC_MESSAGES/pika.mo" in names
     for name in ("sounds/accepted.wav", "sounds/refused.wav", "fonts/DejaVuSans.ttf", "fonts/DejaVuSans-Bold.ttf",
-                 "fonts/DejaVuSansMono-Bold.ttf", "fonts/LICENSE"):
+                 "fonts/DejaVuSansMono-Bold.ttf", "fonts/LICENSE", "front/pika-backend.conf.template",
+                 "front/standalone.conf.template"):
         assert f"pos_app/_data/{name}" in names
     assert "server_stub/openapi.json" in names
 
@@ -126,3 +127,11 @@ def test_headless_demo_and_a_guarani_pdf_from_the_installed_wheel(installed):
     for what in ("catalogs", "fonts", "sounds", "keys"):  # the wheel's own copies, none read from elsewhere
         assert Path(found[what]).is_relative_to(site / "pos_app" / "_data"), (what, found[what])
     assert (Path(found["sounds"]) / "accepted.wav").is_file()
+    # The operator's front config, from the installed wheel's own template.
+    key, cert = elsewhere / "front.key", elsewhere / "front.crt"
+    key.write_text("not read: front-config checks only that the files are there\n")
+    cert.write_text("not read\n")
+    conf = elsewhere / "front.conf"
+    _run([python, "-m", "server_stub", "front-config", "--server-name", "pika.example", "--cert", cert, "--key", key,
+          "--out", conf], cwd=elsewhere, env=env)
+    assert "proxy_pass" in conf.read_text() and "pika.example" in conf.read_text()

@@ -17,11 +17,13 @@ import os
 import re
 from pathlib import Path
 
+from pos_app import resources
+
 from ..errors import Invalid
 from ..http import MAX_BODY_BYTES
 from .output import print_json
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "packaging" / "nginx"
+TEMPLATES = resources.directory("front")  # packaging/nginx in a checkout, the package's copy when installed
 SITE_TEMPLATE = "pika-backend.conf.template"
 STANDALONE_TEMPLATE = "standalone.conf.template"
 HSTS_LINE = '    add_header Strict-Transport-Security "max-age=31536000" always;\n'
@@ -81,7 +83,7 @@ def render(values: dict[str, str]) -> str:
 def _template(name: str) -> str:
     path = TEMPLATES / name
     if not path.is_file():
-        raise Invalid("no_template", f"the front's template {path} is missing: run this from the project's checkout")
+        raise Invalid("no_template", f"the front's template {path} is missing: a damaged install or checkout")
     return path.read_text(encoding="utf-8")
 
 

@@ -7,9 +7,10 @@ too_many_attempts`) for LOCK_S, a right code included. The counts live in the
 see the same ones; stale rows are pruned and the table never holds more than
 MAX_ROWS addresses.
 
-The address is the connection's own (WSGI REMOTE_ADDR), never X-Forwarded-For,
-which any client may write; a proxy in front must hand the backend the
-client's address as the connection's.
+The address is the web layer's `http.client_address`: the connection's own
+(WSGI REMOTE_ADDR), or the X-Real-IP of a trusted proxy (the config's
+`trusted_proxies`, loopback by default: the shipped nginx front overwrites
+it), never X-Forwarded-For, which any client may write.
 """
 
 from __future__ import annotations
