@@ -88,9 +88,10 @@ class Backend:
         self.limiter.check_device(device["id"])  # 429 rate_limited once its bucket is used up
         return device
 
-    def admit(self, address: str) -> None:
-        """A request from `address` (http.client_address), before routing: 429 rate_limited if it sends too many."""
-        self.limiter.check_address(address)
+    def admit(self, address: str, named_by_proxy: bool = False) -> None:
+        """A request from `address` (http.client_address; `named_by_proxy`: a trusted proxy's X-Real-IP),
+        before routing: 429 rate_limited if it sends too many."""
+        self.limiter.check_address(address, named_by_proxy)
 
     def require_admin_or_staff(self, token: str | None, staff_id: str | None, pin: str,
                                roles: tuple[str, ...]) -> staff_auth.Caller:

@@ -37,6 +37,26 @@ TILL_A, TILL_B = "203.0.113.10", "203.0.113.11"
 LOOPBACK = trusted_networks(None)
 
 
+def test_a_client_the_proxy_names_is_limited_even_inside_the_proxies_network(api):
+    """A balancer at 10.0.0.1 trusted as 10.0.0.0/8, tills reaching it over a 10.x VPN: each till is still
+    counted (by address and as a device), only the proxy's own requests are not."""
+    backend = limited(api, address=(0.01, 2), device=(0.01, 3), trusted=["10.0.0.0/8"])
+    try:
+        till = api.enroll()
+        app = App(backend)
+        with client(app, "10.0.0.1", till.token) as balancer:
+            named = [balancer.get("/catalog", headers={"X-Real-IP": "10.20.30.40"}) for _ in range(3)]
+            assert [r.status_code for r in named] == [200, 200, 429]
+            assert named[-1].json()["scope"] == "address"
+            assert [balancer.get("/catalog", headers={"X-Real-IP": f"10.20.30.{n}"}).status_code
+                    for n in (41, 42)] == [200, 429]  # the till's own bucket (3) is spent now
+            assert balancer.get("/catalog", headers={"X-Real-IP": "10.20.30.43"}).json()["scope"] == "device"
+        with client(app, "10.0.0.1") as own:
+            assert {own.get("/health").status_code for _ in range(5)} == {200}
+    finally:
+        backend.close()
+
+
 def limited(api, *, device=None, address=None, trusted=None, enabled=True, tarpit_s=0.0) -> Backend:
     """A second backend over the test's folder and database, with the limits given ((rate, burst) pairs);
     a client that does not wait is answered at once (`tarpit_s`) unless the test is about that."""

@@ -107,7 +107,10 @@ class App(AdminRoutes, TillRoutes, BookletRoutes):
         return serve_measured(self.router, environ, answering, self.metrics)
 
     def _admit(self, environ) -> None:
-        self.backend.admit(client_address(environ, self.backend.limiter.trusted_proxies))
+        address = client_address(environ, self.backend.limiter.trusted_proxies)
+        # Another address than the connection's: a trusted proxy named its client, who is limited even when
+        # that address lies in the proxies' own networks (tills over a VPN): never the local exemption.
+        self.backend.admit(address, named_by_proxy=address != str(environ.get("REMOTE_ADDR") or "")[:64])
 
     def health(self, request):
         return 200, self.backend.health()

@@ -76,12 +76,17 @@ class Limiter:
             return
         self._check(f"device:{device_id}", self.limits.device, "device")
 
-    def check_address(self, address: str) -> None:
+    def check_address(self, address: str, named_by_proxy: bool = False) -> None:
         """RateLimited if this client address has used its bucket up. A request from a trusted proxy's own
         address (no X-Real-IP came with it: this host's tools, the demo, a health check) is not limited, by
         address or device: a client over the network comes through the proxy, which names it, or from an
-        address of its own. IPv6 clients are counted by their /64, the block one host is given."""
-        local, key = _address_key(address, self.limits.trusted_proxies)
+        address of its own. A client the proxy named (`named_by_proxy`) is limited whatever its address,
+        even one inside `trusted_proxies` (tills over a VPN in the proxies' network). IPv6 clients are
+        counted by their /64, the block one host is given."""
+        trusted, key = _address_key(address, self.limits.trusted_proxies)
+        local = trusted and not named_by_proxy
+        if trusted and named_by_proxy:
+            key = "addr:" + address[:64]
         _local_caller.set(local)
         if not local:
             self._check(key, self.limits.address, "address")
