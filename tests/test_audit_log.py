@@ -134,3 +134,14 @@ def test_the_shells_commands_are_the_shell_users_and_the_audit_command_lists_the
     assert (record["actor_kind"], record["address"], record["detail"]) == (
         "shell", "local", {"scope": "claims", "name": "app", "expires_at": None})
     assert json.loads(done.stdout)["token"] not in listed.stdout
+
+
+def test_a_members_own_pin_change_is_recorded_without_the_pin(api):
+    till = api.enroll()
+    manager = next(s for s in api.demo["staff"] if s["role"] == "manager")
+    headers = {**till.auth, "X-Pika-Staff": manager["id"], "X-Pika-Pin": manager["pin"]}
+    api.ok(api.client.post("/staff/me/pin", headers=headers, json={"pin": "90817263"}))
+    record = records(api, action="staff.change_pin")[-1]
+    assert (record["actor_kind"], record["actor"].split(" ")[0], record["target"], record["detail"]) == (
+        "staff", manager["id"], manager["id"], None)
+    assert "90817263" not in json.dumps(records(api))

@@ -302,6 +302,25 @@ def test_a_revocation_is_seen_by_another_backend_within_a_second_and_a_half(api)
         second.close()
 
 
+def test_a_batch_another_backend_takes_just_after_the_revoke_is_refused_whole(api):
+    """Its cache still holds the till (the request's check passes), but the write looks at the row."""
+    till = api.enroll()
+    second = Backend(api.path)
+    client = make_client(App(second))
+    try:
+        assert client.get("/catalog", headers=till.auth).status_code == 200  # the row cached there now
+        api.ok(api.client.post(f"/devices/{till.id}/revoke", headers=api.admin))
+        before = api.counts()
+        entry = {"key": new_key(), "at": time.time() - 5, "accepted": True, "reason": None, "kind": "printed",
+                 "voucher_id": None, "jti": None, "code": api.printed_code, "method": "typed", "staff_id": None,
+                 "decided": "offline", "input": api.printed_code}
+        error(client.post("/sync", headers=till.auth, json={"entries": [entry]}), 401, "device_revoked")
+        assert api.counts() == before
+    finally:
+        client.close()
+        second.close()
+
+
 # --- the shell ---------------------------------------------------------------------------------------
 
 

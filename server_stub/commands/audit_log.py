@@ -24,7 +24,7 @@ def run(args) -> int:
     backend = Backend(args.data, database=args.database)
     try:
         print_json(audit.listing(backend.ctx, retailer_id=args.retailer, action=args.action,
-                                 after=max(0, args.after), limit=args.limit))
+                                 after=max(0, min(args.after, 2**62)), limit=args.limit))
     finally:
         backend.close()
     return 0

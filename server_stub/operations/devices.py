@@ -26,7 +26,7 @@ from pos_app.core import codes
 from pos_app.core.wire import is_time
 
 from ..datadir import token_hash
-from ..errors import Conflict, Invalid, NotFound
+from ..errors import Conflict, Invalid, NotFound, Unauthorized
 from . import audit
 from .context import Context
 
@@ -107,6 +107,19 @@ def _forget(ctx: Context, digest: str | None) -> None:
 def _life_name(device_id: str) -> str:
     """What a write that changes a till's standing holds: two rolls at once must not leave two live codes."""
     return f"device-life:{device_id}"
+
+
+life_name = _life_name  # a sync's write holds it too: a batch lands wholly before a revoke, or is refused
+
+
+def refuse_if_withdrawn(db, device_id: str) -> None:
+    """Inside a write: 401 device_revoked or device_rolled if the till's row says so now (the request's
+    check may have passed on a row cached up to a second before the operator's revoke committed)."""
+    row = db.execute("SELECT revoked_at, rolled_at FROM devices WHERE id = ?", (device_id,)).fetchone()
+    if row is None or row[0] is not None:
+        raise Unauthorized("device_revoked", REVOKED_MESSAGE)
+    if row[1] is not None:
+        raise Unauthorized("device_rolled", ROLLED_MESSAGE)
 
 
 def rename(ctx: Context, device_id: str, name: Any) -> dict:
@@ -278,7 +291,8 @@ def touch(ctx: Context, device: dict) -> None:
     device["last_seen_at"] = now  # first, in the cached row: this process's other calls skip their write
     try:
         ctx.storage.submit(lambda db: db.execute(
-            "UPDATE devices SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)",
+            "UPDATE devices SET last_seen_at = ? WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?) "
+            "AND revoked_at IS NULL AND rolled_at IS NULL",
             (now, device["id"], now)))
     except Exception as exc:  # noqa: BLE001 — when a till was last seen never costs it its call
         log.warning("till %s: its last call's time was not recorded (%s)", device["id"], exc)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pos_app.core import pins
 
-from ..errors import Invalid
+from ..errors import Forbidden, Invalid
+from . import audit
 from .common import add_event
 from .context import Context
 
@@ -40,11 +41,18 @@ def change_pin(ctx: Context, caller, new_pin: object) -> dict:
     if not isinstance(new_pin, str):
         raise Invalid("invalid_value", "pin is a text of digits")
     material = pin_material(new_pin, caller.role)
+    actor = audit.current()
 
     def write(db) -> dict:
+        ctx.storage.hold(db, f"staff:{caller.staff_id}")  # as the operator's changes hold it (staff_admin)
+        disabled = db.execute("SELECT disabled_at FROM staff WHERE id = ? AND retailer_id = ?",
+                              (caller.staff_id, caller.retailer_id)).fetchone()
+        if disabled is None or disabled[0] is not None:  # disabled since their PIN was checked
+            raise Forbidden("staff_disabled", "this staff member was disabled")
         db.execute("UPDATE staff SET pin_hash = ?, proof_salt = ?, proof_key = ? WHERE id = ? AND retailer_id = ?",
                    (material["pin_hash"], material["proof_salt"], material["proof_key"], caller.staff_id,
                     caller.retailer_id))
+        audit.write(ctx, db, actor, "staff.change_pin", caller.staff_id, retailer_id=caller.retailer_id)
         row = db.execute(f"SELECT {', '.join(STAFF_FIELDS)} FROM staff WHERE id = ? AND retailer_id = ?",
                          (caller.staff_id, caller.retailer_id)).fetchone()
         member = dict(zip(STAFF_FIELDS, row))
