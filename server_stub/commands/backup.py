@@ -18,6 +18,7 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -102,6 +103,7 @@ def restore(args) -> int:
     source = Path(args.source).absolute()
     url = check_database_url(args.database) if args.database else None
     data.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    previous = data.database() if data.initialised else None  # a PostgreSQL database being replaced
     staging = Path(tempfile.mkdtemp(dir=data.path, prefix=".restore-"))
     try:
         manifest = archive.unpack(source, staging)
@@ -118,11 +120,44 @@ def restore(args) -> int:
     finally:
         archive.discard(staging)
     _audit(data, manifest, epoch, source, aside)
+    taken_back = _taken_back(aside, previous if previous != url else None, manifest["taken_at"])
+    if taken_back["withdrawals"]:
+        sys.stderr.write(f"warning: the restore takes back {len(taken_back['withdrawals'])} withdrawal(s) made "
+                         "since the backup (a till revoked or rolled, staff disabled, a key or token changed): "
+                         "make them again, see \"taken_back\" (docs/operating.md, \"Backups and restore drills\")\n")
     print_json({"restored": str(source), "engine": engine, "backend_id": manifest["backend_id"], "epoch": epoch,
                 "epoch_since": manifest["taken_at"], "feed_head": manifest["feed_head"],
                 "attempts": manifest["attempts"], "database": shown_dsn(url) if url else None,
-                "replaced": None if aside is None else str(aside)})
+                "replaced": None if aside is None else str(aside), "taken_back": taken_back})
     return 0
+
+
+# What a restore takes back that an operator must do again: a thief's till active again, a leaked key trusted.
+_WITHDRAWALS = ("device.revoke", "device.roll", "staff.disable", "staff.set_pin", "staff.change_pin",
+                "key.rotate", "token.revoke", "token.rotate", "voucher.revoke", "claim.revoke")
+
+
+def _taken_back(aside: Path | None, database: str | None, taken_at: float) -> dict:
+    """The admin actions the replaced database recorded after the backup was taken: a restore undoes them."""
+    query = ("SELECT id, at, action, target, actor, retailer_id FROM audit_log WHERE at > ? ORDER BY id")
+    rows: list = []
+    try:
+        if aside is not None and (aside / DB_NAME).is_file():
+            conn = sqlite3.connect(f"file:{aside / DB_NAME}?mode=ro", uri=True)
+            try:
+                rows = conn.execute(query, (taken_at,)).fetchall()
+            finally:
+                conn.close()
+        elif database is not None:
+            import psycopg
+
+            with psycopg.connect(database, connect_timeout=10) as conn:
+                rows = conn.execute(query.replace("?", "%s"), (taken_at,)).fetchall()
+    except Exception as exc:  # noqa: BLE001 — a report of what to do again, never a reason to fail the restore
+        return {"count": None, "withdrawals": [], "unread": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    fields = ("id", "at", "action", "target", "actor", "retailer_id")
+    withdrawals = [dict(zip(fields, r)) for r in rows if r[2] in _WITHDRAWALS]
+    return {"count": len(rows), "withdrawals": withdrawals[:500]}
 
 
 def _check_fits(manifest: dict, engine: str, url: str | None, staging: Path) -> None:
