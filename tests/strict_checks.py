@@ -20,7 +20,7 @@ import pytest
 GUI_FIXTURES = {"qtbot", "qapp"}
 GUI_MODULES = ("test_gui_", "test_demo_window")
 SLOW_MODULES = {"test_end_to_end", "test_reliability", "test_pg_reliability", "test_wheel", "test_front",
-                "test_restore_resync"}
+                "test_restore_resync", "test_restore_reenroll"}
 
 
 # First, so that `-m gui` / `-m "not slow"` select on these markers too.

@@ -16,7 +16,7 @@ from ..scan import DECODERS
 from ..store import standing
 from ..store.settings import SETTINGS
 from ..sync.client import client_for
-from . import outbox_export
+from . import outbox_export, reenroll
 from .data_folder import STORE_NAME, StoreError, UsageError, in_english, open_checked, open_store, store_error_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -56,11 +56,17 @@ def cmd_enroll(args) -> int:
     store = open_store(args.data, must_be_enrolled=False)
     try:
         again = store.enrolled and standing.withdrawn(store) is not None  # withdrawn or rolled: the new code
-        if store.enrolled and not again:
-            raise UsageError("this till is enrolled already")
+        if args.again and not store.enrolled:
+            raise UsageError("--again is for an enrolled till whose token the backend refuses; this till is not"
+                             " enrolled: enroll it without --again")
+        if store.enrolled and not again and not args.again:
+            raise UsageError("this till is enrolled already (after a backend restore that forgot it: --again)")
         ca_file = _checked_transport(args)
+        again = again or args.again
         name = args.name or (store.device_name if again else "") or f"till-{Path(args.data).resolve().name}"
         try:
+            if args.again:  # only a token the backend refuses may be replaced (cli/reenroll.py)
+                reenroll.check_token_refused(store, args.server, ca_file)
             with BackendClient(args.server, timeout=10, ca_file=ca_file) as client:
                 answer = client.enroll(args.code, name)
         except Refused as exc:
@@ -73,8 +79,14 @@ def cmd_enroll(args) -> int:
         except Unreachable as exc:
             sys.stderr.write(f"error: cannot reach {args.server}: {exc}\n")
             return EXIT_FAILED
+        foreign = reenroll.foreign_code(store, answer) if args.again else None
+        if foreign:
+            sys.stderr.write(f"error: {foreign}\n")
+            return EXIT_FAILED
+        before = store.device_id
         try:
-            store.save_enrollment(answer, args.server)  # enrolled again: the same device, or nothing changes
+            # Enrolled again: the same device, or (--again, a restore forgot it) adopted; else nothing changes.
+            store.save_enrollment(answer, args.server, adopt=args.again)
         except ValueError as exc:
             sys.stderr.write(f"error: {exc}\n")
             return EXIT_FAILED
@@ -83,7 +95,8 @@ def cmd_enroll(args) -> int:
         with client_for(store, timeout=10) as client:
             summary = sync_once(store, client)
         _print({"device_id": answer["device_id"], "retailer_id": answer["retailer_id"],
-                "store_id": answer["store_id"], "name": name, "enrolled_again": again, "sync": summary.to_json()})
+                "store_id": answer["store_id"], "name": name, "enrolled_again": again,
+                **({"previous_device_id": before} if args.again else {}), "sync": summary.to_json()})
         if not summary.catalog:
             # Enrolled (the code is spent, the backend knows this till), but without its first
             # catalog no staff can log in: say so loudly. The till stays enrolled with no
@@ -318,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                    " setting ca_file) instead of the system's")
     p.add_argument("--insecure-http", action="store_true",
                    help="allow http:// to another machine (tokens and PINs unencrypted)")
+    p.add_argument("--again", action="store_true", help="an enrolled till whose token a restored backend refuses:"
+                   " a roll code of this device, or a new code of its store; its records and outbox are kept")
     p.set_defaults(func=cmd_enroll)
     p = sub.add_parser("redeem", help="redeem one code (online unless --offline)")
     p.add_argument("--data", required=True)

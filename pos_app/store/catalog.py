@@ -69,19 +69,27 @@ class Catalog:
         self._catalog_mark = mark
 
     def save_enrollment(self, enroll_json: Mapping[str, Any], server_url: str, *,
-                        name: str | None = None) -> None:
+                        name: str | None = None, adopt: bool = False) -> None:
         """Keep the answer of `POST /devices/enroll`: identity, token and keys.
 
-        `name` is the name the till enrolled with (the answer does not repeat it).
+        `name` is the name the till enrolled with (the answer does not repeat it). `adopt`: a restored
+        backend forgot this till's device (enrolled after the backup), so the till takes the new device id
+        of a fresh code of its own store and retailer, keeping every record and its outbox (`enroll --again`).
         """
         facts, keys = wire.parse_enrollment(enroll_json)
         name = name or enroll_json.get("name") or self.default_device_name
-        if self.device_id and facts["device_id"] != self.device_id:
+        old_id = self.device_id
+        adopted = adopt and bool(old_id) and facts["device_id"] != old_id
+        if adopted and (facts["retailer_id"], facts["store_id"]) != (self.retailer_id, self.store_id):
+            raise ValueError(f"the code enrolled a till of store {facts['store_id']} (retailer "
+                             f"{facts['retailer_id']}), not this till's store {self.store_id} (retailer "
+                             f"{self.retailer_id})")
+        if self.device_id and facts["device_id"] != self.device_id and not adopted:
             # Its records and outbox are the enrolled device's: another device's token must not send them.
             raise ValueError(f"the code enrolled another device ({facts['device_id']}), not this till "
                              f"({self.device_id}): ask the operator for this till's re-enrollment code")
         with self.transaction():
-            if standing.clear(self):  # enrolled again as the same device (a roll): it redeems again,
+            if standing.clear(self) or adopted:  # enrolled again (a roll, or adopted): it redeems again,
                 self.conn.execute("DELETE FROM settings WHERE key = 'catalog_at'")  # on the catalog as it is now
             self.write_setting("server_url", str(server_url))
             for setting, value in facts.items():
@@ -90,6 +98,10 @@ class Catalog:
             self.conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", keys)
             self._mark_catalog_changed(["enrollment", keys])
             standing.note_heard(self)  # the enrollment's answer is the backend heard
+        if adopted:  # its records and outbox now go out as the new device; the backend judges each again
+            log.warning("identity adopted after a backend restore: this till was device %s and is now device %s"
+                        " of store %s; its records, outbox and kept entries go to the backend as the new device",
+                        old_id, facts["device_id"], facts["store_id"])
         self.reload_settings()
         self._trust = None
 
