@@ -47,9 +47,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pos_app.core import tokens  # noqa: E402
-from server_stub.backend import Backend  # noqa: E402
-from server_stub.datadir import DataDir  # noqa: E402
+from bench_chain import make_chain  # noqa: E402
 
 FLOOD_LUA = r"""
 local counter = 0
@@ -71,29 +69,10 @@ def free_port() -> int:
 
 def prepare(data: Path, tills: int, tokens_each: int, limits: bool) -> dict:
     """A backend with `tills` + 1 devices, fresh personal tokens for each normal till, and one used token."""
-    DataDir(data).init()
-    # The velocity check off (a bench till redeems faster than a cashier); limits on or off as the round says.
-    DataDir(data).set_config(velocity_limit=0, limits={"enabled": limits})
-    backend = Backend(data)
-    try:
-        retailer = backend.create_retailer("Bench")
-        store = backend.create_store(retailer["id"], "Bench store")
-        voucher = backend.create_voucher({"retailer_id": retailer["id"], "kind": "personal",
-                                          "texts": {"es": {"title": "Bench"}},
-                                          "discount": {"kind": "percent", "value": 10}})
-        backend.change_voucher(voucher["id"], "publish")
-        devices = [backend.enroll(backend.create_enrollment_code(store["id"])["code"], f"till-{n}")
-                   for n in range(tills + 1)]
-        key = backend.signing_key
-    finally:
-        backend.close()
-    now = int(time.time())
-
-    def token() -> str:
-        return tokens.issue_personal(key, iss="pika", aud=retailer["id"], sub="c", vid=voucher["id"],
-                                     jti=uuid.uuid4().hex, iat=now, exp=now + 7200)
-    return {"devices": [d["device_token"] for d in devices], "flood_id": devices[-1]["device_id"], "used": token(),
-            "tokens": [[token() for _ in range(tokens_each)] for _ in range(tills)]}
+    chain = make_chain(data, tills=tills + 1, limits={"enabled": limits})  # limits on or off as the round says
+    devices = chain.devices
+    return {"devices": [d["device_token"] for d in devices], "flood_id": devices[-1]["device_id"],
+            "used": chain.token(), "tokens": [[chain.token() for _ in range(tokens_each)] for _ in range(tills)]}
 
 
 def wait_up(url: str, timeout: float = 20) -> None:

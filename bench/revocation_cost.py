@@ -35,7 +35,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,10 +42,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from backend_request_cost import environ  # noqa: E402
-from pos_app.core import tokens  # noqa: E402
+from bench_chain import make_chain  # noqa: E402
 from server_stub.app import App  # noqa: E402
 from server_stub.backend import Backend  # noqa: E402
-from server_stub.datadir import DataDir, token_hash  # noqa: E402
+from server_stub.datadir import token_hash  # noqa: E402
 from server_stub.errors import Unauthorized  # noqa: E402
 from server_stub.operations import credentials, devices  # noqa: E402
 from server_stub.operations.context import TtlCache  # noqa: E402
@@ -74,24 +73,8 @@ CHECKS = {"now": credentials.require_device, "before": require_device_before}
 
 
 def prepare(data: Path, database: str | None, count: int) -> tuple[str, list[str]]:
-    DataDir(data).init(database)
-    DataDir(data).set_config(velocity_limit=0, limits={"enabled": False})  # one bench till scans far faster than any
-    backend = Backend(data)
-    try:
-        retailer = backend.create_retailer("Bench")
-        store = backend.create_store(retailer["id"], "Bench store")
-        voucher = backend.create_voucher({"retailer_id": retailer["id"], "kind": "personal",
-                                          "texts": {"es": {"title": "Bench"}},
-                                          "discount": {"kind": "percent", "value": 10}})
-        backend.change_voucher(voucher["id"], "publish")
-        device = backend.enroll(backend.create_enrollment_code(store["id"])["code"], "bench-till")
-        key = backend.signing_key
-    finally:
-        backend.close()
-    now = int(time.time())
-    fresh = [tokens.issue_personal(key, iss="pika", aud=retailer["id"], sub="c", vid=voucher["id"],
-                                   jti=uuid.uuid4().hex, iat=now, exp=now + 3600) for _ in range(count)]
-    return device["device_token"], fresh
+    chain = make_chain(data, database=database, limits={"enabled": False})  # the limits are not the check
+    return chain.devices[0]["device_token"], [chain.token(3600) for _ in range(count)]
 
 
 def median_us(values: list[float]) -> float:

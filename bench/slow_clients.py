@@ -67,24 +67,11 @@ def make_private_ca(folder: Path) -> dict[str, Path]:
 
 
 def prepare(data: Path) -> dict:
-    from server_stub.backend import Backend
-    from server_stub.datadir import DataDir
+    from bench_chain import make_chain
 
-    DataDir(data).init()
-    DataDir(data).set_config(velocity_limit=0)  # one bench device redeems faster than a till would
-    backend = Backend(data)
-    try:
-        retailer = backend.create_retailer("Bench")
-        store = backend.create_store(retailer["id"], "Bench store")
-        voucher = backend.create_voucher({"retailer_id": retailer["id"], "kind": "personal",
-                                          "texts": {"es": {"title": "Bench"}},
-                                          "discount": {"kind": "percent", "value": 10}})
-        backend.change_voucher(voucher["id"], "publish")
-        device = backend.enroll(backend.create_enrollment_code(store["id"])["code"], "bench-till")
-        return {"key": backend.signing_key, "retailer": retailer["id"], "voucher": voucher["id"],
-                "device_token": device["device_token"]}
-    finally:
-        backend.close()
+    chain = make_chain(data)
+    return {"key": chain.key, "retailer": chain.retailer, "voucher": chain.voucher,
+            "device_token": chain.devices[0]["device_token"]}
 
 
 def wait_up(url: str, verify) -> None:
