@@ -64,6 +64,8 @@ def test_a_revoked_till_shows_it_instead_of_verdicts_and_decides_nothing(qtbot, 
         assert panel.isVisible()
     assert decided(till_env) == done
     assert stored_state(till_env) == standing.REVOKED
+    window.refresh_status()
+    qtbot.waitUntil(lambda: window.status_line.online_badge.text() == "● Withdrawn", timeout=5000)
     # Its words follow the language.
     window.set_language("es")
     assert panel.headline.text() and panel.isVisible()

@@ -41,11 +41,12 @@ class StatusLine:
                                          "cross the network unencrypted. Ask the operator for its https address.")
                                        if plain else "")
         self.insecure_badge.setVisible(plain)
-        online = status.online
+        online = status.online and not status.withdrawn  # a withdrawn till is not "online"
         self.online_badge.setProperty("online", "true" if online else "false")
         self.online_badge.style().unpolish(self.online_badge)
         self.online_badge.style().polish(self.online_badge)
-        self.online_badge.setText(_("● Online") if online else _("● Offline") if online is False
+        self.online_badge.setText(_("● Withdrawn") if status.withdrawn
+                                  else _("● Online") if online else _("● Offline") if online is False
                                   else _("● Not connected yet"))
         self.outbox_label.setText(_("To send: {n}").format(n=format_number(int(status.outbox or 0))))
         last = status.last_sync
