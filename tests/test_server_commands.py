@@ -114,3 +114,19 @@ def test_serving_plain_http_beyond_this_machine_is_warned_of(host, warned, tmp_p
     assert ("warning: serving plain HTTP on" in err) is warned, err
     if warned:
         assert "front-config" in err and host in err
+
+
+def test_a_bad_limits_config_is_refused_before_any_worker_starts(tmp_path, monkeypatch, capsys):
+    from server_stub.datadir import DataDir
+
+    assert main(["init", "--data", str(tmp_path / "backend")]) == 0
+    DataDir(tmp_path / "backend").set_config(limits={"device": {"rate_per_s": -1, "burst": 10}})
+    capsys.readouterr()
+
+    def serve_granian(*args, **kwargs):
+        raise AssertionError("granian started with a config its workers refuse")
+
+    monkeypatch.setattr("server_stub.serving.serve_granian", serve_granian)
+    assert main(["serve", "--data", str(tmp_path / "backend")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "(invalid_config)" in err and "limits.device" in err, err

@@ -53,6 +53,8 @@ def serve(args) -> int:
         sys.stderr.write(f"warning: serving plain HTTP on {args.host}, not only this machine: device tokens and "
                          "PINs cross the network unencrypted; serve on 127.0.0.1 behind the TLS front "
                          "(python -m server_stub front-config, docs/operating.md)\n")
+    from ..limits import limits_of
+    limits_of(data.config())  # a bad "limits" refused here, once, not by every worker as it starts
     data.migrate(database)  # a damaged database or a pending migration is found here, not in each worker
     if database:
         sys.stderr.write(f"database: {shown_dsn(database)}\n")
