@@ -395,6 +395,7 @@ class TillWindow(Retranslating, QMainWindow):
     def refresh_status(self) -> None:
         if self.store.pending() == 0:
             self.store.submit(status_of, self.show_status)
+            staff_login.check_still_here(self)  # a member the operator disabled is locked out here too
 
     def show_status(self, status: SyncStatus | StoreFigures) -> None:
         self.status = self.status.updated_by(status)

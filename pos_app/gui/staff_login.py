@@ -9,9 +9,13 @@ one (pin_change.py).
 
 from __future__ import annotations
 
+import logging
+
 from ..store.pin_lockout import PinCheck
 from ..words.i18n import _
 from .pin_change import PinChangeDialog
+
+log = logging.getLogger(__name__)
 
 
 def log_in(window, staff_id: str, pin: str) -> None:
@@ -21,6 +25,26 @@ def log_in(window, staff_id: str, pin: str) -> None:
                         lambda check: _checked(window, check, pin),
                         lambda exc: window.login.show_error(_("The PIN could not be checked: {error}").format(
                             error=exc)))
+
+
+def check_still_here(window) -> None:
+    """The member logged in is still one of the till's staff (the feed removes one the operator disabled
+    or moved to another store, through the sync engine's connection): if not, the till locks, and the
+    login then refuses them as it refuses anyone unknown here."""
+    member = window.staff
+    if member is None:
+        return
+    staff_id = member["id"]
+
+    def still(store) -> bool:
+        return store.staff_member(staff_id) is not None
+
+    def seen(present: bool) -> None:
+        if not present and window.staff is not None and window.staff["id"] == staff_id:
+            log.warning("staff member %s is no longer one of this till's staff (disabled or moved): locked",
+                        staff_id)
+            window.lock()
+    window.store.submit(still, seen)
 
 
 def _checked(window, check: PinCheck, pin: str) -> None:
