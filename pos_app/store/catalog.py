@@ -25,7 +25,8 @@ ASSET_KEYS_DIR = resources.directory("keys")
 PARKED_DATA_CHARS = 4000
 # A setting changed with every catalog change (catalog, feed, keys): another connection's caches see it.
 CATALOG_MARK = "catalog_mark"
-_CACHED_KINDS = ("voucher", "printed_code", "revocation", "keys")  # feed events that change the caches
+_CATALOG_KINDS = ("voucher", "printed_code", "revocation")  # feed events that change the decoded caches
+_CACHED_KINDS = (*_CATALOG_KINDS, "keys")  # ... and the trust set
 
 
 class Catalog:
@@ -176,7 +177,7 @@ class Catalog:
         for seq, kind, reason in parked:  # once per event: a page applied again parks nothing new
             log.warning("feed event %s (%s) could not be applied and was parked: %s", seq, _printable(kind, 64),
                         _printable(reason, 500))
-        if any(kind in _CACHED_KINDS[:3] for _, kind, _ in parsed):
+        if any(kind in _CATALOG_KINDS for _, kind, _ in parsed):
             self._load_catalog_caches()
         if any(kind == "keys" for _, kind, _ in parsed):
             self._trust = None

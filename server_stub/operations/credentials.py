@@ -170,10 +170,7 @@ def require_device(ctx: Context, token: str | None, touch: bool = True) -> dict:
         device = dict(zip(("id", "retailer_id", "store_id", "name", "timezone", "revoked_at", "rolled_at",
                            "last_seen_at"), row))
         ctx.devices.put(digest, device)
-    if device["revoked_at"] is not None:
-        raise Unauthorized("device_revoked", devices.REVOKED_MESSAGE)
-    if device["rolled_at"] is not None:
-        raise Unauthorized("device_rolled", devices.ROLLED_MESSAGE)
+    devices.refuse_withdrawn(device["revoked_at"], device["rolled_at"])
     if touch:
         devices.seen(ctx, device)  # written once the call answers without an error, if due
     return device

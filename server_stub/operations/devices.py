@@ -27,7 +27,7 @@ from pos_app.core.wire import is_time
 
 from ..datadir import token_hash
 from ..errors import Conflict, Invalid, NotFound, Unauthorized
-from . import audit
+from . import audit, holds
 from .context import Context
 
 log = logging.getLogger(__name__)
@@ -104,22 +104,19 @@ def _forget(ctx: Context, digest: str | None) -> None:
         ctx.devices.put(digest, None)  # a cached None is a miss
 
 
-def _life_name(device_id: str) -> str:
-    """What a write that changes a till's standing holds: two rolls at once must not leave two live codes."""
-    return f"device-life:{device_id}"
-
-
-life_name = _life_name  # a sync's write holds it too: a batch lands wholly before a revoke, or is refused
+def refuse_withdrawn(revoked_at: float | None, rolled_at: float | None) -> None:
+    """401 device_revoked or device_rolled for a till whose row says so: the request's check and a write's."""
+    if revoked_at is not None:
+        raise Unauthorized("device_revoked", REVOKED_MESSAGE)
+    if rolled_at is not None:
+        raise Unauthorized("device_rolled", ROLLED_MESSAGE)
 
 
 def refuse_if_withdrawn(db, device_id: str) -> None:
-    """Inside a write: 401 device_revoked or device_rolled if the till's row says so now (the request's
-    check may have passed on a row cached up to a second before the operator's revoke committed)."""
+    """Inside a write: the till's row as it is now (the request's check may have passed on a row cached up
+    to a second before the operator's revoke committed); a row gone is a till withdrawn."""
     row = db.execute("SELECT revoked_at, rolled_at FROM devices WHERE id = ?", (device_id,)).fetchone()
-    if row is None or row[0] is not None:
-        raise Unauthorized("device_revoked", REVOKED_MESSAGE)
-    if row[1] is not None:
-        raise Unauthorized("device_rolled", ROLLED_MESSAGE)
+    refuse_withdrawn(*(row or (0.0, None)))
 
 
 def rename(ctx: Context, device_id: str, name: Any) -> dict:
@@ -152,7 +149,7 @@ def revoke(ctx: Context, device_id: str, reason: Any = None) -> dict:
     actor = audit.current()
 
     def write(db):
-        ctx.storage.hold(db, _life_name(device_id))
+        ctx.storage.hold(db, holds.device_life_name(device_id))
         row = db.execute("SELECT revoked_at, retailer_id, token_hash, name FROM devices WHERE id = ?",
                          (device_id,)).fetchone()
         if row is None:
@@ -180,7 +177,7 @@ def roll(ctx: Context, device_id: str, ttl_s: Any = ROLL_TTL_S) -> dict:
     actor = audit.current()
 
     def write(db):
-        ctx.storage.hold(db, _life_name(device_id))
+        ctx.storage.hold(db, holds.device_life_name(device_id))
         row = db.execute("SELECT revoked_at, retailer_id, store_id, token_hash FROM devices WHERE id = ?",
                          (device_id,)).fetchone()
         if row is None:

@@ -34,6 +34,12 @@ def device_name(device_id: str) -> str:
     return f"device:{device_id}"
 
 
+def device_life_name(device_id: str) -> str:
+    """A till's standing: a revoke, a roll and a sync's batch each hold it (two rolls at once must not leave
+    two live codes; a batch lands wholly before a revoke, or is refused)."""
+    return f"device-life:{device_id}"
+
+
 def void_names(void_key: str, redemption_key: str) -> tuple[str, str]:
     return f"void-key:{void_key}", f"voided:{redemption_key}"
 

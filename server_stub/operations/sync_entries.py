@@ -85,7 +85,7 @@ def sync(ctx: Context, device: dict, entries: list[dict], sent_at: Any = None, r
             for entry in entries]
     keys = [item.entry["key"] for item in work if isinstance(item, Proof)]
     # Over PostgreSQL the batch holds, once and first, every name its entries decide under (`holds`).
-    names = [holds.device_name(device["id"]), devices.life_name(device["id"]), *map(holds.key_name, keys),
+    names = [holds.device_name(device["id"]), holds.device_life_name(device["id"]), *map(holds.key_name, keys),
              *(n for item in work if not isinstance(item, Proof) for n in holds.void_names(item["key"],
                                                                                           item["redemption_key"]))]
 
