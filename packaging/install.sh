@@ -21,6 +21,8 @@ APT_PACKAGES=(
   postgresql
   # the buffering, TLS-terminating front (packaging/nginx/, docs/operating.md) and its tests
   nginx
+  # the web console's tests: Playwright drives Debian's Chromium (never a browser it downloads itself)
+  chromium
 )
 
 missing=()

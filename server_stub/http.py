@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_048_576  # a sync batch of 500 entries is ~200 KB
 
 _STATUS_TEXT = {
-    200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+    200: "OK", 201: "Created", 303: "See Other", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required",
     413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
     429: "Too Many Requests",
@@ -164,11 +164,14 @@ _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encod
 
 
 class Download(bytes):
-    """A binary answer (a PDF, a CSV) with its media type."""
+    """A binary answer (a PDF, a CSV, a console page) with its media type, and any headers of its own
+    (a console page's cookies, its security policy, a download's file name)."""
 
-    def __new__(cls, data: bytes, content_type: str = "application/octet-stream"):
+    def __new__(cls, data: bytes, content_type: str = "application/octet-stream",
+                headers: Iterable[tuple[str, str]] = ()):
         self = super().__new__(cls, data)
         self.content_type = content_type
+        self.headers = tuple(headers)
         return self
 
 
@@ -286,7 +289,9 @@ def _ip(text: str):
 
 def respond(start_response, status: int, body: Any, extra_headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
     if isinstance(body, bytes):
-        data, ctype = body, getattr(body, "content_type", "application/octet-stream")
+        ctype = getattr(body, "content_type", "application/octet-stream")
+        extra_headers = (*extra_headers, *getattr(body, "headers", ()))
+        data = body if type(body) is bytes else bytes(body)  # wsgiref takes bytes itself, no subclass
     else:
         data, ctype = _encode_json(body).encode(), "application/json"
     headers = [("Content-Type", ctype), ("Content-Length", str(len(data))), *extra_headers]
@@ -323,15 +328,15 @@ def _storage_full(start_response) -> list[bytes]:
                    [("Retry-After", str(exc.extra["retry_after_s"]))])
 
 
-def serve_measured(router: Router, environ: dict, start_response, metrics) -> list[bytes]:
-    """`serve_request`, timed and counted by route template and status (`metrics`: metrics.py's)."""
+def serve_measured(router: Router, environ: dict, start_response, metrics, serve=None) -> list[bytes]:
+    """`serve` (default `serve_request`), timed and counted by route template and status (`metrics`: metrics.py's)."""
     started = time.perf_counter()
     seen: list[str] = []
 
     def noting(status, headers, exc_info=None):
         seen.append(status)
         return start_response(status, headers) if exc_info is None else start_response(status, headers, exc_info)
-    body = serve_request(router, environ, noting)
+    body = (serve or serve_request)(router, environ, noting)
     metrics.answered(environ.get(ROUTE_KEY) or "unmatched", environ.get("REQUEST_METHOD", "GET"),
                      int(seen[-1][:3]) if seen else 500, time.perf_counter() - started, body)
     return body

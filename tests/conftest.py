@@ -26,7 +26,7 @@ from pos_app.core import tokens
 # (strict_checks) and the fixture modules, so a test names the fixture it needs
 # and nothing imports it. The other *_fixtures.py modules hold helpers only,
 # imported where they are used; pytester runs strict_checks on tests of its own.
-pytest_plugins = ["pytester", "strict_checks", "api_fixtures", "gui_fixtures", "pg_fixtures"]
+pytest_plugins = ["pytester", "strict_checks", "api_fixtures", "gui_fixtures", "pg_fixtures", "console_fixtures"]
 
 # CI runs the same examples every time, so a red run is never a roll of the
 # dice; property tests still explore freely on a developer's machine.

@@ -307,7 +307,9 @@ def test_100_kb_strings_are_refused(api):
 
 def test_unknown_paths_are_404_and_wrong_methods_405(api):
     c = api.client
-    for url in ("http://t/", "http://t/api/v2/health", f"http://t{API}", f"http://t{API}/nope",
+    # `/` is the web console's door (tests/test_console_pages.py), everything else unknown is the API's 404.
+    assert c.get("http://t/").headers["location"] == "/console/"
+    for url in ("http://t/api/v2/health", f"http://t{API}", f"http://t{API}/nope",
                 f"http://t{API}/vouchers/a/b", f"http://t{API}/vouchers/{'v' * 129}", f"http://t{API}/health/",
                 f"http://t{API}/vouchers/a%2Fb", f"http://t{API}/vouchers/caf%C3%A9"):
         assert_error(c.get(url, headers=api.admin), 404, "not_found")

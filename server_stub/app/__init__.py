@@ -14,6 +14,7 @@ from importlib import resources
 
 from ..backend import Backend
 from ..booklet.editions import Booklets
+from ..console import Console
 from ..errors import Forbidden, Unauthorized
 from ..http import Download, Router, client_address, serve_measured, serve_request
 from ..metrics import metrics
@@ -33,6 +34,9 @@ class App(AdminRoutes, TillRoutes, BookletRoutes):
         self.router = Router()
         self.router.admit = self._admit  # the client address's rate limit, before routing or any body
         self.metrics = metrics()  # None: answers uncounted (bench/metrics_cost.py's reference)
+        # The web console's pages (console/): `/` and everything under /console/, with a router of its own.
+        self.console = Console(backend, self.booklets)
+        self.console.router.admit = self._admit
         self._openapi = json.loads(resources.files("server_stub").joinpath("openapi.json").read_text())
         r = self.router.add
         r("GET", f"{API}/health", self.health)
@@ -102,9 +106,14 @@ class App(AdminRoutes, TillRoutes, BookletRoutes):
             # A till's call that answered without an error: when it was last seen, once a minute at most.
             devices.answered(status[:1] in "23")
             return start_response(status, headers) if exc_info is None else start_response(status, headers, exc_info)
+        path = environ.get("PATH_INFO") or "/"
+        if path == "/" or path.startswith("/console/") or path == "/console":
+            router, serve = self.console.router, self.console.serve
+        else:
+            router, serve = self.router, serve_request
         if self.metrics is None:
-            return serve_request(self.router, environ, answering)
-        return serve_measured(self.router, environ, answering, self.metrics)
+            return serve(router, environ, answering)
+        return serve_measured(router, environ, answering, self.metrics, serve)
 
     def _admit(self, environ) -> None:
         address = client_address(environ, self.backend.limiter.trusted_proxies)

@@ -275,5 +275,29 @@ def m006_run_it_for_real(conn) -> None:
                  (secrets.token_hex(16), secrets.token_hex(8)))
 
 
+def m007_web_console(conn) -> None:
+    _run(conn, "ALTER TABLE devices ADD COLUMN kind text NOT NULL DEFAULT 'till'", """
+        CREATE TABLE console_sessions (
+            id_hash text PRIMARY KEY,
+            kind text NOT NULL,
+            token_hash text,
+            staff_id text,
+            device_id text,
+            language text NOT NULL,
+            form_key text NOT NULL,
+            created_at double precision NOT NULL,
+            seen_at double precision NOT NULL,
+            expires_at double precision NOT NULL
+        )""",
+         "CREATE INDEX console_sessions_expiry ON console_sessions (expires_at)", """
+        CREATE TABLE console_form_uses (
+            session_hash text NOT NULL,
+            nonce text NOT NULL,
+            at double precision NOT NULL,
+            PRIMARY KEY (session_hash, nonce)
+        )""",
+         "CREATE INDEX console_form_uses_at ON console_form_uses (at)")
+
+
 MIGRATIONS: list[Migration] = [m001_initial, m002_redemption_events_by_trigger, m003_booklet_editions, m004_voids,
-                               m005_trust_no_till, m006_run_it_for_real]
+                               m005_trust_no_till, m006_run_it_for_real, m007_web_console]

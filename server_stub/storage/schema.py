@@ -314,5 +314,38 @@ def m006_run_it_for_real(db: sqlite_utils.Database) -> None:
                (secrets.token_hex(16), secrets.token_hex(8)))
 
 
+def m007_web_console(db: sqlite_utils.Database) -> None:
+    """Issue 16: the web console's sessions and forms, and the web till (a device of its own kind)."""
+    # 'till': the program at a counter; 'web': the shop page in a browser, enrolled from the console.
+    db.execute("ALTER TABLE devices ADD COLUMN kind TEXT NOT NULL DEFAULT 'till'")
+    # A signed-in browser: the cookie's id kept only as a hash; who it is (an admin token's hash, a staff
+    # member, a web till and its cashier), its form key, and when it was made and last used.
+    db.execute(
+        """CREATE TABLE console_sessions (
+            id_hash TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            token_hash TEXT,
+            staff_id TEXT,
+            device_id TEXT,
+            language TEXT NOT NULL,
+            form_key TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            seen_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX console_sessions_expiry ON console_sessions (expires_at)")
+    # Each form's token is good once: a second sending (a replay, a double click) is refused.
+    db.execute(
+        """CREATE TABLE console_form_uses (
+            session_hash TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (session_hash, nonce)
+        )"""
+    )
+    db.execute("CREATE INDEX console_form_uses_at ON console_form_uses (at)")
+
+
 MIGRATIONS = [m001_initial, m002_redemption_events_by_trigger, m003_booklet_editions, m004_voids,
-              m005_trust_no_till, m006_run_it_for_real]
+              m005_trust_no_till, m006_run_it_for_real, m007_web_console]

@@ -1,0 +1,51 @@
+"""What the console says of a refusal, by its stable code: the texts people meet, marked for translation.
+
+A code not here is shown with the operation's own (English) message and its
+code, so nothing is ever hidden; the common ones read in the person's language.
+"""
+
+from __future__ import annotations
+
+from pos_app.words.i18n import N_
+
+ERROR_TEXTS = {
+    "internal": N_("Something went wrong on our side. Nothing was changed; try again, and tell the operator if it "
+                   "happens again."),
+    "not_found": N_("There is nothing here: the page or the thing it names does not exist."),
+    "method_not_allowed": N_("This page cannot be used that way."),
+    "forbidden": N_("Your role cannot open this page."),
+    "not_yours": N_("This belongs to another retailer or store: you cannot open it."),
+    "unauthorized": N_("The sign-in was not accepted: check what you typed."),
+    "token_expired": N_("This admin token has expired: ask for a new one."),
+    "staff_disabled": N_("This staff member was disabled."),
+    "role_not_allowed": N_("Cashiers use a till or the shop page, not the console."),
+    "too_many_attempts": N_("Too many wrong PINs: try again in {seconds} seconds."),
+    "rate_limited": N_("Too many requests: wait a moment and try again."),
+    "csrf_missing": N_("The form's security token is missing: open the page again and send it from there."),
+    "csrf_invalid": N_("The form is from another session or has expired: open the page again. Nothing was changed."),
+    "csrf_replayed": N_("This form was already sent. Nothing was changed again."),
+    "payload_too_large": N_("What was sent is too large."),
+    "unsupported_media_type": N_("The form was sent in a way this page does not take."),
+    "invalid_form": N_("Some fields need correcting."),
+    "invalid_value": N_("A value is not valid."),
+    "storage_full": N_("The backend's disk is full: nothing can be saved until the operator makes room."),
+    "busy": N_("The backend is busy: try again in a moment."),
+    "device_revoked": N_("This web till was withdrawn: ask your manager."),
+}
+
+# Said at the top of a page after a change succeeded (`?ok=<code>` on the redirect): codes, never free text.
+NOTICES = {
+    "saved": N_("Saved."),
+    "created": N_("Created."),
+    "published": N_("Published: tills take it at their next sync."),
+    "unpublished": N_("Unpublished: tills stop accepting it at their next sync."),
+    "revoked": N_("Revoked."),
+    "disabled": N_("Disabled."),
+    "enabled": N_("Enabled again."),
+    "pin_set": N_("The PIN was changed."),
+    "rolled": N_("A new token was made: enroll the till again with the code shown."),
+    "voided": N_("The redemption was voided."),
+    "rendered": N_("The booklet was rendered."),
+    "locked": N_("The placement was locked."),
+    "language": N_("Language changed."),
+}

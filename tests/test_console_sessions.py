@@ -1,0 +1,120 @@
+"""The console's sign-in, sessions and form tokens: who gets in, for how long, and what a form may replay."""
+
+from __future__ import annotations
+
+import pytest
+
+from console_fixtures import ConsoleClient, demo_staff, sign_in_operator_in, sign_in_staff_in
+from server_stub.operations import console_sessions
+
+pytestmark = pytest.mark.slow
+
+
+def test_root_leads_to_the_console_and_the_console_to_its_sign_in(console):
+    assert console.get("/").headers["location"] == "/console/"
+    assert console.get("/console/").headers["location"].startswith("/console/sign-in")
+    page = console.get("/console/sign-in")
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+
+
+def test_the_operator_signs_in_with_the_admin_token_and_out_again(console):
+    response = console.sign_in_operator()
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # plain http on loopback
+    home = console.get("/console/")
+    assert home.status_code == 200 and "/console/retailers" in home.text
+    out = console.post("/console/sign-out", {}, token_from="/console/")
+    assert out.status_code == 303
+    assert console.get("/console/").headers["location"].startswith("/console/sign-in")
+    assert console.api.rows("SELECT count(*) FROM console_sessions")[0][0] == 0
+
+
+def test_a_session_cookie_is_secure_under_https(console_api):
+    client = ConsoleClient(console_api)
+    client.http.base_url = "https://console.test"
+    response = client.sign_in_operator()
+    assert "Secure" in response.headers["set-cookie"]
+    client.close()
+
+
+def test_a_wrong_token_or_pin_is_a_page_saying_so_and_no_session(console):
+    refused = console.post("/console/sign-in", {"how": "token", "token": "nope"}, token_from="/console/sign-in")
+    assert refused.status_code == 401 and "unauthorized" in refused.text and "nope" not in refused.text
+    manager = demo_staff(console.api, "manager")
+    refused = console.sign_in_staff(manager["id"], "000000")
+    assert refused.status_code == 401 and 'name="pin"' in refused.text and "000000" not in refused.text
+    assert console.api.rows("SELECT count(*) FROM console_sessions")[0][0] == 0
+
+
+def test_a_cashier_cannot_sign_in_to_the_console(console):
+    cashier = demo_staff(console.api, "cashier")
+    refused = console.sign_in_staff(cashier["id"], cashier["pin"])
+    assert refused.status_code == 403 and "role_not_allowed" in refused.text
+
+
+def test_five_wrong_pins_lock_the_member_out_of_the_console(console):
+    manager = demo_staff(console.api, "manager")
+    statuses = [console.sign_in_staff(manager["id"], "111111").status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 401, 429]
+    locked = console.sign_in_staff(manager["id"], manager["pin"])  # the right PIN, while locked
+    assert locked.status_code == 429 and "too_many_attempts" in locked.text
+
+
+def test_forms_need_their_token_once(console):
+    console.sign_in_operator()
+    missing = console.http.post("/console/language", data={"language": "en"})
+    assert missing.status_code == 400 and "csrf_missing" in missing.text
+    token = console.token("/console/")
+    assert console.post("/console/language", {"language": "en"}, token=token).status_code == 303
+    replayed = console.post("/console/language", {"language": "gn"}, token=token)
+    assert replayed.status_code == 400 and "csrf_replayed" in replayed.text
+    forged = console.post("/console/language", {"language": "gn"}, token="0" * 32 + "." + "0" * 32)
+    assert forged.status_code == 400 and "csrf_invalid" in forged.text
+    other = ConsoleClient(console.api)
+    other.sign_in_operator()
+    foreign = other.post("/console/language", {"language": "gn"}, token=console.token("/console/"))
+    assert foreign.status_code == 400 and "csrf_invalid" in foreign.text
+    other.close()
+    assert console.api.rows("SELECT language FROM console_sessions ORDER BY created_at")[0][0] == "en"
+
+
+def test_an_idle_or_old_session_ends(console):
+    api = console.api
+    console.sign_in_operator()
+    now = api.backend.clock()
+    api.backend.clock = lambda: now + console_sessions.IDLE_S["operator"] + 1
+    expired = console.get("/console/")
+    assert expired.status_code == 303 and "expired=1" in expired.headers["location"]
+    assert "data-code=\"session_ended\"" in console.get(expired.headers["location"]).text
+    assert api.rows("SELECT count(*) FROM console_sessions")[0][0] == 0
+
+
+def test_a_member_disabled_while_signed_in_is_out_at_the_next_page(console):
+    admin = demo_staff(console.api, "admin")
+    assert console.sign_in_staff(admin["id"], admin["pin"]).status_code == 303
+    assert console.get("/console/").status_code == 200
+    console.api.backend.disable_staff(admin["id"])
+    assert console.get("/console/").headers["location"].startswith("/console/sign-in")
+
+
+def test_a_manager_cannot_open_the_operators_pages(console):
+    manager = demo_staff(console.api, "manager")
+    assert console.sign_in_staff(manager["id"], manager["pin"]).status_code == 303
+    refused = console.get("/console/retailers")
+    assert refused.status_code in (403, 404)
+
+
+def test_a_browser_signs_in_and_sees_its_language(browser_page, live_console):
+    url, api = live_console
+    sign_in_operator_in(browser_page, url, api.admin_token)
+    assert browser_page.locator("h1").inner_text().startswith(("Hola", "Hello"))
+    browser_page.select_option("#language", "gn")
+    browser_page.click("form[action='/console/language'] button")
+    assert browser_page.locator("html").get_attribute("lang") == "gn"
+    manager = demo_staff(api, "manager")
+    browser_page.context.clear_cookies()
+    sign_in_staff_in(browser_page, url, manager["id"], manager["pin"])
+    browser_page.wait_for_url(f"{url}/console/")
+    assert manager["name"] in browser_page.inner_text(".who")
