@@ -134,3 +134,39 @@ def sign_in_staff_in(page, url: str, staff_id: str, pin: str) -> None:
     page.fill("#staff-sign-in [name=staff_id]", staff_id)
     page.fill("#staff-sign-in [name=pin]", pin)
     page.click("#staff-sign-in button[type=submit]")
+
+
+# What every form's fields are tried with (tests/test_console_*.py): each must be a message on the page, and
+# nothing written. Raw bytes that are no UTF-8 are sent as a body of their own (`post_raw`).
+HOSTILE_TEXTS = {
+    "empty": "",
+    "spaces": "   ",
+    "oversize": "x" * 5000,
+    "script": "<script>alert(1)</script>",
+    "attribute": '"><img src=x onerror=alert(1)>',
+    "bidi": "Caja\u202e1 ajaC",
+    "nul": "Caja\x00 1",
+    "private_use": "Caja \ue000",
+}
+SCRIPT_MARKERS = ("<script>alert(1)</script>", "<img src=x onerror")
+
+
+def assert_escaped(response: httpx.Response) -> None:
+    """No hostile text comes back as markup: only escaped."""
+    for marker in SCRIPT_MARKERS:
+        assert marker not in response.text, f"unescaped {marker!r} in {response.request.url}"
+
+
+def post_raw(client: ConsoleClient, path: str, body: bytes) -> httpx.Response:
+    """A form body as bytes (a lone surrogate's or a broken UTF-8 sequence's), with a valid token."""
+    token = client.token(path)
+    return client.http.post(path, content=b"csrf=" + token.encode() + b"&" + body,
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def unchanged(api: Api, action) -> httpx.Response:
+    """Run `action`, and assert no row of the chain's tables changed (console sessions aside)."""
+    before = api.snapshot()
+    response = action()
+    assert api.snapshot() == before, f"{response.request.url} wrote something: {response.status_code}"
+    return response

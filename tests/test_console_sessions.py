@@ -118,3 +118,32 @@ def test_a_browser_signs_in_and_sees_its_language(browser_page, live_console):
     sign_in_staff_in(browser_page, url, manager["id"], manager["pin"])
     browser_page.wait_for_url(f"{url}/console/")
     assert manager["name"] in browser_page.inner_text(".who")
+
+
+def test_sessions_and_form_tokens_hold_on_both_engines_and_across_backends(api, tmp_path):
+    """Over PostgreSQL too: a session made by one Backend is known to another (every worker, every host),
+    a sign-out there ends it here, and a token used once here is refused there."""
+    from server_stub.app import App
+    from server_stub.backend import Backend
+
+    here = ConsoleClient(api)
+    here.sign_in_operator()
+    token = here.token("/console/")
+    other_backend = Backend(api.path)
+    try:
+        other_app = App(other_backend)
+        there = ConsoleClient(api)
+        import httpx
+
+        there.http = httpx.Client(transport=httpx.WSGITransport(app=other_app), base_url="http://console.test",
+                                  cookies=here.http.cookies)
+        assert there.get("/console/").status_code == 200
+        assert there.post("/console/language", {"language": "pt"}, token=token).status_code == 303
+        assert here.post("/console/language", {"language": "gn"}, token=token).status_code == 400
+        assert "csrf_replayed" in here.last.text
+        assert there.post("/console/sign-out", {}, token_from="/console/").status_code == 303
+        assert here.get("/console/").headers["location"].startswith("/console/sign-in")
+        there.close()
+    finally:
+        other_backend.close()
+        here.close()

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import home, signin, static
+from . import audit, booklet, chain, claims, home, people, reports, shop, signin, static, tills, today, vouchers
 
-ROUTE_MODULES = [home, signin, static]
+ROUTE_MODULES = [home, signin, static, chain, vouchers, people, tills, claims, audit, today, reports, booklet, shop]
