@@ -132,6 +132,13 @@ def write_demo_feed(demo: DemoSetup, folder: Path) -> tuple[str, list[FeedItem]]
     return pattern, items
 
 
+def console_line(demo: DemoSetup) -> str:
+    """Where the demo backend's web console is, and a manager who may sign in to it."""
+    manager = next(s for s in demo.info["staff"] if s["role"] == "manager")
+    return (f"The web console: {demo.server.url}/console/ (staff id {manager['id']}, PIN {manager['pin']}; "
+            f"the shop page: {demo.server.url}/console/shop)")
+
+
 def run_headless_demo(out: TextIO) -> int:
     """A scripted walk through the spine, told step by step."""
     from ..words import i18n
@@ -145,6 +152,7 @@ def run_headless_demo(out: TextIO) -> int:
     say = lambda text: out.write(text + "\n")  # noqa: E731
     try:
         say(f"Backend with demo data on {demo.server.url}; till 'Caja 1' enrolled.")
+        say(console_line(demo))
         personal = [v for v in demo.info["vouchers"] if v["kind"] == "personal"]
         printed = next(v for v in demo.info["vouchers"] if v["kind"] == "printed")
         first = demo.backend.create_claim(personal[0]["id"], "demo-customer-1")
@@ -225,6 +233,7 @@ def run_window_demo(*, quit_after_s: float | None = None, screenshot: str | None
                                "{cashier} {cpin}, {manager} {mpin} (manager: the day's report with F6).").format(
             short=typed["short_code"], printed=printed["code"], cashier=cashier["name"], cpin=cashier["pin"],
             manager=manager["name"], mpin=manager["pin"]))
+        sys.stderr.write(console_line(demo) + "\n")
         window.show()
         schedule_exit(app, window, quit_after_s, screenshot)
         code = app.exec()
