@@ -19,6 +19,7 @@ from .limits import open_limiter
 from .operations import admin, credentials, health, redemptions, reports, staff_auth, sync_entries, tills, vouchers, voids
 from .operations import audit, devices, pin_lockout, staff_admin, staff_pins
 from .operations import readiness
+from .operations import retailer_info, voucher_edit
 from .operations.context import Context
 from .operations.keyring import KeyRing
 
@@ -136,6 +137,12 @@ class Backend:
     def set_staff_pin(self, staff_id: str, pin: object) -> dict:
         return staff_admin.set_pin(self.ctx, staff_id, pin)
 
+    def get_retailer(self, retailer_id: str) -> dict:
+        return retailer_info.retailer(self.ctx, retailer_id)
+
+    def retailers_overview(self) -> list[dict]:
+        return retailer_info.overview(self.ctx)
+
     def retailer_settings(self, retailer_id: str, staff_anywhere: bool | None = None,
                           offline_days: int | None = None) -> dict:
         return admin.retailer_settings(self.ctx, retailer_id, staff_anywhere, offline_days)
@@ -179,6 +186,12 @@ class Backend:
 
     def change_voucher(self, voucher_id: str, action: str) -> dict:
         return vouchers.change_voucher(self.ctx, voucher_id, action)
+
+    def edit_voucher(self, voucher_id: str, changes: dict) -> dict:
+        return voucher_edit.edit_voucher(self.ctx, voucher_id, changes)
+
+    def voucher_extras(self, voucher_id: str) -> dict:
+        return voucher_edit.voucher_extras(self.ctx, voucher_id)
 
     def create_printed_code(self, voucher_id: str, code_text: str) -> dict:
         return vouchers.create_printed_code(self.ctx, voucher_id, code_text)

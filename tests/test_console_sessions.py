@@ -29,6 +29,8 @@ def test_the_operator_signs_in_with_the_admin_token_and_out_again(console):
     assert out.status_code == 303
     assert console.get("/console/").headers["location"].startswith("/console/sign-in")
     assert console.api.rows("SELECT count(*) FROM console_sessions")[0][0] == 0
+    actions = [r[0] for r in console.api.rows("SELECT action FROM audit_log WHERE action LIKE 'console.%' ORDER BY id")]
+    assert actions == ["console.sign_in", "console.sign_out"]
 
 
 def test_a_session_cookie_is_secure_under_https(console_api):

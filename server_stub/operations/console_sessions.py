@@ -24,6 +24,7 @@ import secrets
 from dataclasses import dataclass
 
 from ..errors import Invalid
+from . import audit
 from .context import Context
 
 KINDS = ("operator", "staff", "shop")
@@ -53,8 +54,8 @@ def _hash(session_id: str) -> str:
 
 
 def create(ctx: Context, kind: str, language: str, *, token_hash: str | None = None, staff_id: str | None = None,
-           device_id: str | None = None) -> str:
-    """A new session; returns the id for the cookie (never stored)."""
+           device_id: str | None = None, retailer_id: str | None = None) -> str:
+    """A new session, its sign-in audited; returns the id for the cookie (never stored)."""
     if kind not in KINDS:
         raise ValueError(kind)
     session_id = secrets.token_urlsafe(32)
@@ -62,6 +63,7 @@ def create(ctx: Context, kind: str, language: str, *, token_hash: str | None = N
     now = ctx.clock()
     expires = now + ABSOLUTE_S[kind]
     form_key = secrets.token_hex(32)
+    actor = audit.current()
 
     def write(db) -> None:
         # Expired sessions (and their forms) go on every sign-in: the table holds live ones only.
@@ -80,6 +82,8 @@ def create(ctx: Context, kind: str, language: str, *, token_hash: str | None = N
         for (stale,) in old:
             db.execute("DELETE FROM console_form_uses WHERE session_hash = ?", (stale,))
             db.execute("DELETE FROM console_sessions WHERE id_hash = ?", (stale,))
+        audit.write(ctx, db, actor, "console.sign_in", staff_id or device_id or (token_hash or "")[:12],
+                    retailer_id=retailer_id, detail={"kind": kind})
     ctx.storage.submit(write)
     return session_id
 
@@ -108,11 +112,18 @@ def set_language(ctx: Context, session: Session, language: str) -> None:
                                              (language, session.id_hash)))
 
 
-def end(ctx: Context, session: Session) -> None:
-    """Sign out: the session and its forms' record gone, in every worker at once."""
+def end(ctx: Context, session: Session, *, signed_out_by: str | None = None,
+        retailer_id: str | None = None) -> None:
+    """The session and its forms' record gone, in every worker at once; `signed_out_by` (the person's id):
+    they signed out, which is audited (an expiry is not)."""
+    actor = audit.current()
+
     def write(db) -> None:
         db.execute("DELETE FROM console_form_uses WHERE session_hash = ?", (session.id_hash,))
         db.execute("DELETE FROM console_sessions WHERE id_hash = ?", (session.id_hash,))
+        if signed_out_by is not None:
+            audit.write(ctx, db, actor, "console.sign_out", signed_out_by, retailer_id=retailer_id,
+                        detail={"kind": session.kind})
     ctx.storage.submit(write)
 
 

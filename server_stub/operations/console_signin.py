@@ -74,6 +74,7 @@ def sign_in_staff(ctx: Context, staff_id: str, pin: str) -> Who:
     pin_lockout.clear(ctx, CONSOLE_DEVICE, row[0])
     if row[2] not in CONSOLE_ROLES:
         raise Forbidden("role_not_allowed", "cashiers use a till or the shop page, not the console")
+    audit.identify("staff", row[0], f"{row[1]} (console)", row[4])
     return Who("staff", row[1], staff_id=row[0], role=row[2], retailer_id=row[4], store_id=row[5])
 
 

@@ -42,14 +42,17 @@ def sign_in(view):
             form.fail("pin", N_("A PIN is 4 to 12 digits."))
         form.done()
         who = console_signin.sign_in_staff(view.ctx, staff_id, pin)
-        session_id = console_sessions.create(view.ctx, "staff", view.lang, staff_id=who.staff_id)
+        session_id = console_sessions.create(view.ctx, "staff", view.lang, staff_id=who.staff_id,
+                                             retailer_id=who.retailer_id)
     view.set_cookies.append(web.cookie(SESSION_COOKIE, session_id, secure=view.secure))
     return view.redirect(web.safe_next(form.values.get("next")))
 
 
 def sign_out(view):
     if view.session is not None:
-        console_sessions.end(view.ctx, view.session)
+        who = view.who
+        console_sessions.end(view.ctx, view.session, signed_out_by=who.staff_id or (who.token_hash or "")[:12],
+                             retailer_id=who.retailer_id)
     view.set_cookies.append(web.cookie(SESSION_COOKIE, "", secure=view.secure, max_age=0))
     return view.redirect("/console/sign-in")
 
