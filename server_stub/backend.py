@@ -19,6 +19,7 @@ from .limits import open_limiter
 from .operations import admin, credentials, health, redemptions, reports, staff_auth, sync_entries, tills, vouchers, voids
 from .operations import audit, devices, pin_lockout, staff_admin, staff_pins
 from .operations import readiness
+from .operations import booklet_overview
 from .operations import retailer_info, voucher_edit
 from .operations.context import Context
 from .operations.keyring import KeyRing
@@ -252,3 +253,11 @@ class Backend:
 
     def audit_log(self, **query) -> dict:
         return audit.listing(self.ctx, **query)
+
+    # --- the booklet's lists (the console) ------------------------------------------------
+
+    def booklet_overview(self) -> dict[str, dict]:
+        return booklet_overview.overview(self.ctx)
+
+    def booklet_pdf_digest(self, edition_id: str) -> str | None:
+        return booklet_overview.pdf_digest(self.ctx, edition_id)

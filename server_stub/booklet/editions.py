@@ -140,6 +140,10 @@ class Booklets:
                 raise Unprocessable("voucher_too_small", f"on {edition['paper']} a voucher takes at least a "
                                                          f"{smallest} slot, so its QR code scans")
             self._resolve_voucher(db.conn, p, edition["month"])
+        # Said as the layout says it, before the unique index on (edition, cover) would refuse it as a 500.
+        if p["cover"] is not None and db.execute("SELECT 1 FROM booklet_placements WHERE edition_id = ? AND cover = ?",
+                                                 (edition_id, p["cover"])).fetchone():
+            raise Unprocessable("cover_taken", f"two placements claim the {p['cover']} cover")
         pid = _new_id("plc")
         price = p["price"] if p["price"] is not None else default_price(p["size"], p["cover"])
         db.execute(

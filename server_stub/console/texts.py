@@ -31,6 +31,19 @@ ERROR_TEXTS = {
     "storage_full": N_("The backend's disk is full: nothing can be saved until the operator makes room."),
     "busy": N_("The backend is busy: try again in a moment."),
     "device_revoked": N_("This web till was withdrawn: ask your manager."),
+    # the booklet's refusals (booklet/editions.py, layout.py), as its pages meet them
+    "outside_month": N_("This voucher is not valid on any day of the edition's month."),
+    "voucher_too_small": N_("On this paper a voucher needs a bigger space, so its QR code scans: choose a larger "
+                            "tier."),
+    "cover_taken": N_("That cover is already sold in this edition."),
+    "lock_overlap": N_("Another locked placement already holds that place on the page."),
+    "lock_on_cover": N_("That page is a cover: lock the placement onto an interior page."),
+    "lock_out_of_range": N_("The edition has fewer pages than that: choose an earlier page."),
+    "illegal_position": N_("A placement of this size cannot start at that position."),
+    "does_not_fit": N_("The placements no longer fit in the edition's pages."),
+    "too_many_full_pages": N_("There are more full-page placements than free pages."),
+    "too_many_pages": N_("The placements would need more pages than a booklet can have."),
+    "preview_failed": N_("The preview could not be made now; the PDF itself is fine. Try again in a moment."),
 }
 
 # Said at the top of a page after a change succeeded (`?ok=<code>` on the redirect): codes, never free text.
@@ -47,5 +60,7 @@ NOTICES = {
     "voided": N_("The redemption was voided."),
     "rendered": N_("The booklet was rendered."),
     "locked": N_("The placement was locked."),
+    "unlocked": N_("The placement was unlocked: the layout places it."),
+    "placed": N_("The voucher was placed in the edition."),
     "language": N_("Language changed."),
 }
