@@ -187,7 +187,9 @@ def static_token(ctx: Context, code: str) -> str:
 
 # --- claims (the customer app's side) ----------------------------------------------
 
-def create_claim(ctx: Context, voucher_id: str, customer_id: str) -> dict:
+def create_claim(ctx: Context, voucher_id: str, customer_id: str, *, audited: bool = False) -> dict:
+    """`audited`: a person made it (the console's test claim), so the audit log records it; the customer
+    app's many claims are not."""
     now = ctx.clock()
     data = voucher_json(ctx.storage.read(), voucher_id)
     if data is None:
@@ -215,6 +217,7 @@ def create_claim(ctx: Context, voucher_id: str, customer_id: str) -> dict:
         exp = min(exp, int(not_after))
     token = tokens.issue_personal(key, iss=ctx.config["issuer"], aud=data["retailer_id"],
                                   sub=customer_id, vid=voucher_id, jti=jti, iat=int(now), nbf=nbf, exp=exp)
+    actor = audit.current()
 
     def write(db):
         for _ in range(8):  # 40 random bits: a collision is rare, never fatal
@@ -231,6 +234,9 @@ def create_claim(ctx: Context, voucher_id: str, customer_id: str) -> dict:
         # Tills get the code's digest, never the code (codes.claim_digest says why).
         add_event(ctx, db, data["retailer_id"], "claim",
                   {"code_digest": digest, "jti": jti, "voucher_id": voucher_id, "expires_at": exp})
+        if audited:  # never the token or its short code
+            audit.write(ctx, db, actor, "claim.create", jti, retailer_id=data["retailer_id"],
+                        detail={"voucher_id": voucher_id, "customer_id": customer_id, "expires_at": exp})
         return short
     short = ctx.storage.submit(write)
     return {"token": token, "short_code": codes.format_short_code(short), "expires_at": exp, "jti": jti}
