@@ -19,6 +19,7 @@ from .limits import open_limiter
 from .operations import admin, credentials, health, redemptions, reports, staff_auth, sync_entries, tills, vouchers, voids
 from .operations import audit, devices, pin_lockout, staff_admin, staff_pins
 from .operations import readiness
+from .operations import audit_search, test_claims, till_kinds
 from .operations import booklet_overview
 from .operations import retailer_info, voucher_edit
 from .operations.context import Context
@@ -253,6 +254,26 @@ class Backend:
 
     def audit_log(self, **query) -> dict:
         return audit.listing(self.ctx, **query)
+
+    # --- the console's staff, tills, test claims and audit pages ---------------------------
+
+    def device_kinds(self, retailer_id: str | None = None) -> dict[str, str]:
+        return till_kinds.kinds(self.ctx, retailer_id)
+
+    def issue_test_claim(self, voucher_id: str, customer_id: str) -> dict:
+        return test_claims.issue(self.ctx, voucher_id, customer_id)
+
+    def test_claims(self, retailer_id: str | None) -> list[dict]:
+        return test_claims.recent(self.ctx, retailer_id)
+
+    def get_test_claim(self, jti: str) -> dict:
+        return test_claims.get(self.ctx, jti)
+
+    def audit_search(self, **query) -> dict:
+        return audit_search.search(self.ctx, **query)
+
+    def audit_actions(self, retailer_id: str | None = None) -> list[str]:
+        return audit_search.actions(self.ctx, retailer_id)
 
     # --- the booklet's lists (the console) ------------------------------------------------
 

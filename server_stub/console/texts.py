@@ -31,6 +31,7 @@ ERROR_TEXTS = {
     "storage_full": N_("The backend's disk is full: nothing can be saved until the operator makes room."),
     "busy": N_("The backend is busy: try again in a moment."),
     "device_revoked": N_("This web till was withdrawn: ask your manager."),
+    "self_disable": N_("You cannot disable yourself: ask another admin or the operator."),
     # the booklet's refusals (booklet/editions.py, layout.py), as its pages meet them
     "outside_month": N_("This voucher is not valid on any day of the edition's month."),
     "voucher_too_small": N_("On this paper a voucher needs a bigger space, so its QR code scans: choose a larger "
