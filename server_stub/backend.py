@@ -22,6 +22,7 @@ from .operations import readiness
 from .operations import audit_search, test_claims, till_kinds
 from .operations import booklet_overview
 from .operations import retailer_info, voucher_edit
+from .operations import console_reports
 from .operations.context import Context
 from .operations.keyring import KeyRing
 
@@ -241,6 +242,18 @@ class Backend:
 
     def daily_report(self, caller, query: dict[str, str]) -> reports.File | dict:
         return reports.daily(self.ctx, caller, query)
+
+    # --- the console's manager pages (today, a report's redemptions) ----------------------
+
+    def today_figures(self, stores: list[dict]) -> list[dict]:
+        return console_reports.today(self.ctx, stores)
+
+    def report_redemptions(self, stores: list[dict], first, last, offset: int = 0,
+                           limit: int = 50) -> tuple[int, list[dict]]:
+        return console_reports.redemptions(self.ctx, stores, first, last, offset=offset, limit=limit)
+
+    def redemption(self, key: str) -> dict:
+        return console_reports.redemption(self.ctx, key)
 
     def health(self) -> dict:
         return health.health(self.ctx)
