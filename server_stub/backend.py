@@ -19,6 +19,7 @@ from .limits import open_limiter
 from .operations import admin, credentials, health, redemptions, reports, staff_auth, sync_entries, tills, vouchers, voids
 from .operations import audit, devices, pin_lockout, staff_admin, staff_pins
 from .operations import readiness
+from .operations import web_tills
 from .operations import audit_search, test_claims, till_kinds
 from .operations import booklet_overview
 from .operations import retailer_info, voucher_edit
@@ -175,6 +176,29 @@ class Backend:
 
     def create_enrollment_code(self, store_id: str, ttl_s: int = admin.ENROLLMENT_TTL_S) -> dict:
         return admin.create_enrollment_code(self.ctx, store_id, ttl_s)
+
+    # --- web tills (the shop page's devices) -------------------------------------------
+
+    def create_web_till(self, store_id: str, name: object) -> dict:
+        return web_tills.create(self.ctx, store_id, name)
+
+    def web_till_token(self, device_id: str) -> dict:
+        return web_tills.new_token(self.ctx, device_id)
+
+    def web_till_shop_code(self, device_id: str) -> dict:
+        return web_tills.shop_code(self.ctx, device_id)
+
+    def set_up_web_till(self, code_text: str, address: str) -> dict:
+        return web_tills.set_up(self.ctx, code_text, address)
+
+    def is_web_till(self, device_id: str) -> bool:
+        return web_tills.is_web(self.ctx, device_id)
+
+    def list_web_tills(self, retailer_id: str | None = None, store_id: str | None = None) -> list[dict]:
+        return web_tills.list_web_tills(self.ctx, retailer_id, store_id)
+
+    def web_till_today(self, device: dict) -> dict:
+        return web_tills.today(self.ctx, device)
 
     # --- vouchers, printed codes, claims ---------------------------------------------
 

@@ -182,3 +182,13 @@ def test_a_hostile_name_made_elsewhere_is_shown_escaped(console):
         page = console.get(path)
         assert page.status_code == 200
         assert_escaped(page)
+
+
+@pytest.mark.parametrize("query", ["retailer=%3Cscript%3Ealert(1)%3C/script%3E", "retailer=" + "x" * 300,
+                                   "status=%22%3E%3Cimg%20src=x%20onerror=alert(1)%3E", "retailer=ret_nosuch"])
+def test_a_hostile_filter_in_the_address_is_a_page_not_markup(console, query):
+    console.sign_in_operator()
+    for path in ("/console/stores", "/console/vouchers", "/console/vouchers/new"):
+        page = console.get(f"{path}?{query}")
+        assert page.status_code in (200, 404)
+        assert_escaped(page)

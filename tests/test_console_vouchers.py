@@ -291,7 +291,13 @@ def test_printed_codes_are_added_and_listed_with_the_limits_that_apply(console):
     assert added.status_code == 303
     assert {c["code"] for c in api.backend.list_printed_codes(voucher_id)} == {"CAFE50", "CHIPA2026"}
     assert _audit(api, "printed_code.create")[-1][1] == "CHIPA2026"
-    assert "CHIPA2026" in console.get(f"/console/vouchers/{voucher_id}").text
+    till = api.enroll("Caja 3")
+    assert api.redeem(till, "CAFE50", "printed").json()["verdict"]["accepted"] is True
+    page = console.get(f"/console/vouchers/{voucher_id}")
+    assert "CHIPA2026" in page.text and "1 of 5.000 used" in page.text
+    uses = {row.split("</td>")[0].split(">")[-1]: row.split('class="num">')[1].split("<")[0]
+            for row in page.text.split('<td class="code">')[1:]}
+    assert uses == {"CAFE50": "1", "CHIPA2026": "0"}
 
 
 @pytest.mark.parametrize("code", ["CAFE50", "cafe-50", "ab", "x" * 30, "ÑANDU", "short", *HOSTILE_TEXTS.values()])
@@ -423,3 +429,31 @@ def test_the_operators_path_in_a_browser(browser_page, live_console):
         for width in (390, 1280):
             page.set_viewport_size({"width": width, "height": 900})
             page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+
+
+def test_the_edit_operation_holds_its_rules_whoever_calls_it(api):
+    """The page offers no discount field once published; the operation refuses one all the same, and any
+    change to a revoked voucher, and limits on a personal voucher (on SQLite and PostgreSQL)."""
+    from server_stub.errors import Conflict, Invalid
+
+    console_api = api
+    backend = api.backend
+    voucher = api.voucher("personal")
+    with pytest.raises(Conflict):
+        backend.edit_voucher(voucher["id"], {"discount": {"kind": "percent", "value": 50}})
+    with pytest.raises(Invalid):
+        backend.edit_voucher(voucher["id"], {"total_limit": 5})
+    with pytest.raises(Invalid):
+        backend.edit_voucher(voucher["id"], {"valid_from": 1_800_000_000, "valid_until": 1_700_000_000})
+    with pytest.raises(Invalid):
+        backend.edit_voucher(voucher["id"], {"kind": "printed"})
+    assert backend.edit_voucher(voucher["id"], {"claim_ttl_s": 3600})["status"] == "published"
+    backend.change_voucher(voucher["id"], "revoke")
+    with pytest.raises(Conflict):
+        backend.edit_voucher(voucher["id"], {"texts": {"es": {"title": "Otra vez"}}})
+    draft = console_api.voucher("printed", publish=False)
+    assert backend.edit_voucher(draft["id"], {"discount": {"kind": "amount", "value": 7000}})["discount"]["value"] == 7000
+    assert backend.voucher_extras(draft["id"])["uses"] == 0
+    assert backend.voucher_extras(api.demo_voucher("printed")["id"])["uses"] == 0
+    seen = {r["id"]: r for r in backend.retailers_overview()}[api.retailer_id]
+    assert seen["stores"] == 1 and seen["vouchers"] >= 4 and backend.get_retailer(api.retailer_id)["offline_days"] == 7

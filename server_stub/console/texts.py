@@ -31,6 +31,7 @@ ERROR_TEXTS = {
     "storage_full": N_("The backend's disk is full: nothing can be saved until the operator makes room."),
     "busy": N_("The backend is busy: try again in a moment."),
     "device_revoked": N_("This web till was withdrawn: ask your manager."),
+    "invalid_enrollment_code": N_("This code is unknown, already used or expired: ask your manager for a new one."),
     "self_disable": N_("You cannot disable yourself: ask another admin or the operator."),
     # the booklet's refusals (booklet/editions.py, layout.py), as its pages meet them
     "outside_month": N_("This voucher is not valid on any day of the edition's month."),
@@ -63,5 +64,8 @@ NOTICES = {
     "locked": N_("The placement was locked."),
     "unlocked": N_("The placement was unlocked: the layout places it."),
     "placed": N_("The voucher was placed in the edition."),
+    "webtill_here": N_("This browser is now the web till: a cashier signs in here."),
+    "webtill_ready": N_("This browser is now the shop's web till: sign in with your staff id and PIN."),
+    "shift_ended": N_("Signed out. The next cashier signs in here."),
     "language": N_("Language changed."),
 }
