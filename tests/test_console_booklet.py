@@ -3,61 +3,16 @@ pages as images and downloads the same PDF and billing CSV the API serves; nobod
 
 from __future__ import annotations
 
-import io
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from console_booklet_helpers import assert_a_page_image, new_edition, pdf_pages, place, printed_vouchers
 from console_fixtures import (HOSTILE_TEXTS, PHONE, ConsoleClient, assert_escaped, demo_staff, post_raw,
                               sign_in_operator_in, sign_in_staff_in, unchanged)
-from server_stub.console import booklet_preview
 
 pytestmark = pytest.mark.slow
-
-_EDITION = re.compile(r'href="/console/booklets/(bk_[0-9a-f]+)"')
-_IMAGE = re.compile(r'src="(/console/booklets/[^"]+/preview/([0-9a-f]{64})/1\.png)"')
-
-
-def _printed(api) -> list[str]:
-    return [v["id"] for v in api.client.get("/vouchers", headers=api.admin).json()["vouchers"]
-            if v["kind"] == "printed" and v["status"] == "published"]
-
-
-def _new_edition(console, month="2031-05", **extra) -> str:
-    made = console.post("/console/booklets", {"month": month, "paper": "A5", "title": "", "pages": "", **extra})
-    assert made.status_code == 303, made.text[:800]
-    return made.headers["location"].split("/console/booklets/")[1].split("?")[0]
-
-
-def _place(console, edition_id, voucher_id, tier, **extra):
-    return console.post(f"/console/booklets/{edition_id}/placements",
-                        {"voucher_id": voucher_id, "tier": tier, "price": "", **extra},
-                        token_from=f"/console/booklets/{edition_id}")
-
-
-def _pdf_pages(pdf: bytes, tmp_path) -> int:
-    target = tmp_path / "downloaded.pdf"
-    target.write_bytes(pdf)
-    out = subprocess.run(["pdftoppm", "-png", "-r", "20", str(target), str(tmp_path / "page")], check=True,
-                         capture_output=True, timeout=120)
-    assert out.returncode == 0
-    return len(list(tmp_path.glob("page-*.png")))
-
-
-def _assert_a_page_image(png: bytes, width: int | None = None) -> None:
-    from PIL import Image, ImageStat
-
-    with Image.open(io.BytesIO(png)) as image:
-        assert image.format == "PNG"
-        assert max(image.size) == booklet_preview.LONGEST_SIDE_PX and (width is None or image.size[0] == width)
-        assert image.size[1] > image.size[0]  # a portrait page
-        grey = image.convert("L")
-        low, high = grey.getextrema()
-        assert high - low > 100, "a blank page"
-        assert ImageStat.Stat(grey).stddev[0] > 10, "next to nothing printed"
-
 
 # --- the main path, in a real browser ---------------------------------------------------------------
 
@@ -65,7 +20,7 @@ def _assert_a_page_image(png: bytes, width: int | None = None) -> None:
 def test_the_operator_makes_renders_previews_and_downloads_an_edition(browser_page, live_console, tmp_path):
     url, api = live_console
     page = browser_page
-    printed = _printed(api)
+    printed = printed_vouchers(api)
     sign_in_operator_in(page, url, api.admin_token)
     page.click("nav a[href='/console/booklets']")
     page.fill("#f-month", "2031-05")
@@ -97,6 +52,7 @@ def test_the_operator_makes_renders_previews_and_downloads_an_edition(browser_pa
     assert page.locator("tr[data-tier='5']").get_attribute("data-locked") == "yes"
     assert page.locator("tr[data-tier='3']").get_attribute("data-locked") == "no"
 
+    _screenshots(page, "edition-draft")
     page.click("#render button[type=submit]")
     page.wait_for_url(re.compile(r".*\?ok=rendered"))
     assert page.locator("#edition-status").get_attribute("data-status") == "done"
@@ -115,13 +71,13 @@ def test_the_operator_makes_renders_previews_and_downloads_an_edition(browser_pa
     assert edition["pdf"]["sha256"] in first
     shown = page.request.get(url + first)
     assert shown.status == 200 and shown.headers["content-type"] == "image/png"
-    _assert_a_page_image(shown.body())
+    assert_a_page_image(shown.body())
 
     with page.expect_download() as caught:
         page.click("#download-pdf")
     pdf = Path(caught.value.path()).read_bytes()
     assert pdf == api.client.get(f"/booklets/{edition_id}.pdf", headers=api.admin).content
-    assert _pdf_pages(pdf, tmp_path) == edition["layout"]["pages"]
+    assert pdf_pages(pdf, tmp_path) == edition["layout"]["pages"]
     with page.expect_download() as caught:
         page.click("#download-billing")
     billing = Path(caught.value.path()).read_bytes()
@@ -130,12 +86,18 @@ def test_the_operator_makes_renders_previews_and_downloads_an_edition(browser_pa
 
     page.goto(f"{url}/console/booklets")
     row = page.locator(f"tr[data-edition='{edition_id}']")
-    assert "2" in row.locator("td.num").inner_text()
-    for name, size in (("1280", {"width": 1280, "height": 900}), ("390", PHONE)):
+    assert row.locator("td.num").inner_text().strip() == "2"
+    assert row.locator("[data-rendered]").get_attribute("data-rendered") == "yes"
+    _screenshots(page, "list")
+    page.goto(f"{url}/console/booklets/{edition_id}")
+    _screenshots(page, "edition")
+
+
+def _screenshots(page, name: str) -> None:
+    """The page as it is, at a phone's and a desktop's width, for a person to look at; back to the desktop."""
+    for width, size in (("390", PHONE), ("1280", {"width": 1280, "height": 900})):
         page.set_viewport_size(size)
-        for where, path in (("list", "/console/booklets"), ("edition", f"/console/booklets/{edition_id}")):
-            page.goto(url + path)
-            page.screenshot(path=str(_shot_dir() / f"{where}-{name}.png"), full_page=True)
+        page.screenshot(path=str(_shot_dir() / f"{name}-{width}.png"), full_page=True)
 
 
 def _shot_dir() -> Path:
@@ -150,7 +112,7 @@ def test_a_retailers_admin_or_manager_is_refused_every_booklet_url(console, live
     eid = api.demo["booklet"]["edition_id"]
     api.ok(api.client.post(f"/booklets/{eid}/render", headers=api.admin, json={}))
     digest = api.ok(api.client.get(f"/booklets/{eid}", headers=api.admin))["pdf"]["sha256"]
-    voucher = _printed(api)[0]
+    voucher = printed_vouchers(api)[0]
     gets = ["/console/booklets", f"/console/booklets/{eid}", f"/console/booklets/{eid}/edition.pdf",
             f"/console/booklets/{eid}/billing.csv", f"/console/booklets/{eid}/preview/{digest}/1.png"]
     posts = [("/console/booklets", {"month": "2031-05", "paper": "A5"}),
@@ -230,7 +192,7 @@ def test_a_hostile_title_is_kept_as_typed_and_shown_escaped(console):
     api = console.api
     console.sign_in_operator()
     for text in (HOSTILE_TEXTS["script"], HOSTILE_TEXTS["attribute"]):
-        edition_id = _new_edition(console, title=text)
+        edition_id = new_edition(console, title=text)
         assert api.ok(api.client.get(f"/booklets/{edition_id}", headers=api.admin))["title"] == text
         for path in (f"/console/booklets/{edition_id}", "/console/booklets"):
             shown = console.get(path)
@@ -241,8 +203,8 @@ def test_a_hostile_title_is_kept_as_typed_and_shown_escaped(console):
 def test_placements_refuse_unknown_vouchers_tiers_and_wrong_prices(console):
     api = console.api
     console.sign_in_operator()
-    edition_id = _new_edition(console)
-    printed = _printed(api)
+    edition_id = new_edition(console)
+    printed = printed_vouchers(api)
     personal = api.demo_voucher("personal")["id"]
     unpublished = api.voucher("printed", publish=False)["id"]
     for fields, wrong in (({"voucher_id": "vch_nobody"}, "voucher_id"), ({"voucher_id": personal}, "voucher_id"),
@@ -253,30 +215,30 @@ def test_placements_refuse_unknown_vouchers_tiers_and_wrong_prices(console):
                           *(({"price": text}, "price") for name, text in HOSTILE_TEXTS.items()
                             if name not in ("empty", "spaces"))):
         body = {"voucher_id": printed[0], "tier": "single", **fields}
-        refused = unchanged(api, lambda: _place(console, edition_id, body.pop("voucher_id"), body.pop("tier"),
+        refused = unchanged(api, lambda: place(console, edition_id, body.pop("voucher_id"), body.pop("tier"),
                                                 **body))
         assert refused.status_code == 400 and f'id="{wrong}-error"' in refused.text, (fields, refused.text[:300])
         assert_escaped(refused)
     # the backend's own rules, said above the form
     outside = api.voucher("printed", valid_until=1_700_000_000)["id"]  # ended in 2023
     api.backend.create_printed_code(outside, "VIEJO1")
-    refused = unchanged(api, lambda: _place(console, edition_id, outside, "single"))
+    refused = unchanged(api, lambda: place(console, edition_id, outside, "single"))
     assert refused.status_code == 422 and 'data-code="outside_month"' in refused.text
-    assert _place(console, edition_id, printed[0], "front").status_code == 303
-    taken = unchanged(api, lambda: _place(console, edition_id, printed[1], "front"))
+    assert place(console, edition_id, printed[0], "front").status_code == 303
+    taken = unchanged(api, lambda: place(console, edition_id, printed[1], "front"))
     assert taken.status_code == 422 and 'data-code="cover_taken"' in taken.text
-    small = _new_edition(console, paper="A6")
-    tiny = unchanged(api, lambda: _place(console, small, printed[0], "single"))
+    small = new_edition(console, paper="A6")
+    tiny = unchanged(api, lambda: place(console, small, printed[0], "single"))
     assert tiny.status_code == 422 and 'data-code="voucher_too_small"' in tiny.text
 
 
 def test_locks_are_checked_and_an_unknown_edition_or_placement_is_not_found(console):
     api = console.api
     console.sign_in_operator()
-    edition_id = _new_edition(console, pages="4")
-    printed = _printed(api)
-    assert _place(console, edition_id, printed[0], "half").status_code == 303
-    assert _place(console, edition_id, printed[1], "front").status_code == 303
+    edition_id = new_edition(console, pages="4")
+    printed = printed_vouchers(api)
+    assert place(console, edition_id, printed[0], "half").status_code == 303
+    assert place(console, edition_id, printed[1], "front").status_code == 303
     half, cover = sorted(api.ok(api.client.get(f"/booklets/{edition_id}", headers=api.admin))["placements"],
                          key=lambda p: p["cover"] or "")
     lock = f"/console/booklets/{edition_id}/placements/{half['id']}/lock"
@@ -314,15 +276,15 @@ def test_locks_are_checked_and_an_unknown_edition_or_placement_is_not_found(cons
 def test_a_rendered_edition_no_longer_changes_and_renders_again_only_when_asked(console):
     api = console.api
     console.sign_in_operator()
-    edition_id = _new_edition(console)
-    printed = _printed(api)
-    assert _place(console, edition_id, printed[0], "quarter").status_code == 303
+    edition_id = new_edition(console)
+    printed = printed_vouchers(api)
+    assert place(console, edition_id, printed[0], "quarter").status_code == 303
     page = f"/console/booklets/{edition_id}"
     assert console.post(f"{page}/render", {}, token_from=page).status_code == 303
     first = api.ok(api.client.get(f"/booklets/{edition_id}", headers=api.admin))
     shown = console.get(page)
     assert 'id="add-placement"' not in shown.text and "Render again" in shown.text or "force" in shown.text
-    refused = unchanged(api, lambda: _place(console, edition_id, printed[1], "single"))
+    refused = unchanged(api, lambda: place(console, edition_id, printed[1], "single"))
     assert refused.status_code == 409 and 'data-code="conflict"' in refused.text
     again = unchanged(api, lambda: console.post(f"{page}/render", {}, token_from=page))
     assert again.status_code == 409
@@ -347,12 +309,12 @@ def test_forms_need_their_token_once(console):
                                                    token=token))
     assert replayed.status_code == 400 and "csrf_replayed" in replayed.text
     assert api.rows("SELECT count(*) FROM booklet_editions WHERE month = '2031-05'") == [(1,)]
-    edition_id = _new_edition(console, month="2031-06")
+    edition_id = new_edition(console, month="2031-06")
     page = f"/console/booklets/{edition_id}"
-    voucher = _printed(api)[0]
+    voucher = printed_vouchers(api)[0]
     token = console.token(page)
-    assert _place(console, edition_id, voucher, "single", csrf=token).status_code == 303
-    again = unchanged(api, lambda: _place(console, edition_id, voucher, "single", csrf=token))
+    assert place(console, edition_id, voucher, "single", csrf=token).status_code == 303
+    again = unchanged(api, lambda: place(console, edition_id, voucher, "single", csrf=token))
     assert again.status_code == 400 and "csrf_replayed" in again.text
     token = console.token(page)
     assert console.post(f"{page}/render", {}, token=token).status_code == 303
@@ -362,82 +324,24 @@ def test_forms_need_their_token_once(console):
     assert forged.status_code == 400 and "csrf_invalid" in forged.text
 
 
-# --- the preview -------------------------------------------------------------------------------------------
-
-
-def test_the_preview_is_made_once_per_pdf_and_a_new_render_is_a_new_address(console, monkeypatch):
+def test_any_retailers_published_printed_voucher_may_be_placed(console):
+    """The booklet is the platform's: a second retailer's voucher is offered beside the first's, and placed."""
     api = console.api
+    backend = api.backend
+    other = backend.create_retailer("Librería Arandu")
+    voucher = backend.create_voucher({"retailer_id": other["id"], "kind": "printed", "discount": {"kind": "percent",
+                                      "value": 10}, "texts": {"gn": {"title": "Kuatiañe'ẽ 10 %"}}})
+    hidden = backend.create_voucher({"retailer_id": other["id"], "kind": "printed", "discount": {"kind": "percent",
+                                     "value": 5}, "texts": {"es": {"title": "Aún no publicado"}}})
+    backend.change_voucher(voucher["id"], "publish")
+    backend.create_printed_code(voucher["id"], "ARANDU10")
     console.sign_in_operator()
-    eid = api.demo["booklet"]["edition_id"]
-    page = f"/console/booklets/{eid}"
-    assert 'id="preview"' in console.get(page).text and "/preview/" not in console.get(page).text
-    assert console.post(f"{page}/render", {}, token_from=page).status_code == 303
-    found = _IMAGE.search(console.get(page).text)
-    assert found, "no preview image on the page"
-    first_url, digest = found.groups()
-    runs = []
-    real_run = booklet_preview.subprocess.run
-    monkeypatch.setattr(booklet_preview.subprocess, "run", lambda *a, **k: runs.append(a) or real_run(*a, **k))
-    image = console.get(first_url)
-    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
-    assert "immutable" in image.headers["cache-control"]
-    _assert_a_page_image(image.content)
-    pages = api.ok(api.client.get(f"/booklets/{eid}", headers=api.admin))["layout"]["pages"]
-    for n in range(1, pages + 1):
-        assert console.get(first_url.replace("/1.png", f"/{n}.png")).status_code == 200
-    assert console.get(first_url.replace("/1.png", f"/{pages + 1}.png")).status_code == 404
-    assert console.get(first_url.replace("/1.png", "/0.png")).status_code == 404
-    assert len(runs) == 1, "rasterised once, then read from the cache"
-    assert booklet_preview.cached_pages(api.backend.data.path, digest) == pages
-    # a new render of other pages (the title, changed behind the backend's back, prints on every page): new
-    # bytes, a new address; the old address is gone, and the new one is made once more
-    api.execute(f"UPDATE booklet_editions SET title = 'Otra tapa' WHERE id = '{eid}'")
-    assert console.post(f"{page}/render", {"force": "1"}, token_from=page).status_code == 303
-    second_url, new_digest = _IMAGE.search(console.get(page).text).groups()
-    assert new_digest == api.ok(api.client.get(f"/booklets/{eid}", headers=api.admin))["pdf"]["sha256"] != digest
-    assert console.get(first_url).status_code == 404
-    second = console.get(second_url)
-    assert second.status_code == 200 and second.content != image.content and len(runs) == 2
-
-
-def test_a_failed_rasterisation_is_a_clear_page_and_the_pdf_still_downloads(console, monkeypatch):
-    api = console.api
-    console.sign_in_operator()
-    eid = api.demo["booklet"]["edition_id"]
-    page = f"/console/booklets/{eid}"
-    assert console.post(f"{page}/render", {}, token_from=page).status_code == 303
-    url = _IMAGE.search(console.get(page).text).group(1)
-    monkeypatch.setattr(booklet_preview, "PDFTOPPM", "/nonexistent/pdftoppm")
-    failed = console.get(url)
-    assert failed.status_code == 503 and "preview_failed" in failed.text
-    assert not list(booklet_preview.folder(api.backend.data.path).glob(".making-*")), "no half-made folder left"
-    assert console.get(f"{page}/edition.pdf").content.startswith(b"%PDF-")
-
-
-def test_the_pages_hold_on_both_engines(api):
-    """The editions' list (placements counted, PDFs' digests) and a second cover refused as the API documents
-    (422 cover_taken, not the unique index's 500), on SQLite and PostgreSQL."""
-    console = ConsoleClient(api)
-    try:
-        console.sign_in_operator()
-        edition_id = _new_edition(console)
-        printed = _printed(api)
-        assert _place(console, edition_id, printed[0], "back").status_code == 303
-        assert _place(console, edition_id, printed[1], "quarter").status_code == 303
-        taken = unchanged(api, lambda: _place(console, edition_id, printed[2], "back"))
-        assert taken.status_code == 422 and 'data-code="cover_taken"' in taken.text
-        again = api.client.post(f"/booklets/{edition_id}/placements", headers=api.admin,
-                                json={"size": "full", "cover": "back", "content": "voucher", "voucher_id": printed[2]})
-        assert again.status_code == 422 and again.json()["error"]["code"] == "cover_taken"
-        listed = console.get("/console/booklets").text
-        row = listed[listed.index(f'data-edition="{edition_id}"'):].split("</tr>")[0]
-        assert 'data-rendered="no"' in row and '<td class="num">2</td>' in row
-        page = f"/console/booklets/{edition_id}"
-        assert console.post(f"{page}/render", {}, token_from=page).status_code == 303
-        listed = console.get("/console/booklets").text
-        assert 'data-rendered="yes"' in listed[listed.index(f'data-edition="{edition_id}"'):].split("</tr>")[0]
-        image = console.get(_IMAGE.search(console.get(page).text).group(1))
-        assert image.status_code == 200
-        _assert_a_page_image(image.content)
-    finally:
-        console.close()
+    edition_id = new_edition(console)
+    shown = console.get(f"/console/booklets/{edition_id}").text
+    assert f'value="{voucher["id"]}"' in shown and "Librería Arandu — Kuatiañe&#39;ẽ 10 %" in shown  # the fallback
+    assert f'value="{hidden["id"]}"' not in shown
+    assert place(console, edition_id, voucher["id"], "quarter").status_code == 303
+    assert place(console, edition_id, printed_vouchers(api)[0], "quarter").status_code == 303
+    placed = api.ok(api.client.get(f"/booklets/{edition_id}", headers=api.admin))["placements"]
+    assert sorted(p["advertiser"] for p in placed) == ["Café Pika", "Librería Arandu"]
+    assert {p["code"] for p in placed} >= {"ARANDU10"}

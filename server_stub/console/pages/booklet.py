@@ -18,6 +18,7 @@ from pos_app.words.i18n import N_
 
 from ...booklet.layout import LEGAL_POSITIONS, MAX_PAGES
 from ...booklet.model import PAPERS, default_price, tier_of
+from ...booklet.months import month_gn
 from ...booklet.placements import MAX_PRICE
 from ...errors import NotFound, Unprocessable
 from ...http import Download
@@ -61,15 +62,18 @@ def _positions(size: str) -> list[tuple[str, tuple[str, dict]]]:
 
 
 def _month_label(month: str) -> str:
-    """"mayo de 2031": the month in the page's language (called while the page renders, in its locale)."""
+    """"mayo de 2031": the month in the page's language (called while the page renders, in its locale);
+    in Guaraní the booklet's own month names (babel has none)."""
     import datetime as dt
 
     from babel.dates import format_date
 
-    from pos_app.words.i18n import format_locale
+    from pos_app.words import i18n
 
+    if i18n.language() == "gn":
+        return month_gn(month)
     year, number = map(int, month.split("-"))
-    return format_date(dt.date(year, number, 1), "LLLL y", locale=format_locale())
+    return format_date(dt.date(year, number, 1), "LLLL y", locale=i18n.format_locale())
 
 
 def _printed_vouchers(view) -> list[dict]:
