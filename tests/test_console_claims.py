@@ -188,3 +188,24 @@ def test_a_manager_and_a_signed_out_request_get_no_claims_page(console):
         "voucher_id": api.demo_voucher("personal")["id"], "customer_id": "test-m", "csrf": client.token("/console/")}))
     assert refused.status_code == 403
     client.close()
+
+
+def test_the_console_s_reads_run_on_both_engines(api):
+    """The SQL of test_claims, audit_search and till_kinds, on SQLite and PostgreSQL alike."""
+    backend = api.backend
+    voucher = api.demo_voucher("personal")["id"]
+    made = backend.issue_test_claim(voucher, "test-engine")
+    api.claim(customer_id="cust-engine")  # a customer's: never listed here
+    listed = backend.test_claims(api.retailer_id)
+    assert [c["jti"] for c in listed] == [made["jti"]] and backend.test_claims(None) == listed
+    assert backend.get_test_claim(made["jti"])["customer_id"] == "test-engine"
+    till = api.enroll("Caja Motor")
+    assert backend.device_kinds(api.retailer_id) == {till.id: "till"}
+    found = backend.audit_search(retailer_id=api.retailer_id, action="claim.create")["records"]
+    assert [r["target"] for r in found] == [made["jti"]]
+    assert backend.audit_search(actor="%")["records"] == []  # a character, not a pattern
+    assert backend.audit_search(target=made["jti"], since=0.0, until=4e9)["records"][0]["action"] == "claim.create"
+    first = backend.audit_search(limit=2)
+    second = backend.audit_search(limit=2, before=first["next"])
+    assert first["more"] and [r["id"] for r in second["records"]] < [r["id"] for r in first["records"]]
+    assert "claim.create" in backend.audit_actions(api.retailer_id)
