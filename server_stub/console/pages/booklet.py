@@ -129,7 +129,7 @@ def create_edition(view):
 
 
 def _edition(view) -> dict:
-    return view.console.booklets.get(view.request.params["id"])
+    return view.console.booklets.get(view.request.params["edition_id"])
 
 
 def edition_page(view):
@@ -173,7 +173,7 @@ def add_placement(view):
 
 def lock_placement(view):
     edition = _edition(view)
-    placement = next((p for p in edition["placements"] if p["id"] == view.request.params["pid"]), None)
+    placement = next((p for p in edition["placements"] if p["id"] == view.request.params["placement_id"]), None)
     if placement is None:
         raise NotFound("not_found", "no such placement in this edition")
     form = view.form
@@ -222,7 +222,7 @@ def billing_csv(view):
 def preview_image(view):
     """One page of the preview. The URL names the PDF's digest: only the edition's current PDF is shown,
     and a browser may keep the image (another render is another URL)."""
-    edition_id, digest, page = (view.request.params[k] for k in ("id", "digest", "page"))
+    edition_id, digest, page = (view.request.params[k] for k in ("edition_id", "digest", "page"))
     if not (page.isascii() and page.isdigit() and len(page) <= 3):
         raise NotFound("not_found", "no such page in the preview")
     if view.backend.booklet_pdf_digest(edition_id) != digest:
@@ -245,11 +245,11 @@ def routes():
     return [
         ("GET", "/booklets", editions_page, "booklet"),
         ("POST", "/booklets", create_edition, "booklet", editions_page),
-        ("GET", "/booklets/{id}", edition_page, "booklet"),
-        ("POST", "/booklets/{id}/placements", add_placement, "booklet", edition_page),
-        ("POST", "/booklets/{id}/placements/{pid}/lock", lock_placement, "booklet", edition_page),
-        ("POST", "/booklets/{id}/render", render_edition, "booklet", edition_page),
-        ("GET", "/booklets/{id}/edition.pdf", edition_pdf, "booklet"),
-        ("GET", "/booklets/{id}/billing.csv", billing_csv, "booklet"),
-        ("GET", "/booklets/{id}/preview/{digest}/{page}.png", preview_image, "booklet"),
+        ("GET", "/booklets/{edition_id}", edition_page, "booklet"),
+        ("POST", "/booklets/{edition_id}/placements", add_placement, "booklet", edition_page),
+        ("POST", "/booklets/{edition_id}/placements/{placement_id}/lock", lock_placement, "booklet", edition_page),
+        ("POST", "/booklets/{edition_id}/render", render_edition, "booklet", edition_page),
+        ("GET", "/booklets/{edition_id}/edition.pdf", edition_pdf, "booklet"),
+        ("GET", "/booklets/{edition_id}/billing.csv", billing_csv, "booklet"),
+        ("GET", "/booklets/{edition_id}/preview/{digest}/{page}.png", preview_image, "booklet"),
     ]
