@@ -518,3 +518,103 @@ def test_in_a_browser_the_shop_reads_a_claims_qr_with_the_camera(console_api, ch
     finally:
         browser.close()
         server.stop()
+
+
+def test_web_tills_on_both_engines(api):
+    """The web tills' own SQL (made, coded, set up, listed, the day's list) over SQLite and PostgreSQL."""
+    manager = ConsoleClient(api)
+    shown = make_web_till(manager, "code")
+    code = re.search(r'id="shop-code">([^<]+)<', shown.text).group(1)
+    listed = manager.get("/console/tills/web")
+    assert listed.status_code == 200 and "Web 1" in listed.text and "data-id=" in listed.text
+    shop = ConsoleClient(api)
+    assert shop.post("/console/shop/setup", {"code": code}).status_code == 303
+    cashier = demo_staff(api, "cashier")
+    assert shop.post("/console/shop/sign-in", {"staff_id": cashier["id"], "pin": cashier["pin"]},
+                     token_from="/console/shop").status_code == 303
+    body = redeem(shop, api.printed_code, "/console/shop/redeem.json").json()
+    assert body["verdict"]["state"] == "accepted" and body["today"]["accepted"] == 1
+    assert body["today"]["rows"][0]["title"]
+    device_id = api.rows("SELECT id FROM devices WHERE kind = 'web'")[0][0]
+    assert manager.post(f"/console/tills/web/{device_id}/revoke", {}, token_from="/console/tills/web").status_code == 303
+    assert 'data-code="device_revoked"' in shop.get("/console/shop").text
+    manager.close()
+    shop.close()
+
+
+def test_in_a_browser_a_shop_code_sets_up_the_shops_phone(console_api, chromium, tmp_path):
+    """The manager's path on a desktop, the shop's on a phone: a shop code opened as its link."""
+    server = EmbeddedServer(console_api.app).start()
+    url = server.url
+    desk = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="es-PY")
+    phone = chromium.new_context(viewport=PHONE, locale="es-PY")
+    try:
+        page = desk.new_page()
+        page.set_default_timeout(10_000)
+        manager = demo_staff(console_api, "manager")
+        sign_in_staff_in(page, url, manager["id"], manager["pin"])
+        page.wait_for_url(f"{url}/console/")
+        page.goto(f"{url}/console/tills/web")
+        page.screenshot(path=str(_shot(tmp_path, "tills-web-empty-1280.png")), full_page=True)
+        page.fill("#new-web-till [name=name]", "Mostrador")
+        page.click("#create-code")
+        page.wait_for_selector("#shop-code")
+        page.screenshot(path=str(_shot(tmp_path, "shop-code-1280.png")), full_page=True)
+        link = page.get_attribute("#shop-link", "href")
+        assert link.startswith(f"{url}/console/shop/setup?code=")
+        page.goto(f"{url}/console/tills/web")
+        page.screenshot(path=str(_shot(tmp_path, "tills-web-1280.png")), full_page=True)
+        page.set_viewport_size(PHONE)
+        page.screenshot(path=str(_shot(tmp_path, "tills-web-390.png")), full_page=True)
+        shop = phone.new_page()
+        shop.set_default_timeout(10_000)
+        shop.goto(f"{url}/console/shop")
+        shop.screenshot(path=str(_shot(tmp_path, "shop-none-390.png")), full_page=True)
+        shop.goto(link)
+        shop.screenshot(path=str(_shot(tmp_path, "shop-setup-390.png")), full_page=True)
+        shop.click("#shop-setup button[type=submit]")
+        shop.wait_for_selector("#shop-sign-in")
+        shop.screenshot(path=str(_shot(tmp_path, "shop-sign-in-390.png")), full_page=True)
+        cashier = demo_staff(console_api, "cashier")
+        shop.fill("#shop-sign-in [name=staff_id]", cashier["id"])
+        shop.fill("#shop-sign-in [name=pin]", cashier["pin"])
+        shop.click("#shop-sign-in button[type=submit]")
+        shop.wait_for_selector("#redeem-form")
+        _type_and_wait(shop, "k7qf-3m2x-t")  # a code mistyped: amber, the till's words
+        assert shop.get_attribute("#verdict", "class") in ("verdict caution", "verdict refused")
+        reason = shop.get_attribute("#verdict", "data-reason")
+        assert shop.inner_text(".verdict-headline") == es(reasons.headline, reason)
+        shop.screenshot(path=str(_shot(tmp_path, "shop-refused-390.png")), full_page=True)
+        device_id = console_api.rows("SELECT id FROM devices WHERE kind = 'web'")[0][0]
+        console_api.backend.revoke_device(device_id)
+        shop.reload()
+        assert shop.get_attribute("[data-code]", "data-code") == "device_revoked"
+        shop.screenshot(path=str(_shot(tmp_path, "shop-revoked-390.png")), full_page=True)
+    finally:
+        desk.close()
+        phone.close()
+        server.stop()
+
+
+def test_without_a_secure_context_the_camera_button_is_hidden_and_the_page_says_why(console_api, chromium):
+    """Over plain HTTP to a name that is not this machine, browsers give no camera: the page says so."""
+    server = EmbeddedServer(console_api.app).start()
+    port = server.url.rsplit(":", 1)[1]
+    browser = chromium.browser_type.launch(executable_path=CHROMIUM, headless=True, args=[
+        *CHROMIUM_ARGS, "--host-resolver-rules=MAP shop.example 127.0.0.1"])
+    try:
+        page = browser.new_page(viewport=PHONE, locale="es-PY")
+        page.set_default_timeout(10_000)
+        page.clock.install()
+        _set_up_in(page, f"http://shop.example:{port}", console_api)
+        assert page.evaluate("window.isSecureContext") is False
+        assert page.is_hidden("#camera-button") and page.is_visible("#camera-why")
+        _type_and_wait(page, console_api.printed_code)  # typing still works
+        assert page.get_attribute("#verdict", "class") == "verdict accepted"
+        # As at the till, the verdict goes back to "ready" by itself: the next customer never sees it.
+        page.clock.fast_forward(11_000)
+        page.wait_for_selector("#verdict.ready", state="attached")
+        assert page.inner_text(".verdict-headline") == es(i18n._, "Ready to scan")
+    finally:
+        browser.close()
+        server.stop()

@@ -23,7 +23,16 @@
 
   function part(name) { return panel.querySelector(".verdict-" + name); }
 
+  var hold = null;
+
   function show(v) {
+    // As at the till, a verdict goes back to "ready" by itself: the next customer never sees the last one's.
+    clearTimeout(hold);
+    if (v.state !== "working" && v.state !== "ready") {
+      hold = setTimeout(function () {
+        show({ state: "ready", symbol: "", headline: texts.ready, details: texts.readyDetails, reason: "" });
+      }, Number(texts.holdS || 10) * 1000);
+    }
     panel.className = "verdict " + v.state;
     panel.dataset.reason = v.reason || "";
     part("symbol").textContent = v.symbol || "";
