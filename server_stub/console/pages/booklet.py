@@ -10,10 +10,14 @@ images (console/booklet_preview.py), named by the PDF's digest.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 
+from babel.dates import format_date
+
 from pos_app.core.domain import Voucher
+from pos_app.words import i18n
 from pos_app.words.i18n import N_
 
 from ...booklet.layout import LEGAL_POSITIONS, MAX_PAGES
@@ -62,14 +66,8 @@ def _positions(size: str) -> list[tuple[str, tuple[str, dict]]]:
 
 
 def _month_label(month: str) -> str:
-    """"mayo de 2031": the month in the page's language (called while the page renders, in its locale);
+    """"mayo 2031": the month in the page's language (called while the page renders, in its locale);
     in Guaraní the booklet's own month names (babel has none)."""
-    import datetime as dt
-
-    from babel.dates import format_date
-
-    from pos_app.words import i18n
-
     if i18n.language() == "gn":
         return month_gn(month)
     year, number = map(int, month.split("-"))
