@@ -296,3 +296,21 @@ def test_an_admin_reads_their_own_retailer_s_log_only(console):
     assert api.retailer_id not in page.text and "Otra Sucursal" in page.text
     client.close()
     theirs.close()
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_TEXTS))
+def test_a_hostile_pin_or_filter_is_a_message_and_escaped(console, name):
+    api = console.api
+    console.sign_in_operator()
+    text = HOSTILE_TEXTS[name]
+    member = demo_staff(api, "cashier")
+    refused = unchanged(api, lambda: console.post(f"/console/staff/{member['id']}/pin", {"pin": text, "pin_again": text},
+                                                  token_from=f"/console/staff/{member['id']}"))
+    assert refused.status_code == 400 and 'id="pin-error"' in refused.text, name
+    assert_escaped(refused)
+    for field in ("actor", "target"):
+        page = unchanged(api, lambda: console.get("/console/audit", params={field: text}))
+        assert page.status_code in (200, 400), name
+        assert_escaped(page)
+        if name in ("oversize", "bidi", "nul", "private_use"):
+            assert page.status_code == 400 and f'id="{field}-error"' in page.text, (name, field)

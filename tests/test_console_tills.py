@@ -231,3 +231,14 @@ def test_a_manager_of_another_chain_cannot_open_this_one_s_tills(console):
     assert client.get(f"/console/tills/{till.id}").status_code == 403
     assert till.id not in client.get("/console/tills").text
     client.close()
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_TEXTS))
+def test_a_hostile_store_for_a_code_is_refused_and_nothing_is_made(console, name):
+    api = console.api
+    console.sign_in_operator()
+    refused = unchanged(api, lambda: console.post("/console/tills/codes", {"store_id": HOSTILE_TEXTS[name],
+                                                                            "ttl_s": "3600"},
+                                                  token_from="/console/tills"))
+    assert refused.status_code in (400, 404), name
+    assert_escaped(refused)
