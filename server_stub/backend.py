@@ -20,10 +20,10 @@ from .operations import admin, credentials, health, redemptions, reports, staff_
 from .operations import audit, devices, pin_lockout, staff_admin, staff_pins
 from .operations import readiness
 from .operations import web_tills
-from .operations import audit_search, test_claims, till_kinds
-from .operations import booklet_overview
 from .operations import retailer_info, voucher_edit
+from .operations import booklet_overview
 from .operations import console_reports
+from .operations import audit_search, test_claims, till_kinds
 from .operations.context import Context
 from .operations.keyring import KeyRing
 
@@ -217,8 +217,8 @@ class Backend:
     def edit_voucher(self, voucher_id: str, changes: dict) -> dict:
         return voucher_edit.edit_voucher(self.ctx, voucher_id, changes)
 
-    def voucher_extras(self, voucher_id: str) -> dict:
-        return voucher_edit.voucher_extras(self.ctx, voucher_id)
+    def voucher_extras(self, voucher_id: str, uses: bool = False) -> dict:
+        return voucher_edit.voucher_extras(self.ctx, voucher_id, uses)
 
     def create_printed_code(self, voucher_id: str, code_text: str) -> dict:
         return vouchers.create_printed_code(self.ctx, voucher_id, code_text)

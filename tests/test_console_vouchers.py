@@ -293,11 +293,13 @@ def test_printed_codes_are_added_and_listed_with_the_limits_that_apply(console):
     assert _audit(api, "printed_code.create")[-1][1] == "CHIPA2026"
     till = api.enroll("Caja 3")
     assert api.redeem(till, "CAFE50", "printed").json()["verdict"]["accepted"] is True
+    other = api.backend.create_store(api.retailer_id, "Sucursal Luque")
     page = console.get(f"/console/vouchers/{voucher_id}")
     assert "CHIPA2026" in page.text and "1 of 5.000 used" in page.text
-    uses = {row.split("</td>")[0].split(">")[-1]: row.split('class="num">')[1].split("<")[0]
-            for row in page.text.split('<td class="code">')[1:]}
-    assert uses == {"CAFE50": "1", "CHIPA2026": "0"}
+    today = page.text.split('id="uses-today"')[1].split("</table>")[0]
+    assert "Café Pika — Asunción Centro</td><td class=\"num\">1 of 200" in today
+    assert "Sucursal Luque</td><td class=\"num\">0 of 200" in today
+    assert api.backend.voucher_extras(voucher_id, uses=True)["today"] == {api.store_id: 1, other["id"]: 0}
 
 
 @pytest.mark.parametrize("code", ["CAFE50", "cafe-50", "ab", "x" * 30, "ÑANDU", "short", *HOSTILE_TEXTS.values()])
@@ -453,7 +455,8 @@ def test_the_edit_operation_holds_its_rules_whoever_calls_it(api):
         backend.edit_voucher(voucher["id"], {"texts": {"es": {"title": "Otra vez"}}})
     draft = console_api.voucher("printed", publish=False)
     assert backend.edit_voucher(draft["id"], {"discount": {"kind": "amount", "value": 7000}})["discount"]["value"] == 7000
-    assert backend.voucher_extras(draft["id"])["uses"] == 0
-    assert backend.voucher_extras(api.demo_voucher("printed")["id"])["uses"] == 0
+    assert backend.voucher_extras(draft["id"], uses=True)["uses"] == 0
+    assert backend.voucher_extras(api.demo_voucher("printed")["id"])["uses"] is None  # not asked, not counted
+    assert backend.voucher_extras(api.demo_voucher("printed")["id"], uses=True)["today"] == {api.store_id: 0}
     seen = {r["id"]: r for r in backend.retailers_overview()}[api.retailer_id]
     assert seen["stores"] == 1 and seen["vouchers"] >= 4 and backend.get_retailer(api.retailer_id)["offline_days"] == 7

@@ -13,12 +13,15 @@ so tills take the new texts, dates and limits at their next sync.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from zoneinfo import ZoneInfo
 
 from pos_app.core import wire
 from pos_app.core.domain import LANGUAGES, VoucherStatus
 
 from ..errors import Conflict, Invalid, NotFound
+from ..storage.state import day_bounds
 from . import audit, holds
 from .common import add_event
 from .context import Context
@@ -116,18 +119,25 @@ def edit_voucher(ctx: Context, voucher_id: str, changes: dict) -> dict:
     return data
 
 
-def voucher_extras(ctx: Context, voucher_id: str) -> dict:
-    """What the console shows besides the wire shape: the claim lifetime, when made and last changed, and
-    accepted uses in all (the count total_limit is held against)."""
-    row = ctx.one("SELECT claim_ttl_s, created_at, updated_at, kind FROM vouchers WHERE id = ?", (voucher_id,))
+def voucher_extras(ctx: Context, voucher_id: str, uses: bool = False) -> dict:
+    """What the console shows besides the wire shape: the claim lifetime, when made and last changed; with
+    `uses`, a printed voucher's accepted uses in all (what total_limit is held against) and today's at each
+    of its retailer's stores, each store's today in its own time zone (what store_day_limit is held against).
+    Counted on the printed limits' own index (its condition repeated), never row by row: a booklet's voucher
+    may hold hundreds of thousands."""
+    row = ctx.one("SELECT claim_ttl_s, created_at, updated_at, kind, retailer_id FROM vouchers WHERE id = ?",
+                  (voucher_id,))
     if row is None:
         raise NotFound("not_found", "no such voucher")
-    uses: dict[str, int] = {}
-    if row[3] == "printed":
-        # The printed-limits index's own condition, so the count reads it and no more.
-        for code, count in ctx.storage.read().execute(
-                "SELECT code, count(*) FROM attempts WHERE status = 'accepted' AND kind = 'printed' "
-                "AND voucher_id = ? GROUP BY code", (voucher_id,)):
-            uses[code or ""] = count
-    return {"claim_ttl_s": row[0], "created_at": row[1], "updated_at": row[2], "uses_by_code": uses,
-            "uses": sum(uses.values())}
+    extras = {"claim_ttl_s": row[0], "created_at": row[1], "updated_at": row[2], "uses": None, "today": {}}
+    if uses and row[3] == "printed":
+        db = ctx.storage.read()
+        counted = "SELECT count(*) FROM attempts WHERE status = 'accepted' AND kind = 'printed' AND voucher_id = ?"
+        extras["uses"] = db.execute(counted, (voucher_id,)).fetchone()[0]
+        now = ctx.clock()
+        for store_id, zone in db.execute("SELECT id, timezone FROM stores WHERE retailer_id = ? ORDER BY name",
+                                         (row[4],)).fetchall():
+            start, end = day_bounds(dt.datetime.fromtimestamp(now, ZoneInfo(zone)).date().isoformat(), zone)
+            extras["today"][store_id] = db.execute(counted + " AND store_id = ? AND at >= ? AND at < ?",
+                                                   (voucher_id, store_id, start, end)).fetchone()[0]
+    return extras

@@ -90,9 +90,10 @@ def _bounds() -> dict:
 # --- one voucher -------------------------------------------------------------------------------
 
 def _context(view, voucher: dict) -> dict:
-    extras = view.backend.voucher_extras(voucher["id"])
+    extras = view.backend.voucher_extras(voucher["id"], uses=True)
     zone = voucher_form.zone_of(view, voucher["retailer_id"])
-    return {"voucher": _shown(voucher, view.lang), "extras": extras, "zone": zone,
+    stores = {s["id"]: s["name"] for s in view.backend.list_stores(voucher["retailer_id"])}
+    return {"store_names": stores, "voucher": _shown(voucher, view.lang), "extras": extras, "zone": zone,
             "texts": voucher_form.texts_shown(voucher["texts"]), "status_names": STATUS_NAMES, "status_tags": STATUS_TAGS,
             "claim_days": max(1, round((extras["claim_ttl_s"] or 0) / voucher_form.DAY_S))}
 
