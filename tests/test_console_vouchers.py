@@ -460,3 +460,17 @@ def test_the_edit_operation_holds_its_rules_whoever_calls_it(api):
     assert backend.voucher_extras(api.demo_voucher("printed")["id"], uses=True)["today"] == {api.store_id: 0}
     seen = {r["id"]: r for r in backend.retailers_overview()}[api.retailer_id]
     assert seen["stores"] == 1 and seen["vouchers"] >= 4 and backend.get_retailer(api.retailer_id)["offline_days"] == 7
+
+
+@pytest.mark.parametrize("language", ["es", "gn", "en", "pt"])
+def test_every_page_of_the_chain_and_its_vouchers_opens_in_each_language(console, language):
+    api = console.api
+    console.sign_in_operator()
+    assert console.post("/console/language", {"language": language}, token_from="/console/").status_code == 303
+    printed, personal = api.demo_voucher("printed")["id"], api.demo_voucher("personal")["id"]
+    for path in ("/console/retailers", f"/console/retailers/{api.retailer_id}", "/console/stores", "/console/vouchers",
+                 "/console/vouchers/new", f"/console/vouchers/{printed}", f"/console/vouchers/{personal}",
+                 f"/console/vouchers/{printed}/edit", f"/console/vouchers/{personal}/edit",
+                 f"/console/vouchers/{personal}/revoke"):
+        page = console.get(path)
+        assert page.status_code == 200 and f'<html lang="{language}">' in page.text, path
