@@ -213,7 +213,7 @@ def verdict_panel(answer: dict, lang: str, timezone: str | None) -> dict:
 
 def _said(exc: DomainError) -> tuple[str, dict]:
     """A refusal's text by its code, as the console's pages say it (console.refusal, which imports the pages)."""
-    if isinstance(exc, TooMany) and "retry_after_s" in exc.extra:
+    if isinstance(exc, TooMany) and exc.code == "too_many_attempts" and "retry_after_s" in exc.extra:
         return ERROR_TEXTS["too_many_attempts"], {"seconds": exc.extra["retry_after_s"]}
     return UNKNOWN_TILL.get(exc.code) or ERROR_TEXTS.get(exc.code, exc.message), {}
 
