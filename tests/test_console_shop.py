@@ -626,3 +626,14 @@ def test_without_a_secure_context_the_camera_button_is_hidden_and_the_page_says_
     finally:
         browser.close()
         server.stop()
+
+
+def test_bytes_that_are_no_utf8_are_refused_and_nothing_redeemed(console_api):
+    client = web_till_client(console_api)
+    for route in ("/console/shop/redeem", "/console/shop/redeem.json"):
+        form = fields_of(client.get("/console/shop"))
+        body = f"csrf={form['csrf']}&key={form['key']}&method=typed&code=".encode() + b"%ED%A0%80"
+        answer = unchanged(console_api, lambda: client.http.post(
+            route, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}))
+        assert answer.status_code == 400 and "invalid_form" in answer.text, route
+    client.close()
