@@ -40,6 +40,7 @@ ACTION_NAMES = {
     "web_till.shop_code": N_("Web till setup code made"), "web_till.token": N_("Web till token made"),
     "console.sign_in": N_("Signed in to the console"), "console.sign_out": N_("Signed out of the console"),
 }
+YES, NO = N_("yes"), N_("no")
 FILTERS = ("action", "actor", "target", "from", "to", "retailer", "before")
 
 
@@ -63,7 +64,7 @@ def _value(name: object, value: object) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
-        return i18n._("yes") if value else i18n._("no")
+        return i18n._(YES if value else NO)
     if isinstance(value, (int, float)) and str(name).endswith("_at") and 0 < value < 10**11:
         return i18n.format_when(value, TIMEZONE)
     return str(value)

@@ -21,6 +21,7 @@ from .chain import plain_text  # one rule for names: no markup's brackets
 
 ROLE_NAMES = {"cashier": N_("Cashier"), "manager": N_("Manager"), "admin": N_("Admin")}
 EVERY_STORE = ""  # the store select's value for head office: every store of the retailer
+HEAD_OFFICE = N_("Every store (head office)")
 
 
 def pin_rules() -> dict[str, int]:
@@ -36,7 +37,7 @@ def role_options() -> list[tuple[str, str]]:
 def store_options(stores: list[dict], retailers: dict[str, str] | None = None):
     """Head office first, then each store (named with its retailer's name for the operator, who sees many)."""
     def made() -> list[tuple[str, str]]:
-        return [(EVERY_STORE, i18n._("Every store (head office)"))] + [
+        return [(EVERY_STORE, i18n._(HEAD_OFFICE))] + [
             (s["id"], f"{retailers[s['retailer_id']]} — {s['name']}" if retailers else s["name"]) for s in stores]
     return made
 

@@ -35,6 +35,7 @@ from .chain import plain_text  # one rule for names: no markup's brackets
 STATUS_NAMES = {"active": N_("Active"), "rolled": N_("Rolled: waiting to be enrolled again"),
                 "revoked": N_("Revoked"), "silent": N_("Silent: not heard from for too long")}
 STATUS_TAGS = {"active": "good", "rolled": "warn", "revoked": "bad", "silent": "warn"}
+NEVER = N_("never")  # a till not heard from since it was enrolled
 KIND_NAMES = {"till": N_("Till"), "web": N_("Web till")}
 # How long a new enrollment code lasts: the backend's day by default, an hour for one set up now, a week by post.
 CODE_TTLS = {"3600": N_("1 hour"), str(admin_ops.ENROLLMENT_TTL_S): N_("1 day"), str(7 * 86400): N_("7 days")}
@@ -46,7 +47,7 @@ def ago(view):
 
     def words(at: float | None) -> str:
         if at is None:
-            return i18n._("never")
+            return i18n._(NEVER)
         return format_timedelta(max(0.0, now - at), locale=i18n.format_locale())
     return words
 
