@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from ..errors import DomainError, Forbidden, Invalid, TooMany
+from ..errors import DomainError, Forbidden, Invalid
 from ..http import ApiError, Request, Router, respond, status_of
 from ..operations import console_sessions
 from ..operations.console_signin import who as who_of
@@ -141,7 +141,7 @@ class Console:
 
 def refusal(exc: DomainError) -> tuple[str, dict]:
     """What a page says of a refusal: a translated text for the codes people meet, the code's own otherwise."""
-    if isinstance(exc, TooMany) and "retry_after_s" in exc.extra:
+    if exc.code == "too_many_attempts" and "retry_after_s" in exc.extra:
         return ERROR_TEXTS["too_many_attempts"], {"seconds": exc.extra["retry_after_s"]}
     return ERROR_TEXTS.get(exc.code, exc.message), {}
 

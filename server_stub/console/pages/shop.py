@@ -36,7 +36,6 @@ from .. import web
 from ..forms import FormInvalid
 from ..texts import ERROR_TEXTS
 from ..view import SESSION_COOKIE
-from . import shop_setup
 from .shop_setup import WEBTILL_COOKIE
 from .static import version
 
@@ -269,6 +268,5 @@ def routes():
         ("POST", "/shop/sign-out", sign_out, "open"),
         ("POST", "/shop/redeem", redeem, "shop", shop_page),
         ("POST", "/shop/redeem.json", redeem_json, "shop"),
-        *shop_setup.routes(),  # until pages/__init__.py lists shop_setup itself
     ]
 
