@@ -33,6 +33,7 @@ from ..chart import hour_chart
 from ..forms import Form, FormInvalid
 
 PAGE_SIZE = 50
+LIST_MAX = 50  # conflicts, disputes and voids shown; the CSV holds every line (as the PDF's "and N more")
 FORMATS = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 
 
@@ -170,7 +171,7 @@ def report_page(view):
                      staff_names=names, zones=zones, titles=titles, rows=rows, total_rows=total, pages=pages,
                      may_void=may_void(view), moment=moment, period=period(what), code_of=judged.code_of,
                      till_did=judged.till_did, backend_says=judged.backend_says, void_proof=judged.void_proof,
-                     discount_text=discount_text,
+                     discount_text=discount_text, list_max=LIST_MAX,
                      downloads={fmt: "/console/reports/download?" + urlencode({**_link_query(what), "format": fmt})
                                 for fmt in FORMATS},
                      previous=what.link(page=what.page - 1) if what.page > 1 else None,
