@@ -9,8 +9,10 @@ WSGI application in process, for the many bad-input cases where a browser adds o
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -26,6 +28,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+# Where tests leave the screenshots they take of pages, for a person to look at (never in the repository).
+SHOTS_ROOT = Path(os.environ.get("PIKA_SHOTS") or tempfile.gettempdir()) / "pika-console-shots"
 _TOKEN = re.compile(r'name="csrf" value="([^"]+)"')
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from console_booklet_helpers import assert_a_page_image, new_edition, pdf_pages, place, printed_vouchers
-from console_fixtures import (HOSTILE_TEXTS, PHONE, ConsoleClient, assert_escaped, demo_staff, post_raw,
+from console_fixtures import (HOSTILE_TEXTS, PHONE, SHOTS_ROOT, ConsoleClient, assert_escaped, demo_staff, post_raw,
                               sign_in_operator_in, sign_in_staff_in, unchanged)
 
 pytestmark = pytest.mark.slow
@@ -102,7 +102,7 @@ def _screenshots(page, name: str) -> None:
 
 def _shot_dir() -> Path:
     """Where a person looks at the pages (the committed screenshots are made by docs/screenshots/take.py)."""
-    folder = Path("/tmp/shots/booklet")
+    folder = SHOTS_ROOT / "booklet"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -3,17 +3,16 @@ decoder and redeemed by a till, its short code, its revoke; who may, and every b
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from console_fixtures import (HOSTILE_TEXTS, PHONE, assert_escaped, demo_staff, post_raw, sign_in_operator_in,
-                              unchanged)
+from console_fixtures import (HOSTILE_TEXTS, PHONE, SHOTS_ROOT, assert_escaped, demo_staff, post_raw,
+                              sign_in_operator_in, unchanged)
 from console_people_helpers import ADMIN_PIN, decode_png, other_chain, signed_in
 from pos_app.core import codes
 
 pytestmark = pytest.mark.slow
-SHOTS = Path("/tmp/shots/claims")
+SHOTS = SHOTS_ROOT / "claims"
 
 
 def _claims(api) -> int:

@@ -4,16 +4,15 @@ with its filters, its dates as dates, each retailer's own."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from console_fixtures import (HOSTILE_TEXTS, PHONE, ConsoleClient, assert_escaped, demo_staff, post_raw,
+from console_fixtures import (HOSTILE_TEXTS, PHONE, SHOTS_ROOT, ConsoleClient, assert_escaped, demo_staff, post_raw,
                               sign_in_operator_in, unchanged)
 from console_people_helpers import ADMIN_PIN, other_chain, second_store, signed_in
 
 pytestmark = pytest.mark.slow
-SHOTS = Path("/tmp/shots/people")
+SHOTS = SHOTS_ROOT / "people"
 
 
 def _new(api, **changes) -> dict:

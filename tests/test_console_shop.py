@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from console_fixtures import (CHROMIUM, CHROMIUM_ARGS, HOSTILE_TEXTS, PHONE, ConsoleClient, assert_escaped,
-                              demo_staff, sign_in_staff_in, unchanged)
+from console_fixtures import (CHROMIUM, CHROMIUM_ARGS, HOSTILE_TEXTS, PHONE, SHOTS_ROOT, ConsoleClient,
+                              assert_escaped, demo_staff, sign_in_staff_in, unchanged)
 from pos_app.words import i18n, reasons
 from server_stub.serving import EmbeddedServer
 
@@ -466,9 +466,8 @@ def test_in_a_browser_the_shop_redeems_typed_codes_and_says_when_pika_is_away(co
 
 
 def _shot(tmp_path, name: str):
-    from pathlib import Path
 
-    folder = Path("/tmp/shots/shop")
+    folder = SHOTS_ROOT / "shop"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from console_fixtures import (HOSTILE_TEXTS, PHONE, ConsoleClient, assert_escaped, demo_staff, sign_in_operator_in,
-                              unchanged)
+from console_fixtures import (HOSTILE_TEXTS, PHONE, SHOTS_ROOT, ConsoleClient, assert_escaped, demo_staff,
+                              sign_in_operator_in, unchanged)
 from console_people_helpers import MANAGER_PIN, decode_png, other_chain, second_store, signed_in
 from pos_app.core import codes
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-SHOTS = Path("/tmp/shots/tills")
+SHOTS = SHOTS_ROOT / "tills"
 
 
 def _codes(api) -> int:

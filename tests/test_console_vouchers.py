@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from pos_app.core import codes
-from console_fixtures import (HOSTILE_TEXTS, PHONE, ConsoleClient, assert_escaped, demo_staff, post_raw,
+from console_fixtures import (HOSTILE_TEXTS, PHONE, SHOTS_ROOT, ConsoleClient, assert_escaped, demo_staff, post_raw,
                               sign_in_operator_in, unchanged)
 
 pytestmark = pytest.mark.slow
 ASU = ZoneInfo("America/Asuncion")
-SHOTS = Path("/tmp/shots/vouchers")
+SHOTS = SHOTS_ROOT / "vouchers"
 
 
 def _midnight(day: str, zone=ASU) -> int:
