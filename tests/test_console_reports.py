@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from console_fixtures import (HOSTILE_TEXTS, ConsoleClient, assert_escaped, demo_staff, post_raw, sign_in_staff_in,
+from console_fixtures import (DESKTOP, HOSTILE_TEXTS, PHONE, ConsoleClient, assert_escaped, demo_staff, post_raw, sign_in_staff_in,
                               unchanged)
 from console_reports_data import PIN_B, make_day
 from pos_app.pdf import chart as pdf_chart
@@ -64,7 +64,8 @@ def test_the_report_shows_the_tills_breakdowns_and_the_hour_chart(console):
         assert f'id="{part}"' in text, part
     # the chart: one bar per hour with redemptions, their counts summing to the report's
     hour = datetime.now(ZoneInfo("America/Asuncion")).hour
-    assert bars(text) == {hour: 4} and "<svg" in text and "script" not in text[text.index("<svg"):text.index("</svg>")]
+    assert text.count('<svg class="hour-chart') == 2  # a phone's drawing and a desktop's
+    assert bars(text[:text.index("</svg>")]) == {hour: 4} and "<svg" in text and "script" not in text[text.index("<svg"):text.index("</svg>")]
     # conflicts and disputes in plain words, with who won
     conflicts = text[text.index('id="part-conflicts"'):text.index('id="part-disputes"')]
     assert f'data-key="{day.conflict}"' in conflicts and "Caja 1" in conflicts
@@ -120,6 +121,10 @@ def test_the_chart_alone():
     counts[9], counts[13] = 3, 12
     svg = hour_chart(counts, title="<b>", hour_label="h", count_label="n", bar_title=lambda h, n: f"{h}:{n}")
     assert bars(svg) == {9: 3, 13: 12} and "<b>" not in svg and "&lt;b&gt;" in svg
+    wide = hour_chart(counts, title="t", hour_label="h", count_label="n", bar_title=lambda h, n: "", width=900)
+    assert bars(wide) == {9: 3, 13: 12} and 'class="hour-chart wide"' in wide
+    assert len(re.findall(r'text-anchor="middle">\d+</text>', wide)) == 24  # every hour labelled, a phone's every 3rd
+    assert len(re.findall(r'text-anchor="middle">\d+</text>', svg)) == 8
     assert nice_top(0) == (4, 1) and nice_top(12) == (15, 5) and nice_top(1000) == (1000, 250)
     with pytest.raises(ValueError):
         hour_chart([1] * 23, title="", hour_label="", count_label="", bar_title=str)
@@ -303,8 +308,12 @@ def test_a_manager_reads_the_report_and_voids_one_in_a_browser(browser_page, liv
     page.click('nav.menu a[href="/console/reports"]')
     page.wait_for_url(f"{url}/console/reports")
     assert page.locator("#report").get_attribute("data-count") == "4"
-    assert page.locator("svg.hour-chart rect.bar").count() == 1
-    assert page.locator("svg.hour-chart rect.bar").get_attribute("data-count") == "4"
+    chart = page.locator("svg.hour-chart.wide")
+    assert chart.is_visible() and not page.locator("svg.hour-chart.narrow").is_visible()
+    assert chart.locator("rect.bar").count() == 1 and chart.locator("rect.bar").get_attribute("data-count") == "4"
+    page.set_viewport_size(PHONE)
+    assert page.locator("svg.hour-chart.narrow").is_visible() and not chart.is_visible()
+    page.set_viewport_size(DESKTOP)
     with page.expect_download() as got:
         page.click("#download-csv")
     saved = Path(got.value.path())

@@ -152,3 +152,29 @@ def test_today_in_a_browser(browser_page, live_console):
     card.locator('a[href^="/console/reports"]').click()
     browser_page.wait_for_url(f"**/console/reports?scope=store:{api.store_id}")
     assert browser_page.locator("#report").get_attribute("data-count") == "4"
+
+
+def test_todays_counts_and_the_redemptions_list_on_both_engines(api):
+    """The console's own SQL (GROUP BY over the day, a page of redemptions) on SQLite and PostgreSQL alike."""
+    day = make_day(api)
+    api.backend.void(Caller("admin"), day.accepted[0], "venta anulada")
+    stores = api.backend.list_stores(api.retailer_id)
+    figures = {f["store_id"]: f for f in api.backend.today_figures(stores)}
+    today = datetime.now(ZoneInfo("America/Asuncion")).date()
+    for store in stores:
+        report = api.backend.daily_report(Caller("admin"), {"date": today.isoformat(), "store": store["id"]})
+        mine = figures[store["id"]]
+        assert (mine["count"], mine["discount"], mine["refused"], mine["conflicts"], mine["voids"],
+                mine["attempts"], mine["offline_share"]) == (
+            report["count"], report["discount_total"]["amount"], report["refused"]["count"],
+            report["conflicts"]["count"], report["voids"]["count"], report["attempts"],
+            report["kpis"]["offline_share"])
+    centre = next(s for s in stores if s["id"] == api.store_id)
+    total, rows = api.backend.report_redemptions([centre], today, today, offset=0, limit=3)
+    assert total == 7 and len(rows) == 3 and rows[0]["at"] >= rows[-1]["at"]
+    total, rest = api.backend.report_redemptions([centre], today, today, offset=3, limit=50)
+    assert len(rest) == 4 and not {r["key"] for r in rows} & {r["key"] for r in rest}
+    voided = next(r for r in rows + rest if r["key"] == day.accepted[0])
+    assert voided["voided"] and voided["void_reason"] == "venta anulada"
+    found = api.backend.redemption(day.accepted[0])
+    assert (found["store_id"], bool(found["voided"]), found["status"]) == (api.store_id, True, "accepted")

@@ -29,7 +29,7 @@ from pos_app.words.i18n import N_
 from ...errors import Forbidden
 from ...http import Download
 from .. import web
-from ..chart import hour_chart
+from ..chart import WIDE, hour_chart
 from ..forms import Form, FormInvalid
 
 PAGE_SIZE = 50
@@ -161,12 +161,13 @@ def report_page(view):
     titles.update({i["voucher_id"]: i["title"] for part in ("conflicts", "voids")
                    for i in report[part]["items"] if i.get("voucher_id") and i.get("title")})
     pages = max(1, -(-total // PAGE_SIZE))
-    chart = hour_chart(report["by_hour"],
-                       title=translate(N_("Redemptions by hour, days summed")) if what.first != what.last
-                       else translate(N_("Redemptions by hour")),
-                       hour_label=translate(N_("Hour of the day")), count_label=translate(N_("Redemptions")),
-                       bar_title=lambda h, n: translate(N_("{hour}:00 to {next}:00: {n} redemptions"), hour=h,
-                                                        next=h + 1, n=i18n.format_number(n)))
+    words = {"title": translate(N_("Redemptions by hour, days summed")) if what.first != what.last
+             else translate(N_("Redemptions by hour")),
+             "hour_label": translate(N_("Hour of the day")), "count_label": translate(N_("Redemptions")),
+             "bar_title": lambda h, n: translate(N_("{hour}:00 to {next}:00: {n} redemptions"), hour=h, next=h + 1,
+                                                 n=i18n.format_number(n))}
+    chart = {"narrow": hour_chart(report["by_hour"], **words),
+             "wide": hour_chart(report["by_hour"], width=WIDE, **words)}
     return view.page("reports_page.html", scopes=scopes(view), asked=what, report=report, chart=chart,
                      staff_names=names, zones=zones, titles=titles, rows=rows, total_rows=total, pages=pages,
                      may_void=may_void(view), moment=moment, period=period(what), code_of=judged.code_of,

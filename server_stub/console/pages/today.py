@@ -9,6 +9,8 @@ so the page stays quick on a busy day; the day report has the details.
 
 from __future__ import annotations
 
+from datetime import date
+
 from pos_app.words.i18n import N_
 
 from ...operations.console_reports import lagging, total
@@ -36,6 +38,7 @@ def today_page(view):
         mine = [c for c in cards if c["retailer_id"] == retailer_id]
         for card in mine:
             card["lagging"] = devices.get(card["store_id"], [])
+            card["day"] = date.fromisoformat(card["date"])
         summed = total(mine) if len(mine) > 1 else None
         if summed is not None:
             summed["lagging"] = [d for c in mine for d in c["lagging"]]
