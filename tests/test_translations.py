@@ -47,9 +47,13 @@ def forms(message) -> list[tuple[str, str]]:
 def source_messages() -> set[str]:
     keywords = {"_": None, "N_": None, "ngettext": (1, 2)}
     found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(
-            ROOT / "pos_app", method_map=[("**.py", "python")], keywords=keywords):
-        found.add(message if isinstance(message, str) else message[0])
+    # The till's texts, and the web console's (its Python and its Jinja2 templates): one catalog for both.
+    for folder, method_map in ((ROOT / "pos_app", [("**.py", "python")]),
+                               (ROOT / "server_stub" / "console", [("**.py", "python"),
+                                                                  ("templates/**.html", "jinja2")])):
+        for _file, _line, message, _comments, _context in extract_from_dir(folder, method_map=method_map,
+                                                                           keywords=keywords):
+            found.add(message if isinstance(message, str) else message[0])
     return found
 
 
