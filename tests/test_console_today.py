@@ -93,6 +93,8 @@ def test_tills_that_have_not_synced_are_named(console):
     now = time.time()
     whys = {d["id"]: console_reports.lagging(d, now) for d in api.backend.list_devices(api.retailer_id)}
     assert (whys[quiet.id], whys[waiting.id], whys[fine.id]) == ("late", "outbox", None)
+    api.execute(f"UPDATE devices SET kind = 'web' WHERE id = '{waiting.id}'")  # a web till has nothing to sync
+    assert f'data-device="{waiting.id}"' not in card_of(console.get("/console/today").text, api.store_id)
     api.backend.revoke_device(quiet.id)  # a till withdrawn is gone, not late
     assert f'data-device="{quiet.id}"' not in card_of(console.get("/console/today").text, api.store_id)
 

@@ -172,7 +172,7 @@ def report_page(view):
                      staff_names=names, zones=zones, titles=titles, rows=rows, total_rows=total, pages=pages,
                      may_void=may_void(view), moment=moment, period=period(what), code_of=judged.code_of,
                      till_did=judged.till_did, backend_says=judged.backend_says, void_proof=judged.void_proof,
-                     discount_text=discount_text, list_max=LIST_MAX,
+                     discount_text=discount_text, list_max=LIST_MAX, day_text=day_text,
                      downloads={fmt: "/console/reports/download?" + urlencode({**_link_query(what), "format": fmt})
                                 for fmt in FORMATS},
                      previous=what.link(page=what.page - 1) if what.page > 1 else None,
@@ -182,6 +182,10 @@ def report_page(view):
 def _link_query(what: Asked) -> dict:
     return {"scope": what.scope, "date": what.first.isoformat(),
             **({"to": what.last.isoformat()} if what.last != what.first else {})}
+
+
+def day_text(iso: str) -> str:
+    return i18n.format_date(date.fromisoformat(iso))
 
 
 def discount_text(discount: dict | None) -> str:

@@ -28,8 +28,9 @@ def today_page(view):
     now = view.ctx.clock()
     devices: dict[str, list] = {}
     for retailer in {s["retailer_id"] for s in stores}:
+        kinds = view.backend.device_kinds(retailer)  # a web till is online only: it has nothing to sync
         for device in view.backend.list_devices(retailer, view.store_filter()):
-            why = lagging(device, now)
+            why = lagging({**device, "kind": kinds.get(device["id"], "till")}, now)
             if why is not None:
                 devices.setdefault(device["store_id"], []).append((device, why))
     names = {r["id"]: r["name"] for r in view.retailers()}
