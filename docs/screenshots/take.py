@@ -38,6 +38,45 @@ def name_of(template: str) -> str:
     return slug or "home"
 
 
+def fill(template: str, ids: dict[str, str]) -> str | None:
+    """The route with each `{param}` one of the demo's ids: by the param's name, or for a bare `{id}` by the
+    path's part before it (/vouchers/{id} a voucher's); None for a kind the demo has none of."""
+    parts = template.split("/")
+    for i, part in enumerate(parts):
+        found = re.findall(r"\{(\w+)\}", part)
+        if found:
+            name = found[0] if found[0] != "id" else f"{parts[i - 1]}/id"
+            if name not in ids:
+                return None
+            parts[i] = part.replace("{" + found[0] + "}", ids[name])
+    return "/".join(parts)
+
+
+def shop(page, url: str, info: dict, out: Path, taken: list) -> None:
+    """The shop page as a shop sees it: a web till made here by the operator, a cashier, two codes."""
+    page.goto(f"{url}/console/tills/web")
+    page.fill("#new-web-till #f-name", "Web Centro")
+    with page.expect_navigation():
+        page.click("#create-here")
+    cashier = next(s for s in info["staff"] if s["role"] == "cashier")
+    page.goto(f"{url}/console/shop")
+    page.fill("#shop-sign-in #f-staff_id", cashier["id"])
+    page.fill("#shop-sign-in #f-pin", cashier["pin"])
+    with page.expect_navigation():
+        page.click("#shop-sign-in button[type=submit]")
+    printed = next(v for v in info["vouchers"] if v["kind"] == "printed")
+    for code, name in ((printed["code"], "accepted"), ("ZZZZ-ZZZZ-Z", "refused")):
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(f"{url}/console/shop")
+            page.fill("#f-code", code)
+            page.click("#redeem-button")
+            page.wait_for_selector("#verdict[data-shown]")
+            target = out / f"console-shop-{name}-{width}.png"
+            page.screenshot(path=str(target), full_page=True)
+            taken.append(target.name)  # a printed code is good again at the other width (its limit is 200 a day)
+
+
 def demo_world(root: Path):
     admin_token = DataDir(root).init()["admin_token"]
     backend = Backend(root)
@@ -67,9 +106,9 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="console-shots-") as tmp:
         backend, app, info, admin_token, till = demo_world(Path(tmp) / "backend")
-        ids = {"retailer_id": info["retailer_id"], "store_id": info["store_id"],
-               "voucher_id": info["vouchers"][0]["id"], "staff_id": info["staff"][0]["id"],
-               "device_id": till["device_id"]}
+        ids = {"retailers/id": info["retailer_id"], "vouchers/id": info["vouchers"][0]["id"],
+               "staff/id": info["staff"][1]["id"], "tills/id": till["device_id"],
+               "edition_id": info["booklet"]["edition_id"]}
         server = EmbeddedServer(app).start()
         taken = []
         try:
@@ -88,10 +127,11 @@ def main() -> int:
                 for method, template in app.console.router.routes():
                     if method != "GET" or "/static/" in template or template in ("/", "/console/sign-in"):
                         continue
-                    names = re.findall(r"\{(\w+)\}", template)
-                    if any(n not in ids for n in names) or template.endswith((".pdf", ".csv", ".png", ".json")):
+                    path = fill(template, ids)
+                    if path is None or template.endswith((".pdf", ".csv", ".png", ".json", "/download")) \
+                            or template.startswith("/console/shop"):
                         continue
-                    paths.append((template, re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], template)))
+                    paths.append((template, path))
                 for width in WIDTHS:
                     page.set_viewport_size({"width": width, "height": 900})
                     for template, path in paths:
@@ -99,6 +139,7 @@ def main() -> int:
                         target = args.out / f"console-{name_of(template)}-{width}.png"
                         page.screenshot(path=str(target), full_page=True)
                         taken.append(target.name)
+                shop(page, server.url, info, args.out, taken)
                 browser.close()
         finally:
             server.stop()
