@@ -21,6 +21,7 @@ from console_fixtures import (DESKTOP, HOSTILE_TEXTS, PHONE, ConsoleClient, asse
                               unchanged)
 from console_reports_data import PIN_B, make_day
 from pos_app.pdf import chart as pdf_chart
+from pos_app.words.i18n import _, using
 from server_stub.console.chart import hour_chart, nice_top
 
 pytestmark = pytest.mark.slow
@@ -130,23 +131,29 @@ def test_the_chart_alone():
         hour_chart([1] * 23, title="", hour_label="", count_label="", bar_title=str)
 
 
-@pytest.mark.parametrize("query, field, words", [
-    ("date=2026-02-10&to=2026-02-01", "to", "The last day comes before the first."),
-    ("date=2026-01-01&to=2026-06-30", "to", "A report covers at most 92 days."),
-    ("date=10/02/2026", "date", "A date, please (year-month-day)."),
-    ("date=2026-02-30", "date", "A date, please (year-month-day)."),
-    ("date=1999-12-31", "date", "A date between 2000 and 2100."),
-    ("date=2026-02-01&to=tomorrow", "to", "A date, please (year-month-day)."),
-    ("page=abc", "page", "A whole number, please."),
-    ("page=0", "page", "Between"),
+def said(message: str, **fields) -> str:
+    """A message as the (Spanish) page says it."""
+    with using("es"):
+        return html.escape(_(message).format(**fields), quote=False)
+
+
+@pytest.mark.parametrize("query, field, message, fields", [
+    ("date=2026-02-10&to=2026-02-01", "to", "The last day comes before the first.", {}),
+    ("date=2026-01-01&to=2026-06-30", "to", "A report covers at most {n} days.", {"n": 92}),
+    ("date=10/02/2026", "date", "A date, please (year-month-day).", {}),
+    ("date=2026-02-30", "date", "A date, please (year-month-day).", {}),
+    ("date=1999-12-31", "date", "A date between 2000 and 2100.", {}),
+    ("date=2026-02-01&to=tomorrow", "to", "A date, please (year-month-day).", {}),
+    ("page=abc", "page", "A whole number, please.", {}),
+    ("page=0", "page", "Between {low} and {high}.", {"low": 1, "high": 100_000}),
 ])
-def test_bad_days_and_pages_are_each_a_message(console, query, field, words):
+def test_bad_days_and_pages_are_each_a_message(console, query, field, message, fields):
     signed_in(console)
     url = f"/console/reports?scope=store:{console.api.store_id}&{query}"
     for path in (url, url.replace("/console/reports?", "/console/reports/download?format=csv&")):
         page = console.get(path)
         assert page.status_code == 400, page.text[:500]
-        assert f'id="{field}-error"' in page.text and words in page.text and 'id="report"' not in page.text
+        assert f'id="{field}-error">{said(message, **fields)}<' in page.text and 'id="report"' not in page.text
 
 
 def test_an_unknown_choice_or_format_is_a_message(console):
@@ -353,5 +360,5 @@ def test_an_admin_voids_at_any_store_of_the_retailer_and_the_operator_anywhere(c
     assert done.status_code == 303 and voids_of(api, day.key_y) == [("prueba", None, None)]
     page = operator.get(f"/console/reports?scope=store:{day.store_y['id']}").text
     voids = page[page.index('id="part-voids"'):]
-    assert "prueba" in voids and "the operator" in voids
+    assert "prueba" in voids and said("the operator") in voids
     operator.close()
