@@ -117,7 +117,7 @@ def asked(view) -> Asked:
         if not whole_retailer_allowed(view):
             raise Forbidden("not_yours", "staff of one store see only that store's report")
         retailer = view.own_retailer(ident)
-        chosen = [s for s in view.backend.list_stores(retailer["id"])]
+        chosen = list(view.backend.list_stores(retailer["id"]))
     else:
         form.fail("scope", N_("Choose one of the options."))
         chosen = []
