@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pos_app.words import i18n
+
 from pos_app.core import codes
 from console_fixtures import (HOSTILE_TEXTS, PHONE, SHOTS_ROOT, ConsoleClient, assert_escaped, demo_staff, post_raw,
                               sign_in_operator_in, unchanged)
@@ -294,10 +296,14 @@ def test_printed_codes_are_added_and_listed_with_the_limits_that_apply(console):
     assert api.redeem(till, "CAFE50", "printed").json()["verdict"]["accepted"] is True
     other = api.backend.create_store(api.retailer_id, "Sucursal Luque")
     page = console.get(f"/console/vouchers/{voucher_id}")
-    assert "CHIPA2026" in page.text and "1 of 5.000 used" in page.text
+    with i18n.using("es"):  # the console's default language
+        used = i18n._("{used} of {limit} used").format(used="1", limit=i18n.format_number(5000))
+    assert "CHIPA2026" in page.text and used in page.text
     today = page.text.split('id="uses-today"')[1].split("</table>")[0]
-    assert "Café Pika — Asunción Centro</td><td class=\"num\">1 of 200" in today
-    assert "Sucursal Luque</td><td class=\"num\">0 of 200" in today
+    with i18n.using("es"):
+        of = i18n._("{used} of {limit}")
+    assert f"Café Pika — Asunción Centro</td><td class=\"num\">{of.format(used=1, limit=200)}" in today
+    assert f"Sucursal Luque</td><td class=\"num\">{of.format(used=0, limit=200)}" in today
     assert api.backend.voucher_extras(voucher_id, uses=True)["today"] == {api.store_id: 1, other["id"]: 0}
 
 
