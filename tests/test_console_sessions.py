@@ -149,3 +149,55 @@ def test_sessions_and_form_tokens_hold_on_both_engines_and_across_backends(api, 
     finally:
         other_backend.close()
         here.close()
+
+
+@pytest.mark.parametrize("target", ["/console/\r\nSet-Cookie: pika_session=evil", "/console/\nX: y", "/console/ x",
+                                    "/console/\x7f", "//evil.example/", "https://evil.example/console/"])
+def test_where_to_go_after_signing_in_is_never_a_header_or_another_site(console, target):
+    """A `next=` with a line break would add a header of the attacker's (a cookie: session fixation)."""
+    response = console.post("/console/sign-in", {"how": "token", "token": console.api.admin_token, "next": target},
+                            token_from="/console/sign-in")
+    assert response.status_code == 303 and response.headers["location"] == "/console/"
+    assert response.headers.get_list("set-cookie")[0].startswith("pika_session=")
+    assert "evil" not in "".join(response.headers.get_list("set-cookie"))
+    switched = console.post("/console/language", {"language": "en", "next": target}, token_from="/console/")
+    assert switched.headers["location"] == "/console/"
+
+
+def test_a_new_pin_ends_the_members_console_sessions(console):
+    manager = demo_staff(console.api, "manager")
+    assert console.sign_in_staff(manager["id"], manager["pin"]).status_code == 303
+    assert console.get("/console/today").status_code == 200
+    console.api.backend.set_staff_pin(manager["id"], "905172")  # the admin resets a PIN that leaked
+    assert console.get("/console/today").headers["location"].startswith("/console/sign-in")
+    assert console.sign_in_staff(manager["id"], manager["pin"]).status_code == 401
+    assert console.sign_in_staff(manager["id"], "905172").status_code == 303
+
+
+def test_a_disabled_members_id_is_not_told_apart_without_the_pin(console):
+    manager = demo_staff(console.api, "manager")
+    console.api.backend.disable_staff(manager["id"])
+    assert console.sign_in_staff(manager["id"], "000000").status_code == 401  # as for any wrong PIN
+    assert console.sign_in_staff(manager["id"], manager["pin"]).status_code == 403
+
+
+@pytest.mark.allow_log_warnings("enrollment refused")  # a wrong code, as the guard counts it
+def test_a_web_tills_shop_code_enrolls_no_till_program(console_api):
+    from server_stub.errors import DomainError
+
+    backend = console_api.backend
+    made = backend.create_web_till(console_api.store_id, "Web 1")
+    code = backend.web_till_shop_code(made["device_id"])["code"]
+    with pytest.raises(DomainError):
+        backend.enroll(code, "Caja robada")
+    assert console_api.rows("SELECT count(*) FROM devices WHERE name = 'Caja robada'")[0][0] == 0
+    assert backend.set_up_web_till(code, "127.0.0.1")  # still good for the shop's browser
+
+
+def test_putting_a_web_till_in_this_browser_signs_the_manager_out_of_it(console):
+    manager = demo_staff(console.api, "manager")
+    assert console.sign_in_staff(manager["id"], manager["pin"]).status_code == 303
+    made = console.post("/console/tills/web", {"store_id": console.api.store_id, "name": "Web 1", "how": "here"})
+    assert made.status_code == 303 and "pika_webtill=" in "".join(made.headers.get_list("set-cookie"))
+    assert console.get("/console/tills/web").headers["location"].startswith("/console/sign-in")
+    assert console.api.rows("SELECT count(*) FROM console_sessions")[0][0] == 0

@@ -34,9 +34,14 @@ def page(body: bytes, cookies: tuple[str, ...] = ()) -> Download:
     return Download(body, HTML, (*PAGE_HEADERS, *(("Set-Cookie", c) for c in cookies)))
 
 
+def _plain(text: str) -> bool:
+    """No control character, space or DEL: nothing that could end a header line (CR, LF) or bend a URL."""
+    return all(0x20 < ord(c) != 0x7f for c in text)
+
+
 def redirect(location: str, cookies: tuple[str, ...] = ()) -> tuple[int, Download]:
     """303 See Other to a path of this console (never another site: `location` is always ours)."""
-    if not location.startswith("/") or location.startswith("//"):
+    if not location.startswith("/") or location.startswith("//") or not _plain(location):
         location = "/console/"
     return 303, Download(b"", "text/plain; charset=utf-8",
                          (("Location", location), ("Cache-Control", "no-store"),
@@ -45,7 +50,7 @@ def redirect(location: str, cookies: tuple[str, ...] = ()) -> tuple[int, Downloa
 
 def safe_next(target: str | None) -> str:
     """Where to go after signing in: a console path only (an open redirect otherwise)."""
-    if not target or len(target) > 512:
+    if not target or len(target) > 512 or not _plain(target):
         return "/console/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/console/") or "\\" in target:

@@ -66,11 +66,12 @@ def sign_in_staff(ctx: Context, staff_id: str, pin: str) -> Who:
                   (staff_id,))
     if row is None:
         raise Unauthorized("unauthorized", "the staff id or PIN is not valid")
-    if row[6] is not None:
-        raise Forbidden("staff_disabled", "this staff member was disabled")
     if not pins.check_pin(pin, row[3]):
         pin_lockout.add_failure(ctx, CONSOLE_DEVICE, row[0], now)  # 429 once that was one too many
         raise Unauthorized("unauthorized", "the staff id or PIN is not valid")
+    # After the PIN, unlike at a till: the console is open to anyone, who must not learn which ids were disabled.
+    if row[6] is not None:
+        raise Forbidden("staff_disabled", "this staff member was disabled")
     pin_lockout.clear(ctx, CONSOLE_DEVICE, row[0])
     if row[2] not in CONSOLE_ROLES:
         raise Forbidden("role_not_allowed", "cashiers use a till or the shop page, not the console")

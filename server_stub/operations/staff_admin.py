@@ -17,7 +17,7 @@ it does for any PIN shorter than its role needs.
 from __future__ import annotations
 
 from ..errors import Invalid, NotFound
-from . import audit, staff_pins
+from . import audit, console_sessions, staff_pins
 from .admin import ROLES
 from .common import add_event, store_of
 from .context import Context
@@ -95,7 +95,10 @@ def set_pin(ctx: Context, staff_id: str, pin: object) -> dict:
     member = show(ctx, staff_id)
     if not isinstance(pin, str):
         raise Invalid("invalid_value", "pin is a text of digits")
-    return _write(ctx, staff_id, "staff.set_pin", staff_pins.pin_material(pin, member["role"]), {})
+    changed = _write(ctx, staff_id, "staff.set_pin", staff_pins.pin_material(pin, member["role"]), {})
+    # A PIN reset because it leaked: whoever signed in to the console or a shop page with the old one is out.
+    console_sessions.end_all_for_staff(ctx, staff_id)
+    return changed
 
 
 def _write(ctx: Context, staff_id: str, action: str, fields: dict, detail: dict) -> dict:

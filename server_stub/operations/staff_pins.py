@@ -12,7 +12,7 @@ from __future__ import annotations
 from pos_app.core import pins
 
 from ..errors import Forbidden, Invalid
-from . import audit
+from . import audit, console_sessions
 from .common import add_event
 from .context import Context
 
@@ -58,7 +58,9 @@ def change_pin(ctx: Context, caller, new_pin: object) -> dict:
         member = dict(zip(STAFF_FIELDS, row))
         staff_event(ctx, db, caller.retailer_id, member)
         return member
-    return ctx.storage.submit(write)
+    member = ctx.storage.submit(write)
+    console_sessions.end_all_for_staff(ctx, caller.staff_id)  # a new PIN: the console's sessions of the old one end
+    return member
 
 
 def staff_me(ctx: Context, caller) -> dict:

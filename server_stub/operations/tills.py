@@ -42,8 +42,12 @@ def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> d
         row = None if code is None else db.execute(
             "SELECT retailer_id, store_id, expires_at, used_at, for_device FROM enrollment_codes WHERE code_hash = ?",
             (code_hash,)).fetchone()
+        # A web till's shop code is for the shop's browser (web_tills.set_up), never a till program: taken
+        # here it would cut the shop off and make a browser's device sync like a till. Refused as unknown.
+        web = row is not None and row[4] is not None and db.execute(
+            "SELECT 1 FROM devices WHERE id = ? AND kind = 'web'", (row[4],)).fetchone() is not None
         # `used_at IS NULL` again in the update: over PostgreSQL a roll may have replaced the code meanwhile.
-        if row is None or row[3] is not None or row[2] < now or db.execute(
+        if row is None or web or row[3] is not None or row[2] < now or db.execute(
                 "UPDATE enrollment_codes SET used_at = ?, device_id = ? WHERE code_hash = ? AND used_at IS NULL",
                 (now, row[4] or device_id, code_hash)).rowcount != 1:
             # Returned, not raised: the failure's count must commit.
