@@ -12,6 +12,7 @@ next ids and the next feed seq, and a till's old cursor reads on.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -38,7 +39,7 @@ D = date(2025, 6, 3)
 EVERY_TABLE = ("retailers", "stores", "vouchers", "printed_codes", "claims", "staff", "enrollment_codes", "devices",
                "admin_tokens", "signing_keys", "attempts", "events", "voids", "booklet_editions",
                "booklet_placements", "booklet_pdfs", "pin_failures", "enrollment_failures", "backend_meta",
-               "audit_log")
+               "audit_log", "console_sessions", "console_form_uses")
 # The day's failed enrollment is logged (at the module's fixture, made by the first test).
 pytestmark = pytest.mark.allow_log_warnings(r"^enrollment refused from ")
 
@@ -119,6 +120,14 @@ class Chain:
                                      params={"date": D.isoformat(), "format": fmt}).content for fmt in ("json", "csv")}
         self.feed = http.get("/feed", headers={"Authorization": f"Bearer {two.token}"},
                              params={"after": self.cursor}).json()
+        # The manager on the web console: a session, and a form of it taken once; both move with the rest.
+        manager = world.staff("manager")
+        with httpx.Client(transport=httpx.WSGITransport(app=App(world.backend)), base_url="http://t") as web:
+            token = re.findall(r'name="csrf" value="([^"]+)"', web.get("/console/sign-in").text)[-1]
+            assert web.post("/console/sign-in", data={"csrf": token, "how": "staff", "staff_id": manager["id"],
+                                                      "pin": manager["pin"]}).status_code == 303
+            token = re.findall(r'name="csrf" value="([^"]+)"', web.get("/console/").text)[-1]
+            assert web.post("/console/language", data={"csrf": token, "language": "gn"}).status_code == 303
         world.close()
         self.counts = sqlite_counts(self.path / "backend.sqlite3")
 
