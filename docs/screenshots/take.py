@@ -29,6 +29,8 @@ from server_stub.serving import EmbeddedServer
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 WIDTHS = (390, 1280)
+# The browser's own locale (its date fields' order): the region's, for the console's language.
+BROWSER_LOCALES = {"es": "es-PY", "gn": "es-PY", "en": "en-US", "pt": "pt-BR"}
 
 
 def name_of(template: str) -> str:
@@ -114,7 +116,8 @@ def main() -> int:
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                              locale=BROWSER_LOCALES.get(args.lang, "es-PY"))
                 page = context.new_page()
                 page.goto(f"{server.url}/console/sign-in")
                 page.screenshot(path=str(args.out / "console-sign-in-1280.png"), full_page=True)
@@ -139,6 +142,18 @@ def main() -> int:
                         target = args.out / f"console-{name_of(template)}-{width}.png"
                         page.screenshot(path=str(target), full_page=True)
                         taken.append(target.name)
+                # The edition once rendered: its preview's page images (rasterised on the first view).
+                app.booklets.render(info["booklet"]["edition_id"])
+                for width in WIDTHS:
+                    page.set_viewport_size({"width": width, "height": 900})
+                    page.goto(f"{server.url}/console/booklets/{info['booklet']['edition_id']}")
+                    images = page.locator("#preview img")
+                    for i in range(images.count()):  # lazily loaded: each scrolled into view, as a person would
+                        images.nth(i).scroll_into_view_if_needed()
+                        page.wait_for_load_state("networkidle")
+                    target = args.out / f"console-booklets-edition-rendered-{width}.png"
+                    page.screenshot(path=str(target), full_page=True)
+                    taken.append(target.name)
                 shop(page, server.url, info, args.out, taken)
                 browser.close()
         finally:
