@@ -18,7 +18,7 @@ from .datadir import DataDir, NotInitialised
 from .limits import open_limiter
 from .operations import admin, credentials, health, redemptions, reports, staff_auth, sync_entries, tills, vouchers, voids
 from .operations import audit, devices, pin_lockout, staff_admin, staff_pins
-from .operations import readiness
+from .operations import enrollment_codes, readiness
 from .operations import web_tills
 from .operations import retailer_info, voucher_edit
 from .operations import booklet_overview
@@ -176,6 +176,13 @@ class Backend:
 
     def create_enrollment_code(self, store_id: str, ttl_s: int = admin.ENROLLMENT_TTL_S) -> dict:
         return admin.create_enrollment_code(self.ctx, store_id, ttl_s)
+
+    def open_enrollment_codes(self, retailer_id: str | None = None, store_id: str | None = None) -> list[dict]:
+        return enrollment_codes.open_codes(self.ctx, retailer_id, store_id)
+
+    def cancel_enrollment_code(self, handle: object, retailer_id: str | None = None,
+                               store_id: str | None = None) -> dict:
+        return enrollment_codes.cancel(self.ctx, handle, retailer_id, store_id)
 
     # --- web tills (the shop page's devices) -------------------------------------------
 

@@ -68,4 +68,5 @@ NOTICES = {
     "webtill_ready": N_("This browser is now the shop's web till: sign in with your staff id and PIN."),
     "shift_ended": N_("Signed out. The next cashier signs in here."),
     "language": N_("Language changed."),
+    "code_cancelled": N_("The enrollment code was cancelled: no till can enroll with it now."),
 }

@@ -64,7 +64,9 @@ def till_list(view):
     store_id = view.own_store(chosen)["id"] if chosen else view.store_filter()
     devices = view.backend.list_devices(view.retailer_filter(), store_id)
     kinds = view.backend.device_kinds(view.retailer_filter())
+    open_codes = view.backend.open_enrollment_codes(view.retailer_filter(), store_id)
     return view.page("tills_list.html", devices=devices, kinds=kinds, stores=stores, chosen=chosen,
+                     open_codes=open_codes,
                      ago=ago(view), status_names=STATUS_NAMES, status_tags=STATUS_TAGS, kind_names=KIND_NAMES,
                      ttl_options=_ttl_options, default_ttl=str(admin_ops.ENROLLMENT_TTL_S))
 
@@ -94,6 +96,13 @@ def new_code(view):
     store = view.own_store(store_id)  # another retailer's or store's: 403 not_yours
     answer = view.backend.create_enrollment_code(store["id"], int(ttl))
     return _code_page(view, answer, store)
+
+
+def cancel_code(view):
+    """An unused enrollment code withdrawn (handed to the wrong person, photographed): of this person's scope only."""
+    view.form.done()
+    view.backend.cancel_enrollment_code(view.request.params["handle"], view.retailer_filter(), view.store_filter())
+    return view.redirect("/console/tills?ok=code_cancelled")
 
 
 def till_page(view):
@@ -146,6 +155,7 @@ def routes():
     return [
         ("GET", "/tills", till_list, "webtills"),
         ("POST", "/tills/codes", new_code, "webtills", till_list),
+        ("POST", "/tills/codes/{handle}/cancel", cancel_code, "webtills", till_list),
         ("GET", "/tills/{id}", till_page, "webtills"),
         ("POST", "/tills/{id}/name", rename, "webtills", till_page),
         ("POST", "/tills/{id}/revoke", revoke, "webtills", till_page),
