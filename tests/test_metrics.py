@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -197,3 +198,27 @@ def test_a_dead_workers_live_gauge_goes_at_the_next_scrape_and_its_counts_stay(t
                           check=True).stdout
     assert not (tmp_path / f"gauge_livemostrecent_{dead}.db").exists()
     assert value(text, "pika_requests_total", route="/api/v1/health") == 1
+
+
+def test_the_shop_pages_redemptions_count_with_the_tills_and_its_pages_by_route(api):
+    """A web till's redemption is a redemption: counted as a till's online one; the console's pages by route."""
+    from console_fixtures import ConsoleClient, demo_staff
+
+    before = scrape(api)
+    shop = ConsoleClient(api)
+    manager, cashier = demo_staff(api, "manager"), demo_staff(api, "cashier")
+    assert shop.sign_in_staff(manager["id"], manager["pin"]).status_code == 303
+    assert shop.post("/console/tills/web", {"store_id": api.store_id, "name": "Web 1", "how": "here"}).status_code \
+        == 303
+    assert shop.post("/console/shop/sign-in", {"staff_id": cashier["id"], "pin": cashier["pin"]},
+                     token_from="/console/shop").status_code == 303
+    form = shop.token("/console/shop")
+    key = re.search(r'name="key" value="([^"]+)"', shop.last.text).group(1)
+    answer = shop.post("/console/shop/redeem", {"code": api.printed_code, "method": "typed", "key": key}, token=form)
+    assert answer.status_code == 200
+    shop.close()
+    after = scrape(api)
+    assert value(after, "pika_redemptions_total", decided="online", outcome="accepted") - \
+        value(before, "pika_redemptions_total", decided="online", outcome="accepted") == 1
+    assert value(after, "pika_requests_total", route="/console/shop/redeem") - \
+        value(before, "pika_requests_total", route="/console/shop/redeem") == 1

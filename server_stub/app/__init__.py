@@ -37,6 +37,7 @@ class App(AdminRoutes, TillRoutes, BookletRoutes):
         # The web console's pages (console/): `/` and everything under /console/, with a router of its own.
         self.console = Console(backend, self.booklets)
         self.console.router.admit = self._admit
+        self.console.metrics = self.metrics
         self._openapi = json.loads(resources.files("server_stub").joinpath("openapi.json").read_text())
         r = self.router.add
         r("GET", f"{API}/health", self.health)

@@ -34,6 +34,7 @@ class Console:
     def __init__(self, backend, booklets):
         self.backend = backend
         self.booklets = booklets
+        self.metrics = None  # the App's (metrics.py), set by it: the shop page's redemptions are counted too
         self.router = Router()
         from .pages import ROUTE_MODULES
 

@@ -161,6 +161,9 @@ def _redeem(view) -> dict:
     if device["id"] != view.who.device_id:
         raise Unauthorized("unauthorized", "this browser's web till is not the one signed in")
     answered = view.backend.redeem(device, key, {"input": code, "method": method, "staff_id": view.who.staff_id})
+    if view.console.metrics is not None:  # counted with the tills' online redemptions (/metrics)
+        view.console.metrics.redemption("online", answered.status == 201,
+                                        (answered.body.get("verdict") or {}).get("reason"))
     return verdict_panel(answered.body, view.lang, device["timezone"])
 
 
