@@ -346,3 +346,21 @@ def test_the_front_replaces_a_clients_x_real_ip(front):
     # Another address (the tills' 127.0.0.1) is not locked out by it.
     with _api(front) as api:
         assert api.post("/devices/enroll", json={"code": "ZZZZ-ZZZZ-Z", "name": "x"}).status_code != 429
+
+
+def test_the_console_behind_the_front_sets_secure_cookies(front):
+    """Through nginx with TLS the backend sees plain HTTP from loopback; the front's X-Forwarded-Proto
+    (a trusted proxy's) makes the console's cookies Secure, as docs/console.md says."""
+    import re
+
+    verify = ssl.create_default_context(cafile=str(front["pki"]["ca"]))
+    with httpx.Client(base_url=front["url"], verify=verify, timeout=10) as browser:
+        assert browser.get("/").headers["location"] == "/console/"
+        page = browser.get("/console/sign-in")
+        assert page.status_code == 200 and "Secure" in page.headers["set-cookie"]  # the sign-in form's cookie
+        token = re.findall(r'name="csrf" value="([^"]+)"', page.text)[-1]
+        signed = browser.post("/console/sign-in", data={"csrf": token, "how": "token", "token": front["admin"]})
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"]
+        assert cookie.startswith("pika_session=") and "Secure" in cookie and "HttpOnly" in cookie
+        assert browser.get("/console/").status_code == 200
