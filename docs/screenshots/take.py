@@ -110,7 +110,9 @@ def main() -> int:
         backend, app, info, admin_token, till = demo_world(Path(tmp) / "backend")
         ids = {"retailers/id": info["retailer_id"], "vouchers/id": info["vouchers"][0]["id"],
                "staff/id": info["staff"][1]["id"], "tills/id": till["device_id"],
-               "edition_id": info["booklet"]["edition_id"]}
+               "edition_id": info["booklet"]["edition_id"],
+               "void/id": backend.read().execute("SELECT key FROM attempts WHERE status = 'accepted' "
+                                                 "ORDER BY at DESC LIMIT 1").fetchone()[0]}
         server = EmbeddedServer(app).start()
         taken = []
         try:
@@ -120,7 +122,9 @@ def main() -> int:
                                               locale=BROWSER_LOCALES.get(args.lang, "es-PY"))
                 page = context.new_page()
                 page.goto(f"{server.url}/console/sign-in")
-                page.screenshot(path=str(args.out / "console-sign-in-1280.png"), full_page=True)
+                for width in WIDTHS:
+                    page.set_viewport_size({"width": width, "height": 900})
+                    page.screenshot(path=str(args.out / f"console-sign-in-{width}.png"), full_page=True)
                 page.fill("#operator-sign-in [name=token]", admin_token)
                 page.click("#operator-sign-in button[type=submit]")
                 page.wait_for_url(f"{server.url}/console/")
@@ -142,6 +146,20 @@ def main() -> int:
                         target = args.out / f"console-{name_of(template)}-{width}.png"
                         page.screenshot(path=str(target), full_page=True)
                         taken.append(target.name)
+                # What a form answers with: an enrollment code (text and QR), a test claim (QR and short code).
+                personal = next(v for v in info["vouchers"] if v["kind"] == "personal")
+                for width in WIDTHS:
+                    page.set_viewport_size({"width": width, "height": 900})
+                    page.goto(f"{server.url}/console/tills")
+                    with page.expect_navigation():
+                        page.click("#new-code button[type=submit]")
+                    page.screenshot(path=str(args.out / f"console-tills-code-{width}.png"), full_page=True)
+                    page.goto(f"{server.url}/console/claims")
+                    page.select_option("#new-claim #f-voucher_id", personal["id"])
+                    with page.expect_navigation():
+                        page.click("#new-claim button[type=submit]")
+                    page.screenshot(path=str(args.out / f"console-claims-issued-{width}.png"), full_page=True)
+                    taken += [f"console-tills-code-{width}.png", f"console-claims-issued-{width}.png"]
                 # The edition once rendered: its preview's page images (rasterised on the first view).
                 app.booklets.render(info["booklet"]["edition_id"])
                 for width in WIDTHS:
