@@ -105,6 +105,15 @@ class View:
                              path=self.request.path, **context)
         return status, web.page(body, tuple(self.set_cookies))
 
+    def sign_out(self) -> None:
+        """End this browser's session (audited as a sign-out) and forget its cookie."""
+        if self.session is not None:
+            who = self.who
+            console_sessions.end(self.ctx, self.session, retailer_id=who.retailer_id,
+                                 signed_out_by=who.staff_id or (who.token_hash or "")[:12])
+            self.session = None
+        self.set_cookies.append(web.cookie(SESSION_COOKIE, "", secure=self.secure, max_age=0))
+
     def redirect(self, location: str) -> tuple[int, Any]:
         return web.redirect(location, tuple(self.set_cookies))
 

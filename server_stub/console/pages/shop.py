@@ -131,10 +131,7 @@ def sign_in(view):
 
 
 def sign_out(view):
-    if view.session is not None:
-        console_sessions.end(view.ctx, view.session, signed_out_by=view.who.staff_id or "",
-                             retailer_id=view.who.retailer_id)
-    view.set_cookies.append(web.cookie(SESSION_COOKIE, "", secure=view.secure, max_age=0))
+    view.sign_out()
     return view.redirect("/console/shop?ok=shift_ended")
 
 

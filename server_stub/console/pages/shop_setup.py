@@ -20,10 +20,8 @@ from pos_app.words.i18n import N_
 
 from ...errors import NotFound
 from ...http import client_address
-from ...operations import console_sessions
 from ...operations.web_tills import NAME_MAX
 from .. import web
-from ..view import SESSION_COOKIE
 
 WEBTILL_COOKIE = "pika_webtill"
 WEBTILL_PATH = "/console/shop"
@@ -76,11 +74,7 @@ def _hand_over(view, token: str):
     """This browser becomes the shop's: the web till's cookie set, and the manager signed out of it, so whoever
     stands at the counter next cannot open the manager's pages."""
     view.set_cookies.append(webtill_cookie(view, token))
-    if view.session is not None:
-        who = view.who
-        console_sessions.end(view.ctx, view.session, signed_out_by=who.staff_id or (who.token_hash or "")[:12],
-                             retailer_id=who.retailer_id)
-        view.set_cookies.append(web.cookie(SESSION_COOKIE, "", secure=view.secure, max_age=0))
+    view.sign_out()
     return view.redirect("/console/shop?ok=webtill_here")
 
 

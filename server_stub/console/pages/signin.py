@@ -49,11 +49,7 @@ def sign_in(view):
 
 
 def sign_out(view):
-    if view.session is not None:
-        who = view.who
-        console_sessions.end(view.ctx, view.session, signed_out_by=who.staff_id or (who.token_hash or "")[:12],
-                             retailer_id=who.retailer_id)
-    view.set_cookies.append(web.cookie(SESSION_COOKIE, "", secure=view.secure, max_age=0))
+    view.sign_out()
     return view.redirect("/console/sign-in")
 
 
