@@ -168,4 +168,47 @@ def kept_entries(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX kept_entries_confirmed_at ON kept_entries (confirmed_at)")
 
 
-MIGRATIONS = [initial_schema, sync_figures, voids, printed_limits, trust_no_till, kept_entries]
+def honest_tills(db: sqlite_utils.Database) -> None:
+    # The till's tamper-evident log: every attempt it finished and every void it made, in order, each
+    # chained to the one before (`hash` = H(previous hash, `body`), pos_app.core.till_log). Written in the
+    # record's own transaction; never updated or deleted.
+    db.execute(
+        """CREATE TABLE log_chain (
+            seq INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            hash TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX log_chain_key ON log_chain (key)")
+    # The logs of this store's other tills as heard over the shop's LAN (pos_app/lan), each record checked
+    # against the one before it: a copy of their chains, and what their records used up.
+    db.execute(
+        """CREATE TABLE lan_records (
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            PRIMARY KEY (device_id, seq)
+        )"""
+    )
+    # A peer's printed-code use heard over the LAN, counted until the feed brings the same attempt (by its
+    # key), which then counts it instead: never twice.
+    db.execute(
+        """CREATE TABLE lan_printed (
+            key TEXT PRIMARY KEY,
+            voucher_id TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX lan_printed_voucher ON lan_printed (voucher_id, store_id, day)")
+
+
+MIGRATIONS = [initial_schema, sync_figures, voids, printed_limits, trust_no_till, kept_entries, honest_tills]

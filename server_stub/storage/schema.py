@@ -347,5 +347,80 @@ def m007_web_console(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX console_form_uses_at ON console_form_uses (at)")
 
 
+def m008_tills_keep_each_other_honest(db: sqlite_utils.Database) -> None:
+    """Issue 18: a till's tamper-evident log, its store's LAN keys, and the findings reconciliation raises."""
+    # The till's own Ed25519 key (its public half, base64 of the 32 raw bytes), and what the backend holds of
+    # its log: the last verified record (`log_seq`, `log_head`), the head the till last signed and claimed
+    # (`log_claimed_seq`, at `log_claimed_at`), and what it reports of entries the backend refused for good.
+    for column in ("log_key TEXT", "log_seq INTEGER NOT NULL DEFAULT 0", "log_head TEXT",
+                   "log_claimed_seq INTEGER", "log_claimed_at REAL", "parked_size INTEGER",
+                   "parked_oldest_at REAL"):
+        db.execute(f"ALTER TABLE devices ADD COLUMN {column}")
+    # Every record of every till's log, as the till chained it (`body` the exact text hashed).
+    db.execute(
+        """CREATE TABLE till_log (
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            PRIMARY KEY (device_id, seq)
+        )"""
+    )
+    db.execute("CREATE INDEX till_log_key ON till_log (device_id, key)")
+    # The keys a store's tills authenticate each other with on the shop's LAN; the newest unretired one is
+    # active, a retired one still verifies until `expires_at` (tills that have not yet heard of the new one).
+    db.execute(
+        """CREATE TABLE store_lan_keys (
+            kid TEXT PRIMARY KEY,
+            store_id TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            retired_at REAL,
+            expires_at REAL
+        )"""
+    )
+    db.execute("CREATE INDEX store_lan_keys_store ON store_lan_keys (store_id, created_at)")
+    # What a check found wrong (a till's log, reconciliation's counts): open until a person resolves it.
+    # `subject` names the thing found (one open finding per code and subject); `gone_at`: the condition was
+    # no longer seen since (the finding stays until resolved).
+    db.execute(
+        """CREATE TABLE findings (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            retailer_id TEXT,
+            store_id TEXT,
+            device_id TEXT,
+            code TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            opened_at REAL NOT NULL,
+            seen_at REAL NOT NULL,
+            gone_at REAL,
+            resolved_at REAL,
+            resolved_by TEXT,
+            resolution TEXT
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX findings_one_open ON findings (code, subject) WHERE resolved_at IS NULL")
+    db.execute("CREATE INDEX findings_retailer ON findings (retailer_id, id)")
+    # The feed's redemption event names its attempt's key: a till that heard of it over the LAN counts it once.
+    db.execute("DROP TRIGGER attempts_feed_event")
+    db.execute(
+        """CREATE TRIGGER attempts_feed_event AFTER INSERT ON attempts
+        WHEN NEW.status = 'accepted'
+        BEGIN
+            INSERT INTO events (retailer_id, type, origin_device, data, at)
+            VALUES (NEW.retailer_id, 'redemption', NEW.device_id,
+                    json_object('jti', NEW.jti, 'voucher_id', NEW.voucher_id, 'kind', NEW.kind,
+                                'code', NEW.code, 'store_id', NEW.store_id,
+                                'till', (SELECT name FROM devices WHERE id = NEW.device_id),
+                                'at', NEW.at, 'key', NEW.key),
+                    NEW.received_at);
+        END"""
+    )
+
+
 MIGRATIONS = [m001_initial, m002_redemption_events_by_trigger, m003_booklet_editions, m004_voids,
-              m005_trust_no_till, m006_run_it_for_real, m007_web_console]
+              m005_trust_no_till, m006_run_it_for_real, m007_web_console, m008_tills_keep_each_other_honest]
