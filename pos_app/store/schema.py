@@ -197,15 +197,17 @@ def honest_tills(db: sqlite_utils.Database) -> None:
         )"""
     )
     # A peer's printed-code use heard over the LAN, counted until the feed brings the same attempt (by its
-    # key), which then counts it instead: never twice.
+    # key), which then counts it instead (`counted_by_feed` = 1; a feed that came first leaves such a row
+    # too, so the LAN's copy arriving later counts nothing): never twice.
     db.execute(
         """CREATE TABLE lan_printed (
             key TEXT PRIMARY KEY,
             voucher_id TEXT NOT NULL,
             store_id TEXT NOT NULL,
             day TEXT NOT NULL,
-            device_id TEXT NOT NULL,
-            at REAL NOT NULL
+            device_id TEXT,
+            at REAL NOT NULL,
+            counted_by_feed INTEGER NOT NULL DEFAULT 0
         )"""
     )
     db.execute("CREATE INDEX lan_printed_voucher ON lan_printed (voucher_id, store_id, day)")
