@@ -33,7 +33,9 @@ def _optional_json(request: Request) -> dict:
 
 
 _TILL_REPORT = {"app_version": (STR, False, 32), "outbox": (INT, False, None),
-                "outbox_oldest_at": (NUM + NONE, False, None)}
+                "outbox_oldest_at": (NUM + NONE, False, None),
+                # entries the backend refused for good, set aside at the till (reconcile's parked_old)
+                "parked": (INT, False, None), "parked_oldest_at": (NUM + NONE, False, None)}
 # A sync Entry is a redemption (no `type`, as tills have always sent) or a
 # manager's void (`type: "void"`); one shape declares both (openapi.json).
 _VOID_REASON = 1000  # on the wire; the rule (pos_app.core.voids) keeps 200 characters after stripping

@@ -242,6 +242,16 @@ def till_report(report: Any, user_agent: str | None) -> dict:
         if oldest is not None and not is_time(oldest):
             raise Invalid("invalid_value", "till.outbox_oldest_at is a time in seconds since 1970, or null")
         out["outbox_oldest_at"] = oldest
+    if "parked" in report:
+        size = report["parked"]
+        if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= OUTBOX_MAX:
+            raise Invalid("invalid_value", f"till.parked is a whole number from 0 to {OUTBOX_MAX}")
+        out["parked_size"] = size
+    if "parked_oldest_at" in report:
+        oldest = report["parked_oldest_at"]
+        if oldest is not None and not is_time(oldest):
+            raise Invalid("invalid_value", "till.parked_oldest_at is a time in seconds since 1970, or null")
+        out["parked_oldest_at"] = oldest
     return out
 
 
