@@ -1,4 +1,4 @@
-"""`python -m server_stub`: init, serve, demo-data, booklet, token, key, device, migrate-to-postgres, backup, restore, front-config. JSON on stdout, errors on stderr.
+"""`python -m server_stub`: init, serve, demo-data, booklet, token, key, lan-key, device, migrate-to-postgres, backup, restore, front-config. JSON on stdout, errors on stderr.
 
 The commands themselves live in `commands/`; this is only the entry point:
 it assembles their parsers and says any refusal as one `error:` line, exit 1.
@@ -13,6 +13,7 @@ import sys
 
 from .commands import admin_tokens, audit_log, backup, booklet, front, moving, server
 from .commands import keys
+from .commands import lan_keys as lan_key_commands
 from .commands import devices as device_commands
 from .commands import staff as staff_commands
 from .commands.output import print_error
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     booklet.add_to(sub)
     admin_tokens.add_to(sub)
     keys.add_to(sub)
+    lan_key_commands.add_to(sub)
     moving.add_to(sub)
     backup.add_to(sub)
     front.add_to(sub)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from . import tokens
+from .lan_roster import parse_lan
 from .domain import IDEMPOTENCY_KEY, Voucher
 from .verdict import is_timezone, printed_form
 
@@ -62,6 +63,7 @@ class Catalog:
     server_time: Any
     issuer: str = ""  # the `iss` of the backend's tokens; "" from a backend older than the check
     offline_days: int = DEFAULT_OFFLINE_DAYS  # policy.offline_days: how long a till may judge personal codes unheard
+    lan: dict | None = None  # the store's LAN keys and roster (core/lan_roster.py); None from an older backend
 
 
 def parse_enrollment(answer: Any) -> tuple[dict[str, str], list[tuple[str, str]]]:
@@ -71,6 +73,7 @@ def parse_enrollment(answer: Any) -> tuple[dict[str, str], list[tuple[str, str]]
     facts = {name: _text(answer, name, where) for name in ENROLLMENT_FACTS}
     if _optional_text(answer, "issuer", where):  # kept as the till's `issuer` setting (tokens' `iss`)
         facts["issuer"] = answer["issuer"]
+    parse_lan(answer.get("lan"), where)  # checked with the rest; the store keeps it (save_enrollment)
     return facts, parse_keys(answer.get("keys", []), where)
 
 
@@ -97,12 +100,13 @@ def parse_catalog(catalog: Any, *, known_retailer: str = "", known_store: str = 
     # The backend's clock, only as a hint (the skew comes from every answer): an odd one is dropped.
     server_time = catalog.get("server_time") if is_time(catalog.get("server_time")) else None
     parse_epoch(catalog, where)  # checked here; the feed's page is where the till acts on it
+    lan = parse_lan(catalog.get("lan"), where)
     return Catalog(retailer_id=retailer_id, retailer_name=_optional_text(retailer, "name", "catalog retailer") or "",
                    store_id=store_id, store_name=_optional_text(store, "name", "catalog store") or "",
                    timezone=timezone, keys=keys, vouchers=vouchers,
                    printed_codes=printed, claims=claims, staff=staff, revoked=revoked,
                    server_time=server_time, issuer=_optional_text(catalog, "issuer", where) or "",
-                   offline_days=_offline_days(catalog.get("policy")))
+                   offline_days=_offline_days(catalog.get("policy")), lan=lan)
 
 
 def _offline_days(policy: Any) -> int:
@@ -399,6 +403,11 @@ def _parse_staff_removed(data: Any) -> str:
     return _text(_mapping(data, "feed staff_removed"), "id", "feed staff_removed")
 
 
+def _parse_lan(data: Any) -> str:
+    """The store whose LAN keys or roster changed: its tills fetch the catalog at once (the event says no more)."""
+    return _text(_mapping(data, "feed lan"), "store_id", "feed lan")
+
+
 MAX_KEYS = 32  # keys published at once: a rotation adds one, expiry takes them away
 
 
@@ -420,4 +429,5 @@ _EVENT_PARSERS = {
     "staff": _parse_staff,
     "staff_removed": _parse_staff_removed,
     "void": _parse_void,
+    "lan": _parse_lan,
 }

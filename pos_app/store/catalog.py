@@ -78,6 +78,7 @@ class Catalog:
         of a fresh code of its own store and retailer, keeping every record and its outbox (`enroll --again`).
         """
         facts, keys = wire.parse_enrollment(enroll_json)
+        lan = wire.parse_lan(enroll_json.get("lan"), "enrollment")
         name = name or enroll_json.get("name") or self.default_device_name
         old_id = self.device_id
         adopted = adopt and bool(old_id) and facts["device_id"] != old_id
@@ -96,6 +97,7 @@ class Catalog:
             for setting, value in facts.items():
                 self.write_setting(setting, value)
             self.write_setting("device_name", str(name))
+            self._keep_lan(lan)
             self.conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", keys)
             self._mark_catalog_changed(["enrollment", keys])
             standing.note_heard(self)  # the enrollment's answer is the backend heard
@@ -140,6 +142,7 @@ class Catalog:
             if parsed.issuer:  # an older backend names none: the issuer known so far stays
                 self.write_setting("issuer", parsed.issuer)
             self.write_setting(standing.OFFLINE_DAYS_KEY, parsed.offline_days)
+            self._keep_lan(parsed.lan)
             self.write_setting("catalog_at", time.time())
             self._mark_catalog_changed(["catalog", catalog])
             if parsed.server_time is not None:
@@ -147,6 +150,30 @@ class Catalog:
         self.reload_settings()
         self._load_catalog_caches()
         self._trust = None
+
+    def _keep_lan(self, lan: dict | None) -> None:
+        """Inside the transaction: the store's LAN keys and roster as the backend's last answer gave them
+        (none: an older backend, so no LAN sharing on a roster nobody vouches for)."""
+        if lan is None:
+            self.conn.execute("DELETE FROM settings WHERE key = 'lan'")
+        else:
+            self.write_setting("lan", lan)
+
+    def lan_config(self) -> dict | None:
+        """`{"keys": [{"kid", "secret", "active"}], "peers": [{"device_id", "name", "public_key"}]}` as the
+        backend last gave them (secrets base64, the roster including this till), or None: none given, or the
+        setting no longer fits (checked again: the file is the shop PC's)."""
+        kept = self.get("lan")
+        seen = getattr(self, "_lan_seen", None)
+        if seen is not None and seen[0] is kept:  # parsed once per value the settings hold (a reload makes anew)
+            return seen[1]
+        try:
+            config = wire.parse_lan(kept, "setting")
+        except ValueError as exc:
+            log.error("the kept LAN keys and roster are unusable, so no LAN sharing: %s", exc)
+            config = None
+        self._lan_seen = (kept, config)
+        return config
 
     def apply_feed(self, events: list[Mapping[str, Any]], cursor: int) -> int:
         """Apply a page of `GET /feed` and keep its cursor, in one transaction; returns how many

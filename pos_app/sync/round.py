@@ -29,7 +29,7 @@ BATCH = 500
 # and a feed that claims `more` for ever cannot hold the round.
 MAX_FEED_PAGES = 50
 # Feed events that change the catalog: a round that saw one downloads it whole.
-CATALOG_EVENTS = ("voucher", "printed_code", "staff", "staff_removed", "keys")
+CATALOG_EVENTS = ("voucher", "printed_code", "staff", "staff_removed", "keys", "lan")
 # Otherwise the catalog is downloaded this often, as a safety net.
 CATALOG_REFRESH_S = 900.0
 # 4xx statuses about the till, not about an entry: parking entries would not help.

@@ -27,7 +27,7 @@ from pos_app.core.wire import is_time
 
 from ..datadir import token_hash
 from ..errors import Conflict, Invalid, NotFound, Unauthorized
-from . import audit, holds
+from . import audit, holds, lan_keys
 from .context import Context
 
 log = logging.getLogger(__name__)
@@ -147,10 +147,13 @@ def revoke(ctx: Context, device_id: str, reason: Any = None) -> dict:
     reason = reason.strip() if reason else None
     now = ctx.clock()
     actor = audit.current()
+    # Its store's LAN key is rotated in the same write, under the store's name too (a till never moves store).
+    store = ctx.one("SELECT store_id FROM devices WHERE id = ?", (device_id,))
 
     def write(db):
-        ctx.storage.hold(db, holds.device_life_name(device_id))
-        row = db.execute("SELECT revoked_at, retailer_id, token_hash, name FROM devices WHERE id = ?",
+        ctx.storage.hold(db, holds.device_life_name(device_id), *([] if store is None else
+                                                                  [lan_keys.hold_name(store[0])]))
+        row = db.execute("SELECT revoked_at, retailer_id, token_hash, name, store_id, kind FROM devices WHERE id = ?",
                          (device_id,)).fetchone()
         if row is None:
             raise NotFound("not_found", f"no device {device_id}")
@@ -160,8 +163,10 @@ def revoke(ctx: Context, device_id: str, reason: Any = None) -> dict:
         # as enrollment and a roll take them: over PostgreSQL two writes never wait for each other's rows.
         db.execute("DELETE FROM enrollment_codes WHERE for_device = ? AND used_at IS NULL", (device_id,))
         db.execute("UPDATE devices SET revoked_at = ?, revoked_by = ? WHERE id = ?", (now, actor.label(), device_id))
-        audit.write(ctx, db, actor, "device.revoke", device_id, retailer_id=row[1],
-                    detail={"name": row[3], "reason": reason})
+        detail = {"name": row[3], "reason": reason}
+        if row[5] == "till" and store is not None:  # it held the store's LAN keys: they go, and it leaves the roster
+            detail["lan_kid"] = lan_keys.rotate_in(ctx, db, row[4], now)["kid"]
+        audit.write(ctx, db, actor, "device.revoke", device_id, retailer_id=row[1], detail=detail)
         return row[2]
     _forget(ctx, ctx.storage.submit(write))
     return get_device(ctx, device_id)

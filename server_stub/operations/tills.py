@@ -10,7 +10,7 @@ from pos_app.core import codes
 from ..datadir import token_hash
 from ..errors import Conflict, Forbidden
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
-from . import devices, enrollment_guard
+from . import devices, enrollment_guard, lan_keys
 from .common import insert, new_id, store_of
 from .context import Context
 from .staff_auth import may_work_at
@@ -60,6 +60,7 @@ def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> d
             return again
         insert(db, "devices", {"id": device_id, "retailer_id": row[0], "store_id": row[1], "name": name,
                                 "token_hash": token_hash(device_token), "enrolled_at": now})
+        lan_keys.lan_changed(ctx, db, row[1], origin=device_id)  # the store's tills hear of a new peer
         return device_id, name, row[0], row[1], None
     done = ctx.storage.submit(write)
     if isinstance(done, int):
@@ -69,11 +70,13 @@ def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> d
     if old_token is not None:
         devices.forget_token(ctx, old_token)
     return {"device_id": device_id, "name": name, "device_token": device_token, "retailer_id": retailer_id,
-            "store_id": store_id, "keys": ctx.public_keys, "issuer": ctx.config["issuer"], "server_time": now}
+            "store_id": store_id, "keys": ctx.public_keys, "issuer": ctx.config["issuer"], "server_time": now,
+            "lan": lan_keys.lan_of(ctx, store_id)}
 
 
 def catalog(ctx: Context, device: dict) -> dict:
     retailer_id = device["retailer_id"]
+    lan = lan_keys.for_device(ctx, device)  # its store's LAN keys and roster: a till's only, made on demand
     with ctx.storage.read_snapshot() as db:  # one snapshot for the whole catalog (store_of reads in it too)
         retailer = db.execute("SELECT id, name, offline_days FROM retailers WHERE id = ?", (retailer_id,)).fetchone()
         store = store_of(ctx, device["store_id"])
@@ -104,6 +107,7 @@ def catalog(ctx: Context, device: dict) -> dict:
         # How long the till may decide personal codes offline without hearing from us (the retailer's setting).
         "policy": {"offline_days": retailer[2]},
         **epoch_now,  # the backend's epoch: new after a restore, which tills notice
+        **({} if lan is None else {"lan": lan}),
     }
 
 
