@@ -51,7 +51,9 @@ ADMIN = {("POST", "/retailers"), ("GET", "/retailers"), ("POST", "/stores"), ("G
          # the operator's staff (tests/test_staff_admin.py) and the audit log (tests/test_audit_log.py)
          ("GET", "/staff"), ("GET", "/staff/{staff_id}"), ("POST", "/staff/{staff_id}"),
          ("POST", "/staff/{staff_id}/disable"), ("POST", "/staff/{staff_id}/enable"), ("POST", "/staff/{staff_id}/pin"),
-         ("GET", "/audit")}
+         ("GET", "/audit"),
+         # reconciliation's findings: also a retailer's admin in person (tests/test_findings_api.py)
+         ("GET", "/findings"), ("POST", "/findings/{finding_id}/resolve"), ("POST", "/reconcile")}
 BIG = "x" * 100_000
 
 

@@ -615,6 +615,16 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
     assert c.get("/reports/daily", headers=admin, params={**day, "format": "csv"}).status_code == 200
     assert c.get("/reports/daily", headers=admin, params={"date": "2025-02-30", "store": store_id}).status_code == 400
 
+    # reconciliation's findings (tests/test_findings_api.py): a till's outbox stuck three days
+    assert c.post("/sync", headers=other, json={"entries": [], "till": {
+        "outbox": 1, "outbox_oldest_at": time.time() - 3 * 86400, "parked": 0, "parked_oldest_at": None}}).status_code == 200
+    assert c.post("/reconcile", headers=admin).json()["by_code"]["outbox_stuck"] == 1
+    assert c.post("/reconcile", headers=admin, json={"retailer_id": missing}).status_code == 404
+    stuck = c.get("/findings", headers=admin, params={"code": "outbox_stuck", "state": "all"}).json()["findings"][0]
+    assert c.get("/findings", headers=admin, params={"limit": "many"}).status_code == 400
+    assert c.post(f"/findings/{stuck['id']}/resolve", headers=admin, json={"note": "Caja 2 reiniciada"}).status_code == 200
+    assert c.post(f"/findings/{stuck['id']}/resolve", headers=admin, json={"note": "otra vez"}).status_code == 409
+
     # no route, wrong method
     assert c.get("/nowhere").status_code == 404
     assert c.delete("/retailers", headers=admin).status_code == 405

@@ -97,6 +97,10 @@ class App(AdminRoutes, TillRoutes, BookletRoutes):
         # The manager's report: the admin token, or a till's manager or admin in person.
         r("GET", f"{API}/reports/daily", self.daily_report)
         r("GET", f"{API}/audit", self.audit_log)
+        # Reconciliation's findings: the admin token every retailer's, a retailer's admin in person theirs.
+        r("GET", f"{API}/findings", self.list_findings)
+        r("POST", f"{API}/findings/{{finding_id}}/resolve", self.resolve_finding)
+        r("POST", f"{API}/reconcile", self.run_reconcile)
 
     def __call__(self, environ, start_response):
         # Who acts is said afresh for each request (a thread serves many): the credential check names them.

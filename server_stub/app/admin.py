@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from ..errors import Invalid
+import re
+
+from ..errors import Invalid, NotFound
 from ..http import Download
-from ..operations import audit, credentials
+from ..operations import audit, credentials, findings, reconcile
 from ..operations.admin import ENROLLMENT_TTL_S
 from ..operations.devices import ROLL_TTL_S
 from ..operations.reports import File
 from ..validation import BOOL, DICT, INT, NONE, STR, check
 from .callers import Callers
 from .shapes import _ID, _NAME, _query_int, _optional_json
+
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_FINDINGS_QUERY = ("state", "code", "limit", "offset", "retailer_id", "store_id")
+_NOTE_WIRE = 2000  # a note's characters on the wire; the rule (findings.NOTE_CHARS) keeps 500 after stripping
 
 
 class AdminRoutes(Callers):
@@ -193,3 +200,73 @@ class AdminRoutes(Callers):
         return 200, self.backend.audit_log(retailer_id=retailer, action=action, since=since_at,
                                            after=_query_int(request, "after", 0, 0, 2**62),
                                            limit=_query_int(request, "limit", 100, 1, audit.LIST_MAX))
+
+    # --- findings (operations/findings.py, reconcile.py) ------------------------------------------------
+
+    def _findings_scope(self, request) -> tuple[str | None, str | None]:
+        """(retailer, store) whose findings the caller may see: the operator's token every one (None, None); a
+        retailer's admin in person their retailer's, or only their store's if they belong to one."""
+        caller = self._admin_or_staff(request, ("admin",))
+        if caller.kind == "admin":
+            return None, None
+        return caller.retailer_id, None if caller.retailer_wide else caller.store_id
+
+    def list_findings(self, request):
+        retailer, store = self._findings_scope(request)
+        q = request.query
+        unknown = sorted(set(q) - set(_FINDINGS_QUERY))
+        if unknown:
+            raise Invalid("unknown_field", f"unknown query parameter {unknown[0][:40]!r}")
+        asked = {name: _query_id(q, name) for name in ("retailer_id", "store_id")}
+        code = q.get("code")
+        if code is not None and not _CODE.fullmatch(code):
+            raise Invalid("invalid_value", "code is a finding's code such as outbox_stuck")
+        numbers = {name: _query_number(q, name) for name in ("limit", "offset")}
+        empty = {"findings": [], "total": 0, "last_run_at": None}
+        # A caller's own scope wins: asking for another retailer's (or store's) answers none, as if none existed.
+        for mine, name in ((retailer, "retailer_id"), (store, "store_id")):
+            if mine is not None and asked[name] not in (None, mine):
+                return 200, empty
+        answer = findings.list_findings(
+            self.backend.ctx, retailer_id=retailer or asked["retailer_id"], store_id=store or asked["store_id"],
+            state=q.get("state", "open"), code=code, limit=numbers["limit"] if numbers["limit"] is not None else 100,
+            offset=numbers["offset"] or 0)
+        last = reconcile.last_run(self.backend.ctx)
+        return 200, {**answer, "last_run_at": last.get("ran_at") if last else None}
+
+    def resolve_finding(self, request):
+        retailer, store = self._findings_scope(request)
+        raw = request.params["finding_id"]
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+            raise Invalid("invalid_value", "a finding's id is a whole number")
+        body = check(request.json(), {"note": (STR, True, _NOTE_WIRE)})
+        finding_id = int(raw)
+        if store is not None and findings.get_finding(self.backend.ctx, finding_id)["store_id"] != store:
+            raise NotFound("not_found", "no such finding")
+        return 200, findings.resolve(self.backend.ctx, finding_id, body["note"], retailer_id=retailer)
+
+    def run_reconcile(self, request):
+        retailer, _ = self._findings_scope(request)
+        body = check(_optional_json(request), {"retailer_id": (STR, False, _ID)})
+        asked = body.get("retailer_id")
+        if asked is not None and not _SAFE_ID.fullmatch(asked):
+            raise Invalid("invalid_value", "retailer_id is an id of 1 to 64 [A-Za-z0-9_-]")
+        if retailer is not None and asked not in (None, retailer):
+            raise NotFound("not_found", "no such retailer")
+        return 200, reconcile.run(self.backend.ctx, retailer_id=retailer or asked)
+
+
+def _query_id(query: dict, name: str) -> str | None:
+    value = query.get(name)
+    if value is not None and not _SAFE_ID.fullmatch(value):
+        raise Invalid("invalid_value", f"{name} is an id of 1 to 64 [A-Za-z0-9_-]")
+    return value
+
+
+def _query_number(query: dict, name: str) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise Invalid("invalid_value", f"{name} is a whole number")
+    return int(raw)

@@ -12,6 +12,7 @@ opens a new one.
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any, Iterable
 
 from ..errors import Conflict, Invalid, NotFound
@@ -22,6 +23,11 @@ DETAIL_CHARS = 16000  # a finding's detail as kept (records named, counts): boun
 NOTE_CHARS = 500
 LIST_MAX = 500
 STATES = ("open", "resolved", "all")
+# Not in a note a person reads later (the console's forms refuse the same): control characters, lone
+# surrogates, private use, unassigned, line or paragraph separators, and direction marks, which would make it
+# read backwards.
+_NOT_IN_NOTES = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _COLUMNS = ("id", "retailer_id", "store_id", "device_id", "code", "subject", "detail", "opened_at", "seen_at",
             "gone_at", "resolved_at", "resolved_by", "resolution")
 
@@ -119,9 +125,10 @@ def resolve(ctx: Context, finding_id: int, note: str, *, retailer_id: str | None
     """A person closes a finding with a note (what they did about it); audited. `retailer_id`: the caller
     may only close that retailer's findings (another's is not found)."""
     if not isinstance(note, str) or not note.strip() or len(note.strip()) > NOTE_CHARS \
-            or any(ord(c) < 32 or 0x7f <= ord(c) < 0xa0 for c in note):
-        raise Invalid("invalid_value", f"a note is 1 to {NOTE_CHARS} characters on one line")
-    note = note.strip()
+            or any(c in _BIDI_CONTROLS or unicodedata.category(c) in _NOT_IN_NOTES for c in note):
+        raise Invalid("invalid_value", f"a note is 1 to {NOTE_CHARS} characters on one line, "
+                                       "without control or direction marks")
+    note = unicodedata.normalize("NFC", note.strip())
     found = get_finding(ctx, finding_id)
     if retailer_id is not None and found["retailer_id"] != retailer_id:
         raise NotFound("not_found", "no such finding")
