@@ -13,6 +13,7 @@ import sys
 
 from .commands import admin_tokens, audit_log, backup, booklet, front, moving, server
 from .commands import keys
+from .commands import reconcile as reconcile_command
 from .commands import lan_keys as lan_key_commands
 from .commands import devices as device_commands
 from .commands import staff as staff_commands
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_log.add_to(sub)
     device_commands.add_to(sub)
     staff_commands.add_to(sub)
+    reconcile_command.add_to(sub)
     return top
 
 

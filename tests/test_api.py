@@ -113,7 +113,7 @@ def test_every_protected_endpoint_needs_its_own_kind_of_token(api):
     for method, template in sorted(ADMIN | DEVICE):
         path = template.replace("{voucher_id}", "vch_x").replace("{jti}", "abc").replace("{key}", new_key()) \
             .replace("{edition_id}", "bk_x").replace("{placement_id}", "plc_x").replace("{retailer_id}", "ret_x") \
-            .replace("{device_id}", "dev_x").replace("{staff_id}", "stf_x")
+            .replace("{device_id}", "dev_x").replace("{staff_id}", "stf_x").replace("{finding_id}", "1")
         other = till.auth if (method, template) in ADMIN else api.admin
         for headers in [*wrong_tokens, other]:
             response = api.client.request(method, path, headers={**headers, "Idempotency-Key": new_key()},

@@ -62,6 +62,9 @@ def serve(args) -> int:
     scheduler = schedule.start(args.data, data.config(), database)  # one scheduler, in this main process
     if scheduler is not None:
         sys.stderr.write("booklet: monthly render scheduled\n")
+    from . import reconcile
+    if reconcile.start(args.data, data.config(), database) is not None:  # this main process only, as the booklet's
+        sys.stderr.write("reconcile: nightly run scheduled\n")
     if args.stdlib:
         from ..app import make_app
         from ..serving import EmbeddedServer
