@@ -112,7 +112,7 @@ def test_a_rolled_till_enrolls_again_as_itself_with_a_new_token(api):
     again = api.ok(api.client.post("/devices/enroll", json={"code": rolled["code"], "name": "another name"}), 201)
     assert (again["device_id"], again["name"], again["store_id"]) == (till.id, "Caja 1", till.store_id)
     assert set(again) == {"device_id", "name", "device_token", "retailer_id", "store_id", "keys", "issuer",
-                          "server_time"}  # a first enrollment's shape: the till just replaces its token
+                          "server_time", "lan"}  # a first enrollment's shape: the till just replaces its token
     assert again["device_token"] != till.token
     assert all(r.status_code != 401 for r in device_calls(api, bearer(again["device_token"])))
     error(api.client.get("/catalog", headers=till.auth), 401, "unauthorized")  # the old one is nobody's now
