@@ -12,13 +12,18 @@ import base64
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from api_fixtures import Api, Till, bearer
 from pos_app.core import lan_roster, till_log, wire
 from pos_app.store.till_store import TillStore
+from pos_app.sync.client import BackendClient
+from pos_app.sync.round import sync_once
+from server_stub.app import App
 from server_stub.operations import lan_keys
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,6 +159,33 @@ def test_lan_changed_writes_the_event_another_part_calls(api):
     assert [e["data"] for e in feed_types(api, till, head)] == [{"store_id": api.store_id}]
 
 
+def test_a_till_that_hears_the_lan_event_downloads_the_catalog_at_once(api, tmp_path):
+    first, thief = api.enroll("Caja 1"), api.enroll("Caja 2")
+    for till in (first, thief):
+        with_log_key(api, till)
+    store = TillStore(tmp_path / "caja1.sqlite3", asset_keys_dir=None)
+    store.save_enrollment({"device_id": first.id, "device_token": first.token, "retailer_id": api.retailer_id,
+                           "store_id": first.store_id, "name": first.name, "keys": api.backend.public_keys},
+                          "http://t")
+
+    def sync():
+        with BackendClient("http://t", first.token, transport=httpx.WSGITransport(app=App(api.backend))) as client:
+            return sync_once(store, client)
+    try:
+        assert sync().catalog and not sync().catalog  # fresh: a round without news leaves it be
+        before = store.lan_config()
+        assert [p["device_id"] for p in before["peers"]] == [first.id, thief.id]
+        api.ok(api.client.post(f"/devices/{thief.id}/revoke", headers=api.admin))
+        summary = sync()
+        assert summary.error is None and summary.catalog  # the lan event: downloaded now, not in 15 minutes
+        after = store.lan_config()
+        assert [p["device_id"] for p in after["peers"]] == [first.id]
+        assert after["keys"][0]["active"] and after["keys"][0]["kid"] != before["keys"][0]["kid"]
+        assert after["keys"][1] == {**before["keys"][0], "active": False}
+    finally:
+        store.close()
+
+
 # --- whose secrets ---------------------------------------------------------------------------------------
 
 
@@ -207,8 +239,6 @@ backend.close()
 
 
 def test_two_processes_asking_at_once_make_one_active_key(api):
-    import time
-
     store = api.backend.create_store(api.retailer_id, "Tienda nueva", "America/Asuncion")
     api.backend.close()
     start = str(time.time() + 3.0)
