@@ -327,6 +327,18 @@ def test_the_till_keeps_the_lan_of_its_enrollment_and_catalog_and_refuses_hostil
     assert till_store.lan_config() is None
 
 
+def test_an_enrollment_answer_with_a_hostile_lan_is_refused_and_nothing_is_kept(till_store):
+    answer = {"device_id": "dev_1", "device_token": "t", "retailer_id": "r1", "store_id": "s1", "keys": []}
+    for lan in hostile_lans():
+        with pytest.raises(ValueError):
+            wire.parse_enrollment({**answer, "lan": lan})
+        with pytest.raises(ValueError):
+            till_store.save_enrollment({**answer, "lan": lan}, "http://t", name="Caja 1")
+        assert till_store.stored("device_id", "device_token", "lan") == {}
+    till_store.save_enrollment({**answer, "lan": {"keys": [KEY], "peers": [PEER]}}, "http://t", name="Caja 1")
+    assert till_store.lan_config() == {"keys": [KEY], "peers": [PEER]} and till_store.device_id == "dev_1"
+
+
 @pytest.mark.allow_log_warnings("the kept LAN keys and roster are unusable")
 def test_a_hand_edited_lan_setting_is_no_config(till_store):
     with till_store.transaction():
