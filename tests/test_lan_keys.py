@@ -152,6 +152,15 @@ def test_an_enrollment_tells_the_other_tills_of_the_store_and_not_itself(api):
     assert feed_types(api, second, head) == []  # its own answer carried the roster
 
 
+def test_a_renamed_till_is_renamed_in_the_roster_and_its_peers_hear_of_it(api):
+    first, second = api.enroll("Caja 1"), api.enroll("Caja 2")
+    with_log_key(api, second)
+    head = api.ok(api.client.get("/feed", headers=first.auth))["cursor"]
+    api.ok(api.client.post(f"/devices/{second.id}/rename", headers=api.admin, json={"name": "Caja ☕ 2"}))
+    assert [e["data"] for e in feed_types(api, first, head)] == [{"store_id": api.store_id}]
+    assert [p["name"] for p in catalog(api, first)["lan"]["peers"]] == ["Caja ☕ 2"]
+
+
 def test_lan_changed_writes_the_event_another_part_calls(api):
     till = api.enroll()
     head = api.ok(api.client.get("/feed", headers=till.auth))["cursor"]

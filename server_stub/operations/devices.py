@@ -127,13 +127,16 @@ def rename(ctx: Context, device_id: str, name: Any) -> dict:
     actor = audit.current()
 
     def write(db):
-        row = db.execute("SELECT name, retailer_id, token_hash FROM devices WHERE id = ?", (device_id,)).fetchone()
+        row = db.execute("SELECT name, retailer_id, token_hash, store_id, kind FROM devices WHERE id = ?",
+                         (device_id,)).fetchone()
         if row is None:
             raise NotFound("not_found", f"no device {device_id}")
         if row[0] != name:
             db.execute("UPDATE devices SET name = ? WHERE id = ?", (name, device_id))
             audit.write(ctx, db, actor, "device.rename", device_id, retailer_id=row[1],
                         detail={"name": name, "was": row[0]})
+            if row[4] == "till":  # its peers name it to a cashier ("redeemed at …"): they fetch the roster now
+                lan_keys.lan_changed(ctx, db, row[3])
         return row[2]
     _forget(ctx, ctx.storage.submit(write))
     return get_device(ctx, device_id)
