@@ -517,7 +517,7 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
         if not page["more"]:
             break
     types = {e["type"] for e in c.get("/feed", headers=other).json()["events"]}
-    assert types == {"voucher", "printed_code", "staff", "claim", "revocation", "redemption"}
+    assert types == {"voucher", "printed_code", "staff", "claim", "revocation", "redemption", "lan"}
     assert c.get("/feed", headers=till, params={"after": "-1"}).status_code == 400
 
     # voids: at the backend (a manager in person, or the admin) and from a till's outbox
