@@ -134,7 +134,7 @@ def restore(args) -> int:
 
 # What a restore takes back that an operator must do again: a thief's till active again, a leaked key trusted.
 _WITHDRAWALS = ("device.revoke", "device.roll", "staff.disable", "staff.set_pin", "staff.change_pin",
-                "key.rotate", "token.revoke", "token.rotate", "voucher.revoke", "claim.revoke")
+                "key.rotate", "lan_key.rotate", "token.revoke", "token.rotate", "voucher.revoke", "claim.revoke")
 
 
 def _taken_back(aside: Path | None, database: str | None, taken_at: float) -> dict:
