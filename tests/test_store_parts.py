@@ -145,7 +145,7 @@ def test_a_summary_prints_as_the_sync_command_always_printed_it():
     assert list(summary.to_json()) == [
         "pushed", "recorded", "duplicates", "conflicts", "parked", "over_limit", "pending_settled", "feed_events",
         "catalog", "error", "reached", "requests", "outbox", "last_sync", "clock_skew_s", "feed_parked",
-        "retry_after_s"]
+        "retry_after_s", "log_sent", "log_status"]
     assert json.loads(json.dumps(summary.to_json()))["error"] == "backend answered 503"
     with pytest.raises(AttributeError):
         summary.error = None  # frozen: a round's summary is what happened

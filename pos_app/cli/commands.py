@@ -11,12 +11,13 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from ..core import till_log
 from ..core.domain import LANGUAGES, Method
 from ..scan import DECODERS
 from ..store import standing
 from ..store.settings import SETTINGS
 from ..sync.client import client_for
-from . import outbox_export, reenroll
+from . import outbox_export, reenroll, till_log as till_log_commands
 from .data_folder import STORE_NAME, StoreError, UsageError, in_english, open_checked, open_store, store_error_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -64,11 +65,12 @@ def cmd_enroll(args) -> int:
         ca_file = _checked_transport(args)
         again = again or args.again
         name = args.name or (store.device_name if again else "") or f"till-{Path(args.data).resolve().name}"
+        log_key = store.log_key_for_enrollment()  # its public half registered with the device (store/chain.py)
         try:
             if args.again:  # only a token the backend refuses may be replaced (cli/reenroll.py)
                 reenroll.check_token_refused(store, args.server, ca_file)
             with BackendClient(args.server, timeout=10, ca_file=ca_file) as client:
-                answer = client.enroll(args.code, name)
+                answer = client.enroll(args.code, name, log_key=till_log.public_key_of(log_key))
         except Refused as exc:
             sys.stderr.write(f"error: enrollment refused: {exc}\n")
             return EXIT_FAILED
@@ -86,7 +88,7 @@ def cmd_enroll(args) -> int:
         before = store.device_id
         try:
             # Enrolled again: the same device, or (--again, a restore forgot it) adopted; else nothing changes.
-            store.save_enrollment(answer, args.server, adopt=args.again)
+            store.save_enrollment(answer, args.server, adopt=args.again, log_private_key=log_key)
         except ValueError as exc:
             sys.stderr.write(f"error: {exc}\n")
             return EXIT_FAILED
@@ -367,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     p.set_defaults(func=cmd_report)
     outbox_export.add_command(sub)
+    till_log_commands.add_commands(sub)
     return parser
 
 

@@ -70,8 +70,11 @@ class Catalog:
         self._catalog_mark = mark
 
     def save_enrollment(self, enroll_json: Mapping[str, Any], server_url: str, *,
-                        name: str | None = None, adopt: bool = False) -> None:
+                        name: str | None = None, adopt: bool = False, log_private_key: str | None = None) -> None:
         """Keep the answer of `POST /devices/enroll`: identity, token and keys.
+
+        `log_private_key`: the till's log key whose public half the request carried (chain.py), kept with
+        the identity it was enrolled for.
 
         `name` is the name the till enrolled with (the answer does not repeat it). `adopt`: a restored
         backend forgot this till's device (enrolled after the backup), so the till takes the new device id
@@ -97,6 +100,8 @@ class Catalog:
             for setting, value in facts.items():
                 self.write_setting(setting, value)
             self.write_setting("device_name", str(name))
+            if log_private_key:
+                self.write_setting("log_private_key", log_private_key)
             self._keep_lan(lan)
             self.conn.executemany("INSERT OR REPLACE INTO keys (kid, pem) VALUES (?, ?)", keys)
             self._mark_catalog_changed(["enrollment", keys])

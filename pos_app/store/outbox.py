@@ -154,6 +154,12 @@ class Outbox(Retention):
             "SELECT count(*), min(created_at) FROM outbox WHERE key NOT IN (SELECT value FROM json_each(?))",
             (json.dumps(list(leaving)),)).fetchone()
 
+    def parked_unsynced(self) -> tuple[int, float | None]:
+        """Entries the backend refused for good, set aside here, and when the oldest was queued (`till.parked`,
+        `till.parked_oldest_at`: the backend's reconciliation flags old ones)."""
+        return self.conn.execute(
+            "SELECT count(*), min(created_at) FROM outbox WHERE parked_reason IS NOT NULL").fetchone()
+
     def outbox_rows(self) -> list[dict]:
         """Every entry the backend has not confirmed, oldest first, parked ones marked (an export for the
         operator: store/outbox_export.py)."""

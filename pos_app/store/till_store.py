@@ -9,7 +9,8 @@ a crash, a power cut or a full disk leaves either all of it or none.
 `TillStore` is one class made of parts, each in a module of its own: the
 file, its transactions and settings (base.py), what the backend sends
 (catalog.py), the codes already used (uses.py), the outbox (outbox.py), voids
-(voids.py) and the sync panel's figures (figures.py). Here: deciding and
+(voids.py), the sync panel's figures (figures.py) and the till's tamper-evident log
+(chain.py: a record in the transaction of each attempt finished and void made). Here: deciding and
 recording redemptions, the staff, and the rows the day report reads.
 
 A store belongs to the thread that opened it (sqlite's check_same_thread):
@@ -31,6 +32,7 @@ from ..core.verdict import Context, decide, local_day
 from . import pin_lockout, settings, standing
 from .base import StoreBase
 from .catalog import ASSET_KEYS_DIR, Catalog
+from .chain import Chain
 from .figures import Figures
 from .outbox import Outbox
 from .uses import Uses
@@ -41,7 +43,7 @@ MAX_INPUT_STORED = 4096
 SKEW_NOISE_S = 1.0
 
 
-class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
+class TillStore(Figures, Voids, Chain, Outbox, Uses, Catalog, StoreBase):
     """The till's SQLite store; also the `RedemptionState` offline verdicts read."""
 
     def __init__(self, path: str | Path, *, device_name: str = "",
@@ -93,20 +95,25 @@ class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
             ctx = self.context(now)
             verdict = decide(text, self, ctx, printed_only=printed_only)
             attempt = _attempt_values(verdict)
+            stored = _stored_input(text)
             if row is None:
                 attempt_id, key, at = uuid.uuid4().hex, key or uuid.uuid4().hex, now
                 self.conn.execute(
                     "INSERT INTO attempts (id, key, at, input, method, staff_id, state)"
                     " VALUES (?, ?, ?, ?, ?, ?, 'pending')",
-                    (attempt_id, key, at, _stored_input(text), method, staff_id))
+                    (attempt_id, key, at, stored, method, staff_id))
+                logged = (stored, method, staff_id)
             else:
                 # Keep the scan's own time: the fallback happens later than the scan.
                 attempt_id, at = row["id"], row["at"]
+                logged = (row["input"], row["method"], row["staff_id"])  # the record says what the row holds
             self._finish(attempt_id, attempt, verdict, "offline", now)
             self.record_use(verdict, at, ctx.day)
+            self._log_attempt(key=key, at=at, accepted=verdict.accepted, attempt=attempt, input_text=logged[0],
+                              method=logged[1], staff_id=logged[2], decided="offline", day=ctx.day)
             # `input`: what was scanned, the proof the backend judges again (docs/sync.md).
             entry = dict(attempt, key=key, at=at, method=method, staff_id=staff_id, decided="offline",
-                         input=_stored_input(text))
+                         input=stored)
             self.conn.execute(
                 "INSERT INTO outbox (key, payload, created_at) VALUES (?, ?, ?)",
                 (key, json.dumps({name: entry[name] for name in wire.ENTRY_FIELDS}), now))
@@ -140,9 +147,14 @@ class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
                 raise KeyError(f"no attempt has the key {key!r}")
             if row["state"] == "done":
                 return row["id"]
-            self._finish(row["id"], _attempt_values(verdict), verdict, "online", now, synced_at=now)
+            attempt = _attempt_values(verdict)
+            self._finish(row["id"], attempt, verdict, "online", now, synced_at=now)
             standing.note_heard(self, now)  # the backend's answer: the offline policy counts from here
-            self.record_use(verdict, row["at"], local_day(row["at"], self.store_timezone))
+            day = local_day(row["at"], self.store_timezone)
+            self.record_use(verdict, row["at"], day)
+            self._log_attempt(key=key, at=row["at"], accepted=verdict.accepted, attempt=attempt,
+                              input_text=row["input"], method=row["method"], staff_id=row["staff_id"],
+                              decided="online", day=day)
             self.remember_limit(verdict, row["at"])
             if verdict.used is not None and verdict.jti:
                 # The backend's knowledge of an earlier redemption is ours now too.
@@ -172,9 +184,11 @@ class TillStore(Figures, Voids, Outbox, Uses, Catalog, StoreBase):
                 (time.time() if now is None else now, key))
 
     def _attempt_row(self, key: str) -> dict | None:
-        cursor = self.conn.execute("SELECT id, at, state, verdict FROM attempts WHERE key = ?", (key,))
+        cursor = self.conn.execute(
+            "SELECT id, at, state, verdict, input, method, staff_id FROM attempts WHERE key = ?", (key,))
         row = cursor.fetchone()
-        return None if row is None else dict(zip(("id", "at", "state", "verdict"), row))
+        return None if row is None else dict(zip(("id", "at", "state", "verdict", "input", "method", "staff_id"),
+                                                 row))
 
     def _finish(self, attempt_id: str, attempt: dict, verdict: Verdict, decided: str, now: float,
                 synced_at: float | None = None) -> None:

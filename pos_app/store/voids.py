@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class Voids:
-    """A part of TillStore (needs StoreBase and `staff_member()`)."""
+    """A part of TillStore (needs StoreBase, Chain and `staff_member()`)."""
 
     def void(self, key: str, *, reason: str, staff_id: str, now: float | None = None,
              pin: str | None = None) -> dict:
@@ -60,6 +60,8 @@ class Voids:
                 (void_id, key, text, staff_id, now))
             self.conn.execute("INSERT INTO outbox (key, payload, created_at) VALUES (?, ?, ?)",
                               (void_id, json.dumps(entry), now))
+            # The till's log (chain.py): a void made here is a record; one heard from the feed is not.
+            self._log_void(key=void_id, at=now, redemption_key=key, reason=text, staff_id=staff_id)
         return self._void_rows("v.id = ?", (void_id,))[0]
 
     def _staff_proof(self, pin: str | None, entry: dict) -> str | None:

@@ -192,11 +192,14 @@ class BackendClient:
     def health(self) -> dict:
         return self._call("GET", "/health")[1]
 
-    def enroll(self, code: str, name: str) -> dict:
+    def enroll(self, code: str, name: str, *, log_key: str | None = None) -> dict:
         """`POST /devices/enroll`. Too many wrong codes from this address is the backend's refusal
-        (Refused 429 too_many_attempts), not a network failure: the person is told to wait, not to check cables."""
-        status, body = self._call("POST", "/devices/enroll", json={"code": code, "name": name},
-                                  answer_statuses=(429,))
+        (Refused 429 too_many_attempts), not a network failure: the person is told to wait, not to check cables.
+        `log_key`: the public half of the till's log key (store/chain.py), registered with the device."""
+        request = {"code": code, "name": name}
+        if log_key is not None:
+            request["log_key"] = log_key
+        status, body = self._call("POST", "/devices/enroll", json=request, answer_statuses=(429,))
         if status == 429:
             raise _too_many(body)
         return body
@@ -242,6 +245,11 @@ class BackendClient:
 
     def feed(self, after: int) -> dict:
         return self._call("GET", "/feed", params={"after": after})[1]
+
+    def till_log(self, body: dict) -> dict:
+        """`POST /till-log`: records of the till's log, its signed head and what its self-check found
+        ({public_key, after, records, head, tampered}); the answer's `log` says what the backend holds."""
+        return self._call("POST", "/till-log", json=body)[1]
 
     # --- the booklet (a staff member with role admin, at this till) -------------------
 

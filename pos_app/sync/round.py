@@ -1,9 +1,10 @@
 """One round of sync between a till's store and the backend.
 
 Push the outbox (FIFO, batches of at most 500, an entry leaves only when the
-backend confirmed it), settle attempts a crash left pending, then pull the
-feed (and the catalog when the feed says it changed). The background engine
-(`engine.py`) runs rounds on a schedule; `python -m pos_app sync` runs one.
+backend confirmed it), settle attempts a crash left pending, send the till's
+log (log_push.py), then pull the feed (and the catalog when the feed says it
+changed). The background engine (`engine.py`) runs rounds on a schedule;
+`python -m pos_app sync` runs one.
 Whatever the backend answers, a round ends with a summary, never a crash:
 garbage is an error to retry, and nothing of it reaches the store.
 """
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from .client import BackendClient, BadAnswer, RateLimited, Refused, Unreachable, server_time, verdict_from_answer
+from .log_push import push_log
 
 from .. import __version__
 from ..core import wire
@@ -62,6 +64,8 @@ class SyncSummary:
     clock_skew_s: float | None = None
     feed_parked: int = 0  # feed events newly set aside, unappliable (last: the keys printed before keep their order)
     retry_after_s: float | None = None  # the backend's 429 asked the till to wait this long (the engine does)
+    log_sent: int = 0  # records of the till's log sent (log_push.py)
+    log_status: str | None = None  # the backend's last word on the log: ok, resend, flagged; skipped, refused...
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -152,7 +156,9 @@ def _till_report(store, call: _Clocked, leaving: list[str]) -> dict | None:
     if not call.till_report:
         return None
     count, oldest = store.unsynced(leaving)
-    return {"app_version": __version__, "outbox": count, "outbox_oldest_at": oldest}
+    parked, parked_oldest = store.parked_unsynced()
+    return {"app_version": __version__, "outbox": count, "outbox_oldest_at": oldest, "parked": parked,
+            "parked_oldest_at": parked_oldest}
 
 
 def _refused_till_report(exc: Refused, call: _Clocked, report: dict | None) -> bool:
@@ -323,6 +329,7 @@ def sync_once(store, client: BackendClient, *, clock: Callable[[], float] = time
         _push(store, call, summary, clock)
         _settle_pending(store, call, summary, pending_begun_before)
         _report_till(store, call, clock)
+        push_log(store, call, summary, clock=clock)  # the till's log, checked by the backend
         if pull:
             _pull(store, call, summary, clock)
             if call.resent:
