@@ -274,8 +274,16 @@ class Catalog:
         if data.get("kind") == "printed":
             # Counted on our store's calendar: only our store's per-day count
             # is ever checked here, and the total ignores days.
-            self.count_printed_use(data["voucher_id"], data.get("store_id") or "",
-                                   local_day(at, timezone))
+            day = local_day(at, timezone)
+            self.count_printed_use(data["voucher_id"], data.get("store_id") or "", day)
+            key = data.get("key")
+            if isinstance(key, str) and 0 < len(key) <= 64 and data.get("store_id") == self.store_id:
+                # Counted now by the feed: a copy heard over the LAN (store/lan.py) no longer counts, and
+                # one arriving later finds this row and counts nothing.
+                self.conn.execute(
+                    "INSERT INTO lan_printed (key, voucher_id, store_id, day, at, counted_by_feed)"
+                    " VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT(key) DO UPDATE SET counted_by_feed = 1",
+                    (key, data["voucher_id"], self.store_id, day, at))
         elif data.get("jti"):
             # The first redemption we heard of stays: it is what the cashier is told.
             self.conn.execute(

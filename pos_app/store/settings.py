@@ -78,6 +78,17 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "if the backend is restored from an older backup (days)", "integer", minimum=1, maximum=366),
     Setting("ca_file", "", "a PEM file of the certificate authorities this till trusts for its backend, instead "
             "of the system's (a chain's private CA); empty: the system's, or $SSL_CERT_FILE", "text"),
+    # Sharing with the store's other tills on the shop's LAN (pos_app/lan, docs/sync.md).
+    Setting("lan_enabled", "1", "share redemptions with this store's other tills on the shop's LAN (1) or not (0)",
+            "flag"),
+    Setting("lan_port", 47311, "the TCP port this till listens on for its store's other tills; 0: any free port",
+            "integer", minimum=0, maximum=65535),
+    Setting("lan_bind", "0.0.0.0", "the address this till listens on for its store's other tills (0.0.0.0: all)",
+            "text", max_length=64),
+    Setting("lan_peers", "", "other tills' addresses, \"host:port, …\", asked besides those found on the LAN",
+            "text"),
+    Setting("lan_discovery", "1", "find the store's other tills on the LAN by mDNS/DNS-SD (1) or only by lan_peers "
+            "(0)", "flag"),
 )}
 
 # The till's own choices (the settings dialog), carried into a fresh store by recovery.

@@ -10,7 +10,8 @@ a crash, a power cut or a full disk leaves either all of it or none.
 file, its transactions and settings (base.py), what the backend sends
 (catalog.py), the codes already used (uses.py), the outbox (outbox.py), voids
 (voids.py), the sync panel's figures (figures.py) and the till's tamper-evident log
-(chain.py: a record in the transaction of each attempt finished and void made). Here: deciding and
+(chain.py: a record in the transaction of each attempt finished and void made), and what the
+store's other tills' logs used, heard over the LAN (lan.py). Here: deciding and
 recording redemptions, the staff, and the rows the day report reads.
 
 A store belongs to the thread that opened it (sqlite's check_same_thread):
@@ -34,6 +35,7 @@ from .base import StoreBase
 from .catalog import ASSET_KEYS_DIR, Catalog
 from .chain import Chain
 from .figures import Figures
+from .lan import Lan
 from .outbox import Outbox
 from .uses import Uses
 from .voids import Voids
@@ -43,7 +45,7 @@ MAX_INPUT_STORED = 4096
 SKEW_NOISE_S = 1.0
 
 
-class TillStore(Figures, Voids, Chain, Outbox, Uses, Catalog, StoreBase):
+class TillStore(Figures, Voids, Lan, Chain, Outbox, Uses, Catalog, StoreBase):
     """The till's SQLite store; also the `RedemptionState` offline verdicts read."""
 
     def __init__(self, path: str | Path, *, device_name: str = "",

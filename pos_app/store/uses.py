@@ -38,12 +38,18 @@ class Uses:
         Each is at least what the backend last said it was, plus this till's uses
         since: a limit it answered `limit_reached` for online (`printed_limits`), as
         the feed may not have brought every till's uses yet. A raised limit passes
-        that bound; the feed's uses, once heard, are not counted twice."""
+        that bound; the feed's uses, once heard, are not counted twice, nor are the
+        uses heard over the LAN the feed has brought since (`lan_printed`)."""
         row = self.conn.execute(
             "SELECT coalesce(sum(count), 0),"
             " coalesce(sum(CASE WHEN store_id = ? AND day = ? THEN count END), 0)"
             " FROM printed_uses WHERE voucher_id = ?", (store_id, day, voucher_id)).fetchone()
         at_store_today, in_all = row[1], row[0]
+        # Other tills' uses heard over the LAN (store/lan.py), until the feed brings and counts them.
+        lan = self.conn.execute(
+            "SELECT count(*), coalesce(sum(store_id = ? AND day = ?), 0) FROM lan_printed"
+            " WHERE voucher_id = ? AND counted_by_feed = 0", (store_id, day, voucher_id)).fetchone()
+        at_store_today, in_all = at_store_today + lan[1], in_all + lan[0]
         for scope, bound in self.conn.execute(
                 "SELECT scope, bound + own_since FROM printed_limits WHERE voucher_id = ?"
                 " AND ((scope = 'store_day' AND store_id = ? AND day = ?) OR scope = 'total')",

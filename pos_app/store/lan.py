@@ -1,0 +1,142 @@
+"""What this till holds of its store's other tills' logs, heard over the shop's LAN (pos_app/lan), and what
+their records used up.
+
+A peer's records are its till-log records (seq, body, hash) with a head it signed. They are kept only
+when they follow, link by link, from what this till already holds of that peer (`verify_segment` from
+the last record held, checked against the roster's public key): a record edited, a gap, a head not
+signed by that till, and nothing is kept. Then what they used is applied, the same way the feed applies
+the backend's events:
+
+- an accepted personal attempt → `used_tokens` (origin 'lan', the till named as the roster names it),
+  INSERT OR IGNORE: the first redemption heard of stays, as with the feed;
+- an accepted printed attempt → `lan_printed`, counted by `printed_uses()` until the feed brings the
+  same attempt (by its key), which then counts it instead (`counted_by_feed`);
+- refusals and voids are kept and change nothing (a voided code stays used, as a feed void does).
+
+Nothing heard goes into the outbox: each till sends the backend only its own work.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from ..core import till_log
+
+LAN_STATE = "lan_state"  # {"port", "started_at", "heard": {device_id: at}}, written by the LAN service
+GAP_ONLY = "gap"  # the records start after a record this till does not hold yet: resend from `held`
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What became of a peer's page: the seq now held of that peer, records kept, and what was wrong."""
+
+    held: int
+    stored: int
+    problems: tuple[till_log.Problem, ...] = ()
+
+    @property
+    def resend(self) -> bool:
+        """Only a gap: records before these are missing here (the sender resends from `held`)."""
+        return bool(self.problems) and all(p.code == till_log.GAP for p in self.problems)
+
+
+class Lan:
+    """A part of TillStore (needs StoreBase)."""
+
+    def lan_held(self, device_id: str) -> tuple[int, str]:
+        """The last record held of a peer's log: (seq, hash), (0, GENESIS) for none."""
+        row = self.conn.execute("SELECT seq, hash FROM lan_records WHERE device_id = ? ORDER BY seq DESC LIMIT 1",
+                                (device_id,)).fetchone()
+        return (0, till_log.GENESIS) if row is None else (row[0], row[1])
+
+    def apply_lan_records(self, peer: Mapping[str, str], records: Sequence[Mapping[str, Any]],
+                          head: Mapping[str, Any], *, now: float | None = None) -> Applied:
+        """Keep a peer's records (shapes checked by pos_app.lan.wire) if they continue its log, and apply
+        what they used; all or nothing, in one transaction. `peer`: its roster entry."""
+        now = time.time() if now is None else float(now)
+        device_id, name = peer["device_id"], peer["name"]
+        with self.transaction():
+            held_seq, held_hash = self.lan_held(device_id)
+            old = [record for record in records if record["seq"] <= held_seq]
+            fresh = [record for record in records if record["seq"] > held_seq]
+            problems = list(self._lan_differs(device_id, old))
+            if head["seq"] < held_seq:
+                problems.append(till_log.Problem(till_log.REWOUND, (head["seq"],),
+                                                 f"its log ends at record {head['seq']}, before record {held_seq}"
+                                                 " held here"))
+            if not problems and fresh:
+                problems = till_log.verify_segment(fresh, prev=held_hash, after=held_seq, head=head,
+                                                   public_key=peer["public_key"], device_id=device_id)
+            elif not problems and head["seq"] == held_seq and head["hash"] != held_hash:
+                problems.append(till_log.Problem(till_log.EDITED, (held_seq,), f"record {held_seq} differs from"
+                                                 " the copy held here"))
+            if problems:
+                return Applied(held_seq, 0, tuple(problems))
+            for record in fresh:
+                self._lan_apply(device_id, name, record, now)
+        return Applied(fresh[-1]["seq"] if fresh else held_seq, len(fresh))
+
+    def _lan_differs(self, device_id: str, records: Sequence[Mapping[str, Any]]):
+        """Records this till holds already, sent again: each must be the copy held (a peer rewriting its
+        past is refused)."""
+        if not records:
+            return
+        held = dict(self.conn.execute(
+            "SELECT seq, hash FROM lan_records WHERE device_id = ? AND seq BETWEEN ? AND ?",
+            (device_id, records[0]["seq"], records[-1]["seq"])))
+        for record in records:
+            if held.get(record["seq"], record["hash"]) != record["hash"]:
+                yield till_log.Problem(till_log.EDITED, (record["seq"],),
+                                       f"record {record['seq']} differs from the copy held here")
+
+    def _lan_apply(self, device_id: str, name: str, record: Mapping[str, Any], now: float) -> None:
+        fields = till_log.parse_body(record["body"])  # verify_segment parsed it: it parses
+        self.conn.execute(
+            "INSERT INTO lan_records (device_id, seq, kind, key, body, hash, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (device_id, record["seq"], fields["t"], fields["key"], record["body"], record["hash"], now))
+        if fields["t"] != till_log.ATTEMPT or fields["status"] != "accepted":
+            return  # a refusal or a void: kept, and nothing more (a voided code stays used)
+        store_id = fields["store_id"] or ""
+        if fields["kind"] == "personal" and fields["jti"]:
+            self.conn.execute(
+                "INSERT OR IGNORE INTO used_tokens (jti, at, till, store_id, origin) VALUES (?, ?, ?, ?, 'lan')",
+                (fields["jti"], fields["at"], name, store_id))
+        elif fields["kind"] == "printed" and fields["voucher_id"] and fields["day"]:
+            # IGNORE: the feed may have brought this attempt first (a row counted_by_feed = 1).
+            self.conn.execute(
+                "INSERT OR IGNORE INTO lan_printed (key, voucher_id, store_id, day, device_id, at, counted_by_feed)"
+                " VALUES (?, ?, ?, ?, ?, ?, 0)",
+                (fields["key"], fields["voucher_id"], store_id, fields["day"], device_id, fields["at"]))
+
+    def note_lan_state(self, state: Mapping[str, Any]) -> None:
+        """The LAN service's state for `python -m pos_app status` (another process): port, peers heard."""
+        with self.transaction():
+            self.write_setting(LAN_STATE, dict(state))
+
+    def lan_figures(self) -> dict:
+        """What `status` shows as `lan`: the port the service listened on, and each peer this till holds
+        records of or heard from (its name, the last seq held, when it was last heard, when its last record
+        arrived)."""
+        state = self.stored(LAN_STATE).get(LAN_STATE)
+        state = state if isinstance(state, dict) else {}
+        heard = state.get("heard") if isinstance(state.get("heard"), dict) else {}
+        names = {}
+        config = self.lan_config() if hasattr(self, "lan_config") else None
+        if config:
+            names = {peer["device_id"]: peer["name"] for peer in config["peers"]}
+        held = {device_id: (seq, count, at) for device_id, seq, count, at in self.conn.execute(
+            "SELECT device_id, max(seq), count(*), max(received_at) FROM lan_records GROUP BY device_id")}
+        peers = []
+        for device_id in sorted(set(held) | set(heard)):
+            seq, count, at = held.get(device_id, (0, 0, None))
+            last_heard = heard.get(device_id)
+            peers.append({"device_id": device_id, "name": names.get(device_id), "held_seq": seq, "records": count,
+                          "last_record_at": at, "last_heard_at": last_heard if isinstance(last_heard, (int, float))
+                          else None})
+        times = [p["last_heard_at"] for p in peers if p["last_heard_at"] is not None]
+        counted = self.conn.execute("SELECT count(*) FROM lan_printed WHERE counted_by_feed = 0").fetchone()[0]
+        return {"enabled": state.get("enabled"), "port": state.get("port"), "started_at": state.get("started_at"),
+                "stopped_at": state.get("stopped_at"), "peers_heard": len(times),
+                "last_heard_at": max(times) if times else None, "printed_uses_counted": counted, "peers": peers}
