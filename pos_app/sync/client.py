@@ -199,7 +199,14 @@ class BackendClient:
         request = {"code": code, "name": name}
         if log_key is not None:
             request["log_key"] = log_key
-        status, body = self._call("POST", "/devices/enroll", json=request, answer_statuses=(429,))
+        try:
+            status, body = self._call("POST", "/devices/enroll", json=request, answer_statuses=(429,))
+        except Refused as exc:
+            if log_key is None or exc.status != 400 or exc.code != "unknown_field" or "log_key" not in str(exc):
+                raise
+            # A backend older than the till's log refuses the field before it looks at the code: enrolled
+            # without it, the key is registered with the log's first records (trust on first use).
+            return self.enroll(code, name)
         if status == 429:
             raise _too_many(body)
         return body
