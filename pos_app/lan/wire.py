@@ -30,7 +30,7 @@ import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -81,8 +81,9 @@ class Keys:
     """What a till signs and checks with: the store's keys and roster (`lan_config()`), its own identity."""
 
     device_id: str
-    signer: Ed25519PrivateKey  # this till's log key: its signature on every message
-    keys: Mapping[str, bytes]  # kid → secret, the active one and those in their grace
+    private_key: str = field(repr=False)  # this till's log key (base64): its signature on messages and heads
+    signer: Ed25519PrivateKey = field(repr=False)  # the same, parsed once
+    keys: Mapping[str, bytes] = field(repr=False)  # kid → secret, the active one and those in their grace
     active_kid: str
     roster: Mapping[str, Mapping[str, str]]  # device_id → {device_id, name, public_key}
 
@@ -91,7 +92,7 @@ class Keys:
         keys = {key["kid"]: secret_bytes(key["secret"]) for key in config["keys"]}
         active = next(key["kid"] for key in config["keys"] if key["active"])
         signer = Ed25519PrivateKey.from_private_bytes(base64.b64decode(private_key, validate=True))
-        return cls(device_id=device_id, signer=signer, keys=keys, active_kid=active,
+        return cls(device_id=device_id, private_key=private_key, signer=signer, keys=keys, active_kid=active,
                    roster={peer["device_id"]: peer for peer in config["peers"]})
 
 

@@ -1,0 +1,186 @@
+"""One peer address's link, on a thread of its own: who answers there, our records pushed to it, its
+records pulled from it.
+
+The link learns who answers by a signed hello (device id, its head, what it holds of our log), then loops:
+push our records after what the peer holds whenever our head moves (the service wakes it), pull the
+peer's records after what we hold every pull interval. Every answer is checked (pos_app/lan/wire.py)
+before anything in it is used, and pages are applied by the service's store thread. A peer that does not
+answer is asked again at the next pull: a till switched off or behind a partition catches up when it is
+back, from what each side holds, with nothing kept in memory that a restart would lose.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+
+from ..core import till_log
+from . import wire
+from .peers import Address, url_of
+
+if TYPE_CHECKING:
+    from .service import LanService
+
+log = logging.getLogger(__name__)
+
+MAX_PAGES = 50  # pages one push or pull sends or fetches before the link looks at the other direction
+SELF_RECHECK_S = 60.0  # an address that turned out to be this till itself
+
+
+class PeerLink:
+    def __init__(self, service: LanService, address: Address):
+        self.service, self.address, self.url = service, address, url_of(address)
+        self.device_id: str | None = None
+        self.name: str | None = None
+        self.peer_holds: int | None = None  # the last seq of our log the peer said it holds
+        self.is_self = False
+        self.last_heard_at: float | None = None
+        self.error: str | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"lan-peer-{self.address[0]}:{self.address[1]}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(self.service.request_timeout_s + 5)
+            self._thread = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def status(self) -> dict:
+        return {"address": f"{self.address[0]}:{self.address[1]}", "device_id": self.device_id, "name": self.name,
+                "peer_holds": self.peer_holds, "last_heard_at": self.last_heard_at, "error": self.error,
+                **({"self": True} if self.is_self else {})}
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        interval = self.service.pull_interval_s
+        client = httpx.Client(timeout=self.service.request_timeout_s, trust_env=False)  # no proxy on a LAN
+        next_pull = 0.0
+        try:
+            while not self._stop.is_set():
+                self._wake.clear()
+                try:
+                    if self.device_id is None or self.is_self:
+                        self._hello(client)
+                    if not self.is_self:
+                        self._push(client)
+                        if time.monotonic() >= next_pull:
+                            next_pull = time.monotonic() + interval
+                            self._pull(client)
+                    self.error = None
+                except httpx.HTTPError as exc:
+                    self._failed(f"{type(exc).__name__}: {exc}"[:200])
+                    next_pull = time.monotonic() + interval
+                except wire.LanRefused as exc:
+                    self.service.refused(f"the till at {self.url}", exc)
+                    self._failed(f"{exc.code}: {exc}"[:200])
+                    next_pull = time.monotonic() + interval
+                except (TimeoutError, RuntimeError) as exc:  # the store thread busy or stopping
+                    self._failed(f"{type(exc).__name__}: {exc}"[:200])
+                wait = SELF_RECHECK_S if self.is_self else max(0.0, next_pull - time.monotonic())
+                self._wake.wait(wait)
+        finally:
+            client.close()
+
+    def _failed(self, error: str) -> None:
+        if self.error is None:
+            log.info("LAN: the till at %s does not answer: %s", self.url, error)
+        self.error = error
+        self.peer_holds = None  # asked again by a hello: it may be another till now, or restored
+
+    # --- the requests -----------------------------------------------------------------------------
+
+    def _request(self, client: httpx.Client, method: str, target: str, body: bytes = b"") -> tuple[wire.Sender, bytes]:
+        keys = self.service.keys
+        if keys is None:
+            raise wire.LanRefused(wire.NOT_CONFIGURED, "this till holds no LAN keys from the backend")
+        headers = wire.sign_request(keys, method, target, body, self.service.now())
+        with client.stream(method, self.url + target, content=body,
+                           headers={**headers, "Content-Type": "application/json"}) as answer:
+            data = b""
+            for chunk in answer.iter_bytes():
+                data += chunk
+                if len(data) > wire.MAX_BODY_BYTES:
+                    raise wire.LanRefused(wire.TOO_LARGE, f"an answer of more than {wire.MAX_BODY_BYTES} bytes")
+        if answer.status_code != 200 and not answer.headers.get(wire.MAC):
+            raise wire.LanRefused(_code_of(data), f"answered {answer.status_code}: {data[:200]!r}")
+        sender = wire.verify_answer(self.service.keys, answer.status_code, headers[wire.MAC],
+                                    {k.lower(): v for k, v in answer.headers.items()}, data, self.service.now())
+        if self.device_id is not None and sender.device_id != self.device_id:
+            self.device_id = None  # another till answers at this address now: a hello first
+            raise wire.LanRefused(wire.NOT_IN_ROSTER, f"{sender.device_id} answered for {self.device_id}")
+        self.device_id, self.name = sender.device_id, sender.name
+        self.last_heard_at = self.service.clock()
+        self.service.heard(sender.device_id)
+        if answer.status_code != 200:
+            raise wire.LanRefused(_code_of(data), f"answered {answer.status_code}: {data[:200]!r}")
+        return sender, data
+
+    def _hello(self, client: httpx.Client) -> None:
+        self.device_id = None
+        sender, data = self._request(client, "GET", wire.HELLO)
+        head, held = wire.parse_hello(data)
+        self.is_self = sender.device_id == self.service.keys.device_id
+        self.peer_holds = held
+
+    def _push(self, client: httpx.Client) -> None:
+        """Our records after what the peer holds, page by page, until it holds our head."""
+        for _ in range(MAX_PAGES):
+            if self.peer_holds is None:
+                self._hello(client)
+            holds = self.peer_holds
+            if holds >= self.service.own_head[0]:
+                return
+            keys = self.service.keys
+            records = self.service.call(lambda store: store.log_since(holds, wire.MAX_RECORDS))
+            if not records:
+                return
+            head = self.service.signed_at(keys, records, (0, till_log.GENESIS))
+            _, data = self._request(client, "POST", wire.RECORDS, wire.dumps({"records": records, "head": head}))
+            self.peer_holds = wire.parse_push_answer(data)
+            if self.peer_holds <= holds and records[0]["seq"] == holds + 1:
+                return  # it took nothing it could: asked again at the next pull
+        self._wake.set()  # more than MAX_PAGES behind: the pull gets its turn, then on
+
+    def _pull(self, client: httpx.Client) -> None:
+        """The peer's records after what we hold of it, page by page."""
+        device_id = self.device_id
+        keys = self.service.keys
+        peer = keys.roster.get(device_id) if keys is not None and device_id else None
+        if peer is None:
+            return
+        for _ in range(MAX_PAGES):
+            held = self.service.call(lambda store: store.lan_held(device_id)[0])
+            _, data = self._request(client, "GET", f"{wire.LOG}?after={held}&limit={wire.MAX_RECORDS}")
+            records, head = wire.parse_page(data)
+            if not records:
+                return
+            applied = self.service.call(lambda store: store.apply_lan_records(peer, records, head))
+            if applied.problems:
+                problem = applied.problems[0]
+                raise wire.LanRefused(problem.code, f"its log: {problem.message}")
+            if len(records) < wire.MAX_RECORDS:
+                return
+
+
+def _code_of(data: bytes) -> str:
+    try:
+        code = wire.loads(data)["error"]["code"]
+    except (wire.LanRefused, KeyError, TypeError):
+        return wire.MALFORMED
+    return code if isinstance(code, str) and code.isascii() and code.replace("_", "").isalpha() \
+        and len(code) <= 40 else wire.MALFORMED
