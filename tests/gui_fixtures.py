@@ -137,6 +137,9 @@ def till_env(api_template, tmp_path) -> TillEnv:
     store = TillStore(store_path)
     try:
         store.save_enrollment(answer, "http://till-test")
+        with store.transaction():  # the window's LAN service: this machine only, any free port, no mDNS
+            for name, value in (("lan_bind", "127.0.0.1"), ("lan_port", 0), ("lan_discovery", "0")):
+                store.write_setting(name, value)
         with BackendClient("http://till-test", answer["device_token"], transport=transport) as client:
             sync_once(store, client)
     finally:

@@ -21,6 +21,9 @@ SCAN_MODULES = {
     "pos_app.scan", "pos_app.scan.decoders", "pos_app.scan.pipeline", "pos_app.scan.frames",
     "pos_app.scan.repeat", "pos_app.scan.sample_feed", "pos_app.scan.image_header",
 }
+# The LAN service runs beside the sync engine in `sync --watch` as in the window: no Qt either.
+LAN_MODULES = {"pos_app.lan", "pos_app.lan.wire", "pos_app.lan.server", "pos_app.lan.peers", "pos_app.lan.link",
+               "pos_app.lan.service"}
 
 _IMPORT_ALL = textwrap.dedent(
     """
@@ -57,7 +60,7 @@ def test_core_and_backend_import_without_qt():
         """
     ) + _IMPORT_ALL + textwrap.dedent(
         """
-        imported = import_tree("pos_app.core") + import_tree("pos_app.scan")
+        imported = import_tree("pos_app.core") + import_tree("pos_app.scan") + import_tree("pos_app.lan")
         has_backend = importlib.util.find_spec("server_stub") is not None
         if has_backend:
             imported += import_tree("server_stub")
@@ -67,7 +70,7 @@ def test_core_and_backend_import_without_qt():
         """
     )
     result = _run(script)
-    assert CORE_MODULES | SCAN_MODULES <= set(result["imported"])
+    assert CORE_MODULES | SCAN_MODULES | LAN_MODULES <= set(result["imported"])
     if result["has_backend"]:
         assert "server_stub" in result["imported"]
     assert result["qt"] == []

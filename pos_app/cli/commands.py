@@ -214,6 +214,7 @@ def _sync_watch(args) -> int:
     import signal
     import threading
 
+    from ..lan.service import LanService
     from ..sync.engine import SyncEngine
 
     open_store(args.data).close()  # enrolled, and a usable store, before anything starts
@@ -222,11 +223,14 @@ def _sync_watch(args) -> int:
         signal.signal(signum, lambda *_: stop.set())
     engine = SyncEngine(Path(args.data) / STORE_NAME, feed_interval_s=args.interval,
                         on_status=lambda status: _print(_watch_line(status)))
+    lan = LanService(Path(args.data) / STORE_NAME)  # the store's other tills on the LAN (setting lan_enabled)
     engine.start()
+    lan.start()
     try:
         while not stop.wait(0.5):
             pass
     finally:
+        lan.stop()
         engine.stop()
     return EXIT_OK
 
@@ -245,7 +249,7 @@ def cmd_status(args) -> int:
     store = open_store(args.data, must_be_enrolled=False)
     try:
         _print({**store_status(store).to_json(), "enrolled": store.enrolled,
-                "conflict_list": store.conflicts(limit=args.conflicts)})
+                "conflict_list": store.conflicts(limit=args.conflicts), "lan": store.lan_figures()})
         return EXIT_OK
     finally:
         store.close()

@@ -78,13 +78,15 @@ class TillWindow(Retranslating, QMainWindow):
         self.store.start()
         self.sounds = VerdictSounds(self, enabled=sounds)
         QTimer.singleShot(0, self.sounds.load)
-        self.sync_engine = None
+        self.sync_engine = self.lan_service = None
         if background_sync:
             from ..sync.engine import DEFAULT_FEED_INTERVAL_S, SyncEngine
             # Its own thread and store connection: a slow backend never delays a redemption.
             self.sync_engine = SyncEngine(store_path, client_factory=open_client, on_status=self._engine_status.emit,
                                           feed_interval_s=feed_interval_s or DEFAULT_FEED_INTERVAL_S, clock=clock)
             self._engine_status.connect(self.show_status)
+            from ..lan.service import LanService
+            self.lan_service = LanService(store_path, clock=clock)  # the store's other tills: threads of its own
 
         self.setObjectName("tillWindow")
         self.setAcceptDrops(True)
@@ -161,8 +163,8 @@ class TillWindow(Retranslating, QMainWindow):
         self.set_language(value(self.settings, "language"), save=False)
         self.show_status(info.status)
         self.start_camera()
-        if self.sync_engine is not None:
-            self.sync_engine.start()
+        for worker in filter(None, (self.sync_engine, self.lan_service)):  # the LAN's: docs/sync.md
+            worker.start()
 
     def _store_failed(self, exc: BaseException) -> None:
         log.error("store job failed: %s", exc)
@@ -440,8 +442,8 @@ class TillWindow(Retranslating, QMainWindow):
         self._status_timer.stop()
         QApplication.instance().removeEventFilter(self.scanner)
         self.stop_camera()
-        if self.sync_engine is not None:
-            self.sync_engine.stop()
-            self.sync_engine = None
+        for worker in filter(None, (self.lan_service, self.sync_engine)):
+            worker.stop()
+        self.lan_service = self.sync_engine = None
         self.store.stop()
         self.tasks.shutdown()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Any, Callable, Protocol
 
 import httpx
 
@@ -22,17 +22,30 @@ from ..core import till_log
 from . import wire
 from .peers import Address, url_of
 
-if TYPE_CHECKING:
-    from .service import LanService
-
 log = logging.getLogger(__name__)
 
 MAX_PAGES = 50  # pages one push or pull sends or fetches before the link looks at the other direction
 SELF_RECHECK_S = 60.0  # an address that turned out to be this till itself
 
 
+class Host(Protocol):
+    """What a link asks of the service it belongs to (pos_app/lan/service.py's LanService)."""
+
+    keys: wire.Keys | None
+    own_head: tuple[int, str]
+    pull_interval_s: float
+    request_timeout_s: float
+    clock: Callable[[], float]
+
+    def now(self) -> float: ...
+    def call(self, job: Callable[[Any], Any], timeout: float = ...) -> Any: ...
+    def heard(self, device_id: str) -> None: ...
+    def refused(self, where: str, exc: wire.LanRefused) -> None: ...
+    def signed_at(self, keys: wire.Keys, records: list[dict], head: tuple[int, str]) -> dict: ...
+
+
 class PeerLink:
-    def __init__(self, service: LanService, address: Address):
+    def __init__(self, service: Host, address: Address):
         self.service, self.address, self.url = service, address, url_of(address)
         self.device_id: str | None = None
         self.name: str | None = None

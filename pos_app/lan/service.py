@@ -143,24 +143,27 @@ class LanService:
             if settings.value(store, "lan_enabled") != "1" or not store.enrolled:
                 self._state = "disabled" if store.enrolled else "not_enrolled"
                 return
-            self._refresh(store)
-            bind, port = settings.value(store, "lan_bind"), settings.value(store, "lan_port")
-            self._server = LanServer(bind, port, self._app)
-            try:
-                self.port = self._server.start()
-            except OSError as exc:
-                log.error("the LAN service cannot listen on %s:%s, so this till shares nothing on the LAN: %s",
-                          bind, port, exc)
-                self._server, self._state = None, "error"
-                return
-            self._state = "running"
-            self._listening.set()
-            self._note_state(store, started=True)
-            self._start_discovery(store, bind)
+            self._state = "waiting"  # for the backend's roster to list this till (_refresh starts the rest)
             self._loop(store)
         finally:
             self._listening.set()
             self._shutdown(store)
+
+    def _begin(self, store: TillStore) -> None:
+        """Listen, announce, ask the peers listed: once this till holds the store's keys and is in its roster."""
+        self._state = "running"
+        bind, port = settings.value(store, "lan_bind"), settings.value(store, "lan_port")
+        self._server = LanServer(bind, port, self._app)
+        try:
+            self.port = self._server.start()
+        except OSError as exc:  # its peers cannot push to it; it still pushes to them and pulls from them
+            log.warning("the LAN service cannot listen on %s:%s (%s): this till still asks its peers, but they"
+                        " cannot tell it at once", bind, port, exc)
+            self._server = None
+        self._listening.set()
+        self._note_state(store, started=True)
+        if self.port is not None:
+            self._start_discovery(store, bind)
 
     def _loop(self, store: TillStore) -> None:
         next_watch = next_config = next_state = 0.0
@@ -186,7 +189,7 @@ class LanService:
             if now >= next_config:
                 next_config = now + CONFIG_EVERY_S
                 self._refresh(store)
-            if now >= next_state:
+            if now >= next_state and self._state == "running":
                 next_state = now + STATE_EVERY_S
                 self._note_state(store)
 
@@ -210,13 +213,13 @@ class LanService:
                 keys = wire.Keys.of(config, store.device_id, store.get(LOG_KEY))
             except (ValueError, TypeError, KeyError, StopIteration) as exc:
                 log.error("the LAN keys cannot be used, so this till shares nothing on the LAN: %s", exc)
-        if keys is not None and (self.keys is None or keys.roster.keys() != self.keys.roster.keys()) \
-                and store.device_id not in keys.roster:
-            log.warning("this till is not in its store's LAN roster yet (the backend lists a till once its log key"
-                        " is registered): its peers refuse it until then")
         self.keys = keys
-        if keys is None:
+        if keys is None or store.device_id not in keys.roster:
+            # Not yet: the backend lists a till once its log key is registered (its first log sync), and its
+            # peers would refuse it until then.
             return
+        if self._state == "waiting":
+            self._begin(store)
         for address in parse_addresses(settings.value(store, "lan_peers")):
             self.add_peer(address)
 
@@ -268,7 +271,7 @@ class LanService:
                 break
             if item:
                 item[1].set_exception(RuntimeError("the LAN service stopped"))
-        if self.port is not None:
+        if self._state == "running":
             self._note_state(store, stopped=True)
         store.close()
         self._state = "stopped"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ..core import till_log
+from . import settings
 
 LAN_STATE = "lan_state"  # {"port", "started_at", "heard": {device_id: at}}, written by the LAN service
 GAP_ONLY = "gap"  # the records start after a record this till does not hold yet: resend from `held`
@@ -122,10 +123,8 @@ class Lan:
         state = self.stored(LAN_STATE).get(LAN_STATE)
         state = state if isinstance(state, dict) else {}
         heard = state.get("heard") if isinstance(state.get("heard"), dict) else {}
-        names = {}
-        config = self.lan_config() if hasattr(self, "lan_config") else None
-        if config:
-            names = {peer["device_id"]: peer["name"] for peer in config["peers"]}
+        config = self.lan_config()
+        names = {peer["device_id"]: peer["name"] for peer in config["peers"]} if config else {}
         held = {device_id: (seq, count, at) for device_id, seq, count, at in self.conn.execute(
             "SELECT device_id, max(seq), count(*), max(received_at) FROM lan_records GROUP BY device_id")}
         peers = []
@@ -137,6 +136,6 @@ class Lan:
                           else None})
         times = [p["last_heard_at"] for p in peers if p["last_heard_at"] is not None]
         counted = self.conn.execute("SELECT count(*) FROM lan_printed WHERE counted_by_feed = 0").fetchone()[0]
-        return {"enabled": state.get("enabled"), "port": state.get("port"), "started_at": state.get("started_at"),
+        return {"enabled": settings.value(self, "lan_enabled") == "1", "port": state.get("port"), "started_at": state.get("started_at"),
                 "stopped_at": state.get("stopped_at"), "peers_heard": len(times),
                 "last_heard_at": max(times) if times else None, "printed_uses_counted": counted, "peers": peers}
