@@ -105,7 +105,9 @@ def read_export(path: str | Path) -> dict:
     """The export in `path`, of the shape verify_export needs; Unreadable (saying why) otherwise."""
     try:
         with open(path, "rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
+            if os.fstat(handle.fileno()).st_size > MAX_FILE_BYTES:
+                raise Unreadable(f"is over {MAX_FILE_BYTES >> 20} MiB: not a till log export")
+            raw = handle.read(MAX_FILE_BYTES + 1)  # a pipe or a file still growing: bounded all the same
     except OSError as exc:
         raise Unreadable(f"cannot be read: {exc.strerror or exc}") from None
     if len(raw) > MAX_FILE_BYTES:

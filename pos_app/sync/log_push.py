@@ -38,7 +38,8 @@ def push_log(store, call: Callable[..., Any], summary: dict, *, clock: Callable[
     the step ended, said in the till's log)."""
     acked = store.log_acked()
     head, _ = store.log_head()
-    tampered = [item for item in store.log_self_check(after=acked, rotate=True) if item["problem"] in SENT_PROBLEMS]
+    found = store.log_self_check(after=acked, rotate=True, now=clock())
+    tampered = [item for item in found if item["problem"] in SENT_PROBLEMS]
     if head == acked and not tampered:
         return
     if head <= acked and not _report_due(store, clock()):  # nothing new: a break or a finding is said once a minute
