@@ -49,6 +49,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "pika-till-lan"
     sys_version = ""
     timeout = SOCKET_TIMEOUT_S  # every read and write of the connection
+    default_request_version = "HTTP/1.0"  # a request line that is not one is still answered with a status
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a request line or headers not HTTP), as JSON with a stable code."""
+        self.close_connection = True
+        self._send(Answer(code, error_body(MALFORMED, f"not an HTTP request this till answers: {message or ''}"),
+                          {}))
 
     def do_GET(self) -> None:
         self._serve()
