@@ -181,7 +181,6 @@ def honest_tills(db: sqlite_utils.Database) -> None:
             hash TEXT NOT NULL
         )"""
     )
-    db.execute("CREATE INDEX log_chain_key ON log_chain (key)")
     # The logs of this store's other tills as heard over the shop's LAN (pos_app/lan), each record checked
     # against the one before it: a copy of their chains, and what their records used up.
     db.execute(
