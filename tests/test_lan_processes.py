@@ -6,7 +6,9 @@ backend back: every redemption reaches it exactly once."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -252,3 +254,39 @@ def test_three_tills_keep_each_other_honest_while_the_backend_is_down(shop):
     assert sorted(accepted_jtis) == sorted({c["jti"] for c in claims})
     assert [row[2] for row in attempts if row[3] == claims[3]["jti"]].count("conflict") == 1
     del elsewhere_redeemed
+
+
+def test_tills_find_each_other_by_mdns_and_a_wrong_store_key_is_ignored(shop):
+    backend, tills, demo, auth = shop
+    one, two, three, elsewhere = tills
+    personal = [v for v in demo["vouchers"] if v["kind"] == "personal"]
+    claims = [claim(backend, auth, personal[0]["id"], f"cust-m{i}") for i in range(3)]
+    for till in tills:  # no addresses given: each finds the others announcing `_pika-till._tcp` on 127.0.0.1
+        till.configure(lan_peers="", lan_discovery="1")
+        run("pos_app", "sync", "--data", str(till.data))
+    start_and_meet(tills, [one, two, three])
+    backend.stop()
+    accepted = one.redeem(claims[0]["token"], expect=0)
+    assert accepted["accepted"] is True
+    started = time.monotonic()
+    assert wait_for(lambda: two.used(claims[0]["jti"]) and three.used(claims[0]["jti"]), timeout=5)
+    assert time.monotonic() - started <= 1.0
+    time.sleep(2.5)
+    assert elsewhere.read("SELECT count(*) FROM lan_records")[0][0] == 0  # it announces another store's tag
+
+    # Till 3's store key edited (its file is the shop PC's): its peers refuse it, and it believes none of them.
+    three.stop()
+    with TillStore(three.path) as store:
+        lan = store.get("lan")
+    lan["keys"] = [{**key, "secret": base64.b64encode(os.urandom(32)).decode("ascii")} for key in lan["keys"]]
+    three.configure(lan=lan)
+    before = {till.data.name: till.read("SELECT count(*) FROM lan_records")[0][0] for till in (one, two, three)}
+    three.start()
+    one.redeem(claims[1]["token"], expect=0)
+    assert wait_for(lambda: two.used(claims[1]["jti"]), timeout=5)
+    three.redeem(claims[2]["token"], expect=0)
+    time.sleep(4)
+    assert three.used(claims[1]["jti"]) is None
+    assert one.used(claims[2]["jti"]) is None and two.used(claims[2]["jti"]) is None
+    assert three.read("SELECT count(*) FROM lan_records")[0][0] == before["till3"]
+    assert one.read("SELECT count(*) FROM lan_records")[0][0] == before["till1"]  # nothing of till 3
