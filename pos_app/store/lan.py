@@ -84,11 +84,12 @@ class Lan:
         past is refused)."""
         if not records:
             return
-        held = dict(self.conn.execute(
-            "SELECT seq, hash FROM lan_records WHERE device_id = ? AND seq BETWEEN ? AND ?",
-            (device_id, records[0]["seq"], records[-1]["seq"])))
+        held = {seq: (hash_, body) for seq, hash_, body in self.conn.execute(
+            "SELECT seq, hash, body FROM lan_records WHERE device_id = ? AND seq BETWEEN ? AND ?",
+            (device_id, records[0]["seq"], records[-1]["seq"]))}
         for record in records:
-            if held.get(record["seq"], record["hash"]) != record["hash"]:
+            sent = (record["hash"], record["body"])
+            if held.get(record["seq"], sent) != sent:
                 yield till_log.Problem(till_log.EDITED, (record["seq"],),
                                        f"record {record['seq']} differs from the copy held here")
 
