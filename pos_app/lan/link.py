@@ -34,6 +34,7 @@ class Host(Protocol):
     keys: wire.Keys | None
     own_head: tuple[int, str]
     pull_interval_s: float
+    push: bool
     request_timeout_s: float
     clock: Callable[[], float]
 
@@ -90,7 +91,8 @@ class PeerLink:
                     if self.device_id is None or self.is_self:
                         self._hello(client)
                     if not self.is_self:
-                        self._push(client)
+                        if self.service.push:
+                            self._push(client)
                         if time.monotonic() >= next_pull:
                             next_pull = time.monotonic() + interval
                             self._pull(client)

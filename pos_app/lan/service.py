@@ -54,11 +54,13 @@ class LanService:
 
     def __init__(self, store_path: str | Path, *, clock: Callable[[], float] = time.time,
                  pull_interval_s: float = DEFAULT_PULL_INTERVAL_S,
-                 watch_interval_s: float = DEFAULT_WATCH_INTERVAL_S, request_timeout_s: float = 2.0):
+                 watch_interval_s: float = DEFAULT_WATCH_INTERVAL_S, request_timeout_s: float = 2.0,
+                 push: bool = True):
         self.store_path = Path(store_path)
         self.clock = clock
         self.pull_interval_s, self.watch_interval_s = pull_interval_s, watch_interval_s
         self.request_timeout_s = request_timeout_s
+        self.push = push  # False: peers hear only by pulling (bench/lan_share.py's reference)
         self.keys: wire.Keys | None = None  # swapped whole by the store thread; read by every other
         self.skew = 0.0  # this till's clock minus the backend's (the backend measured it): messages use its clock
         self.own_head = (0, till_log.GENESIS)
