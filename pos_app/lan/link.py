@@ -28,6 +28,10 @@ MAX_PAGES = 50  # pages one push or pull sends or fetches before the link looks 
 SELF_RECHECK_S = 60.0  # an address that turned out to be this till itself
 
 
+class Unavailable(Exception):
+    """The peer answered that it cannot now (busy, stopping): like no answer, not a refusal."""
+
+
 class Host(Protocol):
     """What a link asks of the service it belongs to (pos_app/lan/service.py's LanService)."""
 
@@ -97,7 +101,7 @@ class PeerLink:
                             next_pull = time.monotonic() + interval
                             self._pull(client)
                     self.error = None
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, Unavailable) as exc:
                     self._failed(f"{type(exc).__name__}: {exc}"[:200])
                     next_pull = time.monotonic() + interval
                 except wire.LanRefused as exc:
@@ -131,6 +135,8 @@ class PeerLink:
                 data += chunk
                 if len(data) > wire.MAX_BODY_BYTES:
                     raise wire.LanRefused(wire.TOO_LARGE, f"an answer of more than {wire.MAX_BODY_BYTES} bytes")
+        if answer.status_code >= 500:  # busy or stopping: not a refusal, asked again at the next pull
+            raise Unavailable(f"answered {answer.status_code}: {data[:200]!r}")
         if answer.status_code != 200 and not answer.headers.get(wire.MAC):
             raise wire.LanRefused(_code_of(data), f"answered {answer.status_code}: {data[:200]!r}")
         sender = wire.verify_answer(self.service.keys, answer.status_code, headers[wire.MAC],
