@@ -1,4 +1,4 @@
-"""`python -m server_stub`: init, serve, demo-data, booklet, token, key, lan-key, device, migrate-to-postgres, backup, restore, front-config. JSON on stdout, errors on stderr.
+"""`python -m server_stub`: init, serve, demo-data, booklet, token, key, lan-key, device, reconcile, verify-till-log, migrate-to-postgres, backup, restore, front-config. JSON on stdout, errors on stderr.
 
 The commands themselves live in `commands/`; this is only the entry point:
 it assembles their parsers and says any refusal as one `error:` line, exit 1.
@@ -14,6 +14,7 @@ import sys
 from .commands import admin_tokens, audit_log, backup, booklet, front, moving, server
 from .commands import keys
 from .commands import reconcile as reconcile_command
+from .commands import till_log as till_log_command
 from .commands import lan_keys as lan_key_commands
 from .commands import devices as device_commands
 from .commands import staff as staff_commands
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     device_commands.add_to(sub)
     staff_commands.add_to(sub)
     reconcile_command.add_to(sub)
+    till_log_command.add_to(sub)
     return top
 
 

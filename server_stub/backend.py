@@ -19,7 +19,7 @@ from .limits import open_limiter
 from .operations import admin, credentials, health, redemptions, reports, staff_auth, sync_entries, tills, vouchers, voids
 from .operations import audit, devices, pin_lockout, staff_admin, staff_pins
 from .operations import enrollment_codes, readiness
-from .operations import web_tills
+from .operations import till_logs, web_tills
 from .operations import retailer_info, voucher_edit
 from .operations import booklet_overview
 from .operations import console_reports
@@ -244,8 +244,12 @@ class Backend:
 
     # --- tills ----------------------------------------------------------------------
 
-    def enroll(self, code_text: str, name: str, address: str = "local") -> dict:
-        return tills.enroll(self.ctx, code_text, name, address)
+    def enroll(self, code_text: str, name: str, address: str = "local", log_key: str | None = None) -> dict:
+        return tills.enroll(self.ctx, code_text, name, address, log_key)
+
+    def till_log(self, device: dict, body: dict) -> dict:
+        """A batch of a till's log checked and kept (operations/till_logs.py)."""
+        return till_logs.receive(self.ctx, device, body)
 
     def catalog(self, device: dict) -> dict:
         return tills.catalog(self.ctx, device)

@@ -28,7 +28,7 @@ from api_fixtures import Api, bearer, new_key
 
 OPEN = {("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/devices/enroll"), ("GET", "/health/ready")}
 DEVICE = {("GET", "/catalog"), ("POST", "/redemptions"), ("GET", "/redemptions/{key}"), ("POST", "/sync"),
-          ("GET", "/feed"),
+          ("GET", "/feed"), ("POST", "/till-log"),
           # a staff member in person: the device token with X-Pika-Staff and X-Pika-Pin (tests/test_pin_policy.py)
           ("GET", "/staff/me"), ("POST", "/staff/me/pin")}
 ADMIN = {("POST", "/retailers"), ("GET", "/retailers"), ("POST", "/stores"), ("GET", "/stores"), ("GET", "/metrics"),

@@ -508,6 +508,22 @@ def test_every_endpoint_answers_as_documented(api, contract, monkeypatch):
     assert c.post("/sync", headers=till, json={"entries": {}}).status_code == 400
     assert c.post("/sync", headers=till, json={"entries": [{**refused, "at": None}]}).status_code == 400
 
+    # the till's log: a record chained and its head signed with the till's key (taken on first use)
+    from pos_app.core import till_log
+
+    log_key = till_log.new_private_key()
+    body = till_log.attempt_body(key=refused["key"], at=refused["at"], status="refused", reason=None, kind=None,
+                                 voucher_id=None, jti=None, code=None, method="typed", staff_id=None,
+                                 decided="offline", day="2030-01-01", store_id=api.store_id, till="Caja 1",
+                                 input_text=None)
+    record = {"seq": 1, "body": body, "hash": till_log.link(till_log.GENESIS, body)}
+    head = {"seq": 1, "hash": record["hash"],
+            "sig": till_log.sign_head(log_key, enrolled.json()["device_id"], 1, record["hash"])}
+    logged = c.post("/till-log", headers=till, json={"public_key": till_log.public_key_of(log_key), "after": 0,
+                                                     "records": [record], "head": head})
+    assert logged.status_code == 200 and logged.json()["log"]["seq"] == 1
+    assert c.post("/till-log", headers=till, json={"after": 0}).status_code == 400
+
     feed = c.get("/feed", headers=till, params={"limit": 5})
     assert feed.status_code == 200 and feed.json()["more"] is True
     cursor = 0

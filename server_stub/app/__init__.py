@@ -83,6 +83,7 @@ class App(AdminRoutes, TillRoutes, BookletRoutes):
         # A manager voids a redemption: the admin token, or a till's manager or admin in person.
         r("POST", f"{API}/redemptions/{{key}}/void", self.void_redemption)
         r("POST", f"{API}/sync", self.sync)
+        r("POST", f"{API}/till-log", self.till_log)
         r("GET", f"{API}/feed", self.feed)
         # The booklet is the platform operator's (admin token of scope all); a till's admin in person
         # (staff_auth) may only list finished editions and fetch their PDF, which are printed for all.

@@ -1,15 +1,16 @@
-"""A till's routes: enroll, catalog, redeem, look up, void, sync, feed."""
+"""A till's routes: enroll, catalog, redeem, look up, void, sync, its log, feed."""
 
 from __future__ import annotations
 
-from pos_app.core import wire
+from pos_app.core import till_log, wire
 from pos_app.core.domain import IDEMPOTENCY_KEY
 
 from ..errors import Invalid
 from ..http import client_address
+from ..operations import till_logs
 from ..operations.redemptions import SYNC_BATCH_MAX
 from ..operations.tills import FEED_LIMIT_MAX
-from ..validation import DICT, LIST, NONE, NUM, STR, check
+from ..validation import DICT, INT, LIST, NONE, NUM, STR, check
 from .callers import Callers
 from .shapes import _ID, _NAME, VALID_METHODS, _query_int, _TILL_REPORT, _VOID_REASON, _SYNC_ENTRY, _entry_fields
 
@@ -18,12 +19,18 @@ class TillRoutes(Callers):
     """Each handler: the device checked, the body's shape checked, one Backend operation."""
 
     def enroll(self, request):
-        body = check(request.json(), {"code": (STR, True, 64), "name": (STR, True, _NAME)})
+        body = check(request.json(), {"code": (STR, True, 64), "name": (STR, True, _NAME),
+                                      "log_key": (STR, False, 44)})
         if not body["name"].strip():
             raise Invalid("invalid_value", "name is empty")
+        if "log_key" in body:
+            try:
+                till_log.parse_public_key(body["log_key"])
+            except ValueError as exc:
+                raise Invalid("invalid_value", f"log_key: {exc}") from None
         # The connection's address, or a trusted proxy's X-Real-IP; never X-Forwarded-For: see enrollment_guard.
         address = client_address(request.environ, self.backend.limiter.trusted_proxies)
-        return 201, self.backend.enroll(body["code"], body["name"].strip(), address)
+        return 201, self.backend.enroll(body["code"], body["name"].strip(), address, body.get("log_key"))
 
     def catalog(self, request):
         return 200, self.backend.catalog(self.backend.require_device(request.bearer()))
@@ -81,6 +88,13 @@ class TillRoutes(Callers):
         if self.metrics is not None:
             self.metrics.synced(body["entries"], answer)
         return 200, answer
+
+    def till_log(self, request):
+        device = self.backend.require_device(request.bearer())
+        body = check(request.json(), {"public_key": (STR, True, 44), "after": (INT, True, None),
+                                      "records": (LIST, True, till_logs.MAX_RECORDS), "head": (DICT, True, 3),
+                                      "tampered": (LIST + NONE, False, till_logs.MAX_TAMPERED)})
+        return 200, self.backend.till_log(device, body)
 
     def feed(self, request):
         device = self.backend.require_device(request.bearer())

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import secrets
 
-from pos_app.core import codes
+from pos_app.core import codes, till_log
 
 from ..datadir import token_hash
 from ..errors import Conflict, Forbidden
 from ..storage.state import VOUCHER_COLUMNS, voucher_from_row
-from . import devices, enrollment_guard, lan_keys
+from . import audit, devices, enrollment_guard, lan_keys, till_logs
 from .common import insert, new_id, store_of
 from .context import Context
 from .staff_auth import may_work_at
@@ -20,8 +20,12 @@ FEED_LIMIT_MAX = 1000
 CLAIM_GRACE_S = 3600  # the catalog also lists claims that ended less than an hour ago
 
 
-def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> dict:
-    """A till enrolled with a one-time code; `address` is the client's, for the guessing guard."""
+def enroll(ctx: Context, code_text: str, name: str, address: str = "local", log_key: str | None = None) -> dict:
+    """A till enrolled with a one-time code; `address` is the client's, for the guessing guard. `log_key`: the
+    public half of the till's own log key (pos_app.core.till_log), registered with the device; a roll's code
+    replaces the one it had (audited)."""
+    if log_key is not None:
+        till_log.parse_public_key(log_key)  # ValueError: the web layer checked its shape, this its bytes
     try:
         code = codes.parse_short_code(code_text)
     except codes.ShortCodeError:
@@ -34,6 +38,7 @@ def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> d
     enrollment_guard.refuse_if_locked(ctx.storage.read(), address, now)
 
     code_hash = None if code is None else token_hash(code)
+    actor = audit.current()
 
     def write(db):
         # The address's failure count is read, then written; the code is checked unused, then used.
@@ -57,9 +62,11 @@ def enroll(ctx: Context, code_text: str, name: str, address: str = "local") -> d
             again = devices.take_new_token(db, row[4], token_hash(device_token))
             if again is None:
                 raise Conflict("device_revoked", "this till was withdrawn: enroll a new till with a new code")
+            if log_key is not None:
+                till_logs.register_key(ctx, db, row[4], row[1], log_key, actor, now, why="roll")
             return again
         insert(db, "devices", {"id": device_id, "retailer_id": row[0], "store_id": row[1], "name": name,
-                                "token_hash": token_hash(device_token), "enrolled_at": now})
+                                "token_hash": token_hash(device_token), "enrolled_at": now, "log_key": log_key})
         lan_keys.lan_changed(ctx, db, row[1], origin=device_id)  # the store's tills hear of a new peer
         return device_id, name, row[0], row[1], None
     done = ctx.storage.submit(write)

@@ -301,8 +301,8 @@ def m007_web_console(conn) -> None:
 
 def m008_tills_keep_each_other_honest(conn) -> None:
     _run(conn, *(f"ALTER TABLE devices ADD COLUMN {column}" for column in (
-        "log_key text", "log_seq bigint NOT NULL DEFAULT 0", "log_head text", "log_claimed_seq bigint",
-        "log_claimed_at double precision", "parked_size bigint", "parked_oldest_at double precision")), """
+        "log_key text", "log_seq bigint NOT NULL DEFAULT 0", "log_head text", "log_head_sig text",
+        "log_claimed_seq bigint", "log_claimed_at double precision", "parked_size bigint", "parked_oldest_at double precision")), """
         CREATE TABLE till_log (
             device_id text NOT NULL,
             seq bigint NOT NULL,

@@ -350,10 +350,11 @@ def m007_web_console(db: sqlite_utils.Database) -> None:
 def m008_tills_keep_each_other_honest(db: sqlite_utils.Database) -> None:
     """Issue 18: a till's tamper-evident log, its store's LAN keys, and the findings reconciliation raises."""
     # The till's own Ed25519 key (its public half, base64 of the 32 raw bytes), and what the backend holds of
-    # its log: the last verified record (`log_seq`, `log_head`), the head the till last signed and claimed
-    # (`log_claimed_seq`, at `log_claimed_at`), and what it reports of entries the backend refused for good.
+    # its log: the last verified record (`log_seq`, `log_head`, the till's signature of it `log_head_sig`),
+    # the head the till last signed and claimed (`log_claimed_seq`, at `log_claimed_at`), and what it reports
+    # of entries the backend refused for good.
     for column in ("log_key TEXT", "log_seq INTEGER NOT NULL DEFAULT 0", "log_head TEXT",
-                   "log_claimed_seq INTEGER", "log_claimed_at REAL", "parked_size INTEGER",
+                   "log_head_sig TEXT", "log_claimed_seq INTEGER", "log_claimed_at REAL", "parked_size INTEGER",
                    "parked_oldest_at REAL"):
         db.execute(f"ALTER TABLE devices ADD COLUMN {column}")
     # Every record of every till's log, as the till chained it (`body` the exact text hashed).
