@@ -46,6 +46,9 @@ ERROR_TEXTS = {
     "too_many_full_pages": N_("There are more full-page placements than free pages."),
     "too_many_pages": N_("The placements would need more pages than a booklet can have."),
     "preview_failed": N_("The preview could not be made now; the PDF itself is fine. Try again in a moment."),
+    # the findings' (pages/findings.py)
+    "already_resolved": N_("Someone resolved this finding already. Nothing was changed."),
+    "reconcile_running": N_("A check is running already: its findings are listed here when it is done."),
 }
 
 # Said at the top of a page after a change succeeded (`?ok=<code>` on the redirect): codes, never free text.
@@ -69,4 +72,6 @@ NOTICES = {
     "shift_ended": N_("Signed out. The next cashier signs in here."),
     "language": N_("Language changed."),
     "code_cancelled": N_("The enrollment code was cancelled: no till can enroll with it now."),
+    "resolved": N_("The finding was resolved, with your note."),
+    "checked": N_("The check ran: what it found is listed below."),
 }

@@ -37,6 +37,8 @@ AREAS = {
     "webtills": lambda who: who is not None and (who.operator or who.kind == "staff"),
     "audit": lambda who: who is not None and (who.operator or (who.kind == "staff" and who.role == "admin")),
     "booklet": lambda who: who is not None and who.operator,
+    # the backend's findings (pages/findings.py): a manager their store's, an admin their retailer's
+    "findings": lambda who: who is not None and (who.operator or who.kind == "staff"),
     "shop": lambda who: who is not None and who.kind == "shop",
 }
 

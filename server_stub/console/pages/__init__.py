@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import audit, booklet, chain, claims, home, people, reports, shop, shop_setup, signin, static, tills, today, vouchers
+from . import (audit, booklet, chain, claims, findings, home, people, reports, shop, shop_setup, signin, static, tills,
+               today, vouchers)
 
 ROUTE_MODULES = [home, signin, static, chain, vouchers, people, tills, claims, audit, today, reports, booklet, shop,
-                 shop_setup]
+                 shop_setup, findings]

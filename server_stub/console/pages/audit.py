@@ -38,6 +38,7 @@ ACTION_NAMES = {
     "booklet.render": N_("Booklet rendered"), "backend.restore": N_("Backend restored"),
     "web_till.create": N_("Web till created"), "web_till.set_up": N_("Web till set up in a browser"),
     "web_till.shop_code": N_("Web till setup code made"), "web_till.token": N_("Web till token made"),
+    "finding.resolve": N_("Finding resolved"),
     "console.sign_in": N_("Signed in to the console"), "console.sign_out": N_("Signed out of the console"),
 }
 YES, NO = N_("yes"), N_("no")
