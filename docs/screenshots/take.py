@@ -101,6 +101,33 @@ def demo_world(root: Path):
     return backend, app, info, admin_token, till
 
 
+def demo_findings(backend, info: dict, till: dict) -> int:
+    """A few findings for the findings page (as the till-log check and reconciliation raise them): a till's
+    log with records missing, its outbox stuck, a printed code over its daily limit. Returns the first's id."""
+    import time
+
+    from server_stub.operations import findings
+
+    now = time.time()
+    device, store = till["device_id"], info["store_id"]
+    printed = next(v for v in info["vouchers"] if v["kind"] == "printed")
+
+    def write(db):
+        first = findings.raise_finding(db, code="log_gap", subject=device, now=now - 7200,
+                                       retailer_id=info["retailer_id"], store_id=store, device_id=device, detail={
+                                           "seqs": [41, 42, 43], "message": "records 41 to 43 are missing"})
+        findings.raise_finding(db, code="outbox_stuck", subject=device, now=now - 3600,
+                               retailer_id=info["retailer_id"], store_id=store, device_id=device, detail={
+                                   "device_id": device, "till": "Caja 1", "store_id": store, "outbox": 3,
+                                   "oldest_at": now - 2 * 86400, "reported_at": now - 3600})
+        findings.raise_finding(db, code="printed_store_day_over", subject=f"{printed['id']}/{store}/day",
+                               now=now - 600, retailer_id=info["retailer_id"], store_id=store, detail={
+                                   "voucher_id": printed["id"], "store_id": store, "day": "2025-06-01", "uses": 212,
+                                   "limit": 200})
+        return first
+    return backend.ctx.storage.submit(write)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
@@ -111,6 +138,7 @@ def main() -> int:
         ids = {"retailers/id": info["retailer_id"], "vouchers/id": info["vouchers"][0]["id"],
                "staff/id": info["staff"][1]["id"], "tills/id": till["device_id"],
                "edition_id": info["booklet"]["edition_id"],
+               "findings/id": str(demo_findings(backend, info, till)),
                "void/id": backend.read().execute("SELECT key FROM attempts WHERE status = 'accepted' "
                                                  "ORDER BY at DESC LIMIT 1").fetchone()[0]}
         server = EmbeddedServer(app).start()
