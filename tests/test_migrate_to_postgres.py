@@ -39,7 +39,7 @@ D = date(2025, 6, 3)
 EVERY_TABLE = ("retailers", "stores", "vouchers", "printed_codes", "claims", "staff", "enrollment_codes", "devices",
                "admin_tokens", "signing_keys", "attempts", "events", "voids", "booklet_editions",
                "booklet_placements", "booklet_pdfs", "pin_failures", "enrollment_failures", "backend_meta",
-               "audit_log", "console_sessions", "console_form_uses")
+               "audit_log", "console_sessions", "console_form_uses", "till_log", "store_lan_keys", "findings")
 # The day's failed enrollment is logged (at the module's fixture, made by the first test).
 pytestmark = pytest.mark.allow_log_warnings(r"^enrollment refused from ")
 
@@ -128,6 +128,12 @@ class Chain:
                                                       "pin": manager["pin"]}).status_code == 303
             token = re.findall(r'name="csrf" value="([^"]+)"', web.get("/console/").text)[-1]
             assert web.post("/console/language", data={"csrf": token, "language": "gn"}).status_code == 303
+        # Reconciliation's check: the day's store-day overshoot or a silent till, a finding to carry over.
+        from server_stub.operations import findings
+
+        world.backend.ctx.storage.submit(lambda db: findings.raise_finding(
+            db, code="till_silent", subject=two.store.device_id, detail={"hours": 30}, now=world.clock.t,
+            retailer_id=world.info["retailer_id"], device_id=two.store.device_id))
         world.close()
         self.counts = sqlite_counts(self.path / "backend.sqlite3")
 
