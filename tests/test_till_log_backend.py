@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -31,12 +32,12 @@ class FakeTillLog:
         return till_log.public_key_of(self.key)
 
     def add(self, n: int = 1, *, status: str = "accepted", kind: str = "printed", code: str | None = "X",
-            key: str | None = None, at: float = 1.8e9) -> list[dict]:
+            key: str | None = None, at: float | None = None) -> list[dict]:
         made = []
         for _ in range(n):
             seq = len(self.records) + 1
             body = till_log.attempt_body(
-                key=key or new_key(), at=at + seq, status=status, reason=None, kind=kind, voucher_id="v", jti=None,
+                key=key or new_key(), at=1.8e9 + seq if at is None else at, status=status, reason=None, kind=kind, voucher_id="v", jti=None,
                 code=code, method="typed", staff_id=None, decided="offline", day="2027-01-15", store_id="s",
                 till="Caja", input_text=code)
             prev = self.records[-1]["hash"] if self.records else till_log.GENESIS
@@ -97,6 +98,28 @@ def test_enrollment_registers_the_key_and_refuses_one_that_is_not(api):
         assert answer.status_code == 400 and answer.json()["error"]["code"] in ("invalid_value", "wrong_type")
     body = api.ok(api.client.post("/devices/enroll", json={"code": code, "name": "Caja k", "log_key": key}), 201)
     assert api.rows("SELECT log_key FROM devices WHERE id = ?", (body["device_id"],))[0][0] == key
+
+
+def test_a_rolls_code_replaces_the_key_audited(api):
+    till = api.enroll("Caja roll")
+    first, second = (till_log.public_key_of(till_log.new_private_key()) for _ in range(2))
+    for key in (first, second, second):
+        code = api.ok(api.client.post(f"/devices/{till.id}/roll", headers=api.admin))["code"]
+        api.ok(api.client.post("/devices/enroll", json={"code": code, "name": "Caja roll", "log_key": key}), 201)
+        assert api.rows("SELECT log_key FROM devices WHERE id = ?", (till.id,))[0][0] == key
+    audited = api.rows("SELECT detail FROM audit_log WHERE action = 'device.log_key' AND target = ? ORDER BY id",
+                       (till.id,))
+    assert [json.loads(d[0]) for d in audited] == [{"why": "roll", "replaced": False}, {"why": "roll", "replaced": True}]
+
+
+def test_a_first_key_is_taken_only_with_a_head_it_signed(api):
+    till = api.enroll("Caja tofu")
+    log = FakeTillLog(till.id)
+    log.add(1)
+    body = log.body(0)
+    body["head"] = {**body["head"], "sig": FakeTillLog(till.id).head(log.records)["sig"]}
+    assert send(api, till, body)["log"]["findings"] == ["log_bad_signature"]
+    assert api.rows("SELECT log_key FROM devices WHERE id = ?", (till.id,))[0][0] is None and held(api, till) == (0, 0)
 
 
 def test_another_key_or_a_forged_signature_is_a_finding_and_nothing_is_taken(api):
@@ -178,6 +201,45 @@ def test_held_records_sent_again_changed_are_an_edit_with_both_versions(api):
     assert "log_edited" in answer["log"]["findings"]
     evidence = findings(api, "log_edited")[0]["detail"]["evidence"]
     assert {e["seq"] for e in evidence} == {1, 2, 3} and all(e["held"] != e["sent"] for e in evidence)
+    # The backend's copy is the till's chain from the break on: what follows links to it and is checked.
+    assert [r[0] for r in api.rows("SELECT body FROM till_log WHERE device_id = ? ORDER BY seq", (till.id,))] == \
+        [r["body"] for r in changed.records]
+    changed.add(2)
+    assert send(api, till, changed.body(3))["log"] == {"status": "ok", "seq": 5, "hash": changed.records[-1]["hash"],
+                                                       "findings": []}
+
+
+def test_a_till_put_back_from_a_copy_that_chained_on_is_an_edit_and_its_new_chain_is_taken(api):
+    till = api.enroll("Caja p")
+    log = FakeTillLog(till.id)
+    log.add(6)
+    send(api, till, log.body(0))
+    forked = FakeTillLog(till.id, log.key)  # its file (and acked seq) from when it held 3, then 2 new records
+    forked.records = [dict(r) for r in log.records[:3]]
+    forked.add(2, status="refused")
+    answer = send(api, till, forked.body(3))
+    assert answer["log"]["findings"] == ["log_edited", "log_rewound"] and answer["log"]["seq"] == 5
+    edited, rewound = findings(api, "log_edited")[0]["detail"], findings(api, "log_rewound")[0]["detail"]
+    assert edited["seqs"] == [4, 5] and [e["held"] for e in edited["evidence"]] == [r["body"] for r in log.records[3:5]]
+    assert rewound["seqs"] == [6] and rewound["evidence"][0]["body"] == log.records[5]["body"]
+    forked.add(1)
+    assert send(api, till, forked.body(5))["log"]["status"] == "ok"
+    assert held(api, till) == (6, 6)
+
+
+def test_a_head_differing_from_the_record_held_asks_for_the_tills_version(api):
+    till = api.enroll("Caja q")
+    log = FakeTillLog(till.id)
+    log.add(3)
+    send(api, till, log.body(0))
+    other = FakeTillLog(till.id, log.key)
+    other.records = [dict(r) for r in log.records[:2]]
+    other.add(1, status="refused")  # its record 3 rewritten, nothing new: only its head says so
+    answer = send(api, till, other.body(3, []))
+    assert answer["log"]["findings"] == ["log_edited"] and answer["log"]["seq"] == 2  # asked again from 2
+    assert send(api, till, other.body(2))["log"] == {"status": "ok", "seq": 3, "hash": other.records[2]["hash"],
+                                                     "findings": []}
+    assert findings(api, "log_edited")[0]["detail"]["evidence"][0]["body"] == log.records[2]["body"]
 
 
 def test_a_restored_backend_asks_again_from_what_it_holds_without_a_finding(api):
@@ -203,15 +265,35 @@ def test_a_record_disagreeing_with_what_the_till_synced_is_a_mismatch(api):
     assert finding["detail"]["keys"] == [key] and "status" in finding["detail"]["evidence"][0]["fields"]
 
 
+def test_a_record_disagreeing_with_what_the_till_synced_offline_is_a_mismatch(api):
+    till = api.enroll("Caja n")
+    at = time.time() - 60
+    same, other = new_key(), new_key()
+    entries = [{"key": k, "at": at + i, "accepted": True, "reason": None, "kind": "printed", "voucher_id": "v",
+                "jti": None, "code": "X", "method": "typed", "staff_id": None, "decided": "offline"}
+               for i, k in enumerate((same, other), start=1)]
+    assert api.client.post("/sync", headers=till.auth, json={"entries": entries}).status_code == 200
+    log = FakeTillLog(till.id)
+    log.add(1, key=same, at=at + 1)  # as synced: the till accepted it, at that time
+    log.add(1, key=other, at=at + 2, code="Y")  # the file says another code than the till synced
+    log.add(1)  # not synced yet: no finding now (reconciliation's log_unsynced)
+    answer = send(api, till, log.body(0))
+    assert answer["log"]["findings"] == ["log_mismatch"] and answer["log"]["seq"] == 3
+    finding = findings(api, "log_mismatch")[0]
+    assert finding["detail"]["seqs"] == [2] and finding["detail"]["evidence"] == [{"seq": 2, "key": other,
+                                                                                  "fields": ["code"]}]
+
+
 def test_the_tills_self_check_is_named_in_findings(api):
     till = api.enroll("Caja t")
     log = FakeTillLog(till.id)
     log.add(3)
     tampered = [{"seq": 2, "key": json.loads(log.records[1]["body"])[1], "problem": "row_missing",
                  "detail": "the attempt's row is gone"},
-                {"seq": 3, "key": "k3", "problem": "row_changed", "detail": "at: 1 != 2"}]
+                {"seq": 3, "key": "k3", "problem": "row_changed", "detail": "at: 1 != 2"},
+                {"seq": 1, "problem": "chain_missing", "detail": "record 1 is gone from log_chain"}]
     answer = send(api, till, log.body(0, tampered=tampered))
-    assert set(answer["log"]["findings"]) == {"log_row_missing", "log_row_changed"}
+    assert set(answer["log"]["findings"]) == {"log_row_missing", "log_row_changed", "log_chain_missing"}
     assert findings(api, "log_row_missing")[0]["detail"]["seqs"] == [2]
 
 
@@ -224,7 +306,14 @@ def test_a_web_till_keeps_no_log(api):
 
 
 HOSTILE = [
+    ("garbage", None, None),
     ("not an object", [], "wrong_type"),
+    ("a text", "records", "wrong_type"),
+    ("head not an object", {"head": [0, "0" * 64, "x"]}, "wrong_type"),
+    ("a public key of a number", {"public_key": 44}, "wrong_type"),
+    ("an oversize key", {"public_key": "A" * 45}, None),
+    ("tampered not a list", {"tampered": "row_missing"}, "wrong_type"),
+    ("a body not a text", {"records": [{"seq": 1, "body": ["attempt"], "hash": "0" * 64}]}, "invalid_value"),
     ("unknown field", {"x": 1}, None),
     ("records not a list", {"records": {}}, "wrong_type"),
     ("too many records", {"records": [{"seq": 1, "body": "[]", "hash": "0" * 64}] * 1001}, "invalid_value"),
@@ -254,7 +343,10 @@ def test_hostile_bodies_are_refused_and_nothing_is_written(api, name, change, co
     body = change if not isinstance(change, dict) or not change or "x" in change else {**log.body(0), **change}
     if name == "unknown field":
         body = {**log.body(0), **change}
-    if name == "after NaN":
+    if name == "garbage":
+        answer = api.client.post("/till-log", headers={**till.auth, "Content-Type": "application/json"},
+                                 content=b"\xff\xfe{garbage")
+    elif name == "after NaN":
         answer = api.client.post("/till-log", headers={**till.auth, "Content-Type": "application/json"},
                                  content=json.dumps(log.body(0)).replace('"after": 0', '"after": NaN').encode())
     else:

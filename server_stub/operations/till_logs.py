@@ -89,43 +89,54 @@ def receive(ctx: Context, device: dict, body: dict) -> dict:
 
     def write(db):
         ctx.storage.hold(db, f"till-log:{device_id}")
-        row = db.execute("SELECT kind, log_key, log_seq, log_head FROM devices WHERE id = ?", (device_id,)).fetchone()
+        row = db.execute("SELECT kind, log_key, log_seq, log_head, log_head_sig FROM devices WHERE id = ?",
+                         (device_id,)).fetchone()
         if row is None or row[0] != "till":
             raise Forbidden("not_a_till", "only a till program keeps a log: a browser's till has none")
         batch = _Batch(ctx, db, device, now)
         key, held_seq, held_hash = row[1], int(row[2] or 0), row[3] or till_log.GENESIS
-        if key is None:
-            register_key(ctx, db, device_id, device["store_id"], body["public_key"], actor, now, why="first use")
-            key = body["public_key"]
-        elif key != body["public_key"]:
+        start = (held_seq, held_hash)
+        if key is not None and key != body["public_key"]:
             batch.flag(KEY_CHANGED, (), "the till signs with another key than the one registered: nothing of "
                        "its log was taken", {"registered": key, "sent": body["public_key"]})
             return batch.answer(held_seq, held_hash)
         head = body["head"]
-        if not till_log.head_signed(key, device_id, head["seq"], head["hash"], head["sig"]):
+        # Checked with the key it will be held to: a key first seen is taken only with a head it signed.
+        if not till_log.head_signed(key or body["public_key"], device_id, head["seq"], head["hash"], head["sig"]):
             batch.flag(till_log.BAD_SIGNATURE, (head["seq"],), f"the head at record {head['seq']} is not signed "
                        "by this till's key: nothing of the batch was taken")
             return batch.answer(held_seq, held_hash)
+        if key is None:
+            register_key(ctx, db, device_id, device["store_id"], body["public_key"], actor, now, why="first use")
         if body["after"] > held_seq:  # a restored backend lost records the till still has: no finding
             return batch.answer(held_seq, held_hash, "resend")
         records = body["records"]
-        batch.compare_held([r for r in records if r["seq"] <= held_seq])
+        first = batch.compare_held([r for r in records if r["seq"] <= held_seq])
+        if first is not None:  # the till's version from the break on: the held one is the finding's evidence
+            held_seq, held_hash = batch.cut(first - 1)
         records = [r for r in records if r["seq"] > held_seq]
-        if head["seq"] < held_seq:
-            held_seq, held_hash = batch.rewind(head)
+        if head["seq"] < start[0]:
+            held_seq, held_hash = batch.rewind(head, start[0], held_seq)
         elif head["seq"] == held_seq and not records and head["hash"] != held_hash:
-            batch.flag(till_log.EDITED, (held_seq,), f"record {held_seq} differs from the one the till sent before")
-            held_hash = head["hash"]
-        for problem in till_log.verify_segment(records, prev=held_hash, after=held_seq, head=head):
+            batch.flag(till_log.EDITED, (held_seq,), f"record {held_seq} differs from the one the till sent before",
+                       batch.held_bodies(held_seq, held_seq))
+            held_seq, held_hash = batch.cut(held_seq - 1)  # the answer asks for the till's version of it
+        # A head the records cannot reach because the backend cut its own copy is asked for again, not a rewind.
+        reach = head if records or held_seq >= head["seq"] else None
+        for problem in till_log.verify_segment(records, prev=held_hash, after=held_seq, head=reach):
             batch.flag(problem.code, problem.seqs, problem.message)
         kept = batch.keep(records)
         if kept:
             held_seq, held_hash = kept[-1]["seq"], kept[-1]["hash"]
         batch.mismatches(kept)
         batch.tampered(body.get("tampered") or [])
-        signed = head["sig"] if head["seq"] == held_seq and head["hash"] == held_hash else None
-        db.execute("UPDATE devices SET log_seq = ?, log_head = ?, log_head_sig = coalesce(?, log_head_sig),"
-                   " log_claimed_seq = ?, log_claimed_at = ? WHERE id = ?",
+        # The till's signature of the record held last: this head's, else the one kept if nothing moved.
+        if (head["seq"], head["hash"]) == (held_seq, held_hash):
+            signed = head["sig"]
+        else:
+            signed = row[4] if (held_seq, held_hash) == start else None
+        db.execute("UPDATE devices SET log_seq = ?, log_head = ?, log_head_sig = ?, log_claimed_seq = ?,"
+                   " log_claimed_at = ? WHERE id = ?",
                    (held_seq, None if held_seq == 0 else held_hash, signed, head["seq"], now, device_id))
         return batch.answer(held_seq, held_hash)
     return ctx.storage.submit(write)
@@ -137,6 +148,7 @@ class _Batch:
     def __init__(self, ctx: Context, db, device: dict, now: float):
         self.ctx, self.db, self.device, self.now = ctx, db, device, now
         self.codes: list[str] = []
+        self.dropped: list[dict] = []  # held records cut off because the till's chain differs from them
 
     def flag(self, code: str, seqs, message: str, evidence: Any = None, keys=()) -> None:
         """A finding about this till's log, merged with the open one of its code (the seqs of every break)."""
@@ -154,6 +166,11 @@ class _Batch:
         detail = {"device_id": subject, "till": self.device.get("name"), "seqs": merged,
                   "keys": sorted(set(before.get("keys", [])) | {k for k in keys if k})[:SEQS_KEPT],
                   "message": message, "messages": (before.get("messages", []) + [message])[-20:]}
+        kept = before.get("evidence")  # the first breaks' evidence stays: it is what a person looks at first
+        if isinstance(kept, list) and isinstance(evidence, list):
+            evidence = (kept + evidence)[:EVIDENCE_MAX]
+        elif evidence is None:
+            evidence = kept
         if evidence is not None:
             detail["evidence"] = evidence
         raise_finding(self.db, code=code, subject=subject, detail=detail, now=self.now,
@@ -166,10 +183,11 @@ class _Batch:
         return {"log": {"status": status, "seq": seq, "hash": hash_ if seq else till_log.GENESIS,
                         "findings": self.codes}, "server_time": self.now}
 
-    def compare_held(self, again: list[dict]) -> None:
-        """Records the backend holds, sent again (a lost answer): the same, or changed since (a finding)."""
+    def compare_held(self, again: list[dict]) -> int | None:
+        """Records the backend holds, sent again (a lost answer): the same, or changed since (a finding).
+        Returns the first changed seq, or None."""
         if not again:
-            return
+            return None
         seqs = [r["seq"] for r in again]
         held = {seq: (hash_, body) for seq, hash_, body in self.db.execute(
             "SELECT seq, hash, body FROM till_log WHERE device_id = ? AND seq BETWEEN ? AND ?",
@@ -178,22 +196,45 @@ class _Batch:
         if changed:
             self.flag(till_log.EDITED, [r["seq"] for r in changed], "records the backend holds came again changed",
                       [{"seq": r["seq"], "held": held[r["seq"]][1], "sent": r["body"]} for r in changed[:EVIDENCE_MAX]])
+            return changed[0]["seq"]
+        return None
 
-    def rewind(self, head: dict) -> tuple[int, str]:
-        """The till's chain ends before what the backend holds: the lost records kept in the finding, then
-        the log taken from the till's head on. Returns the new held (seq, hash)."""
-        device_id, seq = self.device["id"], head["seq"]
-        lost = self.db.execute("SELECT seq, key, body FROM till_log WHERE device_id = ? AND seq > ? ORDER BY seq",
-                               (device_id, seq)).fetchall()
-        self.flag(till_log.REWOUND, [r[0] for r in lost], f"the till's log ends at record {seq}, before records "
-                  "the backend holds: they were deleted from the till, or its file put back from an older copy",
-                  [{"seq": s, "key": k, "body": b} for s, k, b in lost[:EVIDENCE_MAX]], keys=[r[1] for r in lost])
-        self.db.execute("DELETE FROM till_log WHERE device_id = ? AND seq > ?", (device_id, seq))
-        row = self.db.execute("SELECT hash FROM till_log WHERE device_id = ? AND seq = ?", (device_id, seq)).fetchone()
-        held = till_log.GENESIS if seq == 0 else (row[0] if row else head["hash"])
-        if held != head["hash"]:
-            self.flag(till_log.EDITED, (seq,), f"record {seq} differs from the one the till sent before")
-        return seq, head["hash"] if seq else till_log.GENESIS
+    def held_bodies(self, lo: int, hi: int) -> list[dict]:
+        return [{"seq": s, "key": k, "body": b} for s, k, b in self.db.execute(
+            "SELECT seq, key, body FROM till_log WHERE device_id = ? AND seq BETWEEN ? AND ? ORDER BY seq LIMIT ?",
+            (self.device["id"], lo, hi, EVIDENCE_MAX)).fetchall()]
+
+    def cut(self, upto: int) -> tuple[int, str]:
+        """The records held after `upto` dropped (the till's chain differs from there): the held (seq, hash)."""
+        device_id = self.device["id"]
+        self.dropped += [{"seq": s, "key": k, "body": b} for s, k, b in self.db.execute(
+            "SELECT seq, key, body FROM till_log WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (device_id, upto, SEQS_KEPT)).fetchall()]
+        self.db.execute("DELETE FROM till_log WHERE device_id = ? AND seq > ?", (device_id, upto))
+        row = self.db.execute("SELECT seq, hash FROM till_log WHERE device_id = ? AND seq <= ? ORDER BY seq DESC"
+                              " LIMIT 1", (device_id, upto)).fetchone()
+        return (int(row[0]), row[1]) if row else (0, till_log.GENESIS)
+
+    def rewind(self, head: dict, held_before: int, held_seq: int) -> tuple[int, str]:
+        """The till's chain ends before what the backend held (`held_before`): the records it no longer has are
+        named (their bodies kept in the finding), then the log is taken from the till's head on. Returns the new
+        held (seq, hash)."""
+        seq = head["seq"]
+        if held_seq > seq:
+            held_seq, held_hash = self.cut(seq)
+        else:
+            held_hash = self.db.execute("SELECT hash FROM till_log WHERE device_id = ? AND seq = ?",
+                                        (self.device["id"], held_seq)).fetchone()
+            held_hash = held_hash[0] if held_hash else till_log.GENESIS
+        lost = sorted((r for r in self.dropped if seq < r["seq"] <= held_before), key=lambda r: r["seq"])
+        self.flag(till_log.REWOUND, [r["seq"] for r in lost] or range(seq + 1, min(held_before, seq + 1000) + 1),
+                  f"the till's log ends at record {seq}, before records the backend holds: they were deleted from "
+                  "the till, or its file put back from an older copy", lost[:EVIDENCE_MAX], keys=[r["key"] for r in lost])
+        if (held_seq, held_hash) == (seq, head["hash"]) or seq == 0:
+            return held_seq, held_hash
+        self.flag(till_log.EDITED, (seq,), f"record {seq} differs from the one the till sent before",
+                  self.held_bodies(seq, seq))
+        return self.cut(seq - 1)
 
     def keep(self, records: list[dict]) -> list[dict]:
         """The records kept, in order, up to the first that is not of the log's shape or goes backwards."""
