@@ -138,22 +138,15 @@ def shop(tmp_path):
 
 
 def register_log_keys(data: Path, tills: list[Till]) -> None:
-    """Each till's log key as its device's: the backend takes it at enrollment (issue 18, part B); one that
-    did not yet gets it written here, and `lan-key rotate` tells the stores' tills (the feed's lan event)."""
+    """Each till's log key is its device's, registered by its own enrollment (POST /devices/enroll's log_key):
+    the roster its peers check it by."""
     from pos_app.core import till_log
 
-    missing = False
     with sqlite3.connect(data / "backend.sqlite3", timeout=10) as conn:
         for till in tills:
             with TillStore(till.path) as store:
                 device_id, public = store.device_id, till_log.public_key_of(store.get("log_private_key"))
-            held = conn.execute("SELECT log_key FROM devices WHERE id = ?", (device_id,)).fetchone()[0]
-            assert held in (None, public)
-            if held is None:
-                missing = True
-                conn.execute("UPDATE devices SET log_key = ? WHERE id = ?", (public, device_id))
-    if missing:
-        run("server_stub", "lan-key", "rotate", "--data", str(data), "--all")
+            assert conn.execute("SELECT log_key FROM devices WHERE id = ?", (device_id,)).fetchone()[0] == public
 
 
 def claim(backend: Backend, auth: dict, voucher_id: str, customer: str) -> dict:
