@@ -278,7 +278,8 @@ def test_every_sync_reports_the_till_and_every_request_names_its_version(world):
     store, client, transport = till()
     assert all(r.headers["user-agent"] == f"pika-till/{__version__}" for r in transport.requests)
     syncs = [json.loads(r.content) for r in transport.requests if r.url.path.endswith("/sync")]
-    assert syncs and syncs[-1]["till"] == {"app_version": __version__, "outbox": 0, "outbox_oldest_at": None}
+    assert syncs and syncs[-1]["till"] == {"app_version": __version__, "outbox": 0, "outbox_oldest_at": None,
+                                          "parked": 0, "parked_oldest_at": None}
     for _ in range(2):
         redeem(store, printed(info), method=Method.PRINTED)
     oldest = store.unsynced()[1]
@@ -287,6 +288,7 @@ def test_every_sync_reports_the_till_and_every_request_names_its_version(world):
     last = json.loads([r for r in transport.requests if r.url.path.endswith("/sync")][-1].content)
     # The parked one stays unconfirmed: said with the batch that took the other.
     assert len(last["entries"]) == 1 and last["till"]["outbox"] == 1 and last["till"]["outbox_oldest_at"] == oldest
+    assert last["till"]["parked"] == 1 and last["till"]["parked_oldest_at"] is not None
     device = backend.get_device(store.device_id)
     assert device["app_version"] == __version__ and device["outbox_size"] == 1
     # A round with nothing to push does not report again what it just did.
