@@ -232,7 +232,7 @@ def test_a_backup_onto_a_full_disk_fails_cleanly_and_leaves_no_file(tmp_path, ca
 def test_a_backup_while_serve_takes_redemptions_holds_every_one_answered_before_it(
         backend_database, tmp_path, capsys, request):
     data = tmp_path / "backend"
-    admin = DataDir(data).init(backend_database)["admin_token"]
+    DataDir(data).init(backend_database)
     from server_stub.demo import add_demo_data
     backend = Backend(data)
     try:

@@ -285,7 +285,6 @@ def test_a_resolve_after_someone_else_s_says_already_resolved(console):
                                    "page=0", "page=abc", "page=99999999999", "store=sto_nope",
                                    "state=open%00", "code=outbox_stuck%E2%80%AE"])
 def test_a_wrong_filter_is_said_beside_it(console, query):
-    api = console.api
     console.sign_in_operator()
     page = console.get(f"/console/findings?{query}")
     assert page.status_code == 400 and "field-error" in page.text, query

@@ -19,7 +19,6 @@ from pos_app.core.domain import Method
 from pos_app.store import TillStore
 from pos_app.sync.client import BackendClient
 from pos_app.sync.redeem import redeem
-from pos_app.sync.round import sync_once
 from server_stub.__main__ import main
 from server_stub.datadir import DB_NAME
 
