@@ -44,6 +44,21 @@ def personal(key, jti: str) -> str:
                                  exp=now + 3600)
 
 
+def printed(key) -> str:
+    """The printed code COFFEE10 of v-print (store_day limit 2, total 3)."""
+    now = int(time.time())
+    return tokens.issue_static(key, iss="pika", aud=RETAILER, vid="v-print", code="COFFEE10", iat=now - 10,
+                               exp=now + 86_400)
+
+
+def signed_page(store: TillStore, after: int = 0) -> tuple[list[dict], dict]:
+    """A store's own records after `after` and a head signed at the last one, as its LAN service sends them."""
+    records = store.log_since(after, 200)
+    seq, hash_ = (records[-1]["seq"], records[-1]["hash"]) if records else store.log_head()
+    return records, {"seq": seq, "hash": hash_,
+                     "sig": till_log.sign_head(store.get("log_private_key"), store.device_id, seq, hash_)}
+
+
 def make_tills(root: Path, key, n: int, *, store_id: str = STORE, secret: str | None = None,
                kid: str = "lan_k1", settings: dict | None = None) -> list[Path]:
     """`n` enrolled tills of `store_id` (devices dev-<store>-1…), each knowing the others; their store paths."""

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
-from lan_helpers import RETAILER, STORE, make_tills, personal, set_lan_peers, wait_for
+from lan_helpers import STORE, make_tills, personal, printed, set_lan_peers, signed_page, wait_for
 from pos_app.core import till_log, tokens
 from pos_app.lan.service import LanService
 from pos_app.store import TillStore
+from pos_app.store.lan import SELF
 
 
 @pytest.fixture(scope="module")
@@ -30,17 +31,6 @@ def pair(tmp_path, key):
     receiver.close()
 
 
-def page(store: TillStore, after: int = 0) -> tuple[list[dict], dict]:
-    records = store.log_since(after, 200)
-    seq, hash_ = (records[-1]["seq"], records[-1]["hash"]) if records else store.log_head()
-    return records, {"seq": seq, "hash": hash_,
-                     "sig": till_log.sign_head(store.get("log_private_key"), store.device_id, seq, hash_)}
-
-
-def static(key) -> str:
-    now = int(time.time())
-    return tokens.issue_static(key, iss="pika", aud=RETAILER, vid="v-print", code="COFFEE10", iat=now - 10,
-                               exp=now + 86_400)
 
 
 def count(store: TillStore, sql: str) -> int:
@@ -51,7 +41,7 @@ def test_a_peers_personal_redemption_is_refused_here_naming_it(pair, key):
     sender, receiver, peer = pair
     token = personal(key, "jti-1")
     assert sender.redeem_offline(token, method="typed")[0].accepted
-    applied = receiver.apply_lan_records(peer, *page(sender))
+    applied = receiver.apply_lan_records(peer, *signed_page(sender))
     assert (applied.held, applied.stored, applied.problems) == (1, 1, ())
     verdict, _ = receiver.redeem_offline(token, method="typed")
     assert verdict.reason == "already_redeemed"
@@ -60,13 +50,13 @@ def test_a_peers_personal_redemption_is_refused_here_naming_it(pair, key):
     # Nothing heard goes into the outbox: the receiver's only entry is its own refusal.
     assert count(receiver, "SELECT count(*) FROM outbox") == 1
     # Sent again: nothing changes.
-    assert receiver.apply_lan_records(peer, *page(sender)).stored == 0
+    assert receiver.apply_lan_records(peer, *signed_page(sender)).stored == 0
 
 
 def test_refusals_and_voids_are_kept_and_change_nothing(pair, key):
     sender, receiver, peer = pair
     sender.redeem_offline("garbage", method="typed")
-    receiver.apply_lan_records(peer, *page(sender))
+    receiver.apply_lan_records(peer, *signed_page(sender))
     assert count(receiver, "SELECT count(*) FROM lan_records") == 1
     assert count(receiver, "SELECT count(*) FROM used_tokens") == 0
     assert count(receiver, "SELECT count(*) FROM lan_printed") == 0
@@ -74,10 +64,10 @@ def test_refusals_and_voids_are_kept_and_change_nothing(pair, key):
 
 def test_printed_uses_count_across_tills_once_whoever_brings_them_first(pair, key):
     sender, receiver, peer = pair
-    code = static(key)
+    code = printed(key)
     day = receiver.context().day
     assert sender.redeem_offline(code, method="camera")[0].accepted
-    receiver.apply_lan_records(peer, *page(sender))
+    receiver.apply_lan_records(peer, *signed_page(sender))
     assert receiver.printed_uses("v-print", STORE, day) == (1, 1)
     assert receiver.redeem_offline(code, method="camera")[0].accepted
     assert receiver.printed_uses("v-print", STORE, day) == (2, 2)
@@ -94,12 +84,12 @@ def test_printed_uses_count_across_tills_once_whoever_brings_them_first(pair, ke
 
 def test_a_feed_that_came_first_leaves_the_lan_copy_counting_nothing(pair, key):
     sender, receiver, peer = pair
-    assert sender.redeem_offline(static(key), method="camera")[0].accepted
+    assert sender.redeem_offline(printed(key), method="camera")[0].accepted
     lan_key = till_log.parse_body(sender.log_since(0, 1)[0]["body"])["key"]
     day = receiver.context().day
     receiver.apply_feed([{"seq": 3, "type": "redemption", "data": {
         "voucher_id": "v-print", "at": time.time(), "kind": "printed", "store_id": STORE, "key": lan_key}}], 3)
-    receiver.apply_lan_records(peer, *page(sender))
+    receiver.apply_lan_records(peer, *signed_page(sender))
     assert receiver.printed_uses("v-print", STORE, day) == (1, 1)
     # Another store's feed event marks nothing here.
     receiver.apply_feed([{"seq": 4, "type": "redemption", "data": {
@@ -111,7 +101,7 @@ def test_records_that_do_not_continue_what_is_held_are_refused_whole(pair, key):
     sender, receiver, peer = pair
     for n in range(3):
         sender.redeem_offline(personal(key, f"jti-{n}"), method="typed")
-    records, head = page(sender)
+    records, head = signed_page(sender)
     edited = [dict(r) for r in records]
     edited[1]["body"] = edited[1]["body"].replace("jti-1", "jti-9")
     assert receiver.apply_lan_records(peer, edited, head).problems[0].code == till_log.EDITED
@@ -129,17 +119,29 @@ def test_records_that_do_not_continue_what_is_held_are_refused_whole(pair, key):
     # The whole, then a rewrite of its past or a head before what is held: refused, the copy kept.
     assert receiver.apply_lan_records(peer, records, head).stored == 3
     assert receiver.apply_lan_records(peer, edited, head).problems[0].code == till_log.EDITED
-    _, early = page(sender)
+    _, early = signed_page(sender)
     early = {"seq": 1, "hash": records[0]["hash"],
              "sig": till_log.sign_head(sender.get("log_private_key"), sender.device_id, 1, records[0]["hash"])}
     assert receiver.apply_lan_records(peer, records[:1], early).problems[0].code == till_log.REWOUND
     assert count(receiver, "SELECT count(*) FROM lan_records") == 3
 
 
+def test_a_tills_own_records_are_never_kept_as_a_peers(pair, key):
+    """Its own push played back to it would count its printed uses twice (the feed clears one copy only)."""
+    sender, _, _ = pair
+    assert sender.redeem_offline(printed(key), method="camera")[0].accepted
+    day = sender.context().day
+    own = next(p for p in sender.lan_config()["peers"] if p["device_id"] == sender.device_id)
+    applied = sender.apply_lan_records(own, *signed_page(sender))
+    assert (applied.held, applied.stored, [p.code for p in applied.problems]) == (0, 0, [SELF])
+    assert count(sender, "SELECT count(*) FROM lan_records") == count(sender, "SELECT count(*) FROM lan_printed") == 0
+    assert sender.printed_uses("v-print", STORE, day) == (1, 1)
+
+
 def test_lan_figures_name_the_peers_held(pair, key):
     sender, receiver, peer = pair
     sender.redeem_offline(personal(key, "jti-f"), method="typed")
-    receiver.apply_lan_records(peer, *page(sender))
+    receiver.apply_lan_records(peer, *signed_page(sender))
     figures = receiver.lan_figures()
     assert figures["enabled"] is True and figures["peers"][0]["held_seq"] == 1
     assert figures["peers"][0]["name"] == "Caja 1"
@@ -184,6 +186,18 @@ def test_three_services_share_at_once_and_a_till_away_catches_up(tmp_path, key):
             service.stop()
         for store in stores:
             store.close()
+
+
+def test_a_till_listing_its_own_address_knows_it_asked_itself(tmp_path, key):
+    path = make_tills(tmp_path, key, 1)[0]
+    service = LanService(path)
+    service.start()
+    try:
+        set_lan_peers(path, [service.wait_listening(10)])
+        assert wait_for(lambda: [p.get("self") for p in service.status()["peers"]] == [True], timeout=10)
+        assert service.status()["peers"][0]["error"] is None
+    finally:
+        service.stop()
 
 
 def test_a_disabled_service_listens_on_nothing(tmp_path, key):

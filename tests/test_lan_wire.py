@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import httpx
 import pytest
 
-from lan_helpers import make_tills, new_secret
+from lan_helpers import STORE, make_tills, new_secret, printed, signed_page
 from pos_app.core import till_log, tokens
 from pos_app.lan import wire
 from pos_app.lan.service import LanService
 from pos_app.store import TillStore
+from pos_app.store.lan import SELF
 
 NOW = 1_800_000_000.0
 
@@ -42,7 +44,7 @@ def refused(call) -> str:
 def test_a_signed_request_and_its_answer_check(tills):
     a, b, _, _ = tills
     body = b'{"records":[],"head":{}}'
-    headers = wire.sign_request(a, "POST", wire.RECORDS, body, NOW)
+    headers = wire.sign_request(a, "POST", wire.RECORDS, body, NOW, "dev-b")
     sender = wire.verify_request(b, "POST", wire.RECORDS, headers, body, NOW + 299)
     assert (sender.device_id, sender.name) == ("dev-a", "DEV-A")
     answer = wire.sign_answer(b, 200, sender.mac, b'{"held":0}', NOW)
@@ -53,7 +55,7 @@ def test_a_signed_request_and_its_answer_check(tills):
 def test_each_part_of_a_request_is_proven(tills):
     a, b, private, secret = tills
     body = b"{}"
-    headers = wire.sign_request(a, "GET", f"{wire.LOG}?after=0&limit=5", body, NOW)
+    headers = wire.sign_request(a, "GET", f"{wire.LOG}?after=0&limit=5", body, NOW, "dev-b")
     ok = dict(headers)
     check = lambda h=ok, method="GET", target=f"{wire.LOG}?after=0&limit=5", data=body, now=NOW, keys=b: \
         wire.verify_request(keys, method, target, h, data, now)  # noqa: E731
@@ -67,21 +69,37 @@ def test_each_part_of_a_request_is_proven(tills):
     assert refused(lambda: check(h={**ok, wire.DEVICE: "dev-b"})) == wire.BAD_MAC
     assert refused(lambda: check(keys=None)) == wire.NOT_CONFIGURED
     # Another store's key (same kid, another secret); a kid this till does not hold.
-    other = keys_for("dev-a", private, new_secret())
-    assert refused(lambda: wire.verify_request(b, "GET", "/x", wire.sign_request(other, "GET", "/x", body, NOW),
-                                               body, NOW)) == wire.BAD_MAC
-    rotated = keys_for("dev-a", private, secret, kid="lan_k2")
-    assert refused(lambda: wire.verify_request(b, "GET", "/x", wire.sign_request(rotated, "GET", "/x", body, NOW),
-                                               body, NOW)) == wire.UNKNOWN_KEY
+    from_ = lambda keys: wire.verify_request(  # noqa: E731 - a request by `keys` to dev-b, checked by dev-b
+        b, "GET", "/x", wire.sign_request(keys, "GET", "/x", body, NOW, "dev-b"), body, NOW)
+    assert refused(lambda: from_(keys_for("dev-a", private, new_secret()))) == wire.BAD_MAC
+    assert refused(lambda: from_(keys_for("dev-a", private, secret, kid="lan_k2"))) == wire.UNKNOWN_KEY
     # A till that knows the store key but is not in the roster (revoked), or signs as another till.
     outsider = {**private, "dev-x": till_log.new_private_key()}
-    x = keys_for("dev-x", outsider, secret)
-    assert refused(lambda: wire.verify_request(b, "GET", "/x", wire.sign_request(x, "GET", "/x", body, NOW),
-                                               body, NOW)) == wire.NOT_IN_ROSTER
+    assert refused(lambda: from_(keys_for("dev-x", outsider, secret))) == wire.NOT_IN_ROSTER
     impostor = wire.Keys.of({"keys": [{"kid": "lan_k1", "secret": secret, "active": True}], "peers": []}, "dev-b",
                             outsider["dev-x"])
-    assert refused(lambda: wire.verify_request(b, "GET", "/x", wire.sign_request(impostor, "GET", "/x", body, NOW),
-                                               body, NOW)) == wire.BAD_SIGNATURE
+    assert refused(lambda: from_(impostor)) == wire.BAD_SIGNATURE
+
+
+def test_a_request_is_for_the_till_it_names(tills):
+    """A push recorded on the LAN works only at the till it was for: not at another, not at its sender."""
+    a, b, _, _ = tills
+    body = b'{"records":[],"head":{}}'
+    for_b = wire.sign_request(a, "POST", wire.RECORDS, body, NOW, "dev-b")
+    assert wire.verify_request(b, "POST", wire.RECORDS, for_b, body, NOW).device_id == "dev-a"
+    assert refused(lambda: wire.verify_request(a, "POST", wire.RECORDS, for_b, body, NOW)) == wire.MISDIRECTED
+    assert refused(lambda: wire.verify_request(b, "POST", wire.RECORDS, {**for_b, wire.TO: "dev-a"}, body, NOW)) \
+        == wire.BAD_MAC
+    assert refused(lambda: wire.verify_request(b, "POST", wire.RECORDS, {**for_b, wire.TO: "dev b"}, body, NOW)) \
+        == wire.UNSIGNED
+    # Naming no till is only for a hello (asked before knowing who answers at an address).
+    anyone = wire.sign_request(a, "POST", wire.RECORDS, body, NOW, "")
+    assert refused(lambda: wire.verify_request(b, "POST", wire.RECORDS, anyone, body, NOW)) == wire.MISDIRECTED
+    log = f"{wire.LOG}?after=0&limit=5"
+    assert refused(lambda: wire.verify_request(b, "GET", log, wire.sign_request(a, "GET", log, b"", NOW, ""), b"",
+                                               NOW)) == wire.MISDIRECTED
+    hello = wire.sign_request(a, "GET", wire.HELLO, b"", NOW, "")
+    assert wire.verify_request(b, "GET", wire.HELLO, hello, b"", NOW).device_id == "dev-a"
 
 
 @pytest.mark.parametrize("damage", [
@@ -90,15 +108,15 @@ def test_each_part_of_a_request_is_proven(tills):
     {wire.MAC: "A" * 500}, {wire.DEVICE: "\x00"}])
 def test_proofs_missing_or_misshapen_are_unsigned(tills, damage):
     a, b, _, _ = tills
-    headers = wire.sign_request(a, "GET", wire.HELLO, b"", NOW) if damage else {}
+    headers = wire.sign_request(a, "GET", wire.HELLO, b"", NOW, "dev-b") if damage else {}
     headers.update(damage)
     assert refused(lambda: wire.verify_request(b, "GET", wire.HELLO, headers, b"", NOW)) == wire.UNSIGNED
 
 
 def test_an_answer_is_bound_to_its_request(tills):
     a, b, _, _ = tills
-    first = wire.sign_request(a, "GET", wire.HELLO, b"", NOW)
-    second = wire.sign_request(a, "GET", wire.HELLO, b"", NOW + 1)
+    first = wire.sign_request(a, "GET", wire.HELLO, b"", NOW, "dev-b")
+    second = wire.sign_request(a, "GET", wire.HELLO, b"", NOW + 1, "dev-b")
     answer = wire.sign_answer(b, 200, first[wire.MAC], b"{}", NOW)
     assert refused(lambda: wire.verify_answer(a, 200, second[wire.MAC], answer, b"{}", NOW)) == wire.BAD_MAC
     assert refused(lambda: wire.verify_answer(a, 409, first[wire.MAC], answer, b"{}", NOW)) == wire.BAD_MAC
@@ -200,3 +218,37 @@ def test_the_server_answers_hostile_requests_with_a_code_and_keeps_nothing(serve
     assert kept(path) == (0, 0)
     with httpx.Client(trust_env=False, timeout=5) as client:  # still serving
         assert client.get(url + wire.HELLO).json()["error"]["code"] == wire.UNSIGNED
+
+
+@pytest.mark.allow_log_warnings(r"LAN: .* refused \(lan_misdirected\)")
+def test_a_push_played_back_to_its_sender_is_refused_and_counts_nothing(tmp_path):
+    """Anyone on the LAN may record till A's push to B and play it back to A within the 300 s: A refuses
+    it (it is for B), and refuses its own even signed for it, so its printed uses count once."""
+    key = tokens.generate_private_key()
+    path_a, path_b = make_tills(tmp_path, key, 2)
+    service = LanService(path_a)
+    service.start()
+    port = service.wait_listening(10)
+    with TillStore(path_a, asset_keys_dir=None) as a:
+        code = printed(key)
+        assert a.redeem_offline(code, method="camera")[0].accepted
+        day = a.context().day
+        keys = wire.Keys.of(a.lan_config(), a.device_id, a.get("log_private_key"))
+        with TillStore(path_b, asset_keys_dir=None) as b:
+            b_id = b.device_id
+        body = wire.dumps(dict(zip(("records", "head"), signed_page(a))))
+        url = f"http://127.0.0.1:{port}{wire.RECORDS}"
+        try:
+            with httpx.Client(trust_env=False, timeout=5) as client:
+                to_b = client.post(url, content=body, headers=wire.sign_request(keys, "POST", wire.RECORDS, body,
+                                                                                  time.time(), b_id))
+                assert (to_b.status_code, to_b.json()["error"]["code"]) == (403, wire.MISDIRECTED)
+                to_a = client.post(url, content=body, headers=wire.sign_request(keys, "POST", wire.RECORDS, body,
+                                                                                  time.time(), a.device_id))
+                assert (to_a.status_code, to_a.json()["error"]["code"]) == (403, SELF)
+                assert to_a.headers.get(wire.MAC)  # signed: a till listing itself in lan_peers learns so
+        finally:
+            service.stop()
+        assert kept(path_a) == (0, 0)
+        assert a.printed_uses("v-print", STORE, day) == (1, 1)
+        assert a.redeem_offline(code, method="camera")[0].accepted  # store_day limit 2: this till's second

@@ -32,6 +32,10 @@ class Unavailable(Exception):
     """The peer answered that it cannot now (busy, stopping): like no answer, not a refusal."""
 
 
+class IsSelf(Exception):
+    """This till answered, signed by its own key: the address is its own (asked again after a while)."""
+
+
 class Host(Protocol):
     """What a link asks of the service it belongs to (pos_app/lan/service.py's LanService)."""
 
@@ -101,6 +105,8 @@ class PeerLink:
                             next_pull = time.monotonic() + interval
                             self._pull(client)
                     self.error = None
+                except IsSelf:
+                    self.is_self, self.error = True, None
                 except (httpx.HTTPError, Unavailable) as exc:
                     self._failed(f"{type(exc).__name__}: {exc}"[:200])
                     next_pull = time.monotonic() + interval
@@ -123,11 +129,13 @@ class PeerLink:
 
     # --- the requests -----------------------------------------------------------------------------
 
-    def _request(self, client: httpx.Client, method: str, target: str, body: bytes = b"") -> tuple[wire.Sender, bytes]:
+    def _request(self, client: httpx.Client, method: str, target: str, body: bytes = b"",
+                 to: str = "") -> tuple[wire.Sender, bytes]:
+        """`to`: the device id of the till asked, "" for a hello (who answers at the address is not known)."""
         keys = self.service.keys
         if keys is None:
             raise wire.LanRefused(wire.NOT_CONFIGURED, "this till holds no LAN keys from the backend")
-        headers = wire.sign_request(keys, method, target, body, self.service.now())
+        headers = wire.sign_request(keys, method, target, body, self.service.now(), to)
         with client.stream(method, self.url + target, content=body,
                            headers={**headers, "Content-Type": "application/json"}) as answer:
             data = b""
@@ -139,8 +147,11 @@ class PeerLink:
             raise Unavailable(f"answered {answer.status_code}: {data[:200]!r}")
         if answer.status_code != 200 and not answer.headers.get(wire.MAC):
             raise wire.LanRefused(_code_of(data), f"answered {answer.status_code}: {data[:200]!r}")
-        sender = wire.verify_answer(self.service.keys, answer.status_code, headers[wire.MAC],
+        sender = wire.verify_answer(keys, answer.status_code, headers[wire.MAC],
                                     {k.lower(): v for k, v in answer.headers.items()}, data, self.service.now())
+        if sender.device_id == keys.device_id:
+            raise IsSelf()
+        self.is_self = False
         if self.device_id is not None and sender.device_id != self.device_id:
             self.device_id = None  # another till answers at this address now: a hello first
             raise wire.LanRefused(wire.NOT_IN_ROSTER, f"{sender.device_id} answered for {self.device_id}")
@@ -153,15 +164,14 @@ class PeerLink:
 
     def _hello(self, client: httpx.Client) -> None:
         self.device_id = None
-        sender, data = self._request(client, "GET", wire.HELLO)
+        _, data = self._request(client, "GET", wire.HELLO)
         head, held = wire.parse_hello(data)
-        self.is_self = sender.device_id == self.service.keys.device_id
         self.peer_holds = held
 
     def _push(self, client: httpx.Client) -> None:
         """Our records after what the peer holds, page by page, until it holds our head."""
         for _ in range(MAX_PAGES):
-            if self.peer_holds is None:
+            if self.peer_holds is None or self.device_id is None:
                 self._hello(client)
             holds = self.peer_holds
             if holds >= self.service.own_head[0]:
@@ -171,7 +181,8 @@ class PeerLink:
             if not records:
                 return
             head = self.service.signed_at(keys, records, (0, till_log.GENESIS))
-            _, data = self._request(client, "POST", wire.RECORDS, wire.dumps({"records": records, "head": head}))
+            _, data = self._request(client, "POST", wire.RECORDS, wire.dumps({"records": records, "head": head}),
+                                    self.device_id)
             self.peer_holds = wire.parse_push_answer(data)
             if self.peer_holds <= holds and records[0]["seq"] == holds + 1:
                 return  # it took nothing it could: asked again at the next pull
@@ -186,7 +197,8 @@ class PeerLink:
             return
         for _ in range(MAX_PAGES):
             held = self.service.call(lambda store: store.lan_held(device_id)[0])
-            _, data = self._request(client, "GET", f"{wire.LOG}?after={held}&limit={wire.MAX_RECORDS}")
+            _, data = self._request(client, "GET", f"{wire.LOG}?after={held}&limit={wire.MAX_RECORDS}",
+                                    to=device_id)
             records, head = wire.parse_page(data)
             if not records:
                 return

@@ -34,6 +34,7 @@ from typing import Any, Callable
 from ..core import till_log
 from ..store import TillStore, settings
 from ..store.chain import LOG_KEY
+from ..store.lan import SELF
 from . import wire
 from .link import PeerLink
 from .peers import Address, Discovery, parse_addresses
@@ -294,6 +295,11 @@ class LanService:
             self.refused(f"a request from {request.client}", exc)
             status = 400 if exc.code in (wire.MALFORMED, wire.TOO_LARGE) else 403
             return Answer(status, wire.error_body(exc.code, str(exc)), {})
+        if sender.device_id == keys.device_id:
+            # Its own request (an address of this till in lan_peers, or one played back): refused, but the
+            # answer is signed, so that the asking link learns it asked itself and does not ask again soon.
+            body = wire.error_body(SELF, "this till does not take its own records")
+            return Answer(403, body, wire.sign_answer(keys, 403, sender.mac, body, self.now()))
         self.heard(sender.device_id)
         try:
             status, body = route(keys, sender, query, request.body)

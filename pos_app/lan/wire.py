@@ -2,8 +2,8 @@
 
 Nothing a peer sends is believed on its word. Every request AND every answer
 carries two proofs over the same message (method or status, the path and
-query, the time, the sender's device id, the store key's id and the body's
-sha256):
+query, the time, the sender's device id, the store key's id, the body's
+sha256 and, for a request, the device id of the till it is for):
 
 - an HMAC-SHA256 with the store's LAN key named by `kid` (the backend hands a
   store's tills its keys; a till of another store or retailer has other keys,
@@ -12,8 +12,13 @@ sha256):
   the store's roster (a till not in the roster, or one that knows the store
   key but signs as another till, is refused).
 
-An answer's message also names the request's MAC, so an answer recorded once
-cannot be played back as the answer to another request. A message more than
+A request names the till it is for, and a till refuses one for another till
+(`MISDIRECTED`): a push recorded on the LAN cannot be played back to another
+till, nor to its own sender, which would then count its own records as a
+peer's. Only a hello, sent before the asker knows who answers at an address,
+may name no till (it changes nothing). An answer's message names the request's
+MAC, so an answer recorded once cannot be played back as the answer to
+another request. A message more than
 `MAX_SKEW_S` from the receiver's clock is refused, so one recorded on the LAN
 stops working after minutes (records are idempotent, so a replay within them
 changes nothing). Every refusal is a `LanRefused` with a stable code.
@@ -39,7 +44,7 @@ from ..core import till_log
 from ..core.lan_roster import secret_bytes
 from ..core.till_log import is_hash, is_seq
 
-PROTOCOL = "pika-lan/1"
+PROTOCOL = "pika-lan/2"  # /2: a request names the till it is for
 PREFIX = "/lan/v1"
 HELLO, LOG, RECORDS = f"{PREFIX}/hello", f"{PREFIX}/log", f"{PREFIX}/records"
 MAX_BODY_BYTES = 1 << 20  # a request's or an answer's body
@@ -49,6 +54,7 @@ MAX_SKEW_S = 300.0  # a message's time against the receiver's clock
 # The headers, lower-case as http.server and httpx both let us read them.
 KID, DEVICE, TIME, MAC, SIG = "pika-lan-kid", "pika-lan-device", "pika-lan-time", "pika-lan-mac", "pika-lan-sig"
 HEADERS = (KID, DEVICE, TIME, MAC, SIG)
+TO = "pika-lan-to"  # a request's: the device id of the till it is for ("" only for a hello)
 
 # Why a message is refused (stable codes: the 403/400 answer's `error.code`, the log's words).
 UNSIGNED = "lan_unsigned"  # the proofs are missing or not of their shape
@@ -60,8 +66,9 @@ BAD_SIGNATURE = "lan_bad_signature"  # the till key does not check
 TOO_LARGE = "lan_too_large"
 MALFORMED = "lan_malformed"  # a body that is not of its shape
 NOT_CONFIGURED = "lan_not_configured"  # this till holds no LAN keys (never given, or unusable)
+MISDIRECTED = "lan_misdirected"  # a request for another till (one recorded on the LAN, played back here)
 REFUSALS = (UNSIGNED, CLOCK, UNKNOWN_KEY, BAD_MAC, NOT_IN_ROSTER, BAD_SIGNATURE, TOO_LARGE, MALFORMED,
-            NOT_CONFIGURED)
+            NOT_CONFIGURED, MISDIRECTED)
 
 _TIME = re.compile(r"[0-9]{1,11}(\.[0-9]{1,6})?")
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -110,9 +117,9 @@ class Sender:
 
 
 def _message(kind: str, verb: str, target: str, time_text: str, device_id: str, kid: str, body: bytes,
-             request_mac: str = "") -> bytes:
+             request_mac: str = "", to: str = "") -> bytes:
     return "\n".join((PROTOCOL, kind, verb, target, time_text, device_id, kid, hashlib.sha256(body).hexdigest(),
-                      request_mac)).encode("utf-8")
+                      request_mac, to)).encode("utf-8")
 
 
 def _sign(keys: Keys, message: bytes, time_text: str) -> dict[str, str]:
@@ -125,10 +132,12 @@ def _time_text(now: float) -> str:
     return f"{now:.3f}"
 
 
-def sign_request(keys: Keys, method: str, target: str, body: bytes, now: float) -> dict[str, str]:
-    """The headers that prove a request: `now` on the sender's corrected clock."""
+def sign_request(keys: Keys, method: str, target: str, body: bytes, now: float, to: str) -> dict[str, str]:
+    """The headers that prove a request for the till `to` ("" for a hello to an address not known yet):
+    `now` on the sender's corrected clock."""
     text = _time_text(now)
-    return _sign(keys, _message("request", method, target, text, keys.device_id, keys.active_kid, body), text)
+    message = _message("request", method, target, text, keys.device_id, keys.active_kid, body, "", to)
+    return {**_sign(keys, message, text), TO: to}
 
 
 def sign_answer(keys: Keys, status: int, request_mac: str, body: bytes, now: float) -> dict[str, str]:
@@ -143,7 +152,13 @@ def verify_request(keys: Keys | None, method: str, target: str, headers: Mapping
     """The roster's till that sent this request; LanRefused otherwise."""
     if len(target) > MAX_TARGET or not target.isascii():
         raise LanRefused(MALFORMED, "the request's path is too long or not ASCII")
-    return _verify(keys, "request", method, target, headers, body, now, "")
+    to = _header(headers, TO)
+    if to and not _ID.fullmatch(to):
+        raise LanRefused(UNSIGNED, "the till the request is for is not a device id")
+    sender = _verify(keys, "request", method, target, headers, body, now, "", to)
+    if to != keys.device_id and not (to == "" and method == "GET" and target == HELLO):
+        raise LanRefused(MISDIRECTED, f"the request is for till {to or '(none)'}, not this one")
+    return sender
 
 
 def verify_answer(keys: Keys | None, status: int, request_mac: str, headers: Mapping[str, str], body: bytes,
@@ -153,7 +168,7 @@ def verify_answer(keys: Keys | None, status: int, request_mac: str, headers: Map
 
 
 def _verify(keys: Keys | None, kind: str, verb: str, target: str, headers: Mapping[str, str], body: bytes,
-            now: float, request_mac: str) -> Sender:
+            now: float, request_mac: str, to: str = "") -> Sender:
     if keys is None:
         raise LanRefused(NOT_CONFIGURED, "this till holds no LAN keys from the backend")
     if len(body) > MAX_BODY_BYTES:
@@ -167,7 +182,7 @@ def _verify(keys: Keys | None, kind: str, verb: str, target: str, headers: Mappi
     secret = keys.keys.get(kid)
     if secret is None:
         raise LanRefused(UNKNOWN_KEY, f"store key {kid} is not one this till holds")
-    message = _message(kind, verb, target, time_text, device_id, kid, body, request_mac)
+    message = _message(kind, verb, target, time_text, device_id, kid, body, request_mac, to)
     expected = base64.b64encode(hmac.new(secret, message, hashlib.sha256).digest()).decode("ascii")
     if not hmac.compare_digest(expected, mac):
         raise LanRefused(BAD_MAC, f"the store key {kid} does not check")

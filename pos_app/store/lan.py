@@ -1,7 +1,9 @@
 """What this till holds of its store's other tills' logs, heard over the shop's LAN (pos_app/lan), and what
 their records used up.
 
-A peer's records are its till-log records (seq, body, hash) with a head it signed. They are kept only
+A peer's records are its till-log records (seq, body, hash) with a head it signed. Records that name this
+till itself as their sender are never kept (`SELF`): its own push played back to it would count its own
+printed uses twice, the feed clearing only one. They are kept only
 when they follow, link by link, from what this till already holds of that peer (`verify_segment` from
 the last record held, checked against the roster's public key): a record edited, a gap, a head not
 signed by that till, and nothing is kept. Then what they used is applied, the same way the feed applies
@@ -27,6 +29,7 @@ from . import settings
 
 LAN_STATE = "lan_state"  # {"port", "started_at", "heard": {device_id: at}}, written by the LAN service
 GAP_ONLY = "gap"  # the records start after a record this till does not hold yet: resend from `held`
+SELF = "lan_self"  # the records are this till's own (a peer's code: also the LAN's answer to its own request)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class Lan:
         what they used; all or nothing, in one transaction. `peer`: its roster entry."""
         now = time.time() if now is None else float(now)
         device_id, name = peer["device_id"], peer["name"]
+        if device_id == self.device_id:
+            return Applied(0, 0, (till_log.Problem(SELF, (), "these are this till's own records"),))
         with self.transaction():
             held_seq, held_hash = self.lan_held(device_id)
             old = [record for record in records if record["seq"] <= held_seq]
