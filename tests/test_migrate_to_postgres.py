@@ -39,7 +39,7 @@ D = date(2025, 6, 3)
 EVERY_TABLE = ("retailers", "stores", "vouchers", "printed_codes", "claims", "staff", "enrollment_codes", "devices",
                "admin_tokens", "signing_keys", "attempts", "events", "voids", "booklet_editions",
                "booklet_placements", "booklet_pdfs", "pin_failures", "enrollment_failures", "backend_meta",
-               "audit_log", "console_sessions", "console_form_uses", "till_log", "store_lan_keys", "findings")
+               "audit_log", "console_sessions", "console_form_uses", "till_log", "till_log_cut", "store_lan_keys", "findings")
 # The day's failed enrollment is logged (at the module's fixture, made by the first test).
 pytestmark = pytest.mark.allow_log_warnings(r"^enrollment refused from ")
 
@@ -134,6 +134,11 @@ class Chain:
         world.backend.ctx.storage.submit(lambda db: findings.raise_finding(
             db, code="till_silent", subject=two.store.device_id, detail={"hours": 30}, now=world.clock.t,
             retailer_id=world.info["retailer_id"], device_id=two.store.device_id))
+        # A record the backend cut off a till's copy (a rewind), kept beside it: as POST /till-log keeps one.
+        world.backend.ctx.storage.submit(lambda db: db.execute(
+            "INSERT INTO till_log_cut (device_id, seq, kind, key, body, hash, received_at, cut_at)"
+            " SELECT device_id, seq, kind, key, body, hash, received_at, ? FROM till_log ORDER BY seq LIMIT 1",
+            (world.clock.t,)))
         world.close()
         self.counts = sqlite_counts(self.path / "backend.sqlite3")
 

@@ -375,3 +375,18 @@ def test_the_command_runs_it(api, capsys):
     assert main(["reconcile", "--data", str(api.path), "--retailer", "ret_nope"]) == 1
     assert "not_found" in capsys.readouterr().err
     api.backend = type(api.backend)(api.path)
+
+
+def test_a_log_record_naming_another_tills_attempt_is_still_unsynced(api):
+    # A till that read a peer's record off the LAN gives its own hidden redemption that record's key: the
+    # backend holds an attempt under that key, but not from this till.
+    drift = LogUnsynced(api)
+    drift.make()
+    peer = api.enroll("Caja 2")
+    sync(api, peer, drift.entries)
+    assert api.rows("SELECT count(*) FROM attempts WHERE key = ? AND device_id = ?",
+                    (drift.entries[0]["key"], peer.id))[0][0] == 1
+    run(api)
+    found = findings_of(api, reconcile.LOG_UNSYNCED, "open")
+    assert [f["subject"] for f in found] == [drift.till.id] and found[0]["gone_at"] is None
+    assert [n["key"] for n in found[0]["detail"]["named"]] == [drift.entries[0]["key"]]

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from pos_app.core import till_log
+from server_stub.operations import till_log_check
 
 from api_fixtures import new_key
 
@@ -188,6 +189,39 @@ def test_a_rewound_log_keeps_the_lost_records_in_its_finding(api):
     log.add(2)  # the till goes on from 3: new records 4 and 5 are taken
     assert send(api, till, log.body(3))["log"] == {"status": "ok", "seq": 5, "hash": log.records[-1]["hash"],
                                                    "findings": []}
+
+
+def test_a_till_cannot_erase_the_backends_copy_by_rewinding_it_to_nothing(api):
+    till = api.enroll("Caja borra")
+    log = FakeTillLog(till.id)
+    log.add(1000, code="C" * 1500)  # large bodies: the finding's evidence cannot hold them all
+    for after in (0, 500):
+        send(api, till, log.body(after, log.records[after:after + 500]))
+    assert held(api, till) == (1000, 1000)
+    answer = send(api, till, log.body(1000, [], head={"seq": 0, "hash": till_log.GENESIS,
+                                                      "sig": till_log.sign_head(log.key, till.id, 0, till_log.GENESIS)}))
+    assert answer["log"]["findings"] == ["log_rewound"] and held(api, till) == (0, 0)
+    # What the backend checked is kept whole beside the chain it now holds, never deleted.
+    cut = api.rows("SELECT seq, body, hash FROM till_log_cut WHERE device_id = ? ORDER BY seq", (till.id,))
+    assert [(s, b, h) for s, b, h in cut] == [(r["seq"], r["body"], r["hash"]) for r in log.records]
+    # The finding still names the records and keeps the first ones' bodies, shortened to fit, not replaced.
+    detail = findings(api, "log_rewound")[0]["detail"]
+    assert detail["seqs"] == list(range(1, 501)) and "truncated" not in detail
+    assert detail["evidence"] and detail["evidence"][0]["body"] == log.records[0]["body"]
+    assert "evidence" in detail["shortened"]
+    assert len(json.dumps(detail)) <= 16000
+    checked = till_log_check.verify_device(api.backend.ctx, till.id)
+    assert checked["ok"] and checked["records"] == 0 and checked["cut"] == 1000
+
+
+def test_records_past_the_signed_head_are_not_kept(api):
+    till = api.enroll("Caja cabeza")
+    log = FakeTillLog(till.id)
+    log.add(4)
+    answer = send(api, till, log.body(0, log.records, head=log.head(log.records[:2])))
+    assert answer["log"] == {"status": "ok", "seq": 2, "hash": log.records[1]["hash"], "findings": []}
+    assert held(api, till) == (2, 2)
+    assert send(api, till, log.body(2))["log"]["seq"] == 4 and findings(api) == []
 
 
 def test_held_records_sent_again_changed_are_an_edit_with_both_versions(api):

@@ -32,11 +32,27 @@ _COLUMNS = ("id", "retailer_id", "store_id", "device_id", "code", "subject", "de
             "gone_at", "resolved_at", "resolved_by", "resolution")
 
 
+# Lists a detail can do without, when it is too long: the largest is halved (its tail dropped) until it fits,
+# so what was found first of each, the counts and the message stay.
+_SHORTENED = ("evidence", "messages", "keys", "named", "seqs")
+
+
 def _detail_text(detail: dict) -> str:
-    text = json.dumps(detail, ensure_ascii=False, default=str, sort_keys=True)
-    if len(text) <= DETAIL_CHARS:
-        return text
-    return json.dumps({"truncated": True, "summary": text[:DETAIL_CHARS - 100]}, ensure_ascii=False)
+    def dumps(value) -> str:
+        return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+
+    text = dumps(detail)
+    detail, shortened = dict(detail), []
+    while len(text) > DETAIL_CHARS:
+        sizes = {f: len(dumps(detail[f])) for f in _SHORTENED if isinstance(detail.get(f), list) and detail[f]}
+        if not sizes:
+            return dumps({"truncated": True, "summary": text[:DETAIL_CHARS - 100]})
+        field = max(sizes, key=sizes.get)
+        detail[field] = detail[field][:len(detail[field]) // 2]
+        shortened = sorted(set(shortened) | {field})
+        detail["shortened"] = shortened
+        text = dumps(detail)
+    return text
 
 
 def raise_finding(db, *, code: str, subject: str, detail: dict, now: float, retailer_id: str | None = None,

@@ -335,8 +335,11 @@ def _unsynced(db, retailer_id: str, now: float) -> list[Found]:
     for device_id, store_id, name in tills:
         rows = db.execute(
             "SELECT t.seq, t.kind, t.key FROM till_log t WHERE t.device_id = ? AND t.received_at < ? "
-            "AND NOT (t.kind = 'attempt' AND EXISTS (SELECT 1 FROM attempts a WHERE a.key = t.key)) "
-            "AND NOT (t.kind = 'void' AND EXISTS (SELECT 1 FROM voids v WHERE v.key = t.key)) "
+            # The same till's: a record naming another till's key (read off the LAN) hides nothing.
+            "AND NOT (t.kind = 'attempt' AND EXISTS (SELECT 1 FROM attempts a WHERE a.key = t.key"
+            " AND a.device_id = t.device_id)) "
+            "AND NOT (t.kind = 'void' AND EXISTS (SELECT 1 FROM voids v WHERE v.key = t.key"
+            " AND v.device_id = t.device_id)) "
             "ORDER BY t.seq LIMIT ?", (device_id, now - DAY_S, UNSYNCED_MAX + 1)).fetchall()
         if not rows:
             continue

@@ -23,7 +23,8 @@ MAX_EXPORT_RECORDS = 5_000_000
 
 
 def verify_device(ctx: Context, device_id: str) -> dict:
-    """{ok, device_id, records, head, problems} for the backend's copy of a till's log."""
+    """{ok, device_id, records, cut, head, problems} for the backend's copy of a till's log (`cut`: records
+    it held and cut off when the till sent another chain, kept in till_log_cut)."""
     db = ctx.storage.read()
     row = db.execute("SELECT log_key, log_seq, log_head, log_head_sig FROM devices WHERE id = ?",
                      (device_id,)).fetchone()
@@ -50,7 +51,8 @@ def verify_device(ctx: Context, device_id: str) -> dict:
     if held_seq and key and sig and not till_log.head_signed(key, device_id, int(held_seq), held_hash, sig):
         problems.append({"code": till_log.BAD_SIGNATURE, "seqs": [int(held_seq)], "message": "the head kept is "
                          "not signed by the till's registered key"})
-    return {"ok": not problems, "device_id": device_id, "records": count,
+    cut = db.execute("SELECT count(*) FROM till_log_cut WHERE device_id = ?", (device_id,)).fetchone()[0]
+    return {"ok": not problems, "device_id": device_id, "records": count, "cut": int(cut),
             "head": {"seq": int(held_seq or 0), "hash": held_hash, "signed": bool(sig)},
             "public_key": key, "problems": problems[:1000]}
 

@@ -29,6 +29,7 @@ MAX_TAMPERED = 100
 MAX_SIG = 200
 EVIDENCE_MAX = 100  # records' bodies a finding keeps as evidence
 SEQS_KEPT = 500  # seqs a finding names, all breaks of its kind together
+CUT_KEPT = 200_000  # records cut off one till's copy kept in till_log_cut: a till cycling rewinds fills no disk
 KEY_CHANGED, MISMATCH = "log_key_changed", "log_mismatch"
 # What a till's self-check reports (pos_app/store/chain.py), and the finding each one is.
 TAMPERED = {"row_missing": "log_row_missing", "row_changed": "log_row_changed", "chain_missing": "log_chain_missing"}
@@ -114,7 +115,8 @@ def receive(ctx: Context, device: dict, body: dict) -> dict:
         first = batch.compare_held([r for r in records if r["seq"] <= held_seq])
         if first is not None:  # the till's version from the break on: the held one is the finding's evidence
             held_seq, held_hash = batch.cut(first - 1)
-        records = [r for r in records if r["seq"] > held_seq]
+        # Records past the head are not signed for: not kept now, sent again under a later head.
+        records = [r for r in records if held_seq < r["seq"] <= head["seq"]]
         if head["seq"] < start[0]:
             held_seq, held_hash = batch.rewind(head, start[0], held_seq)
         elif head["seq"] == held_seq and not records and head["hash"] != held_hash:
@@ -205,11 +207,18 @@ class _Batch:
             (self.device["id"], lo, hi, EVIDENCE_MAX)).fetchall()]
 
     def cut(self, upto: int) -> tuple[int, str]:
-        """The records held after `upto` dropped (the till's chain differs from there): the held (seq, hash)."""
+        """The records held after `upto` moved to till_log_cut (the till's chain differs from there, and the
+        backend's copy stays one chain): the held (seq, hash)."""
         device_id = self.device["id"]
         self.dropped += [{"seq": s, "key": k, "body": b} for s, k, b in self.db.execute(
             "SELECT seq, key, body FROM till_log WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (device_id, upto, SEQS_KEPT)).fetchall()]
+        kept = self.db.execute("SELECT count(*) FROM till_log_cut WHERE device_id = ?", (device_id,)).fetchone()[0]
+        self.db.execute(
+            "INSERT INTO till_log_cut (device_id, seq, kind, key, body, hash, received_at, cut_at)"
+            " SELECT device_id, seq, kind, key, body, hash, received_at, ? FROM till_log"
+            " WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (self.now, device_id, upto, max(0, CUT_KEPT - int(kept))))
         self.db.execute("DELETE FROM till_log WHERE device_id = ? AND seq > ?", (device_id, upto))
         row = self.db.execute("SELECT seq, hash FROM till_log WHERE device_id = ? AND seq <= ? ORDER BY seq DESC"
                               " LIMIT 1", (device_id, upto)).fetchone()

@@ -371,6 +371,22 @@ def m008_tills_keep_each_other_honest(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX till_log_key ON till_log (device_id, key)")
+    # Records the backend held and cut off because the till's chain differed from them (an edit, a rewind):
+    # kept, never deleted, so a till cannot erase what the backend checked by sending another chain.
+    db.execute(
+        """CREATE TABLE till_log_cut (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            body TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            cut_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX till_log_cut_device ON till_log_cut (device_id, seq)")
     # The keys a store's tills authenticate each other with on the shop's LAN; the newest unretired one is
     # active, a retired one still verifies until `expires_at` (tills that have not yet heard of the new one).
     db.execute(
