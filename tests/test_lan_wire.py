@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import httpx
 import pytest
 
-from lan_helpers import STORE, make_tills, new_secret, printed, signed_page
+from lan_helpers import STORE, make_tills, new_secret, printed, signed_page, wait_for
 from pos_app.core import till_log, tokens
 from pos_app.lan import wire
+from pos_app.lan.server import Answer, LanServer
 from pos_app.lan.service import LanService
 from pos_app.store import TillStore
 from pos_app.store.lan import SELF
@@ -252,3 +254,91 @@ def test_a_push_played_back_to_its_sender_is_refused_and_counts_nothing(tmp_path
         assert kept(path_a) == (0, 0)
         assert a.printed_uses("v-print", STORE, day) == (1, 1)
         assert a.redeem_offline(code, method="camera")[0].accepted  # store_day limit 2: this till's second
+
+
+# --- the server against slow and many connections (real sockets) ---------------------------------
+
+
+@pytest.fixture
+def plain_server():
+    """A LAN server whose app answers {} at once, with a request deadline of 1 s."""
+    server = LanServer("127.0.0.1", 0, lambda request: Answer(200, b"{}", {}), deadline_s=1.0)
+    port = server.start()
+    yield port
+    server.stop()
+
+
+def slow_client(port: int, source: str = "127.0.0.1") -> socket.socket:
+    """A connection from `source` (any of 127/8 on loopback) that has sent a request line and no more."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+    conn.sendall(b"GET /lan/v1/hello HTTP/1.0\r\n")
+    return conn
+
+
+def answered(port: int, source: str = "127.0.0.1") -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=2, source_address=(source, 0)) as conn:
+        conn.sendall(b"GET /lan/v1/hello HTTP/1.0\r\n\r\n")
+        try:
+            return conn.recv(100)
+        except OSError:
+            return b""
+
+
+def closed_within(conn: socket.socket, seconds: float) -> bool:
+    """The server closed `conn` (or reset it) within `seconds`."""
+    conn.settimeout(seconds)
+    try:
+        return conn.recv(100) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_slow_connections_from_everywhere_hold_the_server_for_their_deadline_only(plain_server):
+    """Eight hosts each sending a header line now and then (every read in time) would hold all eight
+    threads for ever: each connection has one deadline for its request line, headers and body."""
+    port = plain_server
+    slow = [slow_client(port, f"127.0.0.{n}") for n in range(2, 10)]
+    stop = threading.Event()
+
+    def drip():
+        while not stop.wait(0.2):
+            for conn in slow:
+                try:
+                    conn.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass
+
+    dripper = threading.Thread(target=drip, daemon=True)
+    dripper.start()
+    try:
+        time.sleep(0.3)
+        assert answered(port, "127.0.0.20") == b""  # every thread held: closed, not queued
+        started = time.monotonic()
+        assert wait_for(lambda: answered(port, "127.0.0.20").startswith(b"HTTP/1.0 200"), timeout=5, every=0.1)
+        assert time.monotonic() - started < 2.5
+        assert all(closed_within(conn, 1) for conn in slow)
+    finally:
+        stop.set()
+        dripper.join()
+        for conn in slow:
+            conn.close()
+
+
+def test_one_address_gets_two_connections_and_a_third_is_closed_at_once(plain_server):
+    port = plain_server
+    held = [slow_client(port), slow_client(port)]
+    try:
+        time.sleep(0.1)
+        third = slow_client(port)
+        started = time.monotonic()
+        assert closed_within(third, 0.5) and time.monotonic() - started < 0.5
+        third.close()
+        assert answered(port, "127.0.0.2").startswith(b"HTTP/1.0 200")  # other addresses still served
+        assert not closed_within(held[0], 0.1)  # the first two wait for their deadline
+        assert closed_within(held[0], 2) and closed_within(held[1], 1)
+        assert answered(port).startswith(b"HTTP/1.0 200")
+    finally:
+        for conn in held:
+            conn.close()
