@@ -4,6 +4,7 @@ feed brings them first; nothing in the outbox. And the service between real stor
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import pytest
@@ -12,7 +13,7 @@ from lan_helpers import STORE, make_tills, personal, printed, set_lan_peers, sig
 from pos_app.core import till_log, tokens
 from pos_app.lan.service import LanService
 from pos_app.store import TillStore
-from pos_app.store.lan import SELF
+from pos_app.store.lan import SELF, Lan
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +208,92 @@ def test_a_disabled_service_listens_on_nothing(tmp_path, key):
     assert service.wait_listening(5) is None
     service.stop()
     assert service.status()["state"] == "stopped"
+
+
+# --- a link survives what fails under it ----------------------------------------------------------
+
+
+@pytest.fixture
+def puller(tmp_path, key):
+    """Till A serving, till B pulling from it (no pushes, 0.2 s pulls): (A's path, B's path, A's port)."""
+    paths = make_tills(tmp_path, key, 2)
+    a = LanService(paths[0], push=False)
+    a.start()
+    port = a.wait_listening(10)
+    set_lan_peers(paths[1], [port])
+    yield paths[0], paths[1], port
+    a.stop()
+
+
+def holds_of(path, other) -> int:
+    with TillStore(path, asset_keys_dir=None) as store, TillStore(other, asset_keys_dir=None) as peer:
+        return store.lan_held(peer.device_id)[0]
+
+
+@pytest.mark.allow_log_warnings(r"LAN: the link to the till at .* failed")
+def test_a_link_goes_on_after_its_store_fails_once(puller, key, monkeypatch, caplog):
+    path_a, path_b, _ = puller
+    real, calls = Lan.apply_lan_records, []
+
+    def locked_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Lan, "apply_lan_records", locked_once)
+    with TillStore(path_a, asset_keys_dir=None) as a:
+        a.redeem_offline(personal(key, "jti-locked"), method="typed")
+    b = LanService(path_b, pull_interval_s=0.2, push=False)
+    b.start()
+    try:
+        assert wait_for(lambda: holds_of(path_b, path_a) == 1, timeout=10)
+        [link] = b._links.values()
+        assert link.alive and b.status()["peers"][0]["error"] is None
+        assert [r.levelname for r in caplog.records if "failed" in r.getMessage()] == ["ERROR"]  # logged once
+    finally:
+        b.stop()
+
+
+class KeysGoing(LanService):
+    """A service whose keys are gone every other time a link looks (the backend took them, gave them back)."""
+
+    looks = 0
+
+    @property
+    def keys(self):
+        self.looks += 1
+        return self._keys if self.looks % 2 else None
+
+    @keys.setter
+    def keys(self, value):
+        self._keys = value
+
+
+@pytest.mark.allow_log_warnings(r"LAN: the till at .* refused \(lan_not_configured\)")
+def test_a_link_goes_on_when_its_keys_go_between_two_looks(puller, key):
+    path_a, path_b, _ = puller
+    with TillStore(path_a, asset_keys_dir=None) as a:
+        a.redeem_offline(personal(key, "jti-keys"), method="typed")
+    b = KeysGoing(path_b, pull_interval_s=0.2, push=False)
+    b.start()
+    try:
+        assert wait_for(lambda: holds_of(path_b, path_a) == 1, timeout=10)
+        assert all(link.alive for link in b._links.values())
+    finally:
+        b.stop()
+
+
+def test_a_link_whose_thread_ended_is_replaced(puller):
+    path_a, path_b, port = puller
+    b = LanService(path_b, pull_interval_s=0.2, push=False)
+    b.start()
+    try:
+        assert wait_for(lambda: b._links, timeout=10)
+        [dead] = b._links.values()
+        dead.stop()  # as if its thread had died
+        assert not dead.alive and b.status()["peers"][0]["error"].startswith("the link stopped")
+        assert wait_for(lambda: b._links[("127.0.0.1", port)] is not dead, timeout=10)
+        assert b._links[("127.0.0.1", port)].alive
+    finally:
+        b.stop()

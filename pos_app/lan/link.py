@@ -65,6 +65,7 @@ class PeerLink:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ended = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"lan-peer-{self.address[0]}:{self.address[1]}",
@@ -81,9 +82,15 @@ class PeerLink:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def alive(self) -> bool:
+        """Its thread runs or is about to (a link whose thread ended is replaced by the service's add_peer)."""
+        return not self._ended
+
     def status(self) -> dict:
+        error = self.error if self.alive else f"the link stopped: {self.error}"
         return {"address": f"{self.address[0]}:{self.address[1]}", "device_id": self.device_id, "name": self.name,
-                "peer_holds": self.peer_holds, "last_heard_at": self.last_heard_at, "error": self.error,
+                "peer_holds": self.peer_holds, "last_heard_at": self.last_heard_at, "error": error,
                 **({"self": True} if self.is_self else {})}
 
     # --- the loop ------------------------------------------------------------------------------
@@ -95,46 +102,55 @@ class PeerLink:
         try:
             while not self._stop.is_set():
                 self._wake.clear()
+                # Read once per step: the store thread swaps the keys whole, or to None (the backend took them).
+                keys = self.service.keys
                 try:
+                    if keys is None:
+                        raise wire.LanRefused(wire.NOT_CONFIGURED, "this till holds no LAN keys from the backend")
                     if self.device_id is None or self.is_self:
-                        self._hello(client)
+                        self._hello(client, keys)
                     if not self.is_self:
                         if self.service.push:
-                            self._push(client)
+                            self._push(client, keys)
                         if time.monotonic() >= next_pull:
                             next_pull = time.monotonic() + interval
-                            self._pull(client)
+                            self._pull(client, keys)
                     self.error = None
                 except IsSelf:
                     self.is_self, self.error = True, None
-                except (httpx.HTTPError, Unavailable) as exc:
+                except (httpx.HTTPError, Unavailable, TimeoutError, RuntimeError) as exc:
+                    # No answer, busy or stopping, or the store thread busy or stopping: asked again later.
                     self._failed(f"{type(exc).__name__}: {exc}"[:200])
                     next_pull = time.monotonic() + interval
                 except wire.LanRefused as exc:
-                    self.service.refused(f"the till at {self.url}", exc)
+                    if exc.code != wire.NOT_CONFIGURED:
+                        self.service.refused(f"the till at {self.url}", exc)
                     self._failed(f"{exc.code}: {exc}"[:200])
                     next_pull = time.monotonic() + interval
-                except (TimeoutError, RuntimeError) as exc:  # the store thread busy or stopping
-                    self._failed(f"{type(exc).__name__}: {exc}"[:200])
+                except Exception as exc:  # the store failing (sqlite3.OperationalError) or a bug: the link goes on
+                    self._failed(f"{type(exc).__name__}: {exc}"[:200], bug=True)
+                    next_pull = time.monotonic() + interval
                 wait = SELF_RECHECK_S if self.is_self else max(0.0, next_pull - time.monotonic())
                 self._wake.wait(wait)
         finally:
+            self._ended = True
             client.close()
 
-    def _failed(self, error: str) -> None:
-        if self.error is None:
-            log.info("LAN: the till at %s does not answer: %s", self.url, error)
+    def _failed(self, error: str, bug: bool = False) -> None:
+        if self.error is None:  # once until it answers again: a peer away for hours is one line
+            if bug:
+                log.error("LAN: the link to the till at %s failed, asked again later: %s", self.url, error,
+                          exc_info=True)
+            else:
+                log.info("LAN: the till at %s does not answer: %s", self.url, error)
         self.error = error
         self.peer_holds = None  # asked again by a hello: it may be another till now, or restored
 
     # --- the requests -----------------------------------------------------------------------------
 
-    def _request(self, client: httpx.Client, method: str, target: str, body: bytes = b"",
+    def _request(self, client: httpx.Client, keys: wire.Keys, method: str, target: str, body: bytes = b"",
                  to: str = "") -> tuple[wire.Sender, bytes]:
         """`to`: the device id of the till asked, "" for a hello (who answers at the address is not known)."""
-        keys = self.service.keys
-        if keys is None:
-            raise wire.LanRefused(wire.NOT_CONFIGURED, "this till holds no LAN keys from the backend")
         headers = wire.sign_request(keys, method, target, body, self.service.now(), to)
         with client.stream(method, self.url + target, content=body,
                            headers={**headers, "Content-Type": "application/json"}) as answer:
@@ -162,42 +178,40 @@ class PeerLink:
             raise wire.LanRefused(_code_of(data), f"answered {answer.status_code}: {data[:200]!r}")
         return sender, data
 
-    def _hello(self, client: httpx.Client) -> None:
+    def _hello(self, client: httpx.Client, keys: wire.Keys) -> None:
         self.device_id = None
-        _, data = self._request(client, "GET", wire.HELLO)
+        _, data = self._request(client, keys, "GET", wire.HELLO)
         head, held = wire.parse_hello(data)
         self.peer_holds = held
 
-    def _push(self, client: httpx.Client) -> None:
+    def _push(self, client: httpx.Client, keys: wire.Keys) -> None:
         """Our records after what the peer holds, page by page, until it holds our head."""
         for _ in range(MAX_PAGES):
             if self.peer_holds is None or self.device_id is None:
-                self._hello(client)
+                self._hello(client, keys)
             holds = self.peer_holds
             if holds >= self.service.own_head[0]:
                 return
-            keys = self.service.keys
             records = self.service.call(lambda store: store.log_since(holds, wire.MAX_RECORDS))
             if not records:
                 return
             head = self.service.signed_at(keys, records, (0, till_log.GENESIS))
-            _, data = self._request(client, "POST", wire.RECORDS, wire.dumps({"records": records, "head": head}),
-                                    self.device_id)
+            page = wire.dumps({"records": records, "head": head})
+            _, data = self._request(client, keys, "POST", wire.RECORDS, page, self.device_id)
             self.peer_holds = wire.parse_push_answer(data)
             if self.peer_holds <= holds and records[0]["seq"] == holds + 1:
                 return  # it took nothing it could: asked again at the next pull
         self._wake.set()  # more than MAX_PAGES behind: the pull gets its turn, then on
 
-    def _pull(self, client: httpx.Client) -> None:
+    def _pull(self, client: httpx.Client, keys: wire.Keys) -> None:
         """The peer's records after what we hold of it, page by page."""
         device_id = self.device_id
-        keys = self.service.keys
-        peer = keys.roster.get(device_id) if keys is not None and device_id else None
+        peer = keys.roster.get(device_id) if device_id else None
         if peer is None:
             return
         for _ in range(MAX_PAGES):
             held = self.service.call(lambda store: store.lan_held(device_id)[0])
-            _, data = self._request(client, "GET", f"{wire.LOG}?after={held}&limit={wire.MAX_RECORDS}",
+            _, data = self._request(client, keys, "GET", f"{wire.LOG}?after={held}&limit={wire.MAX_RECORDS}",
                                     to=device_id)
             records, head = wire.parse_page(data)
             if not records:

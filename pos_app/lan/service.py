@@ -228,9 +228,11 @@ class LanService:
 
     def add_peer(self, address: Address, device_id: str | None = None) -> None:
         with self._links_lock:
-            if address in self._links or self._stopping.is_set():
-                return
-            if device_id is not None and any(link.device_id == device_id for link in self._links.values()):
+            old = self._links.get(address)
+            if old is not None and old.alive or self._stopping.is_set():
+                return  # a link whose thread ended (a bug) is replaced: the till is asked again
+            if device_id is not None and any(link.device_id == device_id and link.alive
+                                             for link in self._links.values()):
                 return  # the same till at another address (listed and found): asked once
             link = self._links[address] = PeerLink(self, address)
         link.start()
