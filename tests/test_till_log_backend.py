@@ -164,7 +164,7 @@ def test_each_break_is_named_and_the_log_goes_on_being_checked(api, breaking):
         sent[1], sent[2] = dict(sent[2], seq=5), dict(sent[1], seq=6)
         code, seqs = "log_reordered", [5]
     answer = send(api, till, log.body(3, sent, head=log.head()))
-    assert answer["log"]["status"] == "flagged" and code in answer["log"]["findings"]
+    assert answer["log"]["status"] == "flagged" and answer["log"]["findings"] == [code]
     finding = findings(api, code)[0]
     assert finding["device_id"] == till.id and set(seqs) <= set(finding["detail"]["seqs"])
     assert finding["detail"]["till"] == "Caja b"
@@ -316,6 +316,24 @@ def test_a_record_disagreeing_with_what_the_till_synced_offline_is_a_mismatch(ap
     finding = findings(api, "log_mismatch")[0]
     assert finding["detail"]["seqs"] == [2] and finding["detail"]["evidence"] == [{"seq": 2, "key": other,
                                                                                   "fields": ["code"]}]
+
+
+def test_an_online_entry_the_backend_judged_otherwise_on_sync_is_no_mismatch(api):
+    # A backend restored from a backup lost an online redemption; the till sends it again and the backend,
+    # which no longer knows its voucher, refuses it (a dispute). The till's log says what the till was told.
+    till = api.enroll("Caja o")
+    at = time.time() - 60
+    key = new_key()
+    entry = {"key": key, "at": at, "accepted": True, "reason": None, "kind": "printed", "voucher_id": "v",
+             "jti": None, "code": "X", "method": "typed", "staff_id": None, "decided": "online", "input": "X"}
+    result = api.ok(api.client.post("/sync", headers=till.auth, json={"entries": [entry]}))["results"][0]
+    assert result["status"] == "recorded" and result.get("dispute") == "till_accepted", result
+    log = FakeTillLog(till.id)
+    log.add(1, key=key, at=at)
+    assert send(api, till, log.body(0))["log"] == {"status": "ok", "seq": 1, "hash": log.records[0]["hash"],
+                                                   "findings": []}
+    log.add(1, key=key, at=at, code="Y")  # but a code other than the till synced still is one
+    assert send(api, till, log.body(1))["log"]["findings"] == ["log_mismatch"]
 
 
 def test_the_tills_self_check_is_named_in_findings(api):

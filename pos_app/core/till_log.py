@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import json
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -34,6 +35,7 @@ KINDS = (ATTEMPT, VOID)
 ATTEMPT_FIELDS = ("t", "key", "at", "status", "reason", "kind", "voucher_id", "jti", "code", "method",
                   "staff_id", "decided", "day", "store_id", "till", "input_sha")
 VOID_FIELDS = ("t", "key", "at", "redemption_key", "reason", "staff_id", "store_id", "till")
+REORDER_WINDOW = 16  # records back a moved record is looked for: a swap, not a record changed
 MAX_BODY = 4096  # characters; a body is bounded texts and numbers, far below this
 MAX_SEQ = 2 ** 53  # JSON-safe, and more records than a till makes in a lifetime
 _HEX = frozenset("0123456789abcdef")
@@ -178,6 +180,7 @@ def verify_segment(records: Sequence[Mapping[str, Any]], *, prev: str = GENESIS,
     till signed that head and the records reach it. An empty list: the segment is whole."""
     problems: list[Problem] = []
     expected_seq, expected_prev = after + 1, prev
+    recent: deque[str] = deque([prev], maxlen=REORDER_WINDOW)  # hashes a moved record may link to
     for index, record in enumerate(records):
         seq, body, hash_ = record.get("seq"), record.get("body"), record.get("hash")
         if not is_seq(seq) or not is_hash(hash_) or not isinstance(body, str):
@@ -201,9 +204,12 @@ def verify_segment(records: Sequence[Mapping[str, Any]], *, prev: str = GENESIS,
             if index + 1 < len(records) and link(expected_prev, str(records[index + 1].get("body"))) == \
                     records[index + 1].get("hash"):
                 code = REORDERED  # the next record links where this one should: they were swapped
+            elif any(link(h, body) == hash_ for h in recent):
+                code = REORDERED  # whole, but it follows a record nearby, not the one now before it: moved
             problems.append(Problem(code, (seq,), f"record {seq} does not follow from the record before it"
                                     if code == REORDERED else f"record {seq} was changed after it was chained"))
         expected_seq, expected_prev = seq + 1, hash_
+        recent.append(hash_)
     if head is not None:
         problems.extend(_check_head(head, records, after, prev, public_key, device_id))
     return problems

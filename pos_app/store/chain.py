@@ -23,6 +23,9 @@ from ..core.report import window
 
 LOG_KEY = "log_private_key"  # the till's Ed25519 key (base64), made before it enrolls
 ACKED = "log_acked_seq"  # the last seq the backend holds of this till's log
+# The backend was restored from a backup: at the next round the till asks what it holds of the log (the
+# answer `resend` says from where), even with no new record to send.
+ASK = "log_ask_held"
 CHECK = "log_check"  # {"cursor": the rotating self-check's last seq, "at": when it last ran}
 SELF_CHECK_WINDOW = 20_000  # records checked per pass: a whole chain is covered over rounds
 SELF_CHECK_EVERY_S = 30.0  # a round more often than this checks only the records it is about to send
@@ -88,6 +91,13 @@ class Chain:
         with self.transaction():
             self.write_setting(ACKED, int(seq))
         self.keep_setting(ACKED, int(seq))
+
+    def log_ask_due(self) -> bool:
+        """Whether the backend's copy of the log is to be asked for (it was restored since the last answer)."""
+        return self.stored(ASK).get(ASK) is True
+
+    def log_asked(self) -> None:
+        self.set(ASK, False)
 
     # --- the till's key -------------------------------------------------------------------
 

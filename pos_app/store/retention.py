@@ -24,6 +24,7 @@ import time
 from ..core import wire
 from ..core.verdict import local_day
 from . import settings
+from .chain import ASK as LOG_ASK
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Retention:
         with self.transaction():
             resent = self._put_back(since, now)
             self._rewind_feed()
+            self.write_setting(LOG_ASK, True)  # it may hold less of this till's log: ask at the next round
             if seen.epoch is not None:
                 self.write_setting(EPOCH_KEY, seen.epoch)
         self.reload_settings()

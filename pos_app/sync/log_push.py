@@ -40,9 +40,10 @@ def push_log(store, call: Callable[..., Any], summary: dict, *, clock: Callable[
     head, _ = store.log_head()
     found = store.log_self_check(after=acked, rotate=True, now=clock())
     tampered = [item for item in found if item["problem"] in SENT_PROBLEMS]
-    if head == acked and not tampered:
+    ask = store.log_ask_due()  # a restored backend: its answer says what it still holds
+    if head == acked and not tampered and not ask:
         return
-    if head <= acked and not _report_due(store, clock()):  # nothing new: a break or a finding is said once a minute
+    if head <= acked and not ask and not _report_due(store, clock()):  # a break or a finding: once a minute
         return
     public_key = store.log_public_key()
     for _ in range(MAX_REQUESTS):
@@ -71,6 +72,9 @@ def push_log(store, call: Callable[..., Any], summary: dict, *, clock: Callable[
             return
         summary["log_sent"] += len(records)
         summary["log_status"] = status
+        if ask:
+            store.log_asked()
+            ask = False
         if status == "flagged":
             log.warning("sync: the backend flagged this till's log: %s", ", ".join(_findings(answer)) or "no codes")
         if not records:

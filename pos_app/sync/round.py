@@ -86,6 +86,7 @@ class _Clocked:
         self.skew: float | None = None
         self.reached = False  # any answer at all, even a refusal, shows the backend is there
         self.resent = 0  # entries put back to send again: the backend was restored from a backup
+        self.restored = False  # the feed said the backend was restored (even with nothing to send again)
         self.heard_at: float | None = None  # the last answer that was not a refusal (the offline policy's)
         self.withdrawal: Refused | None = None  # the backend ended this till's credential
         self.till_report = True  # False once a backend refused the `till` field (older than it)
@@ -274,6 +275,7 @@ def _pull_feed(store, call: _Clocked, summary: dict) -> bool:
         resent = _restored(store, page)
         if resent is not None:  # the backend was restored: its feed again from the start (store/retention.py)
             call.resent += resent
+            call.restored = True
             cursor, changed = store.feed_cursor, True
             continue
         events, next_cursor = page.get("events"), page.get("cursor")
@@ -334,6 +336,8 @@ def sync_once(store, client: BackendClient, *, clock: Callable[[], float] = time
             _pull(store, call, summary, clock)
             if call.resent:
                 _push(store, call, summary, clock)  # what a restored backend lost, sent again at once
+            if call.restored:
+                push_log(store, call, summary, clock=clock)  # and its log, from what the backend still holds
     except Stopped:
         summary["error"] = "stopped"
     except (Unreachable, Refused) as exc:

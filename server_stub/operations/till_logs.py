@@ -324,7 +324,9 @@ def differences(db, device_id: str, records: list[dict]) -> list[dict]:
 
 def _attempt_differs(fields: dict, row: tuple) -> list[str]:
     _, status, kind, voucher_id, jti, code, decided, till_verdict, till_at = row
-    if decided == "offline" and till_verdict:  # what the till said, kept beside the backend's own verdict
+    # Synced (an offline entry, or an online one whose first answer the backend lost): what the till said,
+    # kept beside the backend's own verdict, is what its log recorded.
+    if till_verdict:
         try:
             said = json.loads(till_verdict)
         except ValueError:
