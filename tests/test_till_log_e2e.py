@@ -335,10 +335,13 @@ CASES = {
     REWIND: (None, SENT, {"log_edited": ([3], []), "log_rewound": ([4, 5, 6, 7], [4, 5, 6, 7])}),
     # After the backend holds 3-7: only the till's own check can say it, and does. (A time changed and a
     # void deleted are found by the same check as this attempt deleted.) Of the body edited, the row check
-    # says it; that it no longer links (chain_edited) stays at the till, as a swap of sent rows does whole.
+    # says it, and that it no longer links (log_edited: the backend holds it as it was); of two rows
+    # swapped, that they no longer link.
     "attempt_deleted_after_its_sync": (_delete_attempt, SENT, {"log_row_missing": ([3], [3])}),
     "chain_row_deleted_after_its_sync": (_delete_chain_row, SENT, {"log_chain_missing": ([5], [])}),
-    "chain_body_edited_after_its_sync": (_edit_chain_body, SENT, {"log_row_changed": ([5], [5])}),
+    "chain_body_edited_after_its_sync": (_edit_chain_body, SENT, {"log_row_changed": ([5], [5]),
+                                                                  "log_edited": ([5], [5])}),
+    "chain_rows_swapped_after_its_sync": (_swap_chain_rows, SENT, {"log_edited": ([4, 5, 6], [4, 5, 6])}),
 }
 
 

@@ -25,8 +25,10 @@ MAX_RECORDS = 1000  # a request's records (the backend takes at most this many)
 MAX_REQUESTS = 20  # a round's requests: a long backlog is sent over rounds
 OLDER_BACKEND = (404, 405)
 TILL_REFUSALS = (401, 403, 411, 415)  # about the till itself: the round ends, as for any other call
-# The self-check's findings the backend takes as `tampered` (the chain's own breaks it sees in the records).
+# The self-check's findings the backend takes as `tampered` (a break of the chain it sees in the records it is
+# sent; of those it holds already, CHAIN_EDITED below).
 SENT_PROBLEMS = ("row_missing", "row_changed", "chain_missing")
+CHAIN_EDITED = "chain_edited"
 REPORT_KEY = "log_report_at"  # when the log was last sent without new records (a break, a check's finding)
 REPORT_EVERY_S = 60.0
 STATUSES = ("ok", "resend", "flagged")
@@ -39,7 +41,10 @@ def push_log(store, call: Callable[..., Any], summary: dict, *, clock: Callable[
     acked = store.log_acked()
     head, _ = store.log_head()
     found = store.log_self_check(after=acked, rotate=True, now=clock())
-    tampered = [item for item in found if item["problem"] in SENT_PROBLEMS]
+    # A record that no longer links is the backend's to see in what it is sent; one it holds already, only
+    # the till's check can say.
+    tampered = [item for item in found if item["problem"] in SENT_PROBLEMS
+                or (item["problem"] == CHAIN_EDITED and item["seq"] <= acked)]
     ask = store.log_ask_due()  # a restored backend: its answer says what it still holds
     if head == acked and not tampered and not ask:
         return

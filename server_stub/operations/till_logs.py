@@ -32,9 +32,12 @@ SEQS_KEPT = 500  # seqs a finding names, all breaks of its kind together
 CUT_KEPT = 200_000  # records cut off one till's copy kept in till_log_cut: a till cycling rewinds fills no disk
 KEY_CHANGED, MISMATCH = "log_key_changed", "log_mismatch"
 # What a till's self-check reports (pos_app/store/chain.py), and the finding each one is.
-TAMPERED = {"row_missing": "log_row_missing", "row_changed": "log_row_changed", "chain_missing": "log_chain_missing"}
-CODES = (till_log.GAP, till_log.EDITED, till_log.REORDERED, till_log.REWOUND, till_log.BAD_SIGNATURE,
-         till_log.MALFORMED, KEY_CHANGED, MISMATCH, *TAMPERED.values())
+# `chain_edited`: records the backend already holds that no longer link in the till's file (it cannot see
+# those itself: they are not sent again); the backend's copy is the record as it was.
+TAMPERED = {"row_missing": "log_row_missing", "row_changed": "log_row_changed", "chain_missing": "log_chain_missing",
+            "chain_edited": till_log.EDITED}
+CODES = tuple(dict.fromkeys((till_log.GAP, till_log.EDITED, till_log.REORDERED, till_log.REWOUND,
+                             till_log.BAD_SIGNATURE, till_log.MALFORMED, KEY_CHANGED, MISMATCH, *TAMPERED.values())))
 
 
 def check_body(body: dict) -> dict:
