@@ -130,6 +130,9 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # The kernel's queue of connections not accepted yet (socketserver's 5 drops a burst, and the peers it
+    # dropped wait a second to try again); each accepted one is served or closed at once.
+    request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], app: App, max_threads: int, max_per_client: int,
                  deadline_s: float):
