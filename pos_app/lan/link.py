@@ -19,6 +19,7 @@ from typing import Any, Callable, Protocol
 import httpx
 
 from ..core import till_log
+from ..store.lan import SELF
 from . import wire
 from .peers import Address, url_of
 
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 
 MAX_PAGES = 50  # pages one push or pull sends or fetches before the link looks at the other direction
 SELF_RECHECK_S = 60.0  # an address that turned out to be this till itself
+# What a peer's answer may say as its error's code (anything else is lan_malformed): a hostile host must not
+# choose the words this till logs, nor grow what it remembers of refusals.
+ANSWER_CODES = frozenset((*wire.REFUSALS, SELF, wire.NOT_FOUND, wire.BUSY, wire.FAILED, till_log.GAP, till_log.EDITED,
+                           till_log.REORDERED, till_log.REWOUND, till_log.BAD_SIGNATURE, till_log.MALFORMED))
 
 
 class Unavailable(Exception):
@@ -54,8 +59,9 @@ class Host(Protocol):
 
 
 class PeerLink:
-    def __init__(self, service: Host, address: Address):
+    def __init__(self, service: Host, address: Address, announced: str | None = None):
         self.service, self.address, self.url = service, address, url_of(address)
+        self.announced = announced  # the device id mDNS said is here (None: listed); believed in nothing
         self.device_id: str | None = None
         self.name: str | None = None
         self.peer_holds: int | None = None  # the last seq of our log the peer said it holds
@@ -72,12 +78,21 @@ class PeerLink:
                                         daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Told to stop; with `wait`, joined (a request in progress ends by its deadline, see `_request`)."""
         self._stop.set()
         self._wake.set()
+        if wait:
+            self.join(self.request_deadline_s + 1)
+
+    def join(self, timeout: float) -> None:
         if self._thread is not None:
-            self._thread.join(self.service.request_timeout_s + 5)
-            self._thread = None
+            self._thread.join(timeout)
+
+    @property
+    def request_deadline_s(self) -> float:
+        """A whole request's: httpx's timeout is per read, and a peer sending a byte a second never trips it."""
+        return 2 * self.service.request_timeout_s
 
     def wake(self) -> None:
         self._wake.set()
@@ -152,6 +167,7 @@ class PeerLink:
                  to: str = "") -> tuple[wire.Sender, bytes]:
         """`to`: the device id of the till asked, "" for a hello (who answers at the address is not known)."""
         headers = wire.sign_request(keys, method, target, body, self.service.now(), to)
+        deadline = time.monotonic() + self.request_deadline_s
         with client.stream(method, self.url + target, content=body,
                            headers={**headers, "Content-Type": "application/json"}) as answer:
             data = b""
@@ -159,6 +175,10 @@ class PeerLink:
                 data += chunk
                 if len(data) > wire.MAX_BODY_BYTES:
                     raise wire.LanRefused(wire.TOO_LARGE, f"an answer of more than {wire.MAX_BODY_BYTES} bytes")
+                if self._stop.is_set():
+                    raise TimeoutError("the link is stopping")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no whole answer in {self.request_deadline_s:g} s")
         if answer.status_code >= 500:  # busy or stopping: not a refusal, asked again at the next pull
             raise Unavailable(f"answered {answer.status_code}: {data[:200]!r}")
         if answer.status_code != 200 and not answer.headers.get(wire.MAC):
@@ -225,9 +245,9 @@ class PeerLink:
 
 
 def _code_of(data: bytes) -> str:
+    """The code of a peer's error answer if it is one a till answers with, else lan_malformed."""
     try:
         code = wire.loads(data)["error"]["code"]
     except (wire.LanRefused, KeyError, TypeError):
         return wire.MALFORMED
-    return code if isinstance(code, str) and code.isascii() and code.replace("_", "").isalpha() \
-        and len(code) <= 40 else wire.MALFORMED
+    return code if isinstance(code, str) and code in ANSWER_CODES else wire.MALFORMED

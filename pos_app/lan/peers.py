@@ -21,7 +21,8 @@ from typing import Callable
 log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_pika-till._tcp.local."
-MAX_PEER_ADDRESSES = 256
+MAX_PEER_ADDRESSES = 64
+MAX_QUEUED_NAMES = 64  # names announced and not yet resolved: a host announcing thousands costs no memory
 RESOLVE_TIMEOUT_MS = 3000
 _HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
 _DEVICE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -60,12 +61,17 @@ class Discovery:
     is called from the discovery's own thread for each till of this store's tag that announces itself.
 
     zeroconf answers and browses on threads of its own; resolving a service waits for an answer, so the
-    browser's callback only queues a name and this thread resolves it."""
+    browser's callback only queues a name and this thread resolves it. The queue holds each name once and
+    at most MAX_QUEUED_NAMES: anyone on the LAN can announce, and what is announced is only where to ask."""
 
     def __init__(self, *, device_id: str, store_id: str, port: int, bind: str,
                  found: Callable[[Address, str], None]):
         self.device_id, self.tag, self.port, self.bind, self.found = device_id, store_tag(store_id), port, bind, found
-        self._names: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._names: queue.Queue[str | None] = queue.Queue(MAX_QUEUED_NAMES)
+        self._queued: set[str] = set()
+        self._queued_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.dropped = 0  # names not queued because the queue was full (a flood of announcements)
         self._thread: threading.Thread | None = None
         self._zc = None
 
@@ -73,11 +79,38 @@ class Discovery:
         self._thread = threading.Thread(target=self._run, name="lan-discovery", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        self._names.put(None)
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stopping.set()
+        try:
+            self._names.put_nowait(None)
+        except queue.Full:  # the thread looks at `_stopping` after each name
+            pass
         if self._thread is not None:
-            self._thread.join(10)
+            self._thread.join(timeout)
             self._thread = None
+
+    def queue_name(self, name: str) -> bool:
+        """A service name announced (zeroconf's thread): queued once to be resolved, unless the queue is full."""
+        with self._queued_lock:
+            if name in self._queued or self._stopping.is_set():
+                return False
+            try:
+                self._names.put_nowait(name)
+            except queue.Full:
+                self.dropped += 1
+                if self.dropped == 1:
+                    log.warning("LAN discovery: more than %d tills announced at once; the rest are asked when "
+                                "they announce again", MAX_QUEUED_NAMES)
+                return False
+            self._queued.add(name)
+            return True
+
+    def _next_name(self) -> str | None:
+        name = self._names.get()
+        if name is not None:
+            with self._queued_lock:
+                self._queued.discard(name)
+        return None if self._stopping.is_set() else name
 
     def _run(self) -> None:
         from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, ServiceStateChange, Zeroconf
@@ -98,11 +131,11 @@ class Discovery:
 
             def changed(zeroconf, service_type, name, state_change) -> None:
                 if state_change in (ServiceStateChange.Added, ServiceStateChange.Updated):
-                    self._names.put(name)
+                    self.queue_name(name)
 
             browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[changed])
             zc.register_service(info, allow_name_change=True)
-            while (name := self._names.get()) is not None:
+            while (name := self._next_name()) is not None:
                 self._resolve(zc, name)
         except Exception:  # discovery is a convenience: its failure leaves lan_peers working
             log.exception("LAN discovery (mDNS) stopped")

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from .wire import MAX_BODY_BYTES, TOO_LARGE, MALFORMED, error_body
+from .wire import FAILED, MAX_BODY_BYTES, TOO_LARGE, MALFORMED, error_body
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             answer = self.server.app(Request(self.command, self.path, headers, body, self.client_address[0]))
         except Exception:  # a bug answers 500, and the server goes on
             log.exception("the LAN request %s %s failed", self.command, self.path[:100])
-            answer = Answer(500, error_body("lan_failed", "this till could not answer"), {})
+            answer = Answer(500, error_body(FAILED, "this till could not answer"), {})
         self._send(answer)
 
     def _send(self, answer: Answer) -> None:

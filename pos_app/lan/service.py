@@ -48,6 +48,10 @@ CONFIG_EVERY_S = 2.0
 STATE_EVERY_S = 5.0
 JOB_TIMEOUT_S = 5.0
 REFUSAL_LOG_EVERY_S = 60.0
+MAX_REFUSALS_KEPT = 256  # (where, code) pairs remembered for REFUSAL_LOG_EVERY_S; past it, one line a minute
+MAX_LINKS = 64  # peer links (threads): the store's tills, listed or found, and a few hosts that lie
+MAX_UNPROVEN_PER_DEVICE = 2  # links found for one device id that have not yet heard it answer
+STOP_TIMEOUT_S = 3.0  # what `stop` waits in all (the window waits for it as it closes)
 
 
 class LanService:
@@ -78,6 +82,9 @@ class LanService:
         self._heard: dict[str, float] = {}
         self._heard_lock = threading.Lock()
         self._refusals: dict[tuple[str, str], float] = {}
+        self._refusals_lock = threading.Lock()
+        self._stop_deadline = 0.0
+        self._links_full = False  # said once in the log
 
     # --- the interface ----------------------------------------------------------------------
 
@@ -89,11 +96,14 @@ class LanService:
         self._thread = threading.Thread(target=self._run, name="lan-store", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop within `timeout` in all: every link is told at once and joined against one deadline. A
+        thread still in a peer's request then ends on its own (they are daemons, and touch no store)."""
+        self._stop_deadline = time.monotonic() + timeout
         self._stopping.set()
         self._jobs.put(None)
         if self._thread is not None:
-            self._thread.join(15)
+            self._thread.join(max(0.0, self._stop_deadline - time.monotonic()) + 0.5)
             if self._thread.is_alive():
                 log.error("the LAN service did not stop in time")
             self._thread = None
@@ -128,9 +138,22 @@ class LanService:
         """A refusal, logged once a minute per address and code: a hostile or misconfigured host on the LAN
         must not fill the till's log."""
         now, key = time.monotonic(), (where, exc.code)
-        if now - self._refusals.get(key, -REFUSAL_LOG_EVERY_S) >= REFUSAL_LOG_EVERY_S:
+        with self._refusals_lock:
+            if now - self._refusals.get(key, -REFUSAL_LOG_EVERY_S) < REFUSAL_LOG_EVERY_S:
+                return
+            if len(self._refusals) >= MAX_REFUSALS_KEPT:
+                self._refusals = {k: at for k, at in self._refusals.items() if now - at < REFUSAL_LOG_EVERY_S}
+            if len(self._refusals) >= MAX_REFUSALS_KEPT:
+                # Refused by more hosts or for more reasons than are remembered: one line for them all.
+                key = ("", "")
+                if now - self._refusals.get(key, -REFUSAL_LOG_EVERY_S) < REFUSAL_LOG_EVERY_S:
+                    return
+                self._refusals[key] = now
+                log.warning("LAN: more than %d hosts or reasons refused in a minute; the last: %s refused (%s)",
+                            MAX_REFUSALS_KEPT, where, exc.code)
+                return
             self._refusals[key] = now
-            log.warning("LAN: %s refused (%s): %s", where, exc.code, exc)
+        log.warning("LAN: %s refused (%s): %s", where, exc.code, exc)
 
     # --- the store thread ----------------------------------------------------------------------
 
@@ -227,14 +250,37 @@ class LanService:
             self.add_peer(address)
 
     def add_peer(self, address: Address, device_id: str | None = None) -> None:
+        """A link to `address`: listed in the settings (`device_id` None), or found by mDNS announcing
+        `device_id`. Anyone on the LAN can announce anything, so a found till is asked only if the roster
+        names it, while no link has heard it answer, and with at most MAX_UNPROVEN_PER_DEVICE addresses
+        not yet proven (one that failed gives way to a new one); and there are never more than MAX_LINKS."""
+        keys = self.keys
+        if device_id is not None and (keys is None or device_id not in keys.roster or device_id == keys.device_id):
+            return
         with self._links_lock:
             old = self._links.get(address)
             if old is not None and old.alive or self._stopping.is_set():
                 return  # a link whose thread ended (a bug) is replaced: the till is asked again
-            if device_id is not None and any(link.device_id == device_id and link.alive
-                                             for link in self._links.values()):
-                return  # the same till at another address (listed and found): asked once
-            link = self._links[address] = PeerLink(self, address)
+            if device_id is not None:
+                links = [link for link in self._links.values() if link.alive]
+                if any(link.device_id == device_id for link in links):
+                    return  # the same till at another address (listed and found): asked once
+                unproven = [link for link in links if link.announced == device_id and link.device_id is None]
+                if len(unproven) >= MAX_UNPROVEN_PER_DEVICE:
+                    # A host may announce another till's id to hide it: an address that did not answer as
+                    # that till gives way to the new one (the real till proves itself at its first hello).
+                    failed = next((link for link in unproven if link.error is not None), None)
+                    if failed is None:
+                        return
+                    failed.stop(wait=False)
+                    del self._links[failed.address]
+                    old = self._links.get(address)
+            if old is None and len(self._links) >= MAX_LINKS:
+                if not self._links_full:
+                    self._links_full = True
+                    log.warning("LAN: %d peer links already; %s:%s and any more are not asked", MAX_LINKS, *address)
+                return
+            link = self._links[address] = PeerLink(self, address, announced=device_id)
         link.start()
 
     def _start_discovery(self, store: TillStore, bind: str) -> None:
@@ -259,16 +305,19 @@ class LanService:
 
     def _shutdown(self, store: TillStore) -> None:
         self._stopping.set()
+        deadline = self._stop_deadline or time.monotonic() + STOP_TIMEOUT_S
+        with self._links_lock:
+            links, self._links = list(self._links.values()), {}
+        for link in links:  # all told first: each ends its request while the others do
+            link.stop(wait=False)
         if self._discovery is not None:
-            self._discovery.stop()
+            self._discovery.stop(timeout=max(0.0, deadline - time.monotonic()))
             self._discovery = None
         if self._server is not None:
             self._server.stop()
             self._server = None
-        with self._links_lock:
-            links, self._links = list(self._links.values()), {}
         for link in links:
-            link.stop()
+            link.join(max(0.0, deadline - time.monotonic()))
         while True:  # jobs still queued: their callers are told
             try:
                 item = self._jobs.get_nowait()
@@ -288,7 +337,7 @@ class LanService:
         route = {("GET", wire.HELLO): self._hello, ("GET", wire.LOG): self._log,
                  ("POST", wire.RECORDS): self._records}.get((request.method, path))
         if route is None:
-            return Answer(404, wire.error_body("lan_not_found", "no such LAN request"), {})
+            return Answer(404, wire.error_body(wire.NOT_FOUND, "no such LAN request"), {})
         keys = self.keys
         try:
             sender = wire.verify_request(keys, request.method, request.target, request.headers, request.body,
@@ -309,7 +358,7 @@ class LanService:
             self.refused(f"a request from {sender.device_id} at {request.client}", exc)
             status, body = 400, wire.error_body(exc.code, str(exc))
         except (TimeoutError, RuntimeError):
-            status, body = 503, wire.error_body("lan_busy", "this till's store did not answer in time")
+            status, body = 503, wire.error_body(wire.BUSY, "this till's store did not answer in time")
         return Answer(status, body, wire.sign_answer(keys, status, sender.mac, body, self.now()))
 
     def _hello(self, keys: wire.Keys, sender: wire.Sender, query: str, body: bytes) -> tuple[int, bytes]:

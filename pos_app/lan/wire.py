@@ -67,6 +67,8 @@ TOO_LARGE = "lan_too_large"
 MALFORMED = "lan_malformed"  # a body that is not of its shape
 NOT_CONFIGURED = "lan_not_configured"  # this till holds no LAN keys (never given, or unusable)
 MISDIRECTED = "lan_misdirected"  # a request for another till (one recorded on the LAN, played back here)
+# An answer's other codes: no such request, the store thread did not answer in time, the till failed.
+NOT_FOUND, BUSY, FAILED = "lan_not_found", "lan_busy", "lan_failed"
 REFUSALS = (UNSIGNED, CLOCK, UNKNOWN_KEY, BAD_MAC, NOT_IN_ROSTER, BAD_SIGNATURE, TOO_LARGE, MALFORMED,
             NOT_CONFIGURED, MISDIRECTED)
 

@@ -15,6 +15,11 @@ the backend's events:
   same attempt (by its key), which then counts it instead (`counted_by_feed`);
 - refusals and voids are kept and change nothing (a voided code stays used, as a feed void does).
 
+What is kept is bounded, since a peer may be a stolen till still in the roster: of each peer's log the last
+RECORDS_KEPT records (older ones are what it used, applied already; only the last is needed to go on), and
+a printed use the feed has counted is forgotten once older than the till's `retention_days`. A record that
+old arriving only now counts no printed use: the feed has brought it by then.
+
 Nothing heard goes into the outbox: each till sends the backend only its own work.
 """
 
@@ -26,6 +31,9 @@ from typing import Any, Mapping, Sequence
 
 from ..core import till_log
 from . import settings
+
+DAY_S = 86_400
+RECORDS_KEPT = 100_000  # of each peer's log: about a month of a busy till
 
 LAN_STATE = "lan_state"  # {"port", "started_at", "heard": {device_id: at}}, written by the LAN service
 GAP_ONLY = "gap"  # the records start after a record this till does not hold yet: resend from `held`
@@ -80,9 +88,20 @@ class Lan:
                                                  " the copy held here"))
             if problems:
                 return Applied(held_seq, 0, tuple(problems))
+            since = now - settings.value(self, "retention_days") * DAY_S
             for record in fresh:
-                self._lan_apply(device_id, name, record, now)
-        return Applied(fresh[-1]["seq"] if fresh else held_seq, len(fresh))
+                self._lan_apply(device_id, name, record, now, since)
+            held = fresh[-1]["seq"] if fresh else held_seq
+            if fresh and held > RECORDS_KEPT:
+                self.conn.execute("DELETE FROM lan_records WHERE device_id = ? AND seq <= ?",
+                                  (device_id, held - RECORDS_KEPT))
+        return Applied(held, len(fresh))
+
+    def forget_lan_printed(self, now: float) -> int:
+        """Printed uses heard over the LAN that the feed counts, gone once older than the retention period
+        (inside the caller's transaction); those the feed has not brought keep counting."""
+        since = now - settings.value(self, "retention_days") * DAY_S
+        return self.conn.execute("DELETE FROM lan_printed WHERE counted_by_feed = 1 AND at < ?", (since,)).rowcount
 
     def _lan_differs(self, device_id: str, records: Sequence[Mapping[str, Any]]):
         """Records this till holds already, sent again: each must be the copy held (a peer rewriting its
@@ -98,7 +117,7 @@ class Lan:
                 yield till_log.Problem(till_log.EDITED, (record["seq"],),
                                        f"record {record['seq']} differs from the copy held here")
 
-    def _lan_apply(self, device_id: str, name: str, record: Mapping[str, Any], now: float) -> None:
+    def _lan_apply(self, device_id: str, name: str, record: Mapping[str, Any], now: float, since: float) -> None:
         fields = till_log.parse_body(record["body"])  # verify_segment parsed it: it parses
         self.conn.execute(
             "INSERT INTO lan_records (device_id, seq, kind, key, body, hash, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -110,7 +129,7 @@ class Lan:
             self.conn.execute(
                 "INSERT OR IGNORE INTO used_tokens (jti, at, till, store_id, origin) VALUES (?, ?, ?, ?, 'lan')",
                 (fields["jti"], fields["at"], name, store_id))
-        elif fields["kind"] == "printed" and fields["voucher_id"] and fields["day"]:
+        elif fields["kind"] == "printed" and fields["voucher_id"] and fields["day"] and fields["at"] >= since:
             # IGNORE: the feed may have brought this attempt first (a row counted_by_feed = 1).
             self.conn.execute(
                 "INSERT OR IGNORE INTO lan_printed (key, voucher_id, store_id, day, device_id, at, counted_by_feed)"

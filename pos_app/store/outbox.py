@@ -109,6 +109,7 @@ class Outbox(Retention):
                 else:
                     log.warning("sync result %r for %r left in the outbox", status, key)
             self.forget_kept(now)
+            self.forget_lan_printed(now)
 
     def _judged(self, key: str, result: Mapping[str, Any]) -> None:
         """Keep the backend's judgement of a redemption where it differs from this till's (docs/sync.md).
