@@ -8,6 +8,8 @@ machine's drift is shared. Measured in the same run:
   fixed field order, the indexed read of the last (seq, hash), the sha256 link, the INSERT), inside the
   redemption's transaction;
 - its parts alone, on the same store: the body, the link, the read of the last record, the INSERT;
+- the floor in the same place: one `SELECT 1` where the append would be (on the redemptions without it),
+  and the redemption's own UPDATE of its attempt row (`_finish`) in the same transaction, as references;
 - redeem_offline with and without the append (the paired difference is the append again, seen through the
   commit's noise);
 - the self-check per record (a rotating window of 20,000 records against their rows) and a head's Ed25519
@@ -56,22 +58,37 @@ def main() -> int:
     for _ in range(200):  # warm: caches, the file's first pages
         store.redeem_offline("CAFE50", method="printed")
 
-    chained = store._log_attempt
+    chained, finish = store._log_attempt, store._finish
     appends: list[float] = []
+    floors: list[float] = []
+    finishes: list[float] = []
 
     def timed(**fields):
         t = time.perf_counter()
         chained(**fields)
         appends.append(time.perf_counter() - t)
 
+    def floor(**fields):
+        # The machine's floor in the same place: the cheapest statement there is, where the append would be.
+        t = time.perf_counter()
+        store.conn.execute("SELECT 1").fetchone()
+        floors.append(time.perf_counter() - t)
+
+    def timed_finish(*args, **fields):
+        # A reference in the same transaction: the redemption's own write of its attempt's verdict.
+        t = time.perf_counter()
+        finish(*args, **fields)
+        finishes.append(time.perf_counter() - t)
+
+    store._finish = timed_finish
     with_chain, without = [], []
     for i in range(2 * args.n):
-        store._log_attempt = timed if i % 2 == 0 else (lambda **fields: None)
+        store._log_attempt = timed if i % 2 == 0 else floor
         t = time.perf_counter()
         verdict, _ = store.redeem_offline("CAFE50", method="printed")
         (with_chain if i % 2 == 0 else without).append(time.perf_counter() - t)
         assert verdict.accepted, verdict
-    store._log_attempt = chained
+    store._log_attempt, store._finish = chained, finish
     paired = [a - b for a, b in zip(with_chain, without)]
 
     # The parts alone, on the same store (the writes in transactions of their own, rolled back).
@@ -111,12 +128,14 @@ def main() -> int:
 
     results = [
         figures("append (body + last + link + insert, in the redemption's transaction)", appends),
+        figures("floor: one SELECT 1 in the append's place, same transaction", floors),
+        figures("reference: the attempt's own UPDATE (_finish), same transaction", finishes),
         figures("  body alone (attempt_body)", t_body),
         figures("  link alone (sha256)", t_link),
         figures("  last (seq, hash) alone", t_last),
         figures("  insert alone", t_insert),
         figures("redeem_offline with the append (durable commit)", with_chain),
-        figures("redeem_offline without the append (the next one, same run)", without),
+        figures("redeem_offline without the append (the next one, a SELECT 1 in its place)", without),
         figures("paired difference (with minus without)", paired),
         {"measure": f"self-check per record ({checked} records vs their rows)",
          "median_us": round(check_s / max(1, checked) * 1e6, 2), "total_ms": round(check_s * 1000, 1)},
