@@ -326,12 +326,19 @@ def test_check_now_runs_reconciliation_over_the_person_s_retailer(console):
     assert api.rows("SELECT count(*) FROM findings")[0][0] == 0  # their run is over their retailer only
     assert 'id="last-run"' in stranger.get("/console/findings").text
     stranger.close()
+    # another retailer's check is not ours: our admin is told of no check yet, then of the operator's
+    boss = demo_staff(api, "admin")
+    ours = signed_in(api, boss["id"], boss["pin"])
+    assert '<p class="hint" id="last-run">' in ours.get("/console/findings").text  # "no check has run yet"
 
     console.sign_in_operator()
     assert console.post("/console/findings/check", {}).status_code == 303
     listed = console.get("/console/findings?ok=checked")
     assert "Caja Atascada" in listed.text and 'data-code="outbox_stuck"' in listed.text
     assert 'id="last-run"' in listed.text and 'id="check-now"' in listed.text
+    told = ours.get("/console/findings").text
+    assert '<p id="last-run">' in told and '<p class="hint" id="last-run">' not in told
+    ours.close()
     # the same drift checked again is seen again, not a second finding
     assert console.post("/console/findings/check", {}).status_code == 303
     assert api.rows("SELECT count(*) FROM findings WHERE code = 'outbox_stuck'")[0][0] == 1

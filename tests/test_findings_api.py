@@ -74,11 +74,18 @@ def test_each_caller_sees_and_closes_only_their_own(api):
     assert refused.status_code == 404
     assert api.snapshot() == before
     # their own check runs over their retailer only
-    assert api.ok(c.post("/reconcile", headers=other["headers"]))["by_code"]["outbox_stuck"] == 1
+    theirs_ran = api.ok(c.post("/reconcile", headers=other["headers"]))
+    assert theirs_ran["by_code"]["outbox_stuck"] == 1
+    # each retailer is told of the last run that checked it, not of another retailer's runs
+    assert api.ok(c.get("/findings", headers=other["headers"]))["last_run_at"] == theirs_ran["ran_at"]
+    assert api.ok(c.get("/findings", headers=api.admin))["last_run_at"] == theirs_ran["ran_at"]
+    assert api.ok(c.get("/findings", headers=api.admin, params={"retailer_id": api.retailer_id}))[
+        "last_run_at"] == ran["ran_at"]
 
     # our store's admin in person (of one store): our store's; a manager or a cashier: refused
     carla = in_person(api, "admin", mine)
     assert [f["id"] for f in api.ok(c.get("/findings", headers=carla))["findings"]] == [ours["id"]]
+    assert api.ok(c.get("/findings", headers=carla))["last_run_at"] == ran["ran_at"] != theirs_ran["ran_at"]
     assert api.ok(c.get("/findings", headers=carla, params={"store_id": other["store_id"]}))["total"] == 0
     for role in ("manager", "cashier"):
         response = c.get("/findings", headers=in_person(api, role, mine))

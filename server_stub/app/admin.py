@@ -231,7 +231,8 @@ class AdminRoutes(Callers):
             self.backend.ctx, retailer_id=retailer or asked["retailer_id"], store_id=store or asked["store_id"],
             state=q.get("state", "open"), code=code, limit=numbers["limit"] if numbers["limit"] is not None else 100,
             offset=numbers["offset"] or 0)
-        last = reconcile.last_run(self.backend.ctx)
+        # The operator's last run of all, or of the retailer asked; a retailer's admin that of their own.
+        last = reconcile.last_run(self.backend.ctx, retailer or asked["retailer_id"])
         return 200, {**answer, "last_run_at": last.get("ran_at") if last else None}
 
     def resolve_finding(self, request):

@@ -120,9 +120,14 @@ def claim_night(ctx: Context, slot: str) -> bool:
     return _cas(ctx, NIGHTLY_KEY, lambda old: slot if old == _FREE or old < slot else None)
 
 
-def last_run(ctx: Context) -> dict | None:
-    """What the last finished run said (run's answer, with its scope), or None before the first."""
-    row = ctx.one("SELECT value FROM backend_meta WHERE key = ?", (LAST_KEY,))
+def _last_key(retailer_id: str | None) -> str:
+    return LAST_KEY if retailer_id is None else f"{LAST_KEY}:{retailer_id}"
+
+
+def last_run(ctx: Context, retailer_id: str | None = None) -> dict | None:
+    """What the last finished run said (run's answer, with its scope), or None before the first; for a
+    retailer, the last run that checked it (its own counts): another retailer's runs are not its business."""
+    row = ctx.one("SELECT value FROM backend_meta WHERE key = ?", (_last_key(retailer_id),))
     try:
         return json.loads(row[0]) if row else None
     except ValueError:
@@ -170,7 +175,8 @@ def run(ctx: Context, *, now: float | None = None, retailer_id: str | None = Non
 
 
 def _record(db, retailer_id: str, found: list[Found], keep: set, full: set, now: float) -> dict:
-    """Inside one write: each finding raised (or skipped: resolved as it is), the rest marked gone."""
+    """Inside one write: each finding raised (or skipped: resolved as it is), the rest marked gone, and the
+    retailer's own last run (what its admins are shown) with them."""
     marks = ", ".join("?" * len(CODES))
     open_now = {(c, s) for c, s in db.execute(
         f"SELECT code, subject FROM findings WHERE retailer_id = ? AND resolved_at IS NULL AND code IN ({marks})",
@@ -197,7 +203,13 @@ def _record(db, retailer_id: str, found: list[Found], keep: set, full: set, now:
     still = {(f.code, f.subject) for f in found} | keep
     gone = findings.mark_gone(db, codes=[c for c in CODES if c not in full], still=still, now=now,
                               retailer_id=retailer_id)
-    return {"opened": opened, "seen": seen, "gone": gone}
+    counts = {"opened": opened, "seen": seen, "gone": gone}
+    mine = {"ran_at": now, **counts,
+            "by_code": {code: sum(1 for f in found if f.code == code) for code in CODES},
+            "retailer_id": retailer_id}
+    db.execute("INSERT INTO backend_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = "
+               "excluded.value", (_last_key(retailer_id), json.dumps(mine)))
+    return counts
 
 
 def _checks(ctx: Context, retailer_id: str, now: float, s: dict) -> tuple[list[Found], set, set]:

@@ -140,13 +140,13 @@ def _read_filters(view) -> dict:
 
 
 def _last_run(view) -> dict | None:
-    """When reconciliation last ran, and its counts if they are all this person's (a run over their scope)."""
-    last = reconcile.last_run(view.ctx)
+    """When reconciliation last checked this person's retailer (the operator: any), with its counts; a
+    store's person sees the time only (the counts are the whole retailer's)."""
+    last = reconcile.last_run(view.ctx, view.retailer_filter())
     if not last or not isinstance(last.get("ran_at"), (int, float)):
         return None
-    mine = view.retailer_filter() is None or last.get("retailer_id") == view.retailer_filter()
-    return {"ran_at": last["ran_at"], "counts": mine, "opened": last.get("opened"), "seen": last.get("seen"),
-            "gone": last.get("gone")}
+    return {"ran_at": last["ran_at"], "counts": view.store_filter() is None, "opened": last.get("opened"),
+            "seen": last.get("seen"), "gone": last.get("gone")}
 
 
 def findings_page(view):
