@@ -14,7 +14,7 @@ import time
 import pytest
 
 from lan_helpers import STORE, make_tills, personal, printed, set_lan_peers, signed_page, wait_for
-from pos_app.core import tokens
+from pos_app.core import till_log, tokens
 from pos_app.lan import link as link_module
 from pos_app.lan import service as service_module
 from pos_app.lan import wire
@@ -311,3 +311,54 @@ def test_a_peers_printed_use_older_than_the_retention_period_counts_nothing(pair
     receiver.apply_lan_records(peer, *signed_page(sender), now=time.time() + 31 * 86_400)
     assert receiver.printed_uses("v-print", STORE, day) == before
     assert receiver.apply_lan_records(peer, *signed_page(sender)).held == 1  # kept, and counted nothing
+
+
+# --- a peer's rate ----------------------------------------------------------------------------------
+
+
+def test_a_peer_is_kept_at_most_records_per_hour_and_the_rest_taken_later(pair, key, monkeypatch):
+    sender, receiver, peer = pair
+    monkeypatch.setattr(store_lan, "RECORDS_PER_HOUR", 5)
+    for i in range(12):
+        sender.redeem_offline(personal(key, f"jti-{i}"), method="typed")
+    now = time.time()
+    applied = receiver.apply_lan_records(peer, *signed_page(sender), now=now)
+    assert (applied.held, applied.stored, [p.code for p in applied.problems]) == (5, 5, [store_lan.FLOOD])
+    assert receiver.used("jti-4").till == "Caja 1" and receiver.used("jti-5") is None
+    applied = receiver.apply_lan_records(peer, *signed_page(sender, after=5), now=now + 60)
+    assert (applied.held, applied.stored, [p.code for p in applied.problems]) == (5, 0, [store_lan.FLOOD])
+    assert receiver.used("jti-5") is None and kept(receiver, sender.device_id) == (5, 1, 5)
+    # An hour on the next five, then the rest; a chain still checked whole.
+    assert receiver.apply_lan_records(peer, *signed_page(sender, after=5), now=now + 3601).held == 10
+    applied = receiver.apply_lan_records(peer, *signed_page(sender, after=10), now=now + 7300)
+    assert (applied.held, applied.stored, applied.problems) == (12, 2, ())
+    assert receiver.used("jti-11").till == "Caja 1"
+    # A record held, sent again edited, is refused whole as before, whatever room is left.
+    sender.conn.execute("UPDATE log_chain SET body = replace(body, 'typed', 'camera') WHERE seq = 12")
+    records, head = signed_page(sender, after=10)
+    assert [p.code for p in receiver.apply_lan_records(peer, records, head, now=now + 7400).problems] == [
+        till_log.EDITED]
+
+
+@pytest.mark.allow_log_warnings(r"LAN: .* refused \(lan_flood\)")
+def test_a_till_pushing_past_its_hour_is_refused_over_the_lan_and_the_first_kept(tmp_path, key, monkeypatch):
+    monkeypatch.setattr(store_lan, "RECORDS_PER_HOUR", 3)
+    paths = make_tills(tmp_path, key, 2)
+    receiver = LanService(paths[1], pull_interval_s=0.2)
+    receiver.start()
+    set_lan_peers(paths[0], [receiver.wait_listening(10)])
+    sender = LanService(paths[0], pull_interval_s=0.2)
+    sender.start()
+    stores = [TillStore(path, asset_keys_dir=None) for path in paths]
+    try:
+        for i in range(5):
+            stores[0].redeem_offline(personal(key, f"flood-{i}"), method="typed")
+        assert wait_for(lambda: stores[1].used("flood-2") is not None, timeout=10)
+        assert wait_for(lambda: any(p.get("error") and "lan_flood" in p["error"]
+                                    for p in sender.status()["peers"]), timeout=10)
+        assert stores[1].used("flood-3") is None and stores[1].lan_held(stores[0].device_id)[0] == 3
+    finally:
+        sender.stop()
+        receiver.stop()
+        for store in stores:
+            store.close()

@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol
 import httpx
 
 from ..core import till_log
-from ..store.lan import SELF
+from ..store.lan import FLOOD, SELF
 from . import wire
 from .peers import Address, url_of
 
@@ -29,8 +29,9 @@ MAX_PAGES = 50  # pages one push or pull sends or fetches before the link looks 
 SELF_RECHECK_S = 60.0  # an address that turned out to be this till itself
 # What a peer's answer may say as its error's code (anything else is lan_malformed): a hostile host must not
 # choose the words this till logs, nor grow what it remembers of refusals.
-ANSWER_CODES = frozenset((*wire.REFUSALS, SELF, wire.NOT_FOUND, wire.BUSY, wire.FAILED, till_log.GAP, till_log.EDITED,
-                           till_log.REORDERED, till_log.REWOUND, till_log.BAD_SIGNATURE, till_log.MALFORMED))
+ANSWER_CODES = frozenset((*wire.REFUSALS, SELF, FLOOD, wire.NOT_FOUND, wire.BUSY, wire.FAILED, till_log.GAP,
+                          till_log.EDITED, till_log.REORDERED, till_log.REWOUND, till_log.BAD_SIGNATURE,
+                          till_log.MALFORMED))
 
 
 class Unavailable(Exception):

@@ -16,7 +16,8 @@ the backend's events:
 - refusals and voids are kept and change nothing (a voided code stays used, as a feed void does).
 
 What is kept is bounded, since a peer may be a stolen till still in the roster: of each peer's log the last
-RECORDS_KEPT records (older ones are what it used, applied already; only the last is needed to go on), and
+RECORDS_KEPT records (older ones are what it used, applied already; only the last is needed to go on), at
+most RECORDS_PER_HOUR of them received in an hour (the first of a page kept, `FLOOD` said of the rest), and
 a printed use the feed has counted is forgotten once older than the till's `retention_days`. A record that
 old arriving only now counts no printed use: the feed has brought it by then.
 
@@ -34,10 +35,15 @@ from . import settings
 
 DAY_S = 86_400
 RECORDS_KEPT = 100_000  # of each peer's log: about a month of a busy till
+# Records kept of one peer per hour of this till's clock: a busy till makes a few hundred an hour, and one
+# catching up after a day apart some thousands; a stolen till still in the roster fills no disk faster.
+RECORDS_PER_HOUR = 6_000
+HOUR_S = 3_600
 
 LAN_STATE = "lan_state"  # {"port", "started_at", "heard": {device_id: at}}, written by the LAN service
 GAP_ONLY = "gap"  # the records start after a record this till does not hold yet: resend from `held`
 SELF = "lan_self"  # the records are this till's own (a peer's code: also the LAN's answer to its own request)
+FLOOD = "lan_flood"  # more records of one peer in the last hour than RECORDS_PER_HOUR: the rest later
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,12 @@ class Lan:
                                                  " the copy held here"))
             if problems:
                 return Applied(held_seq, 0, tuple(problems))
+            room = RECORDS_PER_HOUR - self._lan_kept_within_hour(device_id, held_seq, now)
+            if len(fresh) > room:
+                # The first ones, verified with the rest up to the signed head, continue the chain: kept.
+                problems.append(till_log.Problem(FLOOD, (), f"more than {RECORDS_PER_HOUR} records of this"
+                                                 " till in an hour: the rest is taken later"))
+                fresh = fresh[:max(0, room)]
             since = now - settings.value(self, "retention_days") * DAY_S
             for record in fresh:
                 self._lan_apply(device_id, name, record, now, since)
@@ -95,7 +107,17 @@ class Lan:
             if fresh and held > RECORDS_KEPT:
                 self.conn.execute("DELETE FROM lan_records WHERE device_id = ? AND seq <= ?",
                                   (device_id, held - RECORDS_KEPT))
-        return Applied(held, len(fresh))
+        return Applied(held, len(fresh), tuple(problems))
+
+    def _lan_kept_within_hour(self, device_id: str, held_seq: int, now: float) -> int:
+        # A peer's records held are consecutive seqs: the count is the distance from the newest one received
+        # over an hour ago (the walk down the primary key reads only the last hour's rows).
+        row = self.conn.execute("SELECT seq FROM lan_records WHERE device_id = ? AND received_at <= ?"
+                                " ORDER BY seq DESC LIMIT 1", (device_id, now - HOUR_S)).fetchone()
+        if row is None:
+            row = self.conn.execute("SELECT min(seq) - 1 FROM lan_records WHERE device_id = ?",
+                                    (device_id,)).fetchone()
+        return 0 if row[0] is None else held_seq - row[0]
 
     def forget_lan_printed(self, now: float) -> int:
         """Printed uses heard over the LAN that the feed counts, gone once older than the retention period
