@@ -428,16 +428,31 @@ done"""
 SYNC_LOOP = 'while true; do "$0" -m pos_app sync --data "$1"; done'
 
 
+def log_records(path: Path) -> int:
+    """The records in a till's log, read as another process would while its commands run."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute("SELECT count(*) FROM log_chain").fetchone()[0]
+    finally:
+        conn.close()
+
+
 def test_a_till_killed_mid_work_then_synced_has_no_finding_and_its_log_verifies(world):
     till = world.enroll("Caja Cortada")
-    for delay in (1.7, 2.4):  # each time in the middle of some command's work
+    for extra in (0.35, 0.8):  # once some work is done, a moment more: in the middle of some command's work
         loops = []
         try:
+            before = log_records(till.file)
             for loop in (REDEEM_LOOP, SYNC_LOOP):
                 loops.append(subprocess.Popen(["bash", "-c", loop, sys.executable, str(till.data)], cwd=ROOT,
                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                               start_new_session=True))
-            time.sleep(delay)
+            # By records made, not by seconds: a loaded machine starts each command slower.
+            deadline = time.monotonic() + 90
+            while log_records(till.file) < before + 3:
+                assert time.monotonic() < deadline, "the loops made no records"
+                time.sleep(0.05)
+            time.sleep(extra)
         finally:
             for proc in loops:  # the shell and the command it runs, without warning
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -128,6 +128,36 @@ def store(tmp_path, key, pin_hash):
 # --- appending ------------------------------------------------------------------------
 
 
+ODD_FIELDS = ["", "CAFE50", "ñandú", "日本語", "🎟️", "a\u0000b", "tab\tnl\n", 'quote " back \\', "\u2028\u2029",
+              "\u202egnp", "\ud800", "\x7f\x85", "x" * 600, None]
+
+
+@pytest.mark.parametrize("text", ODD_FIELDS)
+@pytest.mark.parametrize("at", [0.0, 1_760_000_000.123456, 1e-7, 2.0 ** 53, 1 / 3])
+def test_a_body_is_the_text_json_gives_its_fields_in_order(text, at):
+    # The encoder made once (till_log._encode_array) must write what the format's JSON says: a body's hash
+    # is over its text, checked by the backend and by anyone holding an export.
+    fields = dict(key="k" * 32, at=at, status="accepted", reason=text, kind="printed", voucher_id=text,
+                  jti=None, code=text, method="typed", staff_id=text, decided="offline", day="2026-01-01",
+                  store_id=STORE, till=text or "Caja", input_text=text)
+    digest = None if text is None else till_log.input_digest(text)
+    values = ["attempt", fields["key"], at, "accepted", text, "printed", text, None, text, "typed", text,
+              "offline", "2026-01-01", STORE, text or "Caja", digest]
+    expected = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    assert till_log.attempt_body(**fields) == expected
+    assert till_log.attempt_body(**fields, input_sha=digest) == expected
+    void = ["void", "v" * 32, at, "k" * 32, text, text, STORE, "Caja"]
+    assert till_log.void_body(key="v" * 32, at=at, redemption_key="k" * 32, reason=text, staff_id=text,
+                              store_id=STORE, till="Caja") == json.dumps(void, ensure_ascii=False,
+                                                                         separators=(",", ":"))
+
+
+def test_a_body_refuses_a_field_that_is_not_text_number_or_null():
+    with pytest.raises(TypeError, match="not bytes"):
+        till_log.void_body(key="v", at=1.0, redemption_key=b"k", reason="r", staff_id=None, store_id=STORE,
+                           till="Caja")
+
+
 def test_each_finished_attempt_and_each_void_made_here_is_one_chained_record(store, key):
     keys = fill(store, key, n=2)
     store.abandon_pending(store.begin_online("never answered", method="typed", now=NOW + 20))

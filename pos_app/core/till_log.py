@@ -43,6 +43,30 @@ _SIGNED = b"pika-till-log/1\x00"
 # Made once: json.dumps with options builds an encoder per call, a microsecond of every record.
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
+
+def _not_a_field(value: Any) -> Any:
+    raise TypeError(f"a record's field is a text, a number or null, not {type(value).__name__}")
+
+
+def _array_encoder():
+    """What `_encode` does for a list, without the Python code JSONEncoder.encode runs on every call to
+    build its C encoder: that code runs cold inside each redemption's transaction, about a quarter of the
+    append's cost measured there (docs/benchmarks.md). The C encoder is made once, with the arguments
+    `_encode` gives it, less the check for a list inside itself (a body holds texts, numbers and nulls)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    sample = ["t", "ñ\u2028\"\x00🎟", 1 / 3, 2.0 ** 53, 7, None]
+    try:
+        chunks = make(None, _not_a_field, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+        encode = lambda values: "".join(chunks(values, 0))  # noqa: E731 - made once, called per record
+        if encode(sample) == _encode(sample):
+            return encode
+    except (TypeError, ValueError):  # not there (no C speedups), or another Python's own arguments
+        pass
+    return _encode  # the same text, the slower way
+
+
+_encode_array = _array_encoder()
+
 # What a check finds (stable codes; the backend's findings and the export checker use them).
 GAP = "log_gap"  # a record is missing: a seq skipped
 EDITED = "log_edited"  # a record's body does not hash to its hash, or differs from a copy kept before
@@ -70,16 +94,24 @@ class Problem:
 def attempt_body(*, key: str, at: float, status: str, reason: str | None, kind: str | None,
                  voucher_id: str | None, jti: str | None, code: str | None, method: str,
                  staff_id: str | None, decided: str, day: str, store_id: str, till: str,
-                 input_text: str | None) -> str:
-    """The body of a finished attempt: what was decided, when, of what input (its digest, not the code)."""
-    digest = None if input_text is None else hashlib.sha256(input_text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
-    return _encode(["attempt", key, at, status, reason, kind, voucher_id, jti, code, method, staff_id,
-                    decided, day, store_id, till, digest])
+                 input_text: str | None, input_sha: str | None = None) -> str:
+    """The body of a finished attempt: what was decided, when, of what input (its digest, not the code).
+    `input_sha`: `input_digest(input_text)` made before the record's transaction, if the caller has it."""
+    digest = input_digest(input_text) if input_sha is None else input_sha
+    return _encode_array(["attempt", key, at, status, reason, kind, voucher_id, jti, code, method, staff_id,
+                          decided, day, store_id, till, digest])
+
+
+def input_digest(input_text: str | None) -> str | None:
+    """What a record says of its input: a digest, not a code a customer could use again."""
+    if input_text is None:
+        return None
+    return hashlib.sha256(input_text.encode("utf-8", "backslashreplace")).hexdigest()[:32]
 
 
 def void_body(*, key: str, at: float, redemption_key: str, reason: str, staff_id: str | None,
               store_id: str, till: str) -> str:
-    return _encode(["void", key, at, redemption_key, reason, staff_id, store_id, till])
+    return _encode_array(["void", key, at, redemption_key, reason, staff_id, store_id, till])
 
 
 def link(prev: str, body: str) -> str:

@@ -56,13 +56,15 @@ class Chain:
         self.conn.execute(_APPEND, (seq, kind, key, body, till_log.link(prev, body)))
 
     def _log_attempt(self, *, key: str, at: float, accepted: bool, attempt: dict, method: str,
-                     staff_id: str | None, decided: str, day: str, input_text: str | None) -> None:
-        """The record of an attempt reaching 'done' (`attempt`: _attempt_values of its verdict)."""
+                     staff_id: str | None, decided: str, day: str, input_text: str | None,
+                     input_sha: str | None = None) -> None:
+        """The record of an attempt reaching 'done' (`attempt`: _attempt_values of its verdict; `input_sha`:
+        till_log.input_digest of `input_text` if made before the transaction)."""
         self._chain_append(till_log.ATTEMPT, key, till_log.attempt_body(
             key=key, at=at, status="accepted" if accepted else "refused", reason=attempt["reason"],
             kind=attempt["kind"], voucher_id=attempt["voucher_id"], jti=attempt["jti"], code=attempt["code"],
             method=method, staff_id=staff_id, decided=decided, day=day, store_id=self.store_id,
-            till=self.device_name, input_text=input_text))
+            till=self.device_name, input_text=input_text, input_sha=input_sha))
 
     def _log_void(self, *, key: str, at: float, redemption_key: str, reason: str, staff_id: str | None) -> None:
         self._chain_append(till_log.VOID, key, till_log.void_body(

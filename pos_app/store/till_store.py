@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Iterator
 
-from ..core import wire
+from ..core import till_log, wire
 from ..core.domain import IDEMPOTENCY_KEY, Method, Verdict
 from ..core.verdict import Context, decide, local_day
 from . import pin_lockout, settings, standing
@@ -90,6 +90,8 @@ class TillStore(Figures, Voids, Lan, Chain, Outbox, Uses, Catalog, StoreBase):
         now = time.time() if now is None else float(now)
         self.catch_up()  # the sync engine's connection may have changed the catalog since
         self.digest_ahead(text)
+        stored = _stored_input(text)
+        digest = till_log.input_digest(stored)  # the log record's, made before the write lock is held
         with self.transaction():
             row = None if key is None else self._attempt_row(key)
             if row is not None and row["state"] == "done":
@@ -97,7 +99,6 @@ class TillStore(Figures, Voids, Lan, Chain, Outbox, Uses, Catalog, StoreBase):
             ctx = self.context(now)
             verdict = decide(text, self, ctx, printed_only=printed_only)
             attempt = _attempt_values(verdict)
-            stored = _stored_input(text)
             if row is None:
                 attempt_id, key, at = uuid.uuid4().hex, key or uuid.uuid4().hex, now
                 self.conn.execute(
@@ -112,7 +113,8 @@ class TillStore(Figures, Voids, Lan, Chain, Outbox, Uses, Catalog, StoreBase):
             self._finish(attempt_id, attempt, verdict, "offline", now)
             self.record_use(verdict, at, ctx.day)
             self._log_attempt(key=key, at=at, accepted=verdict.accepted, attempt=attempt, input_text=logged[0],
-                              method=logged[1], staff_id=logged[2], decided="offline", day=ctx.day)
+                              method=logged[1], staff_id=logged[2], decided="offline", day=ctx.day,
+                              input_sha=digest if logged[0] == stored else None)
             # `input`: what was scanned, the proof the backend judges again (docs/sync.md).
             entry = dict(attempt, key=key, at=at, method=method, staff_id=staff_id, decided="offline",
                          input=stored)
