@@ -22,6 +22,7 @@ from pos_app.lan.peers import MAX_QUEUED_NAMES, Discovery
 from pos_app.lan.service import MAX_LINKS, MAX_UNPROVEN_PER_DEVICE, LanService
 from pos_app.store import TillStore
 from pos_app.store import lan as store_lan
+from test_lan_store import pair  # noqa: F401 - the fixture (two tills of one store), used by name
 
 
 @pytest.fixture(scope="module")
@@ -252,16 +253,6 @@ def test_stopping_with_a_peer_trickling_takes_its_deadline_not_the_peers(tmp_pat
 
 
 # --- what is kept of a peer --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def pair(tmp_path, key):
-    paths = make_tills(tmp_path, key, 2)
-    sender, receiver = TillStore(paths[0], asset_keys_dir=None), TillStore(paths[1], asset_keys_dir=None)
-    peer = next(p for p in receiver.lan_config()["peers"] if p["device_id"] == sender.device_id)
-    yield sender, receiver, peer
-    sender.close()
-    receiver.close()
 
 
 def kept(store: TillStore, device_id: str) -> tuple[int, int, int]:
